@@ -1,0 +1,144 @@
+"""The `gureum` command: up | api | conductor | compute | manage."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from gureum import __version__
+from gureum.config import Settings, load_settings
+from gureum.errors import ConfigError, GureumError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML settings file")
+    p.add_argument("--data-dir", metavar="DIR", help="where state lives "
+                   "(default: ~/.local/share/gureum)")
+    p.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL "
+                   "(default: SQLite in the data directory)")
+    p.add_argument("--bus-url", metavar="URL", help="memory:// or amqp://…")
+    p.add_argument("--debug", action="store_true", help="log debug messages")
+
+
+def _server_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bind", metavar="ADDR", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, metavar="P", help="port to listen on (default 8800)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gureum", description="An OpenStack-compatible cloud in one Python package.")
+    parser.add_argument("--version", action="version", version=f"gureum {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the whole cloud in one process")
+    _common(up)
+    _server_opts(up)
+    up.add_argument("--hosts", type=int, default=1, metavar="N",
+                    help="number of compute agents, named c01, c02, … (default 1)")
+    up.add_argument("--driver", choices=["fake", "qemu"], help="virt driver (default fake)")
+
+    api = sub.add_parser("api", help="run only the API server")
+    _common(api)
+    _server_opts(api)
+
+    conductor = sub.add_parser("conductor", help="run only the conductor")
+    _common(conductor)
+
+    compute = sub.add_parser("compute", help="run one compute agent")
+    _common(compute)
+    compute.add_argument("--host", required=True, metavar="NAME", help="this host's name")
+    compute.add_argument("--driver", choices=["fake", "qemu"], help="virt driver")
+
+    manage = sub.add_parser("manage", help="administrative tasks")
+    msub = manage.add_subparsers(dest="manage_command", required=True, metavar="TASK")
+    db = msub.add_parser("db", help="database schema")
+    _common(db)
+    db.add_argument("action", choices=["upgrade", "version"])
+    fernet = msub.add_parser("fernet", help="token keys")
+    _common(fernet)
+    fernet.add_argument("action", choices=["setup", "rotate"])
+    boot = msub.add_parser("bootstrap", help="create the initial identity records")
+    _common(boot)
+    _server_opts(boot)
+    boot.add_argument("--reset-passwords", action="store_true",
+                      help="give admin and demo new passwords and rewrite clouds.yaml")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, dict[str, Any]] = {}
+    if getattr(args, "database_url", None):
+        overrides.setdefault("database", {})["url"] = args.database_url
+    if getattr(args, "bus_url", None):
+        overrides.setdefault("bus", {})["url"] = args.bus_url
+    if getattr(args, "bind", None):
+        overrides.setdefault("server", {})["bind"] = args.bind
+    if getattr(args, "port", None):
+        overrides.setdefault("server", {})["port"] = args.port
+    if getattr(args, "driver", None):
+        overrides.setdefault("compute", {})["driver"] = args.driver
+    return load_settings(args.config, overrides, data_dir=args.data_dir)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop is a dependency of uvicorn[standard]
+        runner = asyncio.Runner()
+    with runner:
+        runner.run(coro)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not args.debug:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        settings = settings_from(args)
+        return dispatch(args, settings)
+    except ConfigError as exc:
+        print(f"gureum: configuration problem: {exc.message}", file=sys.stderr)
+        return 2
+    except GureumError as exc:
+        print(f"gureum: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from gureum.cli import roles
+
+    if args.command == "up":
+        if args.hosts < 0:
+            raise ConfigError("--hosts must be 0 or more")
+        from gureum.cloud import run_cloud
+
+        _run(run_cloud(settings, args.hosts))
+        return 0
+    if args.command == "api":
+        _run(roles.run_api(settings))
+        return 0
+    if args.command == "conductor":
+        _run(roles.run_conductor(settings))
+        return 0
+    if args.command == "compute":
+        _run(roles.run_compute(settings, args.host))
+        return 0
+    if args.command == "manage":
+        return roles.manage(args, settings)
+    raise ConfigError(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

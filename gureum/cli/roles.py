@@ -1,0 +1,125 @@
+"""Each role on its own (`gureum api|conductor|compute`) and `gureum manage` tasks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from gureum.agent.service import ComputeAgent
+from gureum.api.server import build_app, make_server
+from gureum.bus import open_transport
+from gureum.conductor.service import Conductor
+from gureum.config import Settings
+from gureum.db import Database
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_api(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    bus = open_transport(settings.bus.url)
+    await bus.start()
+    app = build_app(settings, db, bus)
+    server = make_server(app, settings)
+    task = asyncio.create_task(server.serve())
+    print(f"gureum api listening on {settings.public_url}", file=sys.stderr, flush=True)
+    waiter = asyncio.create_task(_until_signal())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await task
+    await bus.stop()
+    app.shutdown()
+    db.dispose()
+
+
+async def run_conductor(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    bus = open_transport(settings.bus.url)
+    await bus.start()
+    conductor = Conductor(settings, db, bus)
+    await conductor.start()
+    print("gureum conductor running", file=sys.stderr, flush=True)
+    await _until_signal()
+    await conductor.stop()
+    await bus.stop()
+    db.dispose()
+
+
+async def run_compute(settings: Settings, host: str) -> None:
+    bus = open_transport(settings.bus.url)
+    await bus.start()
+    agent = ComputeAgent(settings, bus, host)
+    await agent.start()
+    print(f"gureum compute agent {host} running", file=sys.stderr, flush=True)
+    await _until_signal()
+    await agent.stop()
+    await bus.stop()
+
+
+def manage(args: argparse.Namespace, settings: Settings) -> int:
+    from gureum.identity.core import Identity
+
+    db = Database(settings.database_url)
+    try:
+        if args.manage_command == "db":
+            from gureum.db.migrate import current
+
+            if args.action == "upgrade":
+                db.upgrade()
+            print(f"database schema at revision {current(db)}")
+            return 0
+        identity = Identity(settings, db)
+        if args.manage_command == "fernet":
+            if args.action == "setup":
+                created = identity.keys.setup()
+                print(f"key repository {identity.keys.path} "
+                      f"{'created' if created else 'already exists'}")
+            else:
+                primary = identity.keys.rotate()
+                print(f"rotated: key {primary} is now primary; a new staged key is ready. "
+                      "Running servers pick it up on their own.")
+            return 0
+        if args.manage_command == "bootstrap":
+            return _bootstrap(args, settings, db, identity)
+    finally:
+        db.dispose()
+    return 1
+
+
+def _bootstrap(args: argparse.Namespace, settings: Settings, db: Database,
+               identity: object) -> int:
+    from sqlalchemy import select
+
+    from gureum.cloud import prepare, write_clouds_yaml
+    from gureum.identity import models as m
+    from gureum.identity import service
+    from gureum.identity.bootstrap import new_password
+    from gureum.identity.core import Identity
+
+    assert isinstance(identity, Identity)
+    prepare(settings, db)
+    if not args.reset_passwords:
+        print(f"bootstrapped; credentials in {settings.data_dir / 'clouds.yaml'}")
+        return 0
+    passwords = (new_password(), new_password())
+    for name, password in zip(("admin", "demo"), passwords, strict=True):
+        hashed = service.hash_password(identity, password)
+        with db.session() as s:
+            user_id = s.scalar(select(m.User.id).where(
+                m.User.name == name, m.User.domain_id == service.DEFAULT_DOMAIN_ID))
+            if user_id is None:
+                print(f"user {name} does not exist; skipped", file=sys.stderr)
+                continue
+            service.update_user(identity, s, user_id, {"password": password}, hashed)
+    clouds = settings.data_dir / "clouds.yaml"
+    write_clouds_yaml(clouds, settings.public_url, settings.server.region, *passwords)
+    print(f"new passwords written to {clouds}")
+    return 0

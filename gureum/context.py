@@ -1,0 +1,50 @@
+"""The request context: who is calling, in which scope, with which roles.
+
+A context is built once per request from the validated token and passed
+explicitly to services; it is never stored in a global.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    user_id: str = ""
+    user_name: str = ""
+    user_domain_id: str = ""
+    project_id: str | None = None
+    project_name: str | None = None
+    project_domain_id: str | None = None
+    domain_id: str | None = None  # set for domain-scoped tokens
+    roles: frozenset[str] = field(default_factory=frozenset)
+    request_id: str = field(default_factory=new_request_id)
+    auth_token: str = ""
+    audit_ids: tuple[str, ...] = ()
+    application_credential_id: str | None = None
+    remote_addr: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def can_write(self) -> bool:
+        """Member (or admin) may change things in its scope; reader may not."""
+        return "admin" in self.roles or "member" in self.roles
+
+    @property
+    def can_read(self) -> bool:
+        return bool(self.roles & {"admin", "member", "reader"})
+
+    @classmethod
+    def system(cls, request_id: str | None = None) -> RequestContext:
+        """An internal admin context for bootstrap, the conductor and tests."""
+        return cls(user_id="gureum-internal", user_name="gureum", roles=frozenset({"admin"}),
+                   request_id=request_id or new_request_id())

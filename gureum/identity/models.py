@@ -1,0 +1,199 @@
+"""Identity tables: domains, projects, users, groups, roles, assignments, catalog.
+
+There is deliberately no token table: tokens are self-contained (see tokens.py).
+Revocations are a short list that prunes itself once the tokens it could
+match have expired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gureum.db.base import Base, new_id, utcnow
+
+ID = String(64)
+
+
+class Domain(Base):
+    __tablename__ = "identity_domains"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Project(Base):
+    __tablename__ = "identity_projects"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_domains.id"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(
+        ID, ForeignKey("identity_projects.id"), index=True, nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "identity_users"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_domains.id"), index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    password_created_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    default_project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    failed_auth_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_auth_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Group(Base):
+    __tablename__ = "identity_groups"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_domains.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class GroupMembership(Base):
+    __tablename__ = "identity_group_members"
+    user_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Role(Base):
+    __tablename__ = "identity_roles"
+    # domain_id "" marks a global role, so the unique constraint holds on every database.
+    __table_args__ = (UniqueConstraint("name", "domain_id"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ID, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ImpliedRole(Base):
+    __tablename__ = "identity_implied_roles"
+    prior_role_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True)
+    implied_role_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+# Assignment types, as Keystone names them.
+USER_PROJECT = "UserProject"
+GROUP_PROJECT = "GroupProject"
+USER_DOMAIN = "UserDomain"
+GROUP_DOMAIN = "GroupDomain"
+USER_SYSTEM = "UserSystem"
+GROUP_SYSTEM = "GroupSystem"
+SYSTEM_TARGET = "system"
+
+
+class Assignment(Base):
+    __tablename__ = "identity_assignments"
+    __table_args__ = (Index("ix_identity_assignments_target", "target_id"),)
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    target_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    role_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True)
+    inherited: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=False)
+
+
+class Region(Base):
+    __tablename__ = "identity_regions"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True, default=new_id)
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Service(Base):
+    __tablename__ = "identity_services"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Endpoint(Base):
+    __tablename__ = "identity_endpoints"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    service_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_services.id", ondelete="CASCADE"), index=True)
+    interface: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(Text)
+    region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ApplicationCredential(Base):
+    __tablename__ = "identity_application_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    access_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RevocationEvent(Base):
+    """A token revocation. Matches by audit id, or by user for tokens issued before.
+
+    An event is pruned once ``expires_at`` passes: no token it could match is
+    still valid then, so the list stays as short as the token lifetime allows.
+    """
+
+    __tablename__ = "identity_revocations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    user_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    issued_before: Mapped[dt.datetime] = mapped_column()
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class Revision(Base):
+    """A counter per data family, bumped on every change, for cache invalidation."""
+
+    __tablename__ = "revisions"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,155 @@
+"""JSON schemas of identity request bodies (after Keystone's own schemas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _name(max_length: int = 255) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": r"\S"}
+
+
+_id = {"type": "string", "minLength": 1, "maxLength": 64}
+_nullable_id = {"type": ["string", "null"], "minLength": 1, "maxLength": 64}
+_description = {"type": ["string", "null"]}
+_enabled = {"type": "boolean"}
+_tags = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 255,
+                                     "pattern": "^[^,/]*$"},
+         "maxItems": 80, "uniqueItems": True}
+_options = {"type": "object"}
+
+
+def wrapped(key: str, body: dict[str, Any], required: list[str] | None = None
+            ) -> dict[str, Any]:
+    inner = dict(body)
+    if required:
+        inner["required"] = required
+    return {"type": "object", "properties": {key: inner}, "required": [key]}
+
+
+def _obj(props: dict[str, Any], additional: bool = True) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "additionalProperties": additional}
+
+
+_domain_props = {"name": _name(64), "description": _description, "enabled": _enabled,
+                 "tags": _tags, "options": _options}
+domain_create = wrapped("domain", _obj(_domain_props), ["name"])
+domain_update = wrapped("domain", {**_obj(_domain_props), "minProperties": 1})
+
+_project_props = {"name": _name(64), "description": _description, "enabled": _enabled,
+                  "domain_id": _nullable_id, "parent_id": _nullable_id,
+                  "is_domain": {"type": "boolean", "enum": [False]}, "tags": _tags,
+                  "options": _options}
+project_create = wrapped("project", _obj(_project_props), ["name"])
+project_update = wrapped("project", {**_obj({
+    k: v for k, v in _project_props.items() if k not in ("domain_id", "parent_id",
+                                                         "is_domain")}),
+    "minProperties": 1})
+
+_password = {"type": ["string", "null"], "maxLength": 4096}
+_user_props = {"name": _name(255), "domain_id": _id, "enabled": _enabled,
+               "password": _password, "default_project_id": _nullable_id,
+               "description": _description, "email": {"type": ["string", "null"]},
+               "options": _options}
+user_create = wrapped("user", _obj(_user_props), ["name"])
+user_update = wrapped("user", {**_obj(_user_props), "minProperties": 1})
+password_change = wrapped("user", _obj({
+    "password": {"type": "string", "minLength": 1, "maxLength": 4096},
+    "original_password": {"type": "string", "maxLength": 4096},
+}), ["password", "original_password"])
+
+_group_props = {"name": _name(64), "domain_id": _id, "description": _description}
+group_create = wrapped("group", _obj(_group_props), ["name"])
+group_update = wrapped("group", {**_obj(_group_props), "minProperties": 1})
+
+_role_props = {"name": _name(255), "domain_id": _nullable_id, "description": _description,
+               "options": _options}
+role_create = wrapped("role", _obj(_role_props), ["name"])
+role_update = wrapped("role", {**_obj(_role_props), "minProperties": 1})
+
+_region_props = {"id": {"type": "string", "minLength": 1, "maxLength": 255},
+                 "description": _description, "parent_region_id": _nullable_id}
+region_create = wrapped("region", _obj(_region_props))
+region_update = wrapped("region", {**_obj(_region_props), "minProperties": 1})
+
+_service_props = {"type": _name(255), "name": {"type": "string", "maxLength": 255},
+                  "description": _description, "enabled": _enabled}
+service_create = wrapped("service", _obj(_service_props), ["type"])
+service_update = wrapped("service", {**_obj(_service_props), "minProperties": 1})
+
+_interface = {"type": "string", "enum": ["public", "internal", "admin"]}
+_url = {"type": "string", "minLength": 1, "maxLength": 2048,
+        "pattern": r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$"}
+_endpoint_props = {"service_id": _id, "interface": _interface, "url": _url,
+                   "region_id": _nullable_id, "region": _nullable_id, "enabled": _enabled}
+endpoint_create = wrapped("endpoint", _obj(_endpoint_props), ["service_id", "interface", "url"])
+endpoint_update = wrapped("endpoint", {**_obj(_endpoint_props), "minProperties": 1})
+
+_role_ref = {"type": "object", "properties": {"id": _id, "name": _name(255)},
+             "minProperties": 1}
+app_cred_create = wrapped("application_credential", _obj({
+    "name": _name(255), "description": _description,
+    "secret": {"type": ["string", "null"], "minLength": 1, "maxLength": 4096},
+    "expires_at": {"type": ["string", "null"]},
+    "roles": {"type": "array", "items": _role_ref},
+    "unrestricted": {"type": ["boolean", "null"]},
+    "access_rules": {"type": "array", "items": {"type": "object"}},
+}), ["name"])
+
+_user_ref = {
+    "type": "object",
+    "properties": {
+        "id": _id, "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "domain": {"type": "object", "properties": {"id": _id, "name": _name(64)},
+                   "minProperties": 1},
+        "password": {"type": "string", "maxLength": 4096},
+    },
+    "anyOf": [{"required": ["id"]}, {"required": ["name", "domain"]}],
+}
+_scope_ref = {"type": "object", "properties": {
+    "id": _id, "name": _name(64),
+    "domain": {"type": "object", "properties": {"id": _id, "name": _name(64)},
+               "minProperties": 1},
+}, "minProperties": 1}
+
+auth = {
+    "type": "object",
+    "required": ["auth"],
+    "properties": {"auth": {
+        "type": "object",
+        "required": ["identity"],
+        "properties": {
+            "identity": {
+                "type": "object",
+                "required": ["methods"],
+                "properties": {
+                    "methods": {"type": "array", "minItems": 1,
+                                "items": {"type": "string"}},
+                    "password": {"type": "object", "required": ["user"],
+                                 "properties": {"user": {**_user_ref,
+                                                         "required": ["password"]}}},
+                    "token": {"type": "object", "required": ["id"],
+                              "properties": {"id": {"type": "string", "minLength": 1}}},
+                    "application_credential": {
+                        "type": "object", "required": ["secret"],
+                        "properties": {"id": _id, "name": _name(255), "user": _user_ref,
+                                       "secret": {"type": "string", "maxLength": 4096}},
+                        "anyOf": [{"required": ["id"]}, {"required": ["name", "user"]}],
+                    },
+                },
+            },
+            "scope": {"anyOf": [
+                {"type": "string", "enum": ["unscoped"]},
+                {"type": "object", "properties": {
+                    "project": _scope_ref,
+                    "domain": {"type": "object", "properties": {"id": _id, "name": _name(64)},
+                               "minProperties": 1},
+                    "system": {"type": "object",
+                               "properties": {"all": {"type": "boolean", "enum": [True]}},
+                               "required": ["all"]},
+                    "OS-TRUST:trust": {"type": "object"},
+                }, "minProperties": 1, "maxProperties": 1},
+            ]},
+        },
+    }},
+}

@@ -1,0 +1,103 @@
+"""Wire shapes of identity resources (Keystone v3), one function per resource."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from gureum.identity import models as m
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def links(base: str, collection: str, ident: str) -> dict[str, str]:
+    return {"self": f"{base}/v3/{collection}/{ident}"}
+
+
+def collection(base: str, path: str, name: str, items: list[dict[str, Any]]
+               ) -> dict[str, Any]:
+    return {name: items, "links": {"self": f"{base}/v3/{path}", "previous": None,
+                                   "next": None}}
+
+
+def domain(d: m.Domain, base: str) -> dict[str, Any]:
+    return {"id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
+            "tags": list(d.tags or []), "options": dict(d.options or {}),
+            "links": links(base, "domains", d.id)}
+
+
+def project(p: m.Project, base: str) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "domain_id": p.domain_id,
+            "description": p.description, "enabled": p.enabled,
+            # Keystone reports the domain as the parent of a top-level project.
+            "parent_id": p.parent_id or p.domain_id, "is_domain": False,
+            "tags": list(p.tags or []), "options": dict(p.options or {}),
+            **dict(p.extra or {}), "links": links(base, "projects", p.id)}
+
+
+def user(u: m.User, base: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        **dict(u.extra or {}),
+        "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
+        "password_expires_at": None, "options": dict(u.options or {}),
+        "links": links(base, "users", u.id),
+    }
+    if u.default_project_id:
+        out["default_project_id"] = u.default_project_id
+    if u.description:
+        out["description"] = u.description
+    return out
+
+
+def group(g: m.Group, base: str) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "domain_id": g.domain_id,
+            "description": g.description, "links": links(base, "groups", g.id)}
+
+
+def role(r: m.Role, base: str) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "domain_id": r.domain_id or None,
+            "description": r.description, "options": dict(r.options or {}),
+            "links": links(base, "roles", r.id)}
+
+
+def role_ref(r: m.Role, base: str) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "links": links(base, "roles", r.id)}
+
+
+def region(r: m.Region, base: str) -> dict[str, Any]:
+    return {"id": r.id, "description": r.description,
+            "parent_region_id": r.parent_region_id, **dict(r.extra or {}),
+            "links": links(base, "regions", r.id)}
+
+
+def service(svc: m.Service, base: str) -> dict[str, Any]:
+    return {**dict(svc.extra or {}), "id": svc.id, "type": svc.type, "name": svc.name,
+            "description": svc.description, "enabled": svc.enabled,
+            "links": links(base, "services", svc.id)}
+
+
+def endpoint(e: m.Endpoint, base: str) -> dict[str, Any]:
+    extra = {k: v for k, v in (e.extra or {}).items() if not k.startswith("gureum_")}
+    return {**extra, "id": e.id, "interface": e.interface, "region_id": e.region_id,
+            "region": e.region_id, "url": e.url, "service_id": e.service_id,
+            "enabled": e.enabled, "links": links(base, "endpoints", e.id)}
+
+
+def app_cred(c: m.ApplicationCredential, roles: list[m.Role], base: str,
+             secret: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": c.id, "name": c.name, "description": c.description or None,
+        "expires_at": iso(c.expires_at), "project_id": c.project_id,
+        "user_id": c.user_id,
+        "roles": [{"id": r.id, "name": r.name, "domain_id": r.domain_id or None}
+                  for r in roles],
+        "unrestricted": c.unrestricted, "access_rules": list(c.access_rules or []),
+        "links": {"self": f"{base}/v3/users/{c.user_id}/application_credentials/{c.id}"},
+    }
+    if secret is not None:
+        out["secret"] = secret
+    return out

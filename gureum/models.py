@@ -1,0 +1,4 @@
+"""Imports every model module so Base.metadata knows every table (for Alembic)."""
+
+from gureum.compute import models as compute_models  # noqa: F401
+from gureum.identity import models as identity_models  # noqa: F401
