@@ -30,6 +30,7 @@ BIN = Path(sys.executable).parent
 TEST_CONFIG = """
 [identity]
 password_hash_rounds = 4
+address_failure_threshold = 10000
 [compute]
 report_interval = 1.0
 service_down_time = 5.0
@@ -45,7 +46,8 @@ def free_port() -> int:
 def make_settings(data_dir: Path, port: int | None = None, **sections: dict[str, Any]
                   ) -> Settings:
     overrides: dict[str, dict[str, Any]] = {
-        "identity": {"password_hash_rounds": 4},
+        # Tests fail logins on purpose; only the throttle's own test wants the slow-down.
+        "identity": {"password_hash_rounds": 4, "address_failure_threshold": 10_000},
         "compute": {"report_interval": 1.0, "service_down_time": 5.0},
         "server": {"port": port or free_port()},
     }
@@ -145,6 +147,7 @@ class GureumUp:
         self.hosts = hosts
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[str] | None = None
+        self._log: Any = None
         self.ready_line = ""
         self.log_path = data_dir.parent / f"{data_dir.name}-gureum.log"
 
@@ -160,7 +163,7 @@ class GureumUp:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir.parent / f"{self.data_dir.name}-gureum.toml"
         config.write_text(TEST_CONFIG)
-        log = self.log_path.open("a")
+        self._log = log = self.log_path.open("a")
         self.proc = subprocess.Popen(
             [str(BIN / "gureum"), "up", "--data-dir", str(self.data_dir), "--port",
              str(self.port), "--hosts", str(self.hosts), "--config", str(config),
@@ -183,14 +186,24 @@ class GureumUp:
                            f"{self.log_path.read_text()[-3000:]}")
 
     def stop(self, timeout: float = 30) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
+        """SIGTERM, as Ctrl-C would; the exit code of a clean shutdown is 0."""
         try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+            if self.proc is None:
+                return 0
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            return self.proc.returncode
+        finally:
+            if self.proc is not None and self.proc.stdout is not None:
+                self.proc.stdout.close()
+            if self._log is not None:
+                self._log.close()
+                self._log = None
 
     def openstack(self, *args: str, check: bool = True, timeout: float = 120
                   ) -> subprocess.CompletedProcess[str]:

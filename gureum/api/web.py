@@ -195,16 +195,16 @@ class Router:
         methods[route.method] = route
         return route
 
+    def routes(self) -> list[Route]:
+        """Every route, static ones first (for includes, docs and route-wide tests)."""
+        tables = [*self._static.values(), *self._dynamic_index.values()]
+        return [r for methods in tables for r in methods.values()]
+
     def include(self, other: Router) -> None:
         """Add every route of another router (one router per module, one per family)."""
-        for methods in other._static.values():
-            for r in methods.values():
-                self.add(r.method, r.pattern, r.handler, auth=r.auth, tx=r.tx, stream=r.stream,
-                         **r.extra)
-        for methods in other._dynamic_index.values():
-            for r in methods.values():
-                self.add(r.method, r.pattern, r.handler, auth=r.auth, tx=r.tx, stream=r.stream,
-                         **r.extra)
+        for r in other.routes():
+            self.add(r.method, r.pattern, r.handler, auth=r.auth, tx=r.tx, stream=r.stream,
+                     **r.extra)
 
     def route(self, method: str, pattern: str, **opts: Any) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
