@@ -197,3 +197,38 @@ def delete_app_cred(req: Request, s: Session) -> Response:
     ctx = policy.self_or_admin(req.context, user_id, "identity:delete_application_credential")
     appcreds.delete(ident_of(req), s, ctx, user_id, req.path_params["cred_id"])
     return empty()
+
+
+# -- access rules (what application credentials may be limited to) ---------------------
+
+ACCESS_RULES = "/v3/users/{user_id}/access_rules"
+
+
+@router.get(ACCESS_RULES, tx=True)
+def list_access_rules(req: Request, s: Session) -> Response:
+    user_id = req.path_params["user_id"]
+    policy.self_or_admin(req.context, user_id, "identity:list_access_rules")
+    service.get_or_404(s, m.User, user_id, "user")
+    stmt = filtered(req, select(m.AccessRule).where(m.AccessRule.user_id == user_id)
+                    .order_by(m.AccessRule.service, m.AccessRule.path, m.AccessRule.method),
+                    {"service": m.AccessRule.service, "path": m.AccessRule.path,
+                     "method": m.AccessRule.method})
+    items = [views.access_rule(r, req.base_url, user_id) for r in s.scalars(stmt)]
+    return json_response(views.collection(req.base_url, f"users/{user_id}/access_rules",
+                                          "access_rules", items))
+
+
+@router.get(ACCESS_RULES + "/{rule_id}", tx=True)
+def get_access_rule(req: Request, s: Session) -> Response:
+    user_id = req.path_params["user_id"]
+    policy.self_or_admin(req.context, user_id, "identity:get_access_rule")
+    rule = appcreds.get_access_rule(s, user_id, req.path_params["rule_id"])
+    return one("access_rule", views.access_rule(rule, req.base_url, user_id))
+
+
+@router.delete(ACCESS_RULES + "/{rule_id}", tx=True)
+def delete_access_rule(req: Request, s: Session) -> Response:
+    user_id = req.path_params["user_id"]
+    policy.self_or_admin(req.context, user_id, "identity:delete_access_rule")
+    appcreds.delete_access_rule(ident_of(req), s, user_id, req.path_params["rule_id"])
+    return empty()

@@ -76,11 +76,63 @@ def create(ident: Identity, s: Session, ctx: RequestContext, user_id: str,
         description=body.get("description") or "",
         expires_at=parse_expiry(body.get("expires_at")),
         unrestricted=bool(body.get("unrestricted")), role_ids=list(dict.fromkeys(role_ids)),
-        access_rules=body.get("access_rules") or [])
+        access_rules=resolve_access_rules(s, user_id, body.get("access_rules") or []))
     s.add(cred)
     flush_unique(s, "application_credential", f"name {name}")
     changed(ident, s)
     return cred, roles_of(s, cred)
+
+
+def resolve_access_rules(s: Session, user_id: str, wanted: list[dict[str, Any]]
+                         ) -> list[dict[str, str]]:
+    """The user's access rules for a new credential: reused when they exist, else made.
+
+    A rule given by id must be one of the user's rules; a rule given by service,
+    path and method reuses the user's identical rule, as Keystone does.
+    """
+    out: list[dict[str, str]] = []
+    for ref in wanted:
+        rule = None
+        if ref.get("id"):
+            rule = s.get(m.AccessRule, ref["id"])
+            if rule is not None and rule.user_id != user_id:
+                rule = None
+            if rule is None and not {"service", "path", "method"} <= set(ref):
+                raise InvalidInput(f"Could not find Access Rule: {ref['id']}.",
+                                   field="application_credential.access_rules")
+        if rule is None:
+            rule = s.scalar(select(m.AccessRule).where(
+                m.AccessRule.user_id == user_id, m.AccessRule.service == ref["service"],
+                m.AccessRule.path == ref["path"], m.AccessRule.method == ref["method"]))
+        if rule is None:
+            rule = m.AccessRule(user_id=user_id, service=ref["service"], path=ref["path"],
+                                method=ref["method"])
+            if ref.get("id") and s.get(m.AccessRule, ref["id"]) is None:
+                rule.id = ref["id"]
+            s.add(rule)
+            s.flush()
+        copy = {"id": rule.id, "service": rule.service, "path": rule.path,
+                "method": rule.method}
+        if copy not in out:
+            out.append(copy)
+    return out
+
+
+def get_access_rule(s: Session, user_id: str, rule_id: str) -> m.AccessRule:
+    rule = s.get(m.AccessRule, rule_id)
+    if rule is None or rule.user_id != user_id:
+        raise NotFound(f"Could not find Access Rule: {rule_id}.", kind="access_rule")
+    return rule
+
+
+def delete_access_rule(ident: Identity, s: Session, user_id: str, rule_id: str) -> None:
+    rule = get_access_rule(s, user_id, rule_id)
+    creds = s.scalars(select(m.ApplicationCredential).where(
+        m.ApplicationCredential.user_id == user_id))
+    if any(r.get("id") == rule.id for c in creds for r in (c.access_rules or [])):
+        raise Forbidden("May not delete access rule in use")
+    s.delete(rule)
+    changed(ident, s)
 
 
 def roles_of(s: Session, cred: m.ApplicationCredential) -> list[m.Role]:

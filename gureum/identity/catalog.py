@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from gureum.errors import Conflict, Forbidden, InvalidInput
 from gureum.identity import models as m
 from gureum.identity.core import Identity
+from gureum.identity.limits import delete_for_service_or_region
 from gureum.identity.service import changed, get_or_404
 
 
@@ -57,6 +58,7 @@ def delete_region(ident: Identity, s: Session, region_id: str) -> None:
     if s.scalar(select(m.Region.id).where(m.Region.parent_region_id == r.id).limit(1)):
         raise Forbidden(f"Cannot delete region {r.id}: it has child regions.")
     s.execute(delete(m.Endpoint).where(m.Endpoint.region_id == r.id))
+    delete_for_service_or_region(s, region_id=r.id)
     s.delete(r)
     changed(ident, s)
 
@@ -88,6 +90,7 @@ def update_service(ident: Identity, s: Session, service_id: str, body: dict[str,
 def delete_service(ident: Identity, s: Session, service_id: str) -> None:
     svc = get_or_404(s, m.Service, service_id, "service")
     s.execute(delete(m.Endpoint).where(m.Endpoint.service_id == svc.id))
+    delete_for_service_or_region(s, service_id=svc.id)
     s.delete(svc)
     changed(ident, s)
 

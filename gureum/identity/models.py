@@ -176,6 +176,87 @@ class ApplicationCredential(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class AccessRule(Base):
+    """One (service, path, method) an application credential may be limited to.
+
+    Rules belong to a user and outlive the credentials that use them, as in
+    Keystone: a credential's ``access_rules`` column holds copies (with the
+    rule ids) of the rules it was created with; rules are never changed, so
+    the copies cannot go stale, and a rule still listed by a credential is
+    "in use" and cannot be deleted.
+    """
+
+    __tablename__ = "identity_access_rules"
+    __table_args__ = (UniqueConstraint("user_id", "service", "path", "method"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_users.id", ondelete="CASCADE"), index=True)
+    service: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(225))
+    method: Mapped[str] = mapped_column(String(16))
+
+
+class EndpointGroup(Base):
+    """A saved endpoint filter (service_id, region_id, interface) (OS-EP-FILTER)."""
+
+    __tablename__ = "identity_endpoint_groups"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProjectEndpointGroup(Base):
+    """An endpoint group associated with a project: its catalog is filtered."""
+
+    __tablename__ = "identity_project_endpoint_groups"
+    endpoint_group_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_endpoint_groups.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_projects.id", ondelete="CASCADE"), primary_key=True,
+        index=True)
+
+
+class ProjectEndpoint(Base):
+    """One endpoint associated with a project directly (OS-EP-FILTER)."""
+
+    __tablename__ = "identity_project_endpoints"
+    endpoint_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_endpoints.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_projects.id", ondelete="CASCADE"), primary_key=True,
+        index=True)
+
+
+class RegisteredLimit(Base):
+    """The default limit of a resource of a service (unified limits)."""
+
+    __tablename__ = "identity_registered_limits"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    service_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_services.id"), index=True)
+    # "" for "every region", so the unique constraint holds on every database.
+    region_id: Mapped[str] = mapped_column(String(255), default="")
+    resource_name: Mapped[str] = mapped_column(String(255))
+    default_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    __table_args__ = (UniqueConstraint("service_id", "region_id", "resource_name"),)
+
+
+class Limit(Base):
+    """A project's (or domain's) override of a registered limit."""
+
+    __tablename__ = "identity_limits"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    registered_limit_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_registered_limits.id"), index=True)
+    # Exactly one of project_id and domain_id is set; the other is "".
+    project_id: Mapped[str] = mapped_column(ID, default="", index=True)
+    domain_id: Mapped[str] = mapped_column(ID, default="")
+    resource_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    __table_args__ = (UniqueConstraint("registered_limit_id", "project_id", "domain_id"),)
+
+
 class RevocationEvent(Base):
     """A token revocation. Matches by audit id, or by user for tokens issued before.
 

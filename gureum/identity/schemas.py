@@ -85,6 +85,19 @@ _endpoint_props = {"service_id": _id, "interface": _interface, "url": _url,
 endpoint_create = wrapped("endpoint", _obj(_endpoint_props), ["service_id", "interface", "url"])
 endpoint_update = wrapped("endpoint", {**_obj(_endpoint_props), "minProperties": 1})
 
+# An access rule names an existing rule by id, or gives service, path and method.
+_access_rule = {
+    "type": "object",
+    "properties": {
+        "id": _id,
+        "service": {"type": "string", "minLength": 1, "maxLength": 64,
+                    "pattern": "^[a-zA-Z0-9_-]+$"},
+        "path": {"type": "string", "maxLength": 225, "pattern": "^/"},
+        "method": {"type": "string",
+                   "enum": ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]},
+    },
+    "anyOf": [{"required": ["id"]}, {"required": ["service", "path", "method"]}],
+}
 _role_ref = {"type": "object", "properties": {"id": _id, "name": _name(255)},
              "minProperties": 1}
 app_cred_create = wrapped("application_credential", _obj({
@@ -93,7 +106,7 @@ app_cred_create = wrapped("application_credential", _obj({
     "expires_at": {"type": ["string", "null"]},
     "roles": {"type": "array", "items": _role_ref},
     "unrestricted": {"type": ["boolean", "null"]},
-    "access_rules": {"type": "array", "items": {"type": "object"}},
+    "access_rules": {"type": "array", "items": _access_rule},
 }), ["name"])
 
 _user_ref = {
@@ -153,3 +166,41 @@ auth = {
         },
     }},
 }
+
+# -- unified limits (keystone/limit/schema.py) ------------------------------------------
+
+_limit_int = {"type": "integer", "minimum": -1, "maximum": 0x7FFFFFFF}
+_region_ref = {"type": ["string", "null"], "minLength": 1, "maxLength": 255}
+_registered_limit_props = {"service_id": _id, "region_id": _region_ref,
+                           "resource_name": _name(255), "default_limit": _limit_int,
+                           "description": _description}
+registered_limits_create = {
+    "type": "object", "required": ["registered_limits"], "additionalProperties": False,
+    "properties": {"registered_limits": {"type": "array", "minItems": 1, "items": {
+        **_obj(_registered_limit_props, additional=False),
+        "required": ["service_id", "resource_name", "default_limit"]}}},
+}
+registered_limit_update = wrapped("registered_limit", _obj(_registered_limit_props,
+                                                           additional=False))
+limits_create = {
+    "type": "object", "required": ["limits"], "additionalProperties": False,
+    "properties": {"limits": {"type": "array", "minItems": 1, "items": {
+        **_obj({"project_id": _nullable_id, "domain_id": _nullable_id,
+                "service_id": _id, "region_id": _region_ref, "resource_name": _name(255),
+                "resource_limit": _limit_int, "description": _description},
+               additional=False),
+        "required": ["service_id", "resource_name", "resource_limit"]}}},
+}
+limit_update = wrapped("limit", _obj({"resource_limit": _limit_int,
+                                      "description": _description}, additional=False))
+
+# -- endpoint groups (OS-EP-FILTER) -------------------------------------------------------
+
+_endpoint_group_filters = _obj({"service_id": _id, "region_id": _region_ref,
+                                "interface": _interface}, additional=False)
+_endpoint_group_props = {"name": _name(255), "description": _description,
+                         "filters": _endpoint_group_filters}
+endpoint_group_create = wrapped("endpoint_group", _obj(_endpoint_group_props),
+                                ["name", "filters"])
+endpoint_group_update = wrapped("endpoint_group", {**_obj(_endpoint_group_props),
+                                                   "minProperties": 1})

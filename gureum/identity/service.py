@@ -120,6 +120,7 @@ def delete_domain(ident: Identity, s: Session, domain_id: str) -> None:
     for g in s.scalars(select(m.Group).where(m.Group.domain_id == d.id)).all():
         _delete_group_row(s, g)
     s.execute(delete(m.Assignment).where(m.Assignment.target_id == d.id))
+    s.execute(delete(m.Limit).where(m.Limit.domain_id == d.id))
     s.execute(delete(m.Role).where(m.Role.domain_id == d.id))
     s.delete(d)
     changed(ident, s)
@@ -197,6 +198,9 @@ def _delete_project_row(s: Session, p: m.Project) -> None:
     s.execute(delete(m.Assignment).where(m.Assignment.target_id == p.id))
     s.execute(delete(m.ApplicationCredential)
               .where(m.ApplicationCredential.project_id == p.id))
+    s.execute(delete(m.Limit).where(m.Limit.project_id == p.id))
+    s.execute(delete(m.ProjectEndpoint).where(m.ProjectEndpoint.project_id == p.id))
+    s.execute(delete(m.ProjectEndpointGroup).where(m.ProjectEndpointGroup.project_id == p.id))
     s.delete(p)
     s.flush()
 

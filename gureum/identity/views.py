@@ -95,9 +95,38 @@ def app_cred(c: m.ApplicationCredential, roles: list[m.Role], base: str,
         "user_id": c.user_id,
         "roles": [{"id": r.id, "name": r.name, "domain_id": r.domain_id or None}
                   for r in roles],
-        "unrestricted": c.unrestricted, "access_rules": list(c.access_rules or []),
+        "unrestricted": c.unrestricted,
+        "access_rules": [{k: v for k, v in r.items() if k in ("id", "service", "path", "method")}
+                         for r in c.access_rules or []],
         "links": {"self": f"{base}/v3/users/{c.user_id}/application_credentials/{c.id}"},
     }
     if secret is not None:
         out["secret"] = secret
     return out
+
+
+def access_rule(r: m.AccessRule | dict[str, Any], base: str, user_id: str) -> dict[str, Any]:
+    """An access rule, from its row or from a credential's copy of it."""
+    get = r.get if isinstance(r, dict) else lambda k: getattr(r, k)
+    return {"id": get("id"), "service": get("service"), "path": get("path"),
+            "method": get("method"),
+            "links": {"self": f"{base}/v3/users/{user_id}/access_rules/{get('id')}"}}
+
+
+def registered_limit(r: m.RegisteredLimit, base: str) -> dict[str, Any]:
+    return {"id": r.id, "service_id": r.service_id, "region_id": r.region_id or None,
+            "resource_name": r.resource_name, "default_limit": r.default_limit,
+            "description": r.description, "links": links(base, "registered_limits", r.id)}
+
+
+def limit(x: m.Limit, reg: m.RegisteredLimit, base: str) -> dict[str, Any]:
+    return {"id": x.id, "project_id": x.project_id or None, "domain_id": x.domain_id or None,
+            "service_id": reg.service_id, "region_id": reg.region_id or None,
+            "resource_name": reg.resource_name, "resource_limit": x.resource_limit,
+            "description": x.description, "links": links(base, "limits", x.id)}
+
+
+def endpoint_group(g: m.EndpointGroup, base: str) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "description": g.description,
+            "filters": dict(g.filters or {}),
+            "links": {"self": f"{base}/v3/OS-EP-FILTER/endpoint_groups/{g.id}"}}
