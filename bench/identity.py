@@ -1,0 +1,283 @@
+"""Identity benchmark: token issue and validation, gureum vs upstream Keystone.
+
+    .venv/bin/python -m bench.identity [--quick] [--skip-keystone] [--duration S]
+
+Starts a fresh `gureum up` (default settings) and Keystone from PyPI (the shared
+recipe, uwsgi with 2 workers and its in-memory cache), measures on each, in the
+same run and with the same client (wrk): password issue, re-scope issue and
+validate at concurrency 1 and 8; validation again after 100,000 tokens issued;
+the server's memory before and after. Prints a table; a full run (or one given
+--output) writes docs/performance.md. Raw results go to .bench/identity-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench import wrk
+from bench.report import Memory, Results, Row, machine_info, markdown, memory_table, table
+from bench.report import text_table as render
+from bench.servers import ROOT, GureumServer, KeystoneServer, Server
+
+CONCURRENCY = (1, 8)
+
+
+@dataclass(frozen=True)
+class Plan:
+    duration: float  # seconds per timed measurement
+    warmup: float  # unrecorded validate warm-up, seconds
+    bulk_tokens: int  # gureum: issue until this many tokens in total
+    bulk_max_seconds: float  # gureum: bound on the bulk issue
+    keystone_bulk_seconds: float  # Keystone: a time-bounded bulk sample
+    keystone_nocache: bool  # also validate on Keystone without its cache
+
+    @classmethod
+    def make(cls, quick: bool, duration: float | None, tokens: int | None) -> Plan:
+        if quick:
+            return cls(duration or 3.0, 1.0, tokens or 10_000, 60.0, 5.0, False)
+        return cls(duration or 10.0, 2.0, tokens or 100_000, 300.0, 30.0, True)
+
+
+class Bench:
+    def __init__(self, plan: Plan, results: Results, log: bool = True) -> None:
+        self.plan = plan
+        self.results = results
+        self.log = log
+
+    def say(self, text: str) -> None:
+        if self.log:
+            print(text, flush=True)
+
+    # -- one measurement ---------------------------------------------------------------
+    def measure(self, server: Server, op: str, concurrency: int, tokens_before: int, *,
+                method: str = "GET", headers: dict[str, str] | None = None,
+                body: str | None = None, duration: float | None = None,
+                record: bool = True) -> Row:
+        duration = self.plan.duration if duration is None else duration
+        cpu0 = server.cpu_seconds()
+        stats = wrk.run(server.tokens_url, method=method, headers=headers, body=body,
+                        concurrency=concurrency, duration=duration)
+        cpu1 = server.cpu_seconds()
+        row = Row(server.name, op, concurrency, tokens_before, round(stats.rps, 1),
+                  stats.p50_ms, stats.p95_ms, stats.p99_ms, stats.ok, stats.errors,
+                  round(stats.seconds, 2),
+                  round((cpu1 - cpu0) / stats.ok * 1000, 3) if stats.ok else None)
+        if record:
+            self.results.rows.append(row)
+            self.say(f"  {server.name:17s} {op:15s} c{concurrency}  {row.rps:>9,.1f} req/s  "
+                     f"p50 {row.p50_ms:7.2f} ms  p95 {row.p95_ms:7.2f} ms  "
+                     f"ok {row.ok:>7,}  errors {row.errors}")
+        return row
+
+    def memory(self, server: Server, point: str, tokens: int) -> None:
+        mem = Memory(server.name, point, tokens, round(server.rss_mb(), 1))
+        self.results.memory.append(mem)
+        self.say(f"  {server.name:17s} RSS {mem.rss_mb:,.1f} MiB after {tokens:,} tokens "
+                 f"({point})")
+
+    def validate_headers(self, admin: str, subject: str) -> dict[str, str]:
+        return {"X-Auth-Token": admin, "X-Subject-Token": subject}
+
+    def validate(self, server: Server, tokens: int, admin: str, subject: str) -> None:
+        for c in CONCURRENCY:
+            self.measure(server, "validate", c, tokens,
+                         headers=self.validate_headers(admin, subject))
+
+    # -- a whole server ------------------------------------------------------------------
+    def run_server(self, server: Server, bulk_quota: int | None, bulk_seconds: float) -> None:
+        """The full sequence on one server; ``bulk_quota`` None means a time-bounded bulk."""
+        issued = 0
+        json_headers = {"Content-Type": "application/json"}
+        with httpx.Client(timeout=60.0) as client:
+            admin = server.issue(client)
+            subject = server.issue(client)
+            issued += 2
+            while issued < 10:
+                server.issue(client, rescope_of=admin)
+                issued += 1
+            server.check_validate(client, admin, subject)
+        self.memory(server, "start", issued)
+        self.measure(server, "validate", 8, issued, duration=self.plan.warmup, record=False,
+                     headers=self.validate_headers(admin, subject))
+        self.validate(server, issued, admin, subject)
+
+        password = json.dumps(server.password_body())
+        for c in CONCURRENCY:
+            row = self.measure(server, "password issue", c, issued, method="POST",
+                               headers=json_headers, body=password)
+            issued += row.ok
+        rescope = json.dumps(server.token_body(admin))
+        for c in CONCURRENCY:
+            row = self.measure(server, "re-scope issue", c, issued, method="POST",
+                               headers=json_headers, body=rescope)
+            issued += row.ok
+
+        self.memory(server, "before bulk issue", issued)
+        row = self.bulk(server, issued, rescope, bulk_quota, bulk_seconds)
+        issued += row.ok
+        self.memory(server, "after bulk issue", issued)
+
+        with httpx.Client(timeout=60.0) as client:
+            admin = server.issue(client)
+            subject = server.issue(client)
+            issued += 2
+            server.check_validate(client, admin, subject)
+        self.validate(server, issued, admin, subject)
+        self.memory(server, "end", issued)
+
+    def bulk(self, server: Server, issued: int, rescope: str, target: int | None,
+             max_seconds: float) -> Row:
+        """Re-scope at concurrency 8 until ``target`` tokens in all (None: for max_seconds).
+
+        wrk runs for whole seconds, so a target is reached in chunks sized from the
+        rate so far; the last chunk may overshoot by up to a second's worth.
+        """
+        headers = {"Content-Type": "application/json"}
+        if target is None:
+            return self.measure(server, "bulk re-scope", 8, issued, method="POST",
+                                headers=headers, body=rescope, duration=max_seconds)
+        self.say(f"  {server.name:17s} bulk re-scope up to {target:,} tokens…")
+        start, ok, errors, spent, rate = issued, 0, 0, 0.0, 0.0
+        cpu0 = server.cpu_seconds()
+        chunks: list[Row] = []
+        while issued + ok < target and spent < max_seconds:
+            remaining = target - issued - ok
+            seconds = 5.0 if rate <= 0 else min(20.0, max(1.0, math.ceil(remaining / rate)))
+            chunk = self.measure(server, "bulk re-scope", 8, issued + ok, method="POST",
+                                 headers=headers, body=rescope, duration=seconds,
+                                 record=False)
+            chunks.append(chunk)
+            ok += chunk.ok
+            errors += chunk.errors
+            spent += chunk.seconds
+            rate = ok / spent if spent else 0.0
+        cpu1 = server.cpu_seconds()
+        widest = max(chunks, key=lambda r: r.seconds)
+        row = Row(server.name, "bulk re-scope", 8, start, round(rate, 1), widest.p50_ms,
+                  widest.p95_ms, widest.p99_ms, ok, errors, round(spent, 2),
+                  round((cpu1 - cpu0) / ok * 1000, 3) if ok else None)
+        self.results.rows.append(row)
+        self.say(f"  {server.name:17s} bulk re-scope   c8  {row.rps:>9,.1f} req/s  "
+                 f"{ok:,} tokens in {spent:,.0f} s, errors {errors}")
+        return row
+
+    def run_keystone_nocache(self, server: Server) -> None:
+        with httpx.Client(timeout=60.0) as client:
+            admin = server.issue(client)
+            subject = server.issue(client)
+            server.check_validate(client, admin, subject)
+        self.measure(server, "validate", 8, 2, duration=self.plan.warmup, record=False,
+                     headers=self.validate_headers(admin, subject))
+        self.validate(server, 2, admin, subject)
+
+
+def run(args: argparse.Namespace) -> Results:
+    plan = Plan.make(args.quick, args.duration, args.tokens)
+    bench_root = ROOT / ".bench"
+    bench_root.mkdir(exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results = Results(
+        started=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        quick=args.quick, duration=plan.duration,
+        client="wrk 4.1 (`wrk -t1 -c1|8`, C/epoll, one thread, a generated Lua script for "
+               "method, headers and body)",
+        machine=machine_info())
+    bench = Bench(plan, results)
+    keystone_dir = bench_root / "keystone"
+    if not args.skip_keystone:
+        KeystoneServer.ensure_setup(keystone_dir, bench_root / "keystone-setup.log")
+
+    data_dir = bench_root / f"gureum-{stamp}"
+    bench.say(f"gureum: starting `gureum up` in {data_dir}…")
+    gureum = GureumServer.start(data_dir, bench_root / f"gureum-{stamp}.log")
+    try:
+        bench.run_server(gureum, plan.bulk_tokens, plan.bulk_max_seconds)
+    finally:
+        gureum.stop()
+    if not args.keep_data:
+        _remove_tree(data_dir)
+
+    if not args.skip_keystone:
+        bench.say("keystone: serving with uwsgi, 2 workers, memory cache…")
+        keystone = KeystoneServer.start(keystone_dir, cache=True)
+        try:
+            bench.run_server(keystone, None, plan.keystone_bulk_seconds)
+        finally:
+            keystone.stop()
+        bulk = results.find("keystone", "bulk re-scope", 8)
+        if bulk is not None:
+            results.notes.append(
+                f"Keystone's bulk issue is a {plan.keystone_bulk_seconds:g} s sample "
+                f"({bulk.ok:,} tokens at {bulk.rps:,.1f}/s): 100,000 tokens would take "
+                f"about {100_000 / max(bulk.rps, 0.1) / 60:,.0f} minutes.")
+        if plan.keystone_nocache:
+            bench.say("keystone: serving with uwsgi, 2 workers, no cache (validate only)…")
+            keystone = KeystoneServer.start(keystone_dir, cache=False)
+            try:
+                bench.run_keystone_nocache(keystone)
+            finally:
+                keystone.stop()
+    raw = bench_root / f"identity-{stamp}.json"
+    raw.write_text(json.dumps(results.to_json(), indent=1))
+    bench.say(f"raw results: {raw}")
+    return results
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.identity", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="short run (3 s per measurement, 10,000 tokens; under 2 minutes)")
+    p.add_argument("--skip-keystone", action="store_true", help="measure gureum only")
+    p.add_argument("--duration", type=float, metavar="S",
+                   help="seconds per timed measurement (default 10; 3 with --quick)")
+    p.add_argument("--tokens", type=int, metavar="N",
+                   help="tokens gureum has issued before the last validation "
+                        "(default 100,000; 10,000 with --quick)")
+    p.add_argument("--output", metavar="FILE",
+                   help="write the report here (default docs/performance.md for a full run; "
+                        "a --quick run only prints)")
+    p.add_argument("--keep-data", action="store_true", help="keep gureum's data directory")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not wrk.available():
+        print("wrk is needed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    results = run(args)
+    print()
+    print(render(table(results)))
+    print()
+    print(render(memory_table(results)))
+    print()
+    output = args.output or (None if args.quick else str(ROOT / "docs" / "performance.md"))
+    command = ".venv/bin/python -m bench.identity " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
+    if output:
+        Path(output).write_text(markdown(results, command.strip()))
+        print(f"wrote {output}")
+    print(f"done in {time.monotonic() - t0:,.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

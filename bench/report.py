@@ -1,0 +1,234 @@
+"""Results of the identity benchmark: rows, the printed table, docs/performance.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psutil
+
+
+@dataclass
+class Row:
+    """One timed measurement of one operation on one server."""
+
+    server: str
+    op: str
+    concurrency: int
+    tokens_before: int  # tokens this server process had issued when the measurement began
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    ok: int
+    errors: int
+    seconds: float
+    cpu_ms_per_req: float | None = None
+
+
+@dataclass
+class Memory:
+    """The server's resident memory (whole process tree) at one point of the run."""
+
+    server: str
+    point: str
+    tokens_issued: int
+    rss_mb: float
+
+
+@dataclass
+class Results:
+    started: str
+    quick: bool
+    duration: float
+    client: str
+    rows: list[Row] = field(default_factory=list)
+    memory: list[Memory] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def find(self, server: str, op: str, concurrency: int, last: bool = False) -> Row | None:
+        found = [r for r in self.rows
+                 if r.server == server and r.op == op and r.concurrency == concurrency]
+        if not found:
+            return None
+        return found[-1] if last else found[0]
+
+
+def machine_info() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": model or platform.processor(), "cores": os.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def table(results: Results) -> list[list[str]]:
+    head = ["server", "operation", "conc", "tokens issued before", "req/s", "p50 ms",
+            "p95 ms", "ok", "errors", "server CPU ms/req"]
+    body = [head]
+    for r in results.rows:
+        body.append([r.server, r.op, str(r.concurrency), f"{r.tokens_before:,}", _num(r.rps),
+                     _num(r.p50_ms, 2), _num(r.p95_ms, 2), f"{r.ok:,}", str(r.errors),
+                     _num(r.cpu_ms_per_req, 2)])
+    return body
+
+
+def memory_table(results: Results) -> list[list[str]]:
+    body = [["server", "point", "tokens issued", "RSS MiB (process tree)"]]
+    for m in results.memory:
+        body.append([m.server, m.point, f"{m.tokens_issued:,}", f"{m.rss_mb:,.1f}"])
+    return body
+
+
+def text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                      strict=True))]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def md_table(rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(rows[0]) + " |",
+           "|" + "|".join("---" if i < 2 else "---:" for i in range(len(rows[0]))) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(out)
+
+
+# -- interpretation --------------------------------------------------------------------
+
+def findings(results: Results) -> list[str]:
+    """Plain sentences computed from the numbers (ratios, flatness, memory growth)."""
+    out: list[str] = []
+    for conc in (1, 8):
+        g = results.find("gureum", "validate", conc)
+        k = results.find("keystone", "validate", conc)
+        if g and k and k.rps > 0:
+            ratio = g.rps / k.rps
+            verdict = "meets" if ratio >= 10 else "misses"
+            out.append(f"Validate at concurrency {conc}: gureum {g.rps:,.0f}/s vs Keystone "
+                       f"(cache on) {k.rps:,.0f}/s: **{ratio:.1f}x**, which {verdict} the "
+                       "10x goal.")
+        elif g:
+            out.append(f"Validate at concurrency {conc}: gureum {g.rps:,.0f}/s (Keystone not "
+                       "measured in this run).")
+    for conc in (1, 8):
+        first = results.find("gureum", "validate", conc)
+        last = results.find("gureum", "validate", conc, last=True)
+        if first and last and last is not first and first.rps > 0:
+            change = (last.rps / first.rps - 1) * 100
+            out.append(f"gureum validate at concurrency {conc} after {last.tokens_before:,} "
+                       f"tokens issued: {last.rps:,.0f}/s vs {first.rps:,.0f}/s after "
+                       f"{first.tokens_before:,} ({change:+.0f}%, run-to-run noise on this "
+                       "machine is about ±10%).")
+    for server in sorted({m.server for m in results.memory}):
+        points = [m for m in results.memory if m.server == server]
+        if len(points) >= 2:
+            a, b = points[0], points[-1]
+            grown = b.rss_mb - a.rss_mb
+            per_1k = grown / max(1, b.tokens_issued - a.tokens_issued) * 1000
+            out.append(f"{server} memory: {a.rss_mb:,.1f} MiB after {a.tokens_issued:,} tokens, "
+                       f"{b.rss_mb:,.1f} MiB after {b.tokens_issued:,} ({grown:+.1f} MiB, "
+                       f"{per_1k:+.3f} MiB per 1,000 tokens).")
+    for op in ("password issue", "re-scope issue"):
+        for conc in (1, 8):
+            g = results.find("gureum", op, conc)
+            k = results.find("keystone", op, conc)
+            if g and k and k.rps > 0:
+                out.append(f"{op.capitalize()} at concurrency {conc}: gureum {g.rps:,.1f}/s vs "
+                           f"Keystone {k.rps:,.1f}/s ({g.rps / k.rps:.1f}x).")
+    return out
+
+
+def markdown(results: Results, command: str) -> str:
+    m = results.machine
+    lines = [
+        "# Performance",
+        "",
+        "Measured numbers, regenerated by the benchmarks in `bench/`. Each section says how",
+        "it was measured; rerun the command to refresh it.",
+        "",
+        "## Identity: token issue and validation, gureum vs upstream Keystone",
+        "",
+        f"Run on {results.started} with `{command}`"
+        f"{' (quick mode)' if results.quick else ''}: {results.duration:g} s per timed "
+        "measurement.",
+        "",
+        f"Machine: {m.get('cpu', '?')}, **{m.get('cores', '?')} cores**, "
+        f"{m.get('memory_gib', '?')} GiB memory, Linux {m.get('kernel', '?')}, "
+        f"Python {m.get('python', '?')}. The load generator runs on the same two cores as "
+        "the server under test.",
+        "",
+        "### Findings",
+        "",
+        *[f"- {s}" for s in findings(results)],
+        *[f"- {n}" for n in results.notes],
+        "",
+        "### Throughput and latency",
+        "",
+        md_table(table(results)),
+        "",
+        "“tokens issued before” counts the tokens that server process had issued when the",
+        "measurement began; the two `validate` rows per concurrency are the same measurement",
+        "early in the run and again after the bulk issue.",
+        "",
+        "### Server memory",
+        "",
+        md_table(memory_table(results)),
+        "",
+        "### Method",
+        "",
+        f"- Client: {results.client}. The same client, script and settings drive both "
+        "servers. A Python (httpx) load generator runs out of CPU near gureum's speed on "
+        "two cores, so it is not used for the timed runs (only for setup requests).",
+        "- gureum: `gureum up --data-dir <fresh dir> --port <free port>` with default settings "
+        "(bcrypt cost 12, like Keystone; one process; SQLite); identity under `/identity`.",
+        "- Keystone: the latest `keystone` from PyPI, set up by the shared recipe "
+        "(`shared/bench/keystone/setup.sh`: SQLite, Fernet tokens, bcrypt cost 12) under "
+        "`.bench/keystone` and served by its `serve.sh uwsgi 2 memcache` (uwsgi, 2 worker "
+        "processes, `[cache] backend = dogpile.cache.memory`, `Connection: close` on every "
+        "response as the recipe requires); `keystone-nocache` is the same without the cache.",
+        "- password issue: `POST /v3/auth/tokens`, password method, project-scoped "
+        "(admin/admin, Default domain), catalog included.",
+        "- re-scope issue: `POST /v3/auth/tokens`, token method (re-scoping a project-scoped "
+        "token to the same project); no bcrypt.",
+        "- validate: `GET /v3/auth/tokens` with `X-Auth-Token` (an admin token) and "
+        "`X-Subject-Token` (another project-scoped token), catalog included (the default).",
+        "- bulk re-scope: re-scope issue at concurrency 8 until gureum has issued the target "
+        "number of tokens; for Keystone a time-bounded sample (its issue rate would make "
+        "100,000 tokens take hours), so its memory row covers fewer tokens.",
+        "- Order per server: 10 tokens, RSS, validate c1/c8, password issue c1/c8, re-scope "
+        "c1/c8, RSS, bulk re-scope, RSS, 2 fresh tokens, validate c1/c8, RSS. A short "
+        "unrecorded validate warm-up precedes the first validate.",
+        "- RSS: psutil, resident set size summed over the server's process tree (uwsgi "
+        "master + workers for Keystone). Server CPU per request: user+system CPU of that tree "
+        "during the measurement, divided by the successful requests.",
+        "- p50/p95 latencies come from wrk's latency histogram (all responses).",
+        "",
+    ]
+    return "\n".join(lines)
