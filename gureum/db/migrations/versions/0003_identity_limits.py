@@ -1,10 +1,7 @@
 """identity: access rules, endpoint groups (OS-EP-FILTER), unified limits
 
 Revision ID: 0003
-Revises: 0001
-
-Numbered 0003 because 0002 is reserved for the image tables (0002_images.py).
-When that lands, this revision goes after it: down_revision = '0002'.
+Revises: 0002
 Create Date: 2026-11-22 07:22:10.608673
 """
 
