@@ -8,10 +8,11 @@ from typing import Any
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.errors import Forbidden, InvalidInput, NotFound
-from gureum.identity import assignments, endpoint_filter, schemas, views
+from gureum.identity import assignments, schemas, views
 from gureum.identity import models as m
 from gureum.identity.auth import TokenInvalid, TokenService, ValidatedToken
 from gureum.identity.cache import CacheMiss
+from gureum.identity.catalog import catalog_for
 from gureum.identity.core import Identity
 from gureum.identity.login import Login, LoginFailed
 from gureum.identity.service import revoke_audit_id
@@ -76,18 +77,19 @@ async def _token_body(req: Request, vt: ValidatedToken, include_catalog: bool
     ident = _identity(req)
     if not include_catalog or not vt.roles:
         return vt.body(None)
-    project_id = vt.project.id if vt.project else None
+    user_id, project_id = vt.user.id, vt.project.id if vt.project else None
     try:
-        catalog = endpoint_filter.catalog_for(ident, project_id, None)
+        catalog = catalog_for(ident, user_id, project_id, None)
     except CacheMiss:
         catalog = await asyncio.get_running_loop().run_in_executor(
-            req.app_state.executor, _load_catalog, ident, project_id)
+            req.app_state.executor, _load_catalog, ident, user_id, project_id)
     return vt.body(catalog)
 
 
-def _load_catalog(ident: Identity, project_id: str | None) -> list[dict[str, Any]]:
+def _load_catalog(ident: Identity, user_id: str, project_id: str | None
+                  ) -> list[dict[str, Any]]:
     with ident.db.session(write=False) as s:
-        return endpoint_filter.catalog_for(ident, project_id, s)
+        return catalog_for(ident, user_id, project_id, s)
 
 
 # -- GET/HEAD/DELETE /v3/auth/tokens ---------------------------------------------------
@@ -159,7 +161,7 @@ def auth_catalog(req: Request, s: Any) -> Response:
     assert ctx is not None
     if not ctx.roles:
         raise Forbidden("The service catalog is only available to scoped tokens.")
-    catalog = endpoint_filter.catalog_for(_identity(req), ctx.project_id, s)
+    catalog = catalog_for(_identity(req), ctx.user_id, ctx.project_id, s)
     return json_response({"catalog": catalog, "links": {
         "self": f"{req.base_url}/v3/auth/catalog", "previous": None, "next": None}})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from gureum.errors import Conflict, Forbidden, InvalidInput
 from gureum.identity import models as m
 from gureum.identity.core import Identity
+from gureum.identity.endpoint_filter import filter_catalog, load_project_filter
 from gureum.identity.limits import delete_for_service_or_region
 from gureum.identity.service import changed, get_or_404
 
@@ -133,3 +135,64 @@ def delete_endpoint(ident: Identity, s: Session, endpoint_id: str) -> None:
     e = get_or_404(s, m.Endpoint, endpoint_id, "endpoint")
     s.delete(e)
     changed(ident, s)
+
+
+# -- the catalog a token carries -----------------------------------------------------
+
+# Keystone fills these into endpoint URLs, in either $(name)s or %(name)s form
+# (e.g. an object-store endpoint http://host/v1/AUTH_$(project_id)s).
+_URL_VARIABLE = re.compile(r"[$%]\((\w+)\)s")
+
+
+def fill_url(url: str, values: dict[str, str | None]) -> str | None:
+    """The URL with its variables filled in; None when one has no value here."""
+    if "(" not in url:
+        return url
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        found = values.get(match.group(1))
+        if found is None:
+            missing = True
+            return ""
+        return found
+
+    filled = _URL_VARIABLE.sub(value, url)
+    return None if missing else filled
+
+
+def catalog_for(ident: Identity, user_id: str, project_id: str | None, s: Session | None
+                ) -> list[dict[str, Any]]:
+    """The catalog of a token: OS-EP-FILTER applied, URL variables filled.
+
+    An endpoint whose URL needs a value the token does not have (a project id
+    in a domain-scoped token) is left out, as Keystone does. Without URL
+    variables every token of a project gets the same (cached) catalog object.
+    With ``s`` None only the identity cache is used and CacheMiss may be raised.
+    """
+    catalog, templated = ident.cache.get("project_catalog", project_id,
+                                         lambda sess, key: _project_catalog(ident, sess, key), s)
+    if not templated:
+        return catalog
+    values = {"user_id": user_id, "project_id": project_id, "tenant_id": project_id}
+    out = []
+    for svc in catalog:
+        endpoints = []
+        for e in svc["endpoints"]:
+            url = fill_url(e["url"], values)
+            if url is not None:
+                endpoints.append(e if url == e["url"] else {**e, "url": url})
+        out.append({**svc, "endpoints": endpoints})
+    return out
+
+
+def _project_catalog(ident: Identity, s: Session, project_id: str | None
+                     ) -> tuple[list[dict[str, Any]], bool]:
+    """(the catalog as filtered for this project, whether any URL has variables)."""
+    catalog = ident.catalog(s)
+    if project_id is not None:
+        catalog = filter_catalog(catalog, load_project_filter(s, project_id))
+    templated = any(_URL_VARIABLE.search(e["url"]) for svc in catalog
+                    for e in svc["endpoints"])
+    return catalog, templated

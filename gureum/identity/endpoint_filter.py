@@ -168,19 +168,6 @@ def load_project_filter(s: Session, project_id: str) -> frozenset[str] | None:
     return ids or None
 
 
-def catalog_for(ident: Identity, project_id: str | None, s: Session | None
-                ) -> list[dict[str, Any]]:
-    """The catalog of a token scoped to this project (None: not project-scoped).
-
-    With ``s`` None only the identity cache is used and CacheMiss may be raised.
-    """
-    catalog = ident.catalog(s)
-    if project_id is None:
-        return catalog
-    allowed = ident.cache.get("endpoint_filter", project_id, load_project_filter, s)
-    return filter_catalog(catalog, allowed)
-
-
 def filter_catalog(catalog: list[dict[str, Any]], allowed: frozenset[str] | None
                    ) -> list[dict[str, Any]]:
     """Keep only the allowed endpoints, and only the services that still have one."""
