@@ -186,7 +186,9 @@ def parse(params: dict[str, list[str]]) -> ListQuery:
     if "changes-since" in params:
         raise InvalidInput('The "changes-since" filter is no longer available on v2.',
                            field="changes-since")
-    q.conditions.append(m.Image.os_hidden == _bool(pop("os_hidden") or "false", "os_hidden"))
+    # Glance lowercases os_hidden (openstacksdk sends "True"), not protected.
+    q.conditions.append(m.Image.os_hidden == _bool((pop("os_hidden") or "false").lower(),
+                                                   "os_hidden"))
     protected = pop("protected")
     if protected is not None:
         q.conditions.append(m.Image.protected == _bool(protected, "protected"))

@@ -84,8 +84,9 @@ class ImageStore:
                             f"The incoming image is too large: more than {max_size} bytes.")
                     if expected_size is not None and size > expected_size:
                         raise InvalidInput(
-                            f"The image data is longer than the {expected_size} bytes the "
-                            "request announced.", field="X-OpenStack-Image-Size")
+                            f"The image data is longer than the {expected_size} bytes its "
+                            "X-OpenStack-Image-Size header announced.",
+                            field="X-OpenStack-Image-Size")
                     if len(head) < 512:
                         head += chunk[:512 - len(head)]
                     md5.update(chunk)
@@ -95,7 +96,8 @@ class ImageStore:
                 os.fsync(fh.fileno())
             if expected_size is not None and size != expected_size:
                 raise InvalidInput(
-                    f"The image data has {size} bytes, the request announced {expected_size}.",
+                    f"The image data has {size} bytes, its X-OpenStack-Image-Size header "
+                    f"announced {expected_size}.",
                     field="X-OpenStack-Image-Size")
         except BaseException:
             _unlink(Path(tmp))
