@@ -27,7 +27,14 @@ import httpx
 from bench import wrk
 from bench.report import Memory, Results, Row, machine_info, markdown, memory_table, table
 from bench.report import text_table as render
-from bench.servers import ROOT, GureumServer, KeystoneServer, Server
+from bench.servers import (
+    ROOT,
+    GureumServer,
+    KeystoneServer,
+    Server,
+    busy_seconds,
+    children_seconds,
+)
 
 CONCURRENCY = (1, 8)
 
@@ -64,14 +71,17 @@ class Bench:
                 body: str | None = None, duration: float | None = None,
                 record: bool = True) -> Row:
         duration = self.plan.duration if duration is None else duration
-        cpu0 = server.cpu_seconds()
+        cpu0, busy0, client0 = server.cpu_seconds(), busy_seconds(), children_seconds()
         stats = wrk.run(server.tokens_url, method=method, headers=headers, body=body,
                         concurrency=concurrency, duration=duration)
-        cpu1 = server.cpu_seconds()
+        cpu1, busy1, client1 = server.cpu_seconds(), busy_seconds(), children_seconds()
+        # CPU that neither the server nor wrk used: other work on this machine.
+        other = (busy1 - busy0) - (cpu1 - cpu0) - (client1 - client0)
         row = Row(server.name, op, concurrency, tokens_before, round(stats.rps, 1),
                   stats.p50_ms, stats.p95_ms, stats.p99_ms, stats.ok, stats.errors,
                   round(stats.seconds, 2),
-                  round((cpu1 - cpu0) / stats.ok * 1000, 3) if stats.ok else None)
+                  round((cpu1 - cpu0) / stats.ok * 1000, 3) if stats.ok else None,
+                  round(max(0.0, other) / stats.seconds, 2) if stats.seconds else None)
         if record:
             self.results.rows.append(row)
             self.say(f"  {server.name:17s} {op:15s} c{concurrency}  {row.rps:>9,.1f} req/s  "
@@ -165,7 +175,8 @@ class Bench:
         widest = max(chunks, key=lambda r: r.seconds)
         row = Row(server.name, "bulk re-scope", 8, start, round(rate, 1), widest.p50_ms,
                   widest.p95_ms, widest.p99_ms, ok, errors, round(spent, 2),
-                  round((cpu1 - cpu0) / ok * 1000, 3) if ok else None)
+                  round((cpu1 - cpu0) / ok * 1000, 3) if ok else None,
+                  max((c.other_cpu or 0.0) for c in chunks))
         self.results.rows.append(row)
         self.say(f"  {server.name:17s} bulk re-scope   c8  {row.rps:>9,.1f} req/s  "
                  f"{ok:,} tokens in {spent:,.0f} s, errors {errors}")

@@ -26,6 +26,8 @@ class Row:
     errors: int
     seconds: float
     cpu_ms_per_req: float | None = None
+    # Cores kept busy by other processes (neither the server nor wrk) meanwhile.
+    other_cpu: float | None = None
 
 
 @dataclass
@@ -85,12 +87,12 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 def table(results: Results) -> list[list[str]]:
     head = ["server", "operation", "conc", "tokens issued before", "req/s", "p50 ms",
-            "p95 ms", "ok", "errors", "server CPU ms/req"]
+            "p95 ms", "ok", "errors", "server CPU ms/req", "other load"]
     body = [head]
     for r in results.rows:
         body.append([r.server, r.op, str(r.concurrency), f"{r.tokens_before:,}", _num(r.rps),
                      _num(r.p50_ms, 2), _num(r.p95_ms, 2), f"{r.ok:,}", str(r.errors),
-                     _num(r.cpu_ms_per_req, 2)])
+                     _num(r.cpu_ms_per_req, 2), _num(r.other_cpu, 2)])
     return body
 
 
@@ -137,6 +139,12 @@ def findings(results: Results) -> list[str]:
         elif g:
             out.append(f"Validate at concurrency {conc}: gureum {g.rps:,.0f}/s (Keystone not "
                        "measured in this run).")
+    g = results.find("gureum", "validate", 8)
+    k = results.find("keystone", "validate", 8)
+    if g and k and g.cpu_ms_per_req and k.cpu_ms_per_req:
+        out.append(f"Server CPU per validation (concurrency 8), which other load on the machine "
+                   f"disturbs less than rates: gureum {g.cpu_ms_per_req:.2f} ms, Keystone "
+                   f"{k.cpu_ms_per_req:.2f} ms ({k.cpu_ms_per_req / g.cpu_ms_per_req:.0f}x).")
     for conc in (1, 8):
         first = results.find("gureum", "validate", conc)
         last = results.find("gureum", "validate", conc, last=True)
@@ -229,6 +237,10 @@ def markdown(results: Results, command: str) -> str:
         "master + workers for Keystone). Server CPU per request: user+system CPU of that tree "
         "during the measurement, divided by the successful requests.",
         "- p50/p95 latencies come from wrk's latency histogram (all responses).",
+        "- other load: cores kept busy during the measurement by processes other than the "
+        "server and wrk (machine-wide busy CPU minus both). This machine is shared with other "
+        "work; where it is above ~0.2 the rates are lower than a quiet machine gives, while "
+        "CPU per request moves much less.",
         "",
     ]
     return "\n".join(lines)

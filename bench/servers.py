@@ -85,6 +85,18 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, not idle or waiting)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def children_seconds() -> float:
+    """CPU seconds of this process's finished children (wrk runs are waited for)."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def _stop_pid(pid: int, timeout: float = 15.0) -> None:
     try:
         os.kill(pid, signal.SIGTERM)

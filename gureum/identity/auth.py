@@ -10,8 +10,9 @@ then re-read user, scope and roles through the identity cache.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -43,6 +44,7 @@ class TokenInvalid(Exception):
     """The token cannot be used (any reason); the message says why, for logs."""
 
 
+@functools.lru_cache(maxsize=1024)
 def isotime(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -137,9 +139,12 @@ class TokenService:
                 raise TokenInvalid("application credential deleted")
             if app_cred.expires_at is not None and app_cred.expires_at <= now:
                 raise TokenInvalid("application credential expired")
-        vt = ValidatedToken(p, user, user_domain, app_cred=app_cred)
         if p.scope_kind == SCOPE_NONE:
-            return vt
+            return ValidatedToken(p, user, user_domain, app_cred=app_cred)
+        # Built once at the end: dataclasses.replace() is slow on this hot path.
+        project: ProjectInfo | None = None
+        pdomain: DomainInfo | None = None
+        domain: DomainInfo | None = None
         if p.scope_kind == SCOPE_PROJECT:
             assert p.scope_id is not None
             project = ident.project(p.scope_id, s)
@@ -149,14 +154,12 @@ class TokenService:
             if pdomain is None or not pdomain.enabled:
                 raise TokenInvalid("project's domain missing or disabled")
             roles = ident.roles_on(user.id, "project", project.id, s)
-            vt = replace(vt, project=project, project_domain=pdomain)
         elif p.scope_kind == SCOPE_DOMAIN:
             assert p.scope_id is not None
             domain = ident.domain(p.scope_id, s)
             if domain is None or not domain.enabled:
                 raise TokenInvalid("domain missing or disabled")
             roles = ident.roles_on(user.id, "domain", domain.id, s)
-            vt = replace(vt, domain=domain)
         elif p.scope_kind == SCOPE_SYSTEM:
             roles = ident.roles_on(user.id, "system", m.SYSTEM_TARGET, s)
         else:
@@ -167,7 +170,7 @@ class TokenService:
             roles = tuple(r for r in roles if r[0] in allowed)
         if not roles:
             raise TokenInvalid("no roles on the scope")
-        return replace(vt, roles=roles)
+        return ValidatedToken(p, user, user_domain, project, pdomain, domain, roles, app_cred)
 
     def decode(self, token: str) -> TokenPayload:
         try:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 import msgpack
-from cryptography.fernet import InvalidToken
+from cryptography.fernet import InvalidToken, MultiFernet
 
 from gureum.identity.keys import KeyRepository
 
@@ -30,6 +30,10 @@ METHOD_BITS = {
 }
 
 SCOPE_NONE, SCOPE_PROJECT, SCOPE_DOMAIN, SCOPE_SYSTEM = 0, 1, 2, 3
+
+# Decoded tokens remembered by TokenCodec.decode; a fixed bound, whatever the number
+# of tokens issued or presented.
+DECODE_CACHE_SIZE = 4096
 
 
 def new_audit_id() -> str:
@@ -88,6 +92,10 @@ class TokenCodec:
 
     def __init__(self, keys: KeyRepository) -> None:
         self.keys = keys
+        # token → (the key set that decrypted it, payload). Decrypting is a pure
+        # function of the token and the keys, so a hit is exactly what decrypting
+        # again would give; a changed key set (rotation) misses. Cleared when full.
+        self._decoded: dict[str, tuple[MultiFernet, TokenPayload]] = {}
 
     def encode(self, payload: TokenPayload) -> str:
         packed = msgpack.packb([
@@ -108,9 +116,13 @@ class TokenCodec:
     def decode(self, token: str) -> TokenPayload:
         if not token or len(token) > 1024:
             raise TokenFormatError("not a token")
+        fernet = self.keys.fernet()
+        hit = self._decoded.get(token)
+        if hit is not None and hit[0] is fernet:
+            return hit[1]
         padded = token + "=" * (-len(token) % 4)
         try:
-            packed = self.keys.fernet().decrypt(padded.encode("ascii"))
+            packed = fernet.decrypt(padded.encode("ascii"))
             data = msgpack.unpackb(packed)
             (version, user_id, bits, scope_kind, scope_id, issued_at, expires_at,
              audit_ids, app_cred_id) = data
@@ -119,5 +131,10 @@ class TokenCodec:
             raise TokenFormatError("not a token") from None
         if version != VERSION:
             raise TokenFormatError(f"unknown token version {version}")
-        return TokenPayload(user_id, tuple(bits_to_methods(bits)), scope_kind, scope_id,
-                            float(issued_at), float(expires_at), tuple(audit_ids), app_cred_id)
+        payload = TokenPayload(user_id, tuple(bits_to_methods(bits)), scope_kind, scope_id,
+                               float(issued_at), float(expires_at), tuple(audit_ids),
+                               app_cred_id)
+        if len(self._decoded) >= DECODE_CACHE_SIZE:
+            self._decoded.clear()
+        self._decoded[token] = (fernet, payload)
+        return payload
