@@ -89,6 +89,7 @@ def prepare(settings: Settings, db: Database, out: Any = sys.stderr) -> tuple[st
         creds = identity_bootstrap.bootstrap(identity, settings.public_url,
                                              settings.server.region)
         passwords = (creds.admin_password, creds.demo_password)
+        _bootstrap_compute(db)
         _bootstrap_images(settings, db, out)
     else:
         identity_bootstrap.reconcile_endpoints(identity, settings.public_url)
@@ -96,6 +97,13 @@ def prepare(settings: Settings, db: Database, out: Any = sys.stderr) -> tuple[st
     if passwords is not None:
         write_clouds_yaml(clouds, settings.public_url, settings.server.region, *passwords)
     return passwords
+
+
+def _bootstrap_compute(db: Database) -> None:
+    from gureum.compute.api.flavors import create_default_flavors
+
+    with db.session() as s:
+        create_default_flavors(s)
 
 
 def _bootstrap_images(settings: Settings, db: Database, out: Any) -> None:

@@ -80,6 +80,50 @@ class ComputeSettings:
     report_interval: float = 10.0
     service_down_time: float = 60.0
     driver: str = "fake"
+    # Build attempts (hosts tried) before a server goes to ERROR.
+    max_attempts: int = 3
+    default_availability_zone: str = "nova"
+    # "spread" (most free RAM first) or "pack" (least free RAM first).
+    weigher: str = "spread"
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+    reserved_host_memory_mb: int = 512
+    reserved_host_disk_gb: int = 0
+    # Clean shutdown (S1): ACPI power-down re-sent every retry interval, forced off
+    # after the timeout (the image property os_shutdown_timeout overrides it).
+    shutdown_timeout: float = 60.0
+    shutdown_retry_interval: float = 10.0
+    resize_confirm_window: float = 0.0
+    allow_resize_to_same_host: bool = False
+    resume_guests_state_on_host_boot: bool = False
+    # Per-host state (instances/, image cache); empty: <data_dir>/hosts/<host>.
+    state_dir: str = ""
+    # The fake driver's host size and its failure/delay injection, e.g.
+    # fake_failures = "c02:spawn" (spawn fails on c02), fake_delays = "spawn:0.5".
+    fake_vcpus: int = 16
+    fake_memory_mb: int = 32768
+    fake_disk_gb: int = 500
+    fake_failures: str = ""
+    fake_delays: str = ""
+    # How long the API waits for an agent to answer a synchronous call.
+    rpc_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """Default per-project compute quotas (os-quota-sets); -1 is unlimited."""
+
+    instances: int = 10
+    cores: int = 20
+    ram: int = 51200
+    key_pairs: int = 100
+    metadata_items: int = 128
+    server_groups: int = 10
+    server_group_members: int = 10
+    injected_files: int = 5
+    injected_file_content_bytes: int = 10240
+    injected_file_path_bytes: int = 255
 
 
 @dataclass(frozen=True)
@@ -91,6 +135,7 @@ class Settings:
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     image: ImageSettings = field(default_factory=ImageSettings)
     compute: ComputeSettings = field(default_factory=ComputeSettings)
+    quota: QuotaSettings = field(default_factory=QuotaSettings)
 
     @property
     def database_url(self) -> str:
@@ -103,6 +148,10 @@ class Settings:
     @property
     def image_store_dir(self) -> Path:
         return Path(self.image.store_dir or self.data_dir / "images")
+
+    def host_state_dir(self, host: str) -> Path:
+        base = self.compute.state_dir
+        return Path(base) / host if base else self.data_dir / "hosts" / host
 
     @property
     def public_url(self) -> str:

@@ -1,17 +1,21 @@
-"""The compute agent: one per hypervisor host. Reports over the bus, never the database.
+"""The compute agent: one per hypervisor host. Talks to the bus, never the database.
 
-In this first step it only heartbeats; the virt driver and instance handling
-arrive with the compute service.
+It drives its host's guests through a virt driver, reports heartbeats and
+inventory to the conductor, and reports the outcome of every operation it is
+asked to do; the conductor records them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from typing import Any
 
 from gureum.bus import BusError, Transport
 from gureum.config import Settings
+from gureum.virt import make_driver
+from gureum.virt.driver import DriverError, GuestNotFound, GuestSpec, VirtDriver
 
 log = logging.getLogger("gureum.agent")
 
@@ -19,44 +23,110 @@ BINARY = "gureum-compute"
 
 
 class AgentEndpoint:
-    """Methods the conductor and API call on this host (topic "compute", server = host)."""
+    """Methods the conductor calls on this host (topic "compute", server = host)."""
 
     def __init__(self, agent: ComputeAgent) -> None:
         self.agent = agent
 
     async def ping(self) -> dict[str, Any]:
-        return {"host": self.agent.host, "driver": self.agent.driver_name}
+        return {"host": self.agent.host, "driver": self.agent.driver.name}
+
+    async def build_and_run_instance(self, spec: dict[str, Any], request_id: str,
+                                     attempt: int = 1) -> None:
+        self.agent.background(self.agent.build(GuestSpec.from_dict(spec), request_id))
+
+    async def terminate_instance(self, instance_id: str) -> dict[str, Any]:
+        await self.agent.driver.destroy(instance_id)
+        return {"destroyed": instance_id}
+
+    async def guest_power_state(self, instance_id: str) -> int | None:
+        try:
+            return (await self.agent.driver.guest_info(instance_id)).power_state
+        except GuestNotFound:
+            return None
+
+    async def fake_inject(self, step: str, message: str = "injected failure",
+                          times: int | None = 1) -> None:
+        """Failure injection for tests and demos; only the fake driver has it."""
+        inject = getattr(self.agent.driver, "inject", None)
+        if inject is None:
+            raise DriverError(f"The {self.agent.driver.name} driver has no failure injection.")
+        inject(step, message, times)
 
 
 class ComputeAgent:
     def __init__(self, settings: Settings, bus: Transport, host: str,
-                 driver_name: str | None = None) -> None:
+                 driver: VirtDriver | None = None) -> None:
         self.settings = settings
         self.bus = bus
         self.host = host
-        self.driver_name = driver_name or settings.compute.driver
+        self.driver = driver or make_driver(settings, host)
         self._heartbeat: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.reports = 0
 
+    def background(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def start(self) -> None:
+        await self.driver.init_host(self.host)
         await self.bus.serve("compute", self.host, AgentEndpoint(self))
         await self.report()
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"hb-{self.host}")
 
     async def report(self) -> None:
+        """Heartbeat and inventory; a missed report is retried at the next interval."""
+        timeout = self.settings.compute.report_interval
         try:
             await self.bus.call("conductor", "report_state",
                                 {"host": self.host, "binary": BINARY, "topic": "compute"},
-                                timeout=self.settings.compute.report_interval)
+                                timeout=timeout)
+            resources = await self.driver.host_resources()
+            await self.bus.call("conductor", "update_resources",
+                                {"host": self.host, "node": self.host,
+                                 "resources": resources.to_dict()}, timeout=timeout)
             self.reports += 1
         except BusError as exc:
-            log.warning("%s: heartbeat not delivered (%s); will retry", self.host, exc)
+            log.warning("%s: report not delivered (%s); will retry", self.host, exc)
 
     async def _heartbeat_loop(self) -> None:
         interval = self.settings.compute.report_interval
         while True:
             await asyncio.sleep(interval)
             await self.report()
+
+    async def build(self, spec: GuestSpec, request_id: str) -> None:
+        ok, error, details, power_state = True, "", "", 1
+        try:
+            await self.driver.spawn(spec)
+            power_state = (await self.driver.guest_info(spec.id)).power_state
+        except DriverError as exc:
+            ok, error = False, str(exc)
+        except Exception as exc:  # a driver bug must still end the build
+            log.exception("%s: spawn of %s failed", self.host, spec.id)
+            ok, error, details = False, f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        await self._report_to_conductor("build_result", {
+            "instance_id": spec.id, "host": self.host, "ok": ok, "error": error,
+            "request_id": request_id, "power_state": power_state, "details": details})
+
+    async def _report_to_conductor(self, method: str, args: dict[str, Any],
+                                   attempts: int = 5) -> Any:
+        """Deliver an outcome; retried, because losing it would leave a task_state stuck."""
+        delay = 0.5
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.bus.call("conductor", method, args,
+                                           timeout=self.settings.compute.rpc_timeout)
+            except BusError as exc:
+                if attempt == attempts:
+                    log.error("%s: could not report %s for %s: %s", self.host, method,
+                              args.get("instance_id"), exc)
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+        return None
 
     async def stop(self) -> None:
         if self._heartbeat is not None:
@@ -65,4 +135,7 @@ class ComputeAgent:
                 await self._heartbeat
             except asyncio.CancelledError:
                 pass
+        for task in list(self._tasks):
+            task.cancel()
         await self.bus.unserve("compute", self.host)
+        await self.driver.cleanup_host()

@@ -13,37 +13,7 @@ from gureum.api.app import Family
 from gureum.api.faults import compute_fault, network_fault
 from gureum.api.web import Request, Response, Router, json_response
 
-COMPUTE_MAX = "2.1"
 VOLUME_MAX = "3.0"
-
-
-def compute_version(req: Request) -> dict[str, Any]:
-    return {"id": "v2.1", "status": "CURRENT", "version": COMPUTE_MAX, "min_version": "2.1",
-            "updated": "2013-07-23T11:33:21Z",
-            "links": [{"rel": "self", "href": f"{req.base_url}/v2.1/"},
-                      {"rel": "describedby", "type": "text/html",
-                       "href": "http://docs.openstack.org/"}],
-            "media-types": [{"base": "application/json",
-                             "type": "application/vnd.openstack.compute+json;version=2.1"}]}
-
-
-def compute_family() -> Family:
-    router = Router()
-
-    async def versions(req: Request) -> Response:
-        v2 = {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "",
-              "updated": "2011-01-21T11:33:21Z",
-              "links": [{"rel": "self", "href": f"{req.base_url}/v2/"}]}
-        v21 = {k: v for k, v in compute_version(req).items() if k != "media-types"}
-        v21["links"] = [{"rel": "self", "href": f"{req.base_url}/v2.1/"}]
-        return json_response({"versions": [v2, v21]})
-
-    async def version(req: Request) -> Response:
-        return json_response({"version": compute_version(req)})
-
-    router.add("GET", "/", versions, auth=False)
-    router.add("GET", "/v2.1", version, auth=False)
-    return Family("compute", "/compute", router, compute_fault)
 
 
 def network_family() -> Family:

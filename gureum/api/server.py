@@ -14,6 +14,7 @@ from gureum.api import discovery
 from gureum.api.app import GureumApp
 from gureum.api.state import ApiState
 from gureum.bus import Transport
+from gureum.compute import api as compute_api
 from gureum.config import Settings
 from gureum.db import Database
 from gureum.identity import api as identity_api
@@ -33,7 +34,7 @@ def build_app(settings: Settings, db: Database, bus: Transport) -> GureumApp:
     families = [
         identity_api.family(),
         image_api.family(),
-        discovery.compute_family(),
+        compute_api.family(),
         discovery.network_family(),
         discovery.volume_family(),
     ]

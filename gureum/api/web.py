@@ -36,7 +36,7 @@ class Request:
 
     __slots__ = ("_json", "_query", "app_state", "body", "context", "headers", "loop",
                  "method", "path", "path_params", "query_string", "receive", "request_id",
-                 "root_path", "route", "scheme", "scope")
+                 "root_path", "route", "scheme", "scope", "version")
 
     def __init__(self, scope: Scope, receive: Receive, root_path: str, path: str) -> None:
         self.scope = scope
@@ -56,6 +56,8 @@ class Request:
         self.route: Route | None = None
         self.app_state: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        # The negotiated microversion (families that have them), e.g. (2, 53).
+        self.version: tuple[int, int] = (0, 0)
         self._json: Any = None
         self._query: dict[str, list[str]] | None = None
 

@@ -1,7 +1,8 @@
 """The conductor: owns multi-host workflows and records what agents report.
 
 Agents never touch the database; they report over the bus and the conductor
-writes. In this first step it records heartbeats (services up/down).
+writes. Methods of ``ConductorEndpoint`` are what the bus can reach (topic
+"conductor"); each opens its own short transaction in a worker thread.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from gureum.bus import Transport
-from gureum.compute.models import ComputeService
+from gureum.compute.models import ComputeNode, ComputeService, Instance
+from gureum.conductor.build import BuildWorkflow, guest_spec
 from gureum.config import Settings
 from gureum.db import Database, utcnow
 
@@ -22,12 +24,16 @@ log = logging.getLogger("gureum.conductor")
 
 
 class ConductorEndpoint:
-    """Methods agents call over the bus (topic "conductor")."""
+    """Methods agents and the API call over the bus (topic "conductor")."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, build: BuildWorkflow) -> None:
+        self.settings = settings
         self.db = db
+        self.build = build
 
-    async def report_state(self, host: str, binary: str, topic: str = "compute") -> dict[str, Any]:
+    # -- heartbeats and inventory --------------------------------------------------
+    async def report_state(self, host: str, binary: str, topic: str = "compute"
+                           ) -> dict[str, Any]:
         return await asyncio.to_thread(self._report_state, host, binary, topic)
 
     def _report_state(self, host: str, binary: str, topic: str) -> dict[str, Any]:
@@ -43,6 +49,57 @@ class ConductorEndpoint:
             s.flush()
             return {"uuid": svc.uuid, "disabled": svc.disabled, "forced_down": svc.forced_down}
 
+    async def update_resources(self, host: str, node: str, resources: dict[str, Any]) -> None:
+        await asyncio.to_thread(self._update_resources, host, node, resources)
+
+    def _update_resources(self, host: str, node: str, r: dict[str, Any]) -> None:
+        conf = self.settings.compute
+        with self.db.session() as s:
+            row = s.scalar(select(ComputeNode).where(ComputeNode.hypervisor_hostname == node))
+            if row is None:
+                row = ComputeNode(host=host, hypervisor_hostname=node,
+                                  cpu_allocation_ratio=conf.cpu_allocation_ratio,
+                                  ram_allocation_ratio=conf.ram_allocation_ratio,
+                                  disk_allocation_ratio=conf.disk_allocation_ratio,
+                                  reserved_memory_mb=conf.reserved_host_memory_mb,
+                                  reserved_disk_gb=conf.reserved_host_disk_gb,
+                                  vcpus_used=0, memory_mb_used=0, local_gb_used=0)
+                s.add(row)
+            row.host = host
+            row.vcpus = int(r["vcpus"])
+            row.memory_mb = int(r["memory_mb"])
+            row.local_gb = int(r["local_gb"])
+            row.hypervisor_type = str(r.get("hypervisor_type", "fake"))
+            row.hypervisor_version = int(r.get("hypervisor_version", 1000))
+            row.host_ip = str(r.get("host_ip", "127.0.0.1"))
+            row.cpu_info = dict(r.get("cpu_info") or {})
+            row.shared_storage_id = r.get("shared_storage_id")
+
+    async def guests_expected(self, host: str) -> list[dict[str, Any]]:
+        """What the database says should be on a host (for the agent's reconcile)."""
+        return await asyncio.to_thread(self._guests_expected, host)
+
+    def _guests_expected(self, host: str) -> list[dict[str, Any]]:
+        with self.db.session(write=False) as s:
+            rows = s.scalars(select(Instance).where(Instance.host == host,
+                                                    Instance.deleted.is_(False)))
+            return [{"spec": guest_spec(i).to_dict(), "vm_state": i.vm_state,
+                     "task_state": i.task_state, "power_state": i.power_state}
+                    for i in rows]
+
+    # -- servers -----------------------------------------------------------------------
+    async def build_instances(self, instance_ids: list[str], request_id: str) -> None:
+        await self.build.build_instances(instance_ids, request_id)
+
+    async def delete_instance(self, instance_id: str, request_id: str) -> None:
+        await self.build.delete_instance(instance_id, request_id)
+
+    async def build_result(self, instance_id: str, host: str, ok: bool, error: str = "",
+                           request_id: str = "", power_state: int = 1, details: str = ""
+                           ) -> dict[str, Any]:
+        return await self.build.build_result(instance_id, host, ok, error, request_id,
+                                             power_state, details)
+
 
 class Conductor:
     def __init__(self, settings: Settings, db: Database, bus: Transport,
@@ -51,7 +108,8 @@ class Conductor:
         self.db = db
         self.bus = bus
         self.name = name or socket.gethostname()
-        self.endpoint = ConductorEndpoint(db)
+        self.build = BuildWorkflow(settings, db, bus)
+        self.endpoint = ConductorEndpoint(settings, db, self.build)
 
     async def start(self) -> None:
         await self.bus.serve("conductor", self.name, self.endpoint)
@@ -59,3 +117,4 @@ class Conductor:
 
     async def stop(self) -> None:
         await self.bus.unserve("conductor", self.name)
+        await self.build.stop()

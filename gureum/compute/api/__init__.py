@@ -1,0 +1,47 @@
+"""The Compute v2.1 API family (Nova-compatible), mounted at /compute."""
+
+from __future__ import annotations
+
+from gureum.api.app import Family
+from gureum.api.faults import compute_fault
+from gureum.api.microversion import Microversions, fmt
+from gureum.api.web import Request, Response, Router, json_response
+
+MICROVERSIONS = Microversions("compute", (2, 1), (2, 100), "x-openstack-nova-api-version")
+
+
+def _version(req: Request) -> dict[str, object]:
+    return {"id": "v2.1", "status": "CURRENT", "version": fmt(MICROVERSIONS.maximum),
+            "min_version": fmt(MICROVERSIONS.minimum), "updated": "2013-07-23T11:33:21Z",
+            "links": [{"rel": "self", "href": f"{req.base_url}/v2.1/"},
+                      {"rel": "describedby", "type": "text/html",
+                       "href": "http://docs.openstack.org/"}],
+            "media-types": [{"base": "application/json",
+                             "type": "application/vnd.openstack.compute+json;version=2.1"}]}
+
+
+async def versions(req: Request) -> Response:
+    v2 = {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "",
+          "updated": "2011-01-21T11:33:21Z",
+          "links": [{"rel": "self", "href": f"{req.base_url}/v2/"}]}
+    v21 = {k: v for k, v in _version(req).items() if k != "media-types"}
+    v21["links"] = [{"rel": "self", "href": f"{req.base_url}/v2.1/"}]
+    return json_response({"versions": [v2, v21]})
+
+
+async def version(req: Request) -> Response:
+    return json_response({"version": _version(req)})
+
+
+def family() -> Family:
+    from gureum.compute.api import actions, flavors, keypairs, servers
+
+    router = Router()
+    router.add("GET", "/", versions, auth=False)
+    router.add("GET", "/v2.1", version, auth=False)
+    for module in (servers, actions, flavors, keypairs):
+        router.include(module.router)
+    negotiate, decorate = MICROVERSIONS.hooks()
+    return Family("compute", "/compute", router, compute_fault, before=negotiate,
+                  decorate=decorate)
+

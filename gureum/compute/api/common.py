@@ -1,0 +1,98 @@
+"""Helpers shared by the compute API modules: context, visibility, paging, the bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gureum.api.web import Request
+from gureum.compute.models import Instance
+from gureum.config import Settings
+from gureum.context import RequestContext
+from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+
+def ctx_of(req: Request) -> RequestContext:
+    ctx = req.context
+    assert ctx is not None
+    if not ctx.project_id:
+        raise Forbidden("A project-scoped token is required for the compute API.")
+    return ctx
+
+
+def settings_of(req: Request) -> Settings:
+    settings: Settings = req.app_state.settings
+    return settings
+
+
+def require_admin(ctx: RequestContext, rule: str) -> None:
+    if not ctx.is_admin:
+        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
+
+
+def require_writer(ctx: RequestContext, rule: str) -> None:
+    if not ctx.can_write:
+        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
+
+
+def instance_for(s: Session, ctx: RequestContext, instance_id: str) -> Instance:
+    """The server if the caller may see it; 404 (never 403) otherwise."""
+    inst = s.get(Instance, instance_id)
+    if inst is None or inst.deleted or (not ctx.is_admin and inst.project_id != ctx.project_id):
+        raise NotFound(f"Instance {instance_id} could not be found.", kind="instance")
+    return inst
+
+
+def check_not_locked(ctx: RequestContext, inst: Instance) -> None:
+    """A locked server refuses changes, except from admin (or whoever locked it)."""
+    if inst.locked and not ctx.is_admin:
+        raise Conflict(f"Instance {inst.id} is locked")
+
+
+def run(req: Request, coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:
+    """Run a coroutine on the server's event loop from a handler's worker thread."""
+    assert req.loop is not None
+    return asyncio.run_coroutine_threadsafe(coro, req.loop).result(timeout)
+
+
+def cast_conductor(req: Request, method: str, args: dict[str, Any]) -> None:
+    run(req, req.app_state.bus.cast("conductor", method, args))
+
+
+def call_agent(req: Request, host: str, method: str, args: dict[str, Any],
+               timeout: float | None = None) -> Any:
+    settings = settings_of(req)
+    t = timeout or settings.compute.rpc_timeout
+    return run(req, req.app_state.bus.call("compute", method, args, server=host, timeout=t),
+               t + 5)
+
+
+def int_arg(req: Request, name: str, minimum: int = 0) -> int | None:
+    value = req.arg(name)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"Invalid input for query parameters {name}. Value: {value}. "
+                           f"'{value}' is not a 'integer'", field=name) from None
+    if number < minimum:
+        raise InvalidInput(f"Invalid input for query parameters {name}. Value: {value}. "
+                           f"{value} is less than the minimum of {minimum}", field=name)
+    return number
+
+
+def bool_arg(req: Request, name: str) -> bool | None:
+    value = req.arg(name)
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text in ("1", "true", "t", "yes", "y", "on", ""):
+        return True
+    if text in ("0", "false", "f", "no", "n", "off"):
+        return False
+    raise InvalidInput(f"Invalid input for query parameters {name}. Value: {value}. "
+                       f"'{value}' is not a 'boolean'", field=name)

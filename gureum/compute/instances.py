@@ -1,0 +1,161 @@
+"""Instance records: compare-and-swap state changes, faults, actions and events.
+
+Used by the API (which creates instances and starts actions) and by the
+conductor (which records what agents report). The caller owns the session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from gureum.compute import states
+from gureum.compute.models import Counter, Instance, InstanceAction, InstanceActionEvent
+from gureum.db import compare_and_swap, utcnow
+from gureum.errors import Conflict, NotFound
+
+ANY = object()  # expected_task_state=ANY: do not check task_state
+
+
+def next_seq(s: Session, name: str = "instance") -> int:
+    """The next value of a named counter, unique across concurrent transactions."""
+    result = s.execute(update(Counter).where(Counter.name == name)
+                       .values(value=Counter.value + 1))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        s.add(Counter(name=name, value=1))
+        s.flush()
+        return 1
+    value = s.scalar(select(Counter.value).where(Counter.name == name))
+    assert value is not None
+    return int(value)
+
+
+def instance_name(seq: int) -> str:
+    return f"instance-{seq:08x}"
+
+
+def get(s: Session, instance_id: str, include_deleted: bool = False) -> Instance:
+    inst = s.get(Instance, instance_id)
+    if inst is None or (inst.deleted and not include_deleted):
+        raise NotFound(f"Instance {instance_id} could not be found.", kind="instance")
+    return inst
+
+
+def save(s: Session, instance_id: str, values: dict[str, Any],
+         expected_task_state: Any = ANY, expected_vm_state: Any = ANY) -> bool:
+    """Compare-and-swap: write values only if the states are still as expected."""
+    expected: dict[str, Any] = {"deleted": False}
+    if expected_task_state is not ANY:
+        expected["task_state"] = expected_task_state
+    if expected_vm_state is not ANY:
+        expected["vm_state"] = expected_vm_state
+    values = {**values, "updated_at": utcnow()}
+    ok = compare_and_swap(s, Instance, instance_id, _normalise(expected), values)
+    if ok:
+        s.expire_all()
+    return ok
+
+
+def _normalise(expected: dict[str, Any]) -> dict[str, Any]:
+    """compare_and_swap takes lists for "one of"; tuples and sets become lists."""
+    out: dict[str, Any] = {}
+    for k, v in expected.items():
+        if isinstance(v, (set, frozenset, tuple)):
+            v = list(v)
+        if isinstance(v, list) and None in v:
+            raise ValueError("use a separate save for a None expected state")
+        out[k] = v
+    return out
+
+
+def start_task(s: Session, inst: Instance, action: str) -> states.Action:
+    """Check the action table and set the action's task_state, atomically.
+
+    Two racing requests both pass the check; only one finds the task_state it
+    expects when it writes, the other gets Nova's 409.
+    """
+    a = states.check(action, inst.id, inst.vm_state, inst.task_state,
+                     launched=inst.launched_at is not None)
+    if a.task_state is None:
+        return a
+    ok = save(s, inst.id, {"task_state": a.task_state}, expected_task_state=inst.task_state,
+              expected_vm_state=inst.vm_state)
+    if not ok:
+        fresh = get(s, inst.id)
+        raise Conflict(f"Cannot '{a.name}' instance {inst.id} while it is in task_state "
+                       f"{fresh.task_state}")
+    return a
+
+
+def set_fault(s: Session, instance_id: str, message: str, code: int = 500,
+              details: str = "") -> None:
+    s.execute(update(Instance).where(Instance.id == instance_id).values(fault={
+        "code": code, "message": message[:255], "details": details,
+        "created": iso(utcnow())}))
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- instance actions and events (os-instance-actions) -------------------------------
+
+def start_action(s: Session, instance_id: str, action: str, request_id: str,
+                 user_id: str | None, project_id: str | None) -> InstanceAction:
+    row = InstanceAction(instance_id=instance_id, action=action, request_id=request_id,
+                         user_id=user_id, project_id=project_id)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def find_action(s: Session, instance_id: str, request_id: str) -> InstanceAction | None:
+    return s.scalar(select(InstanceAction).where(
+        InstanceAction.instance_id == instance_id, InstanceAction.request_id == request_id)
+        .order_by(InstanceAction.id.desc()).limit(1))
+
+
+def event_start(s: Session, instance_id: str, request_id: str, event: str,
+                host: str | None = None) -> None:
+    action = find_action(s, instance_id, request_id)
+    if action is None:
+        return
+    s.add(InstanceActionEvent(action_id=action.id, event=event, host=host))
+    action.updated_at = utcnow()
+    s.flush()
+
+
+def event_finish(s: Session, instance_id: str, request_id: str, event: str,
+                 result: str = "Success", host: str | None = None,
+                 details: str | None = None, traceback: str | None = None) -> None:
+    """Finish an event (starting it first if it never started); Error marks the action."""
+    action = find_action(s, instance_id, request_id)
+    if action is None:
+        return
+    ev = s.scalar(select(InstanceActionEvent).where(
+        InstanceActionEvent.action_id == action.id, InstanceActionEvent.event == event,
+        InstanceActionEvent.finish_time.is_(None)).order_by(InstanceActionEvent.id.desc())
+        .limit(1))
+    now = utcnow()
+    if ev is None:
+        ev = InstanceActionEvent(action_id=action.id, event=event, host=host, start_time=now)
+        s.add(ev)
+    ev.finish_time = now
+    ev.result = result
+    ev.details = details
+    ev.traceback = traceback
+    if host:
+        ev.host = host
+    action.updated_at = now
+    if result != "Success" and not action.message:
+        action.message = "Error"
+    s.flush()
+
+
+def finish_action(s: Session, instance_id: str, request_id: str) -> None:
+    action = find_action(s, instance_id, request_id)
+    if action is not None and action.finish_time is None:
+        action.finish_time = utcnow()

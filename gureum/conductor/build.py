@@ -1,0 +1,352 @@
+"""Booting and deleting servers: schedule, claim, wire the network, spawn, retry.
+
+The boot workflow for one instance:
+
+1. schedule: filter and weigh hosts, claim the best one (one atomic write),
+   record host/node/AZ; task_state scheduling → networking.
+2. network: allocate and bind ports on that host; networking → spawning.
+3. spawn: cast ``build_and_run_instance`` to the host's agent.
+4. the agent reports back (``build_result``): ACTIVE, or — on failure — the
+   claim is released, the host is excluded, and the instance goes back to
+   step 1 until ``max_attempts`` hosts have failed; then ERROR with a fault.
+
+Each transition is a compare-and-swap on task_state, so a delete arriving in
+the middle wins cleanly: the next transition finds task_state "deleting" and
+the workflow cleans up instead of continuing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gureum.bus import BusError, Transport
+from gureum.compute import instances, states
+from gureum.compute.models import ComputeService, Instance, ServerGroup
+from gureum.config import Settings
+from gureum.db import Database, utcnow
+from gureum.scheduler import claims
+from gureum.scheduler.model import RequestSpec
+from gureum.scheduler.select import COMPUTE_BINARY, NoValidHost, select_and_claim, service_is_up
+from gureum.virt.driver import GuestSpec
+
+log = logging.getLogger("gureum.conductor.build")
+
+EV_SCHEDULE = "conductor_schedule_and_build_instances"
+EV_BUILD = "compute__do_build_and_run_instance"
+EV_DELETE = "compute_terminate_instance"
+
+
+class BuildWorkflow:
+    def __init__(self, settings: Settings, db: Database, bus: Transport) -> None:
+        self.settings = settings
+        self.conf = settings.compute
+        self.db = db
+        self.bus = bus
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    # -- API → conductor -------------------------------------------------------------
+    async def build_instances(self, instance_ids: list[str], request_id: str) -> None:
+        for iid in instance_ids:
+            self._spawn_task(self._build(iid, request_id))
+
+    async def delete_instance(self, instance_id: str, request_id: str) -> None:
+        self._spawn_task(self._delete(instance_id, request_id))
+
+    # -- the boot workflow ------------------------------------------------------------
+    async def _build(self, instance_id: str, request_id: str) -> None:
+        try:
+            placed = await asyncio.to_thread(self._schedule, instance_id, request_id)
+            if placed is None:
+                return
+            spec = await asyncio.to_thread(self._network, instance_id, request_id)
+            if spec is None:
+                return
+            host, guest, attempt = spec
+            try:
+                await self.bus.cast("compute", "build_and_run_instance",
+                                    {"spec": guest.to_dict(), "request_id": request_id,
+                                     "attempt": attempt}, server=host)
+            except BusError as exc:
+                await self.build_result(instance_id, host, False,
+                                        f"Compute host {host} is not reachable: {exc}",
+                                        request_id)
+        except Exception:
+            log.exception("build of %s failed unexpectedly", instance_id)
+            await asyncio.to_thread(self._fail, instance_id, request_id,
+                                    "Unexpected error while building the server.",
+                                    traceback.format_exc())
+
+    def _request_spec(self, s: Session, inst: Instance) -> RequestSpec:
+        flavor = inst.flavor or {}
+        hints = inst.scheduler_hints or {}
+        tried = frozenset((inst.system_metadata or {}).get("tried_hosts", []))
+
+        def hosts_of(ids: Any) -> frozenset[str]:
+            ids = [ids] if isinstance(ids, str) else list(ids or [])
+            rows = s.scalars(select(Instance.host).where(Instance.id.in_(ids),
+                                                         Instance.host.is_not(None)))
+            return frozenset(h for h in rows if h)
+
+        group_policy = None
+        group_hosts: frozenset[str] = frozenset()
+        max_per_host = 1
+        if inst.server_group_id:
+            group = s.get(ServerGroup, inst.server_group_id)
+            if group is not None:
+                group_policy = group.policy
+                max_per_host = int((group.rules or {}).get("max_server_per_host", 1))
+                group_hosts = frozenset(h for h in s.scalars(select(Instance.host).where(
+                    Instance.server_group_id == group.id, Instance.id != inst.id,
+                    Instance.deleted.is_(False), Instance.host.is_not(None))) if h)
+        forced = (inst.system_metadata or {}).get("forced_destination") or {}
+        requested = (inst.system_metadata or {}).get("requested_destination") or {}
+        return RequestSpec(
+            instance_id=inst.id, project_id=inst.project_id,
+            vcpus=int(flavor.get("vcpus", 1)), memory_mb=int(flavor.get("ram", 0)),
+            disk_gb=int(flavor.get("disk", 0)) + int(flavor.get("ephemeral", 0))
+            + (int(flavor.get("swap", 0)) + 1023) // 1024,
+            availability_zone=inst.requested_az,
+            force_host=forced.get("host"), force_node=forced.get("node"),
+            requested_host=requested.get("host"), requested_node=requested.get("node"),
+            image_properties=(inst.system_metadata or {}).get("image_properties", {}),
+            group_policy=group_policy, group_hosts=group_hosts,
+            group_max_server_per_host=max_per_host,
+            same_host=hosts_of(hints.get("same_host")),
+            different_host=hosts_of(hints.get("different_host")),
+            ignore_hosts=tried, extra_specs=dict(flavor.get("extra_specs") or {}),
+        )
+
+    def _schedule(self, instance_id: str, request_id: str) -> bool | None:
+        with self.db.session() as s:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.deleted or inst.task_state != states.SCHEDULING:
+                return None  # deleted meanwhile, or another worker has it
+            instances.event_start(s, instance_id, request_id, EV_SCHEDULE)
+            spec = self._request_spec(s, inst)
+            try:
+                chosen = select_and_claim(s, spec, self.conf)
+            except NoValidHost as exc:
+                self._set_error(s, inst, exc.message, request_id, EV_SCHEDULE,
+                                details=exc.message)
+                return None
+            ok = instances.save(s, instance_id, {
+                "host": chosen.host, "node": chosen.node,
+                "availability_zone": chosen.availability_zone,
+                "task_state": states.NETWORKING}, expected_task_state=states.SCHEDULING)
+            if not ok:
+                s.rollback()  # the claim goes with it
+                return None
+            instances.event_finish(s, instance_id, request_id, EV_SCHEDULE)
+            return True
+
+    def _network(self, instance_id: str, request_id: str
+                 ) -> tuple[str, GuestSpec, int] | None:
+        with self.db.session() as s:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.deleted or inst.task_state != states.NETWORKING:
+                return None
+            assert inst.host is not None
+            network_info = allocate_network(s, inst)
+            if not instances.save(s, instance_id, {"task_state": states.SPAWNING,
+                                                   "network_info": network_info},
+                                  expected_task_state=states.NETWORKING):
+                s.rollback()
+                return None
+            instances.event_start(s, instance_id, request_id, EV_BUILD, inst.host)
+            s.refresh(inst)
+            attempt = len((inst.system_metadata or {}).get("tried_hosts", [])) + 1
+            return inst.host, guest_spec(inst), attempt
+
+    # -- agent → conductor ---------------------------------------------------------------
+    async def build_result(self, instance_id: str, host: str, ok: bool, error: str = "",
+                           request_id: str = "", power_state: int = states.RUNNING,
+                           details: str = "") -> dict[str, Any]:
+        if ok:
+            done = await asyncio.to_thread(self._built, instance_id, host, request_id,
+                                           power_state)
+            if not done:
+                # Deleted (or moved) while spawning: the guest must not linger.
+                await self._terminate_on(host, instance_id)
+            return {"accepted": done}
+        retry = await asyncio.to_thread(self._build_failed, instance_id, host, error,
+                                        request_id, details)
+        if retry:
+            self._spawn_task(self._build(instance_id, request_id))
+        return {"accepted": True, "retry": retry}
+
+    def _built(self, instance_id: str, host: str, request_id: str, power_state: int) -> bool:
+        with self.db.session() as s:
+            ok = instances.save(s, instance_id, {
+                "vm_state": states.ACTIVE, "task_state": None, "power_state": power_state,
+                "launched_at": utcnow(), "progress": 100, "fault": None},
+                expected_task_state=states.SPAWNING)
+            if ok:
+                instances.event_finish(s, instance_id, request_id, EV_BUILD, host=host)
+                instances.finish_action(s, instance_id, request_id)
+                bind_network(s, instance_id, host)
+            return ok
+
+    def _build_failed(self, instance_id: str, host: str, error: str, request_id: str,
+                      details: str) -> bool:
+        with self.db.session() as s:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.deleted or inst.task_state != states.SPAWNING:
+                return False
+            instances.event_finish(s, instance_id, request_id, EV_BUILD, "Error", host=host,
+                                   details=error, traceback=details or None)
+            claims.release(s, instance_id)
+            unbind_network(s, instance_id)
+            sysmeta = dict(inst.system_metadata or {})
+            tried = [*sysmeta.get("tried_hosts", []), host]
+            sysmeta["tried_hosts"] = tried
+            forced = sysmeta.get("forced_destination") or sysmeta.get("requested_destination")
+            if len(tried) < self.conf.max_attempts and not forced:
+                instances.save(s, instance_id, {
+                    "host": None, "node": None, "task_state": states.SCHEDULING,
+                    "system_metadata": sysmeta}, expected_task_state=states.SPAWNING)
+                log.info("build of %s failed on %s (%s); rescheduling", instance_id, host,
+                         error)
+                return True
+            message = ("Exceeded maximum number of retries. Exhausted all hosts available "
+                       f"for retrying build failures for instance {instance_id}."
+                       if len(tried) > 1 else f"Build of instance {instance_id} failed on "
+                       f"{host}: {error}")
+            instances.save(s, instance_id, {"system_metadata": sysmeta})
+            self._set_error(s, inst, message, request_id, None,
+                            details=f"Last failure on {host}: {error}")
+            return False
+
+    def _set_error(self, s: Session, inst: Instance, message: str, request_id: str,
+                   event: str | None, details: str = "") -> None:
+        instances.save(s, inst.id, {"vm_state": states.ERROR, "task_state": None,
+                                    "power_state": states.NOSTATE})
+        instances.set_fault(s, inst.id, message, 500, details)
+        if event:
+            instances.event_finish(s, inst.id, request_id, event, "Error", details=message)
+        instances.finish_action(s, inst.id, request_id)
+
+    def _fail(self, instance_id: str, request_id: str, message: str, details: str) -> None:
+        with self.db.session() as s:
+            inst = s.get(Instance, instance_id)
+            if inst is not None and not inst.deleted and inst.task_state != states.DELETING:
+                claims.release(s, instance_id)
+                self._set_error(s, inst, message, request_id, None, details)
+
+    # -- delete --------------------------------------------------------------------
+    async def _delete(self, instance_id: str, request_id: str) -> None:
+        host = await asyncio.to_thread(self._delete_target, instance_id, request_id)
+        if host:
+            await self._terminate_on(host, instance_id)
+        await asyncio.to_thread(self._finish_delete, instance_id, request_id, host)
+
+    def _delete_target(self, instance_id: str, request_id: str) -> str | None:
+        """The host to destroy the guest on, or None (no host, or its agent is down)."""
+        with self.db.session(write=False) as s:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.deleted or not inst.host:
+                return None
+            svc = s.scalar(select(ComputeService).where(
+                ComputeService.host == inst.host, ComputeService.binary == COMPUTE_BINARY))
+            if svc is None or not service_is_up(svc, self.conf.service_down_time):
+                # Nova's "local delete": the agent destroys the stale guest when it
+                # comes back (it reconciles against the database).
+                log.warning("deleting %s while its host %s is down", instance_id, inst.host)
+                return None
+            return inst.host
+
+    async def _terminate_on(self, host: str, instance_id: str) -> None:
+        try:
+            await self.bus.call("compute", "terminate_instance", {"instance_id": instance_id},
+                                server=host, timeout=self.conf.rpc_timeout)
+        except BusError as exc:
+            log.warning("could not destroy %s on %s: %s", instance_id, host, exc)
+
+    def _finish_delete(self, instance_id: str, request_id: str, host: str | None) -> None:
+        with self.db.session() as s:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.deleted:
+                return
+            claims.release(s, instance_id)
+            deallocate_network(s, instance_id)
+            now = utcnow()
+            instances.save(s, instance_id, {
+                "vm_state": states.DELETED, "task_state": None, "power_state": states.NOSTATE,
+                "deleted": True, "deleted_at": now, "terminated_at": now})
+            instances.event_finish(s, instance_id, request_id, EV_DELETE, host=host)
+            instances.finish_action(s, instance_id, request_id)
+
+
+def guest_spec(inst: Instance) -> GuestSpec:
+    """The VM definition, always rebuilt from the database (S9)."""
+    flavor = inst.flavor or {}
+    sysmeta = inst.system_metadata or {}
+    return GuestSpec(
+        id=inst.id, name=instances.instance_name(inst.seq), vcpus=int(flavor.get("vcpus", 1)),
+        memory_mb=int(flavor.get("ram", 64)), root_gb=int(flavor.get("disk", 0)),
+        ephemeral_gb=int(flavor.get("ephemeral", 0)), swap_mb=int(flavor.get("swap", 0)),
+        image_id=inst.image_ref, image_properties=dict(sysmeta.get("image_properties", {})),
+        hostname=inst.hostname, user_data=inst.user_data, key_data=inst.key_data,
+        metadata=dict(inst.metadata_ or {}), network_info=list(inst.network_info or []),
+        block_devices=list(inst.block_device_mapping or []), config_drive=inst.config_drive,
+    )
+
+
+# -- networking (the network service, when present) -------------------------------------
+
+def _netsvc() -> Any:
+    try:
+        from gureum.network import service as netsvc
+    except ImportError:
+        return None
+    return netsvc
+
+
+def allocate_network(s: Session, inst: Instance) -> list[dict[str, Any]]:
+    netsvc = _netsvc()
+    if netsvc is None or not hasattr(netsvc, "allocate_for_instance"):
+        return []
+    existing = netsvc.network_info_for_instance(s, inst.id)
+    if existing:
+        return list(existing)  # a retry: the ports were allocated on the first attempt
+    return list(netsvc.allocate_for_instance(
+        s, instance_id=inst.id, project_id=inst.project_id,
+        requests=inst.requested_networks if inst.requested_networks is not None else "auto",
+        host=inst.host))
+
+
+def bind_network(s: Session, instance_id: str, host: str) -> None:
+    netsvc = _netsvc()
+    if netsvc is not None and hasattr(netsvc, "bind_ports"):
+        netsvc.bind_ports(s, instance_id, host)
+
+
+def unbind_network(s: Session, instance_id: str) -> None:
+    netsvc = _netsvc()
+    if netsvc is not None and hasattr(netsvc, "unbind_ports"):
+        netsvc.unbind_ports(s, instance_id)
+
+
+def deallocate_network(s: Session, instance_id: str) -> None:
+    netsvc = _netsvc()
+    if netsvc is not None and hasattr(netsvc, "deallocate_for_instance"):
+        netsvc.deallocate_for_instance(s, instance_id)

@@ -1,0 +1,256 @@
+"""The virt driver contract: what a hypervisor driver must do, and what holds after.
+
+Every method is a coroutine. Each docstring says what is true after success
+and after failure; ``virt/fake.py`` is the executable version of these words,
+and ``tests/unit/test_virt_contract.py`` checks every driver against them.
+Drivers know nothing of the database or the bus: they get plain values
+(``GuestSpec``) and return plain values.
+
+Failures are raised as ``DriverError`` subclasses with a message an operator
+can act on; a driver never leaves a half-created guest behind on failure
+unless the docstring says so.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gureum.compute import states
+
+
+class DriverError(Exception):
+    """A driver operation failed; the message says what and, if known, what to do."""
+
+    step = "driver"
+
+
+class GuestNotFound(DriverError):
+    """No guest with that id on this host."""
+
+
+class SpawnFailed(DriverError):
+    step = "spawn"
+
+
+class PreflightFailed(DriverError):
+    """A destination cannot take the guest (space, directory, reachability)."""
+
+    step = "preflight"
+
+
+class MigrationFailed(DriverError):
+    step = "migrate"
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    """Everything needed to define a guest, rebuilt from the database every time."""
+
+    id: str
+    name: str  # instance-0000000N
+    vcpus: int
+    memory_mb: int
+    root_gb: int
+    ephemeral_gb: int = 0
+    swap_mb: int = 0
+    image_id: str = ""
+    image_path: str = ""  # a local file the driver may read (the agent fetched it)
+    image_properties: dict[str, Any] = field(default_factory=dict)
+    hostname: str = ""
+    user_data: str | None = None
+    key_data: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    network_info: list[dict[str, Any]] = field(default_factory=list)
+    block_devices: list[dict[str, Any]] = field(default_factory=list)
+    config_drive: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GuestSpec:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class GuestInfo:
+    id: str
+    power_state: int  # gureum.compute.states power_state numbers
+    vcpus: int = 0
+    memory_mb: int = 0
+
+
+@dataclass(frozen=True)
+class HostResources:
+    """What the host offers, as the agent reports it to the conductor."""
+
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    hypervisor_type: str
+    hypervisor_version: int = 1000
+    host_ip: str = "127.0.0.1"
+    cpu_info: dict[str, Any] = field(default_factory=dict)
+    # Hosts reporting the same id share their instances directory.
+    shared_storage_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PowerOffResult:
+    clean: bool  # the guest shut itself down within the timeout
+    waited: float  # seconds spent waiting for it
+
+
+class VirtDriver(ABC):
+    """One hypervisor host's guests."""
+
+    name = "abstract"
+
+    @abstractmethod
+    async def init_host(self, host: str) -> None:
+        """Prepare the host. After: the driver can answer every other call."""
+
+    async def cleanup_host(self) -> None:
+        """Release what init_host took (sockets, tasks). Guests keep running."""
+        return None
+
+    @abstractmethod
+    async def host_resources(self) -> HostResources:
+        """What the host offers right now."""
+
+    @abstractmethod
+    async def list_guests(self) -> list[str]:
+        """Ids of every guest defined on this host, running or not."""
+
+    @abstractmethod
+    async def guest_info(self, guest_id: str) -> GuestInfo:
+        """The guest's power state. GuestNotFound if it is not on this host."""
+
+    @abstractmethod
+    async def spawn(self, spec: GuestSpec) -> None:
+        """Create the guest's disks and definition and start it.
+
+        After success: the guest is defined and RUNNING.
+        After failure (SpawnFailed): nothing of the guest remains on the host.
+        """
+
+    @abstractmethod
+    async def destroy(self, guest_id: str, keep_disks: bool = False) -> None:
+        """Stop the guest at once and undefine it; remove its disks unless keep_disks.
+
+        Idempotent: destroying a guest that is not there succeeds.
+        After: no process of the guest runs on this host.
+        """
+
+    @abstractmethod
+    async def power_off(self, guest_id: str, timeout: float, retry_interval: float
+                        ) -> PowerOffResult:
+        """Ask the guest to shut down (ACPI), re-asking every retry_interval; force it
+        off after timeout. timeout 0 forces off at once.
+
+        After success: SHUTDOWN; ``clean`` says whether forcing was needed.
+        """
+
+    @abstractmethod
+    async def power_on(self, spec: GuestSpec) -> None:
+        """Start a stopped guest. After success: RUNNING."""
+
+    @abstractmethod
+    async def reboot(self, spec: GuestSpec, hard: bool) -> None:
+        """Soft: ask the guest to restart. Hard: destroy the running process and start
+        it again from a definition rebuilt from ``spec`` (a missing definition is
+        recreated). After success: RUNNING.
+        """
+
+    @abstractmethod
+    async def pause(self, guest_id: str) -> None:
+        """Freeze the vCPUs in memory. After: PAUSED."""
+
+    @abstractmethod
+    async def unpause(self, guest_id: str) -> None:
+        """After: RUNNING."""
+
+    @abstractmethod
+    async def suspend(self, guest_id: str) -> None:
+        """Save memory to disk and stop the process. After: SUSPENDED."""
+
+    @abstractmethod
+    async def resume(self, spec: GuestSpec) -> None:
+        """Restore a suspended guest. After: RUNNING."""
+
+    @abstractmethod
+    async def console_output(self, guest_id: str, tail: int | None = None) -> str:
+        """The serial console log (last ``tail`` lines when given)."""
+
+    @abstractmethod
+    async def snapshot(self, guest_id: str, target_path: str) -> int:
+        """Write a consistent copy of the root disk to target_path; return its size."""
+
+    @abstractmethod
+    async def rescue(self, spec: GuestSpec, rescue_image_path: str) -> None:
+        """Boot the rescue image with the original disk attached as second disk.
+
+        After success: RUNNING from the rescue image; the original disk untouched.
+        """
+
+    @abstractmethod
+    async def unrescue(self, spec: GuestSpec) -> None:
+        """Back to the original disk. After success: RUNNING as before the rescue."""
+
+    # -- moving guests between hosts (resize, cold and live migration, evacuation) --
+    @abstractmethod
+    async def preflight(self, spec: GuestSpec) -> dict[str, Any]:
+        """On a destination: can this host take the guest (space, directory)?
+
+        Returns facts the source needs (e.g. the shared storage id). Raises
+        PreflightFailed with the reason. Changes nothing.
+        """
+
+    @abstractmethod
+    async def export_disks(self, guest_id: str) -> list[dict[str, Any]]:
+        """On the source, guest SHUTDOWN: describe the disks to copy (path, size, format)."""
+
+    @abstractmethod
+    async def import_disks(self, spec: GuestSpec, disks: list[dict[str, Any]],
+                           source: str) -> None:
+        """On the destination: receive copies of the disks from ``source``.
+
+        After failure: no partial copy remains.
+        """
+
+    @abstractmethod
+    async def finish_migration(self, spec: GuestSpec, resize_disk: bool,
+                               power_on: bool) -> None:
+        """On the destination: define the guest on the copied (or shared) disks, grow the
+        root disk to spec.root_gb if resize_disk, start it if power_on.
+        """
+
+    @abstractmethod
+    async def live_migrate(self, guest_id: str, dest_uri: str, block_migration: bool
+                           ) -> None:
+        """On the source: move the running guest's memory (and disks when block_migration)
+        to dest_uri. After success: the guest runs on the destination and is gone here.
+        After failure: the guest still runs here, untouched.
+        """
+
+    @abstractmethod
+    async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
+        """On a live-migration destination: start an empty guest waiting for state.
+
+        Returns the URI the source must migrate to.
+        """
+
+    @abstractmethod
+    async def abort_incoming(self, guest_id: str) -> None:
+        """On a live-migration destination: drop the waiting guest (rollback)."""
+
+
+def power_state_name(value: int) -> str:
+    return states.POWER_STATE_NAMES.get(value, str(value))

@@ -1,0 +1,287 @@
+"""The fake driver: the contract in memory, with delays and failures on demand.
+
+It is the executable specification of ``virt/driver.py`` and what lets a test
+run a thousand hosts. Failures are injected per step, optionally only for the
+next N calls: ``FakeDriver(failures={"spawn": "disk full"})`` or, at run time,
+``driver.inject("spawn", "disk full", times=1)``. Delays per step simulate slow
+hypervisors: ``FakeDriver(delays={"spawn": 0.5})``. A guest "shuts down
+cleanly" unless ``ignore_acpi`` lists it, in which case power_off waits the
+full timeout and forces it off — the S1 story without a real guest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gureum.compute import states
+from gureum.virt.driver import (
+    DriverError,
+    GuestInfo,
+    GuestNotFound,
+    GuestSpec,
+    HostResources,
+    MigrationFailed,
+    PowerOffResult,
+    PreflightFailed,
+    SpawnFailed,
+    VirtDriver,
+)
+
+_ERRORS: dict[str, type[DriverError]] = {
+    "spawn": SpawnFailed, "preflight": PreflightFailed, "live_migrate": MigrationFailed,
+    "import_disks": MigrationFailed, "finish_migration": MigrationFailed,
+}
+
+
+@dataclass
+class FakeGuest:
+    spec: GuestSpec
+    power_state: int = states.RUNNING
+    disks: list[str] = field(default_factory=list)
+    rescued: bool = False
+    console: list[str] = field(default_factory=list)
+    incoming: bool = False
+
+
+@dataclass
+class _Injected:
+    message: str
+    times: int | None  # None: every call
+
+
+class FakeDriver(VirtDriver):
+    name = "fake"
+
+    def __init__(self, vcpus: int = 16, memory_mb: int = 32768, local_gb: int = 500,
+                 delays: dict[str, float] | None = None,
+                 failures: dict[str, str] | None = None,
+                 shared_storage_id: str | None = None,
+                 ignore_acpi: set[str] | None = None) -> None:
+        self.vcpus = vcpus
+        self.memory_mb = memory_mb
+        self.local_gb = local_gb
+        self.delays = dict(delays or {})
+        self._failures: dict[str, _Injected] = {
+            step: _Injected(msg, None) for step, msg in (failures or {}).items()}
+        self.shared_storage_id = shared_storage_id
+        self.ignore_acpi = set(ignore_acpi or ())
+        self.guests: dict[str, FakeGuest] = {}
+        self.host = ""
+        self.calls: list[tuple[str, str]] = []  # (step, guest id): what was asked, in order
+
+    # -- test controls ---------------------------------------------------------------
+    def inject(self, step: str, message: str, times: int | None = 1) -> None:
+        """Make the next ``times`` calls of ``step`` fail (None: every call)."""
+        self._failures[step] = _Injected(message, times)
+
+    def clear_failures(self) -> None:
+        self._failures.clear()
+
+    async def _step(self, step: str, guest_id: str = "") -> None:
+        self.calls.append((step, guest_id))
+        delay = self.delays.get(step, 0.0)
+        if delay:
+            await asyncio.sleep(delay)
+        injected = self._failures.get(step)
+        if injected is None:
+            return
+        if injected.times is not None:
+            injected.times -= 1
+            if injected.times <= 0:
+                del self._failures[step]
+        raise _ERRORS.get(step, DriverError)(f"{injected.message} (injected into {step} "
+                                             f"on {self.host or 'fake host'})")
+
+    def _guest(self, guest_id: str) -> FakeGuest:
+        guest = self.guests.get(guest_id)
+        if guest is None:
+            raise GuestNotFound(f"Guest {guest_id} is not on host {self.host}.")
+        return guest
+
+    # -- the contract ------------------------------------------------------------------
+    async def init_host(self, host: str) -> None:
+        self.host = host
+
+    async def host_resources(self) -> HostResources:
+        return HostResources(self.vcpus, self.memory_mb, self.local_gb, "fake", 1000,
+                             "127.0.0.1", {"arch": "x86_64", "model": "fake"},
+                             self.shared_storage_id)
+
+    async def list_guests(self) -> list[str]:
+        return [gid for gid, g in self.guests.items() if not g.incoming]
+
+    async def guest_info(self, guest_id: str) -> GuestInfo:
+        g = self._guest(guest_id)
+        return GuestInfo(guest_id, g.power_state, g.spec.vcpus, g.spec.memory_mb)
+
+    async def spawn(self, spec: GuestSpec) -> None:
+        await self._step("spawn", spec.id)
+        self.guests[spec.id] = FakeGuest(spec, states.RUNNING, [f"{spec.id}/disk"],
+                                         console=[f"{spec.hostname or spec.name} login:"])
+
+    async def destroy(self, guest_id: str, keep_disks: bool = False) -> None:
+        await self._step("destroy", guest_id)
+        self.guests.pop(guest_id, None)
+
+    async def power_off(self, guest_id: str, timeout: float, retry_interval: float
+                        ) -> PowerOffResult:
+        g = self._guest(guest_id)
+        await self._step("power_off", guest_id)
+        if g.power_state == states.SHUTDOWN:
+            return PowerOffResult(True, 0.0)
+        started = time.monotonic()
+        if guest_id in self.ignore_acpi and timeout > 0:
+            # The guest ignores every ACPI request: wait it out, then force.
+            await asyncio.sleep(timeout)
+            g.power_state = states.SHUTDOWN
+            return PowerOffResult(False, time.monotonic() - started)
+        g.power_state = states.SHUTDOWN
+        return PowerOffResult(timeout > 0, time.monotonic() - started)
+
+    async def power_on(self, spec: GuestSpec) -> None:
+        g = self._guest(spec.id)
+        await self._step("power_on", spec.id)
+        g.power_state = states.RUNNING
+
+    async def reboot(self, spec: GuestSpec, hard: bool) -> None:
+        await self._step("reboot_hard" if hard else "reboot", spec.id)
+        g = self.guests.get(spec.id)
+        if g is None:
+            if not hard:
+                raise GuestNotFound(f"Guest {spec.id} is not on host {self.host}.")
+            # A hard reboot recreates a missing definition from the spec.
+            g = self.guests[spec.id] = FakeGuest(spec, states.RUNNING, [f"{spec.id}/disk"])
+        g.spec = spec
+        g.power_state = states.RUNNING
+
+    async def pause(self, guest_id: str) -> None:
+        g = self._guest(guest_id)
+        await self._step("pause", guest_id)
+        g.power_state = states.POWER_PAUSED
+
+    async def unpause(self, guest_id: str) -> None:
+        g = self._guest(guest_id)
+        await self._step("unpause", guest_id)
+        g.power_state = states.RUNNING
+
+    async def suspend(self, guest_id: str) -> None:
+        g = self._guest(guest_id)
+        await self._step("suspend", guest_id)
+        g.power_state = states.POWER_SUSPENDED
+
+    async def resume(self, spec: GuestSpec) -> None:
+        g = self._guest(spec.id)
+        await self._step("resume", spec.id)
+        g.power_state = states.RUNNING
+
+    async def console_output(self, guest_id: str, tail: int | None = None) -> str:
+        g = self._guest(guest_id)
+        lines = g.console[-tail:] if tail else g.console
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    async def snapshot(self, guest_id: str, target_path: str) -> int:
+        g = self._guest(guest_id)
+        await self._step("snapshot", guest_id)
+        data = f"fake snapshot of {g.spec.id}\n".encode()
+        with open(target_path, "wb") as fh:
+            fh.write(data)
+        return len(data)
+
+    async def rescue(self, spec: GuestSpec, rescue_image_path: str) -> None:
+        g = self._guest(spec.id)
+        await self._step("rescue", spec.id)
+        g.rescued = True
+        g.power_state = states.RUNNING
+
+    async def unrescue(self, spec: GuestSpec) -> None:
+        g = self._guest(spec.id)
+        await self._step("unrescue", spec.id)
+        g.rescued = False
+        g.power_state = states.RUNNING
+
+    async def preflight(self, spec: GuestSpec) -> dict[str, Any]:
+        await self._step("preflight", spec.id)
+        if spec.root_gb > self.local_gb:
+            raise PreflightFailed(f"Host {self.host} has {self.local_gb} GB of disk; the "
+                                  f"guest needs {spec.root_gb} GB.")
+        return {"host": self.host, "shared_storage_id": self.shared_storage_id}
+
+    async def export_disks(self, guest_id: str) -> list[dict[str, Any]]:
+        g = self._guest(guest_id)
+        await self._step("export_disks", guest_id)
+        return [{"path": d, "size": g.spec.root_gb << 30, "format": "qcow2"} for d in g.disks]
+
+    async def import_disks(self, spec: GuestSpec, disks: list[dict[str, Any]],
+                           source: str) -> None:
+        await self._step("import_disks", spec.id)
+        self.guests[spec.id] = FakeGuest(spec, states.SHUTDOWN, [d["path"] for d in disks],
+                                         incoming=True)
+
+    async def finish_migration(self, spec: GuestSpec, resize_disk: bool,
+                               power_on: bool) -> None:
+        await self._step("finish_migration", spec.id)
+        g = self.guests.get(spec.id)
+        if g is None:  # shared storage: the disks were already here
+            g = self.guests[spec.id] = FakeGuest(spec, states.SHUTDOWN, [f"{spec.id}/disk"])
+        g.spec = spec
+        g.incoming = False
+        g.power_state = states.RUNNING if power_on else states.SHUTDOWN
+
+    async def live_migrate(self, guest_id: str, dest_uri: str, block_migration: bool
+                           ) -> None:
+        self._guest(guest_id)
+        await self._step("live_migrate", guest_id)
+        target = _LIVE_TARGETS.get(dest_uri)
+        if target is None:
+            raise MigrationFailed(f"Nothing is waiting for {guest_id} at {dest_uri}.")
+        guest = self.guests.pop(guest_id)
+        incoming = target.guests[guest_id]
+        incoming.power_state = guest.power_state
+        incoming.incoming = False
+        incoming.console = guest.console
+        _LIVE_TARGETS.pop(dest_uri, None)
+
+    async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
+        await self._step("prepare_incoming", spec.id)
+        self.guests[spec.id] = FakeGuest(spec, states.POWER_PAUSED, [f"{spec.id}/disk"],
+                                         incoming=True)
+        uri = f"fake://{self.host}/{spec.id}"
+        _LIVE_TARGETS[uri] = self
+        return uri
+
+    async def abort_incoming(self, guest_id: str) -> None:
+        await self._step("abort_incoming", guest_id)
+        g = self.guests.get(guest_id)
+        if g is not None and g.incoming:
+            del self.guests[guest_id]
+        for uri, drv in list(_LIVE_TARGETS.items()):
+            if drv is self and uri.endswith("/" + guest_id):
+                del _LIVE_TARGETS[uri]
+
+
+# Fake hosts in one process find each other's waiting guests here (the "network").
+_LIVE_TARGETS: dict[str, FakeDriver] = {}
+
+
+def parse_injections(text: str, host: str) -> dict[str, str]:
+    """Settings text "c02:spawn,*:preflight" → failures for this host ({"spawn": …})."""
+    out: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        where, _, step = item.partition(":")
+        if not step:
+            where, step = "*", where
+        if where in ("*", host):
+            out[step] = f"{step} fails on {host} (compute.fake_failures)"
+    return out
+
+
+def parse_delays(text: str) -> dict[str, float]:
+    """Settings text "spawn:0.5,power_off:2" → {"spawn": 0.5, "power_off": 2.0}."""
+    out: dict[str, float] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        step, _, seconds = item.partition(":")
+        out[step.strip()] = float(seconds or 0)
+    return out
