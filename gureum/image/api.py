@@ -54,7 +54,8 @@ async def version_root(req: Request) -> Response:
 # -- schemas -------------------------------------------------------------------------
 
 _SCHEMAS = {"image": schemas.image_schema, "images": schemas.images_schema,
-            "member": schemas.member_schema, "members": schemas.members_schema}
+            "member": schemas.member_schema, "members": schemas.members_schema,
+            "task": schemas.task_schema, "tasks": schemas.tasks_schema}
 
 
 @router.get("/v2/schemas/{name}")
@@ -63,6 +64,27 @@ async def get_schema(req: Request) -> Response:
     if make is None:
         raise NotFound("The resource could not be found.")
     return json_response(make())
+
+
+# -- tasks ---------------------------------------------------------------------------
+# Glance's deprecated, admin-only tasks API: imports here finish inside their
+# request, so there is never a task to show.
+
+def _tasks_access(req: Request) -> None:
+    if not api_images.ctx_of(req).is_admin:
+        raise policy.deny("tasks_api_access")
+
+
+@router.get("/v2/tasks")
+async def list_tasks(req: Request) -> Response:
+    _tasks_access(req)
+    return json_response({"tasks": [], "first": "/v2/tasks", "schema": "/v2/schemas/tasks"})
+
+
+@router.get("/v2/tasks/{task_id}")
+async def show_task(req: Request) -> Response:
+    _tasks_access(req)
+    raise NotFound(f"Task with identifier {req.path_params['task_id']} not found")
 
 
 # -- info ----------------------------------------------------------------------------

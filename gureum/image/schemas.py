@@ -221,3 +221,51 @@ IMPORT: dict[str, Any] = {
     },
     "required": ["method"],
 }
+
+
+def task_schema(partial: bool = False) -> dict[str, Any]:
+    """Glance's task schema (the tasks API is deprecated and admin-only there)."""
+    uuid = {"description": "An identifier for the task", "pattern": UUID_PATTERN,
+            "type": "string"}
+    props: dict[str, Any] = {
+        "id": uuid,
+        "type": {"description": "The type of task represented by this content",
+                 "enum": ["import", "api_image_import", "location_import"], "type": "string"},
+        "status": {"description": "The current status of this task",
+                   "enum": ["pending", "processing", "success", "failure"], "type": "string"},
+        "input": {"description": "The parameters required by task, JSON blob",
+                  "type": ["null", "object"]},
+        "result": {"description": "The result of current task, JSON blob",
+                   "type": ["null", "object"]},
+        "owner": {"description": "An identifier for the owner of this task", "type": "string"},
+        "message": {"description": "Human-readable informative message only included when "
+                                   "appropriate (usually on failure)", "type": "string"},
+        "image_id": {"description": "Image associated with the task", "type": "string"},
+        "request_id": {"description": "Human-readable informative request-id",
+                       "type": "string"},
+        "user_id": {"description": "User associated with the task", "type": "string"},
+        "expires_at": {"description": "Datetime when this resource would be subject to "
+                                      "removal", "type": ["null", "string"]},
+        "created_at": {"description": "Datetime when this resource was created",
+                       "type": "string"},
+        "updated_at": {"description": "Datetime when this resource was updated",
+                       "type": "string"},
+        "self": {"readOnly": True, "type": "string"},
+        "schema": {"readOnly": True, "type": "string"},
+    }
+    if partial:
+        for key in ("input", "result", "message"):
+            del props[key]
+    return {"name": "task", "properties": props, "additionalProperties": False}
+
+
+def tasks_schema() -> dict[str, Any]:
+    return {
+        "name": "tasks",
+        "properties": {"tasks": {"type": "array", "items": task_schema(partial=True)},
+                       "first": {"type": "string"}, "next": {"type": "string"},
+                       "schema": {"type": "string"}},
+        "links": [{"rel": "first", "href": "{first}"},
+                  {"rel": "next", "href": "{next}"},
+                  {"rel": "describedby", "href": "{schema}"}],
+    }

@@ -90,10 +90,12 @@ def create_image(s: Session, ctx: RequestContext, body: Any) -> m.Image:
             raise Forbidden(f"Attribute '{key}' is read-only.")
     validate(schemas.IMAGE, body)
     for key in body:
-        check_text(key, "properties", 255)
         if len(key) > 255:
             raise InvalidInput("Custom property should not be greater than 255 characters.",
                                field=key[:40])
+        check_text(key, key[:40])
+        if key == "locations":
+            raise Forbidden("Attribute 'locations' is reserved.")
         if key != "id":
             patch.check_name(key)
     owner = body.get("owner", ctx.project_id)
@@ -151,10 +153,10 @@ def set_tags(image: m.Image, values: list[str]) -> None:
 
 
 def set_property(image: m.Image, key: str, value: Any) -> None:
-    check_text(key, key[:40], 255)
     if len(key) > 255:
         raise InvalidInput("Custom property should not be greater than 255 characters.",
                            field=key[:40])
+    check_text(key, key[:40])
     if value is None:  # the schema allows null for kernel_id and ramdisk_id
         value = ""
     check_text(value, key)

@@ -122,7 +122,8 @@ def test_create_rejects_non_object_bodies(api: Api, demo_token: str, body: str) 
     ({"status": "active"}, "read-only"), ({"checksum": "abc"}, "read-only"),
     ({"self": "/x"}, "read-only"), ({"size": 1}, "read-only"),
     ({"location": "http://x"}, "reserved"), ({"deleted": "yes"}, "reserved"),
-    ({"os_glance_foo": "x"}, "reserved"),
+    ({"os_glance_foo": "x"}, "reserved"), ({"locations": []}, "reserved"),
+    ({"direct_url": "x"}, "read-only"),
 ])
 def test_create_forbids_read_only_and_reserved(api: Api, demo_token: str,
                                                body: dict[str, object], word: str) -> None:
@@ -389,3 +390,12 @@ def test_info_endpoints(api: Api, demo_token: str) -> None:
     usage = api.request("GET", "/image/v2/info/usage", demo_token).json()["usage"]
     assert usage["image_count_total"]["usage"] >= 1
     assert usage["image_size_total"]["limit"] == -1
+
+
+def test_tasks_api_is_admin_only_and_empty(api: Api, admin_token: str, demo_token: str) -> None:
+    r = api.request("GET", "/image/v2/tasks", admin_token)
+    assert r.status_code == 200 and r.json()["tasks"] == []
+    assert api.request("GET", "/image/v2/tasks", demo_token).status_code == 403
+    assert api.request("GET", f"/image/v2/tasks/{uuid.uuid4()}", admin_token).status_code == 404
+    schema = api.request("GET", "/image/v2/schemas/tasks", demo_token).json()
+    assert schema["properties"]["tasks"]["items"]["name"] == "task"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import struct
-import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,22 +132,44 @@ def test_client_disconnect_mid_upload_rolls_back(api: Api, demo_token: str,
                                                  cloud: InProcessCloud) -> None:
     image = raw_image(api, demo_token)
     before = store_files(cloud)
-    started = threading.Event()
-
-    def body() -> Iterator[bytes]:
-        yield b"x" * 65536
-        started.set()
-        raise RuntimeError("client gives up")
-
-    with pytest.raises(RuntimeError):
-        api.request("PUT", f"{IMAGES}/{image['id']}/file", demo_token, content=body(),
-                    headers={"content-type": "application/octet-stream"})
-    assert started.is_set()
+    host, port = cloud.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall((f"PUT {IMAGES}/{image['id']}/file HTTP/1.1\r\nHost: {host}\r\n"
+                      f"X-Auth-Token: {demo_token}\r\n"
+                      "Content-Type: application/octet-stream\r\n"
+                      "Content-Length: 1000000\r\n\r\n").encode() + b"x" * 65536)
+        for _ in range(100):  # the upload has begun...
+            if show(api, demo_token, image["id"])["status"] == "saving":
+                break
+            time.sleep(0.05)
+        assert show(api, demo_token, image["id"])["status"] == "saving"
+    # ...and the client went away before sending the rest.
     for _ in range(100):
         if show(api, demo_token, image["id"])["status"] == "queued":
             break
-        threading.Event().wait(0.05)
+        time.sleep(0.05)
     assert show(api, demo_token, image["id"])["status"] == "queued"
+    assert store_files(cloud) == before
+
+
+def test_image_deleted_during_upload_is_410_and_leaves_no_file(
+        api: Api, demo_token: str, cloud: InProcessCloud) -> None:
+    image = raw_image(api, demo_token)
+    before = store_files(cloud)
+    host, port = cloud.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall((f"PUT {IMAGES}/{image['id']}/file HTTP/1.1\r\nHost: {host}\r\n"
+                      f"X-Auth-Token: {demo_token}\r\n"
+                      "Content-Type: application/octet-stream\r\n"
+                      "Content-Length: 20000\r\n\r\n").encode() + b"x" * 10000)
+        for _ in range(100):
+            if show(api, demo_token, image["id"])["status"] == "saving":
+                break
+            time.sleep(0.05)
+        assert api.request("DELETE", f"{IMAGES}/{image['id']}", demo_token).status_code == 204
+        sock.sendall(b"y" * 10000)
+        reply = sock.recv(65536).decode()
+    assert reply.startswith("HTTP/1.1 410"), reply
     assert store_files(cloud) == before
 
 
