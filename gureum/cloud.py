@@ -24,6 +24,7 @@ from gureum.conductor.service import Conductor
 from gureum.config import Settings
 from gureum.db import Database
 from gureum.identity import bootstrap as identity_bootstrap
+from gureum.network import bootstrap as network_bootstrap
 
 log = logging.getLogger("gureum")
 
@@ -91,6 +92,7 @@ def prepare(settings: Settings, db: Database, out: Any = sys.stderr) -> tuple[st
         passwords = (creds.admin_password, creds.demo_password)
         _bootstrap_compute(db)
         _bootstrap_images(settings, db, out)
+        network_bootstrap.create_default_networks(settings, db, out)
     else:
         identity_bootstrap.reconcile_endpoints(identity, settings.public_url)
         passwords = read_passwords(clouds)  # type: ignore[assignment]

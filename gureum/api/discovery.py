@@ -10,26 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from gureum.api.app import Family
-from gureum.api.faults import compute_fault, network_fault
+from gureum.api.faults import compute_fault
 from gureum.api.web import Request, Response, Router, json_response
 
 VOLUME_MAX = "3.0"
-
-
-def network_family() -> Family:
-    router = Router()
-
-    async def versions(req: Request) -> Response:
-        return json_response({"versions": [{
-            "id": "v2.0", "status": "CURRENT",
-            "links": [{"rel": "self", "href": f"{req.base_url}/v2.0/"}]}]})
-
-    async def resources(req: Request) -> Response:
-        return json_response({"resources": []})
-
-    router.add("GET", "/", versions, auth=False)
-    router.add("GET", "/v2.0", resources)
-    return Family("network", "/network", router, network_fault)
 
 
 def volume_version(req: Request) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from gureum.identity import api as identity_api
 from gureum.identity.auth import TokenAuthenticator, TokenService
 from gureum.identity.core import Identity
 from gureum.image import api as image_api
+from gureum.network import api as network_api
 
 log = logging.getLogger("gureum.api")
 
@@ -35,7 +36,7 @@ def build_app(settings: Settings, db: Database, bus: Transport) -> GureumApp:
         identity_api.family(),
         image_api.family(),
         compute_api.family(),
-        discovery.network_family(),
+        network_api.family(),
         discovery.volume_family(),
     ]
     app = GureumApp(state, families, TokenAuthenticator(tokens))

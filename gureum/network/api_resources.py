@@ -1,0 +1,111 @@
+"""/v2.0/networks, /v2.0/subnets, /v2.0/ports: list, show, create (one or bulk), update, delete.
+
+The three collections behave the same way on the wire, so one table of
+resources drives the routes; what differs (rules, validation, shapes) is in
+their own modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Session
+
+from gureum.api.web import Request, Response, Router, empty, json_response
+from gureum.context import RequestContext
+from gureum.network import listing, networks, policy, ports, resources, schemas, subnets, views
+
+router = Router()
+
+
+@dataclass(frozen=True)
+class Resource:
+    singular: str
+    plural: str
+    collection: listing.Collection
+    view: Callable[[Any, RequestContext], dict[str, Any]]
+    visible: Callable[[RequestContext], ColumnElement[bool] | None]
+    get: Callable[[Session, RequestContext, str], Any]
+    create: Callable[[Session, RequestContext, dict[str, Any]], Any]
+    update: Callable[[Session, RequestContext, str, dict[str, Any]], Any]
+    delete: Callable[[Session, RequestContext, str], None]
+    create_schema: dict[str, Any]
+    update_schema: dict[str, Any]
+    read_only: tuple[str, ...]
+
+
+RESOURCES = [
+    Resource("network", "networks", listing.NETWORKS, views.network, policy.network_visible,
+             resources.get_network, networks.create_network, networks.update_network,
+             networks.delete_network, schemas.network_create, schemas.network_update,
+             schemas.NETWORK_READ_ONLY),
+    Resource("subnet", "subnets", listing.SUBNETS, views.subnet, policy.subnet_visible,
+             resources.get_subnet, subnets.create_subnet, subnets.update_subnet,
+             subnets.delete_subnet, schemas.subnet_create, schemas.subnet_update,
+             schemas.SUBNET_READ_ONLY),
+    Resource("port", "ports", listing.PORTS, views.port, policy.port_visible,
+             resources.get_port, ports.create_port, ports.update_port, ports.delete_port,
+             schemas.port_create, schemas.port_update, schemas.PORT_READ_ONLY),
+]
+BY_PLURAL = {r.plural: r for r in RESOURCES}
+
+
+def fields_of(req: Request) -> list[str] | None:
+    return [f for v in req.query.get("fields", []) for f in v.split(",") if f] or None
+
+
+def _routes(res: Resource) -> None:
+    collection = f"/v2.0/{res.plural}"
+    item = f"/v2.0/{res.plural}/{{{res.singular}_id}}"
+
+    def list_(req: Request, s: Session) -> Response:
+        ctx = policy.reader(req.context, f"get_{res.singular}")
+        page = listing.list_page(req, s, ctx, res.collection, res.visible(ctx))
+        body: dict[str, Any] = {res.plural: [views.only_fields(res.view(row, ctx),
+                                                                page.fields)
+                                             for row in page.rows]}
+        if page.links:
+            body[f"{res.plural}_links"] = page.links
+        return json_response(body)
+
+    def show(req: Request, s: Session) -> Response:
+        ctx = policy.reader(req.context, f"get_{res.singular}")
+        row = res.get(s, ctx, req.path_params[f"{res.singular}_id"])
+        return json_response({res.singular: views.only_fields(res.view(row, ctx),
+                                                              fields_of(req))})
+
+    def create(req: Request, s: Session) -> Response:
+        ctx = policy.writer(req.context, f"create_{res.singular}")
+        items, bulk = schemas.body_items(req.json(), res.singular, res.plural,
+                                         res.create_schema)
+        rows = [res.create(s, ctx, item) for item in items]
+        s.flush()
+        shaped = [res.view(row, ctx) for row in rows]
+        return json_response({res.plural: shaped} if bulk else {res.singular: shaped[0]},
+                             201)
+
+    def update(req: Request, s: Session) -> Response:
+        ctx = policy.writer(req.context, f"update_{res.singular}")
+        body = schemas.update_item(req.json(), res.singular, res.update_schema,
+                                   res.read_only)
+        row = res.update(s, ctx, req.path_params[f"{res.singular}_id"], body)
+        s.flush()
+        return json_response({res.singular: res.view(row, ctx)})
+
+    def delete(req: Request, s: Session) -> Response:
+        ctx = policy.writer(req.context, f"delete_{res.singular}")
+        res.delete(s, ctx, req.path_params[f"{res.singular}_id"])
+        return empty()
+
+    router.add("GET", collection, list_, tx=True)
+    router.add("POST", collection, create, tx=True)
+    router.add("GET", item, show, tx=True)
+    router.add("PUT", item, update, tx=True)
+    router.add("DELETE", item, delete, tx=True)
+
+
+for _resource in RESOURCES:
+    _routes(_resource)

@@ -1,0 +1,105 @@
+"""Who may see and change which networking resources (Neutron's default policy).
+
+* admin may do everything, in every project;
+* a member acts in its own project; a reader only reads;
+* a network is visible to its project, and to everyone when shared or external;
+  a subnet is visible when its network is; a port to its project and to the
+  owner of its network. Anything else answers 404, never 403, so a project
+  cannot learn what another one has;
+* shared, router:external, is_default and provider:* are admin-only, and so
+  are the port's binding:* attributes except binding:vnic_type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, or_, select
+
+from gureum.context import RequestContext
+from gureum.network import errors as e
+from gureum.network import models as m
+
+NETWORK_ADMIN_ATTRS = ("shared", "router:external", "is_default", "provider:network_type",
+                       "provider:physical_network", "provider:segmentation_id")
+PORT_ADMIN_ATTRS = ("binding:host_id", "binding:profile", "binding:vif_type",
+                    "binding:vif_details")
+
+
+def reader(ctx: RequestContext | None, rule: str) -> RequestContext:
+    if ctx is None or not ctx.can_read:
+        raise e.policy(rule)
+    return ctx
+
+
+def writer(ctx: RequestContext | None, rule: str) -> RequestContext:
+    if ctx is None or not ctx.can_write:
+        raise e.policy(rule)
+    return ctx
+
+
+def admin(ctx: RequestContext | None, rule: str) -> RequestContext:
+    if ctx is None or not ctx.is_admin:
+        raise e.policy(rule)
+    return ctx
+
+
+def owns(ctx: RequestContext, project_id: str) -> bool:
+    return ctx.is_admin or (ctx.project_id is not None and ctx.project_id == project_id)
+
+
+def network_visible(ctx: RequestContext) -> ColumnElement[bool] | None:
+    """The WHERE clause of the networks ctx may see (None: all of them)."""
+    if ctx.is_admin:
+        return None
+    mine = m.Network.project_id == ctx.project_id if ctx.project_id else false()
+    return or_(mine, m.Network.shared.is_(True), m.Network.external.is_(True))
+
+
+def subnet_visible(ctx: RequestContext) -> ColumnElement[bool] | None:
+    clause = network_visible(ctx)
+    if clause is None:
+        return None
+    return m.Subnet.network_id.in_(select(m.Network.id).where(clause))
+
+
+def port_visible(ctx: RequestContext) -> ColumnElement[bool] | None:
+    if ctx.is_admin:
+        return None
+    if not ctx.project_id:
+        return false()
+    owned_networks = select(m.Network.id).where(m.Network.project_id == ctx.project_id)
+    return or_(m.Port.project_id == ctx.project_id, m.Port.network_id.in_(owned_networks))
+
+
+def can_see_network(ctx: RequestContext, net: m.Network) -> bool:
+    return owns(ctx, net.project_id) or net.shared or net.external
+
+
+def check_owner(ctx: RequestContext, project_id: str, rule: str) -> None:
+    """A visible resource the caller may not change: 403 (invisible ones are 404)."""
+    if not owns(ctx, project_id):
+        raise e.policy(rule)
+
+
+def check_admin_attrs(ctx: RequestContext, body: dict[str, Any], attrs: tuple[str, ...],
+                      action: str) -> None:
+    if ctx.is_admin:
+        return
+    for attr in attrs:
+        if attr in body:
+            raise e.policy(f"{action}:{attr}")
+
+
+def target_project(ctx: RequestContext, body: dict[str, Any]) -> str:
+    """The project a new resource belongs to; only admin may name another one."""
+    project = body.get("project_id") or body.get("tenant_id") or ctx.project_id
+    if body.get("project_id") and body.get("tenant_id") and \
+            body["project_id"] != body["tenant_id"]:
+        raise e.bad_request("Both project_id and tenant_id given, with different values.")
+    if not project:
+        raise e.bad_request("A project-scoped token (or project_id, as admin) is required.")
+    if project != ctx.project_id and not ctx.is_admin:
+        raise e.bad_request("Specifying 'project_id' or 'tenant_id' other than the "
+                            "authenticated project in request requires admin privileges")
+    return str(project)

@@ -1,0 +1,267 @@
+"""The networking service Compute calls: ports for an instance, their bindings, their release.
+
+The conductor (and the Compute API, to answer synchronously) call these with
+an open session; the caller owns the transaction, so an allocation that fails
+half-way leaves nothing behind. Requests are Nova's ``networks`` entries:
+``{"uuid": net}``, ``{"uuid": net, "fixed_ip": ip}``, ``{"port": port}``, or the
+strings ``"auto"`` / ``"none"``. Errors carry Nova's wording and status (a
+missing network is a 400 in Nova's servers API, a port in use a 409).
+
+Ports Compute creates go with the instance; ports the user created and
+handed over are only detached when the instance goes (S11).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gureum.errors import Conflict, Forbidden, InvalidInput
+from gureum.network import bindings, ports, resources
+from gureum.network import models as m
+
+Requests = list[dict[str, Any]] | str
+DEFAULT_AZ = "nova"
+
+
+# -- validation -----------------------------------------------------------------------
+
+def _usable(s: Session, project_id: str) -> list[m.Network]:
+    """Networks "auto" may pick from: the project's own, else the shared ones."""
+    order = (m.Network.created_at, m.Network.id)
+    own = list(s.scalars(select(m.Network).where(
+        m.Network.project_id == project_id, m.Network.external.is_(False)).order_by(*order)))
+    if own:
+        return own
+    return list(s.scalars(select(m.Network).where(
+        m.Network.shared.is_(True), m.Network.external.is_(False)).order_by(*order)))
+
+
+def _auto_network(s: Session, project_id: str, required: bool) -> m.Network | None:
+    candidates = _usable(s, project_id)
+    if len(candidates) > 1:
+        raise Conflict("More than one possible network found. Specify network ID(s) to "
+                       "select which one(s) to connect to.", nova_type="NetworkAmbiguous")
+    if not candidates:
+        if required:
+            raise InvalidInput(f"Unable to automatically allocate a network for project "
+                               f"{project_id}", nova_type="UnableToAutoAllocateNetwork")
+        return None
+    return candidates[0]
+
+
+def _network(s: Session, project_id: str, is_admin: bool, network_id: str) -> m.Network:
+    net = s.get(m.Network, network_id) if isinstance(network_id, str) else None
+    if net is None or not (is_admin or net.project_id == project_id or net.shared
+                           or net.external):
+        raise InvalidInput(f"Network {network_id} could not be found.",
+                           nova_type="NetworkNotFound")
+    if net.external and not net.shared and not is_admin:
+        raise Forbidden(f"It is not allowed to create an interface on external network "
+                        f"{net.id}", nova_type="ExternalNetworkAttachForbidden")
+    if not net.subnets:
+        raise InvalidInput(f"Network {net.id} requires a subnet in order to boot instances "
+                           "on.", nova_type="NetworkRequiresSubnet")
+    return net
+
+
+def _port(s: Session, project_id: str, is_admin: bool, port_id: str,
+          instance_id: str | None) -> m.Port:
+    port = s.get(m.Port, port_id) if isinstance(port_id, str) else None
+    if port is None or not (is_admin or port.project_id == project_id
+                            or port.network.project_id == project_id):
+        raise InvalidInput(f"Port id {port_id} could not be found.", nova_type="PortNotFound")
+    if port.device_id and port.device_id != instance_id:
+        raise Conflict(f"Port {port_id} is still in use.", nova_type="PortInUse")
+    if not port.fixed_ips:
+        raise InvalidInput(f"Port {port_id} requires a FixedIP in order to be used.",
+                           nova_type="PortRequiresFixedIP")
+    return port
+
+
+def _fixed_ip(s: Session, net: m.Network, value: Any) -> str:
+    try:
+        ip = ipaddress.ip_address(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Invalid fixed IP address ({value})",
+                           nova_type="InvalidInput") from None
+    if not any(ip in ipaddress.ip_network(sn.cidr) for sn in net.subnets):
+        raise InvalidInput(f"Fixed IP address {ip} is not a valid IP for any of the subnets "
+                           f"on network {net.id}.", nova_type="InvalidInput")
+    holder = s.scalar(select(m.Port).join(m.IPAllocation).where(
+        m.IPAllocation.network_id == net.id, m.IPAllocation.ip_address == str(ip)))
+    if holder is not None:
+        raise InvalidInput(f"Fixed IP address {ip} is already in use on instance "
+                           f"{holder.device_id or holder.id}.", nova_type="FixedIpAlreadyInUse")
+    return str(ip)
+
+
+Plan = list[tuple[m.Network, m.Port | None, str | None]]
+
+
+def _plan(s: Session, project_id: str, is_admin: bool, requests: Requests,
+          instance_id: str | None = None) -> Plan:
+    """(network, existing port or None, fixed ip or None) per NIC to attach."""
+    if requests == "none":
+        return []
+    if requests == "auto" or requests == []:
+        net = _auto_network(s, project_id, required=requests == "auto")
+        if net is None:
+            return []
+        _network(s, project_id, is_admin, net.id)
+        return [(net, None, None)]
+    if not isinstance(requests, list):
+        raise InvalidInput("Bad networks format: expected a list, 'auto' or 'none'.")
+    plan: Plan = []
+    seen_ports: set[str] = set()
+    for request in requests:
+        if not isinstance(request, dict):
+            raise InvalidInput("Bad networks format: each network is an object.")
+        if request.get("port"):
+            port = _port(s, project_id, is_admin, request["port"], instance_id)
+            if port.id in seen_ports:
+                raise InvalidInput(f"Port {port.id} is requested more than once.")
+            seen_ports.add(port.id)
+            plan.append((port.network, port, None))
+        elif request.get("uuid"):
+            net = _network(s, project_id, is_admin, request["uuid"])
+            fixed = request.get("fixed_ip")
+            plan.append((net, None, _fixed_ip(s, net, fixed) if fixed else None))
+        else:
+            raise InvalidInput("Bad networks format: each network needs a 'uuid' or a "
+                               "'port'.")
+    return plan
+
+
+def validate_requested_networks(s: Session, project_id: str, is_admin: bool,
+                                requests: Requests, count: int = 1) -> None:
+    """Raise Nova's error for requests that cannot be satisfied; None when they can.
+
+    ``count`` is the number of instances asked for (the port quota covers them all).
+    """
+    plan = _plan(s, project_id, is_admin, requests)
+    fixed = [ip for _, _, ip in plan if ip]
+    if fixed and count > 1:
+        raise InvalidInput("max_count cannot be greater than 1 if an fixed_ip is specified.",
+                           nova_type="InvalidFixedIpAndMaxCountRequest")
+    ports_needed = sum(1 for _, port, _ in plan if port is None) * count
+    if ports_needed:
+        limit = resources.quota_limits(s, project_id)["port"]
+        if limit >= 0 and resources.usage(s, project_id, "port") + ports_needed > limit:
+            raise Forbidden("Maximum number of ports exceeded",
+                            nova_type="PortLimitExceeded")
+
+
+# -- allocation -----------------------------------------------------------------------
+
+def _instance_ports(s: Session, instance_id: str) -> list[m.Port]:
+    return list(s.scalars(select(m.Port).where(m.Port.device_id == instance_id).order_by(
+        m.Port.device_index.is_(None), m.Port.device_index, m.Port.created_at, m.Port.id)))
+
+
+def _vif(port: m.Port) -> dict[str, Any]:
+    binding = port.active_binding()
+    subnets = {sn.id: sn for sn in port.network.subnets}
+    return {
+        "port_id": port.id, "network_id": port.network_id,
+        "network_name": port.network.name, "mac_address": port.mac_address,
+        "fixed_ips": [{"ip_address": a.ip_address, "subnet_id": a.subnet_id,
+                       "version": ipaddress.ip_address(a.ip_address).version}
+                      for a in port.fixed_ips],
+        "mtu": port.network.mtu,
+        "vif_type": binding.vif_type if binding else bindings.UNBOUND,
+        "vif_details": dict(binding.vif_details) if binding else {},
+        "vnic_type": binding.vnic_type if binding else "normal",
+        "binding_host_id": (binding.host or None) if binding else None,
+        "preexisting": not port.delete_with_instance,
+        "active": port.status == m.ACTIVE,
+        "subnets": [{"id": sn.id, "cidr": sn.cidr, "ip_version": sn.ip_version,
+                     "gateway_ip": sn.gateway_ip, "enable_dhcp": sn.enable_dhcp,
+                     "dns_nameservers": list(sn.dns_nameservers),
+                     "host_routes": [dict(r) for r in sn.host_routes]}
+                    for sn in (subnets[a.subnet_id] for a in port.fixed_ips
+                               if a.subnet_id in subnets)],
+    }
+
+
+def allocate_for_instance(s: Session, *, instance_id: str, project_id: str,
+                          requests: Requests, host: str | None = None,
+                          availability_zone: str | None = None, is_admin: bool = False
+                          ) -> list[dict[str, Any]]:
+    """Ports for the instance's NICs, in request order; returns its network_info.
+
+    Idempotent: when the instance already has ports (a resumed workflow), they
+    are what it gets.
+    """
+    existing = _instance_ports(s, instance_id)
+    if not existing:
+        owner = f"compute:{availability_zone or DEFAULT_AZ}"
+        for index, (net, port, fixed_ip) in enumerate(
+                _plan(s, project_id, is_admin, requests, instance_id)):
+            if port is None:
+                resources.check_quota(s, project_id, "port")
+                body: dict[str, Any] = {"device_id": instance_id, "device_owner": owner,
+                                        "device_index": index}
+                if fixed_ip:
+                    body["fixed_ips"] = [{"ip_address": fixed_ip}]
+                ports.new_port(s, net, project_id, body, delete_with_instance=True)
+            else:
+                port.device_id, port.device_owner = instance_id, owner
+                port.device_index = index
+                resources.touch(port)
+        s.flush()
+    if host:
+        bind_ports(s, instance_id, host)
+    return network_info_for_instance(s, instance_id)
+
+
+def bind_ports(s: Session, instance_id: str, host: str) -> None:
+    """Bind every port of the instance to ``host``, details computed for that host (S5)."""
+    for port in _instance_ports(s, instance_id):
+        bindings.set_host(port, host)
+        resources.touch(port)
+    s.flush()
+
+
+def unbind_ports(s: Session, instance_id: str) -> None:
+    for port in _instance_ports(s, instance_id):
+        bindings.set_host(port, "", {})
+        resources.touch(port)
+    s.flush()
+
+
+def deallocate_for_instance(s: Session, instance_id: str) -> None:
+    """Delete the ports Compute made; detach (keep) the ones the user made (S11)."""
+    for port in _instance_ports(s, instance_id):
+        if port.delete_with_instance:
+            ports.remove_port(s, port)
+        else:
+            ports.detach(port)
+            resources.touch(port)
+    s.flush()
+
+
+def network_info_for_instance(s: Session, instance_id: str) -> list[dict[str, Any]]:
+    return [_vif(p) for p in _instance_ports(s, instance_id)]
+
+
+def instance_ids_with_ip(s: Session, ip_regex_or_ip: str) -> list[str]:
+    """Instances with an address matching Nova's ``?ip=`` filter (a regex matched at the start)."""
+    try:
+        pattern = re.compile(ip_regex_or_ip)
+    except (re.error, TypeError):
+        pattern = re.compile(re.escape(str(ip_regex_or_ip)))
+    stmt = (select(m.Port.device_id, m.IPAllocation.ip_address)
+            .join(m.IPAllocation, m.IPAllocation.port_id == m.Port.id)
+            .where(m.Port.device_id != "", m.Port.device_owner.like("compute:%")))
+    literal = re.fullmatch(r"[0-9a-fA-F:.]+", ip_regex_or_ip or "")
+    if literal:
+        # A plain address: '.' is "any character" to the regex, '_' to LIKE.
+        stmt = stmt.where(m.IPAllocation.ip_address.like(
+            ip_regex_or_ip.replace(".", "_") + "%"))
+    found = {device for device, ip in s.execute(stmt) if pattern.match(ip)}
+    return sorted(found)
