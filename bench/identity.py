@@ -16,7 +16,9 @@ import argparse
 import datetime as dt
 import json
 import math
+import os
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from bench.servers import (
 )
 
 CONCURRENCY = (1, 8)
+QUIET_CORES = 0.3  # "quiet": other processes use less than this many cores
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,14 @@ class Plan:
     bulk_max_seconds: float  # gureum: bound on the bulk issue
     keystone_bulk_seconds: float  # Keystone: a time-bounded bulk sample
     keystone_nocache: bool  # also validate on Keystone without its cache
+    quiet_wait: float  # at most this long before each measurement for a quiet machine
+    quiet_budget: float  # and at most this long in all
 
     @classmethod
     def make(cls, quick: bool, duration: float | None, tokens: int | None) -> Plan:
         if quick:
-            return cls(duration or 3.0, 1.0, tokens or 10_000, 60.0, 5.0, False)
-        return cls(duration or 10.0, 2.0, tokens or 100_000, 300.0, 30.0, True)
+            return cls(duration or 3.0, 1.0, tokens or 10_000, 60.0, 5.0, False, 3.0, 10.0)
+        return cls(duration or 10.0, 2.0, tokens or 100_000, 300.0, 30.0, True, 15.0, 90.0)
 
 
 class Bench:
@@ -60,6 +65,7 @@ class Bench:
         self.plan = plan
         self.results = results
         self.log = log
+        self.quiet_budget = plan.quiet_budget  # seconds of waiting left for the whole run
 
     def say(self, text: str) -> None:
         if self.log:
@@ -71,6 +77,8 @@ class Bench:
                 body: str | None = None, duration: float | None = None,
                 record: bool = True) -> Row:
         duration = self.plan.duration if duration is None else duration
+        if record:
+            self.wait_quiet(server)
         cpu0, busy0, client0 = server.cpu_seconds(), busy_seconds(), children_seconds()
         stats = wrk.run(server.tokens_url, method=method, headers=headers, body=body,
                         concurrency=concurrency, duration=duration)
@@ -88,6 +96,28 @@ class Bench:
                      f"p50 {row.p50_ms:7.2f} ms  p95 {row.p95_ms:7.2f} ms  "
                      f"ok {row.ok:>7,}  errors {row.errors}")
         return row
+
+    def wait_quiet(self, server: Server) -> None:
+        """Wait (bounded) until other work leaves this machine's cores mostly idle.
+
+        The machine may be shared (test suites of other work); a measurement taken while
+        another process burns a core says more about that process than about the server.
+        """
+        start = time.monotonic()
+        deadline = start + min(self.plan.quiet_wait, self.quiet_budget)
+        said = False
+        while True:
+            busy0, cpu0 = busy_seconds(), server.cpu_seconds()
+            time.sleep(0.5)
+            other = (busy_seconds() - busy0 - (server.cpu_seconds() - cpu0)) / 0.5
+            if other <= QUIET_CORES or time.monotonic() >= deadline:
+                break
+            if not said:
+                self.say(f"  (waiting up to {deadline - time.monotonic():.0f} s for a quieter "
+                         f"machine: other work uses {other:.1f} cores)")
+                said = True
+            time.sleep(2.0)
+        self.quiet_budget = max(0.0, self.quiet_budget - (time.monotonic() - start - 0.5))
 
     def memory(self, server: Server, point: str, tokens: int) -> None:
         mem = Memory(server.name, point, tokens, round(server.rss_mb(), 1))
@@ -205,8 +235,14 @@ def run(args: argparse.Namespace) -> Results:
         machine=machine_info())
     bench = Bench(plan, results)
     keystone_dir = bench_root / "keystone"
+    results.machine["load_at_start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    results.machine["gureum"] = _git_revision()
     if not args.skip_keystone:
         KeystoneServer.ensure_setup(keystone_dir, bench_root / "keystone-setup.log")
+        versions = [*KeystoneServer.version(keystone_dir).split(), "?", "?"]
+        keystone_version, uwsgi_version = versions[:2]
+        results.machine["keystone"] = keystone_version
+        results.machine["uwsgi"] = uwsgi_version
 
     data_dir = bench_root / f"gureum-{stamp}"
     bench.say(f"gureum: starting `gureum up` in {data_dir}…")
@@ -242,6 +278,12 @@ def run(args: argparse.Namespace) -> Results:
     raw.write_text(json.dumps(results.to_json(), indent=1))
     bench.say(f"raw results: {raw}")
     return results
+
+
+def _git_revision() -> str:
+    out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "?"
 
 
 def _remove_tree(path: Path) -> None:

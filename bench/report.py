@@ -156,13 +156,25 @@ def findings(results: Results) -> list[str]:
                        "machine is about ±10%).")
     for server in sorted({m.server for m in results.memory}):
         points = [m for m in results.memory if m.server == server]
+        by_point = {m.point: m for m in points}
         if len(points) >= 2:
-            a, b = points[0], points[-1]
+            # Growth over the bulk issue is what tokens cost; before it, warm-up dominates
+            # (allocator arenas, statement caches, lazily imported code).
+            a = by_point.get("before bulk issue", points[0])
+            b = by_point.get("after bulk issue", points[-1])
+            if b.tokens_issued <= a.tokens_issued:
+                a, b = points[0], points[-1]
             grown = b.rss_mb - a.rss_mb
             per_1k = grown / max(1, b.tokens_issued - a.tokens_issued) * 1000
-            out.append(f"{server} memory: {a.rss_mb:,.1f} MiB after {a.tokens_issued:,} tokens, "
-                       f"{b.rss_mb:,.1f} MiB after {b.tokens_issued:,} ({grown:+.1f} MiB, "
-                       f"{per_1k:+.3f} MiB per 1,000 tokens).")
+            extra = ""
+            if b.tokens_issued < 100_000 and per_1k > 0:
+                extra = f"; at that rate 100,000 tokens would add {per_1k * 100:,.0f} MiB"
+            first, last = points[0], points[-1]
+            out.append(f"{server} memory over the bulk issue: {a.rss_mb:,.1f} MiB after "
+                       f"{a.tokens_issued:,} tokens, {b.rss_mb:,.1f} MiB after "
+                       f"{b.tokens_issued:,} ({grown:+.1f} MiB, {per_1k:+.3f} MiB per 1,000 "
+                       f"tokens{extra}); {first.rss_mb:,.1f} MiB at the start, "
+                       f"{last.rss_mb:,.1f} MiB at the end.")
     for op in ("password issue", "re-scope issue"):
         for conc in (1, 8):
             g = results.find("gureum", op, conc)
@@ -190,7 +202,9 @@ def markdown(results: Results, command: str) -> str:
         f"Machine: {m.get('cpu', '?')}, **{m.get('cores', '?')} cores**, "
         f"{m.get('memory_gib', '?')} GiB memory, Linux {m.get('kernel', '?')}, "
         f"Python {m.get('python', '?')}. The load generator runs on the same two cores as "
-        "the server under test.",
+        "the server under test; load average at the start "
+        f"{m.get('load_at_start', '?')}. Versions: gureum {m.get('gureum', '?')}, Keystone "
+        f"{m.get('keystone', '-')} with uwsgi {m.get('uwsgi', '-')} (PyPI).",
         "",
         "### Findings",
         "",
@@ -228,8 +242,10 @@ def markdown(results: Results, command: str) -> str:
         "- validate: `GET /v3/auth/tokens` with `X-Auth-Token` (an admin token) and "
         "`X-Subject-Token` (another project-scoped token), catalog included (the default).",
         "- bulk re-scope: re-scope issue at concurrency 8 until gureum has issued the target "
-        "number of tokens; for Keystone a time-bounded sample (its issue rate would make "
-        "100,000 tokens take hours), so its memory row covers fewer tokens.",
+        "number of tokens; for Keystone a time-bounded sample to keep the run short, so its "
+        "memory rows cover fewer tokens (the findings extrapolate).",
+        "- Before each timed measurement the benchmark waits (at most 15 s, 90 s per run) "
+        "for other work on the machine to fall below 0.3 busy cores.",
         "- Order per server: 10 tokens, RSS, validate c1/c8, password issue c1/c8, re-scope "
         "c1/c8, RSS, bulk re-scope, RSS, 2 fresh tokens, validate c1/c8, RSS. A short "
         "unrecorded validate warm-up precedes the first validate.",

@@ -242,6 +242,14 @@ class KeystoneServer(Server):
                            stderr=subprocess.STDOUT,
                            env={**os.environ, "BENCH_DIR": str(bench_dir)})
 
+    @staticmethod
+    def version(bench_dir: Path) -> str:
+        out = subprocess.run(
+            [str(bench_dir / "venv/bin/python"), "-c",
+             "import importlib.metadata as m; print(m.version('keystone'), "
+             "m.version('uwsgi'))"], capture_output=True, text=True, timeout=60)
+        return out.stdout.strip() or "?"
+
     @classmethod
     def start(cls, bench_dir: Path, cache: bool) -> KeystoneServer:
         if port_open(KEYSTONE_PORT):
