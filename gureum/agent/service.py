@@ -8,6 +8,7 @@ asked to do; the conductor records them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import traceback
 from typing import Any
@@ -20,6 +21,14 @@ from gureum.virt.driver import DriverError, GuestNotFound, GuestSpec, VirtDriver
 log = logging.getLogger("gureum.agent")
 
 BINARY = "gureum-compute"
+
+# Driver operations the conductor may ask for (see virt/driver.py for what each means).
+DRIVER_OPS = frozenset({
+    "guest_info", "list_guests", "destroy", "power_off", "power_on", "reboot", "pause",
+    "unpause", "suspend", "resume", "console_output", "snapshot", "rescue", "unrescue",
+    "preflight", "export_disks", "import_disks", "finish_migration", "live_migrate",
+    "prepare_incoming", "abort_incoming", "spawn",
+})
 
 
 class AgentEndpoint:
@@ -34,6 +43,26 @@ class AgentEndpoint:
     async def build_and_run_instance(self, spec: dict[str, Any], request_id: str,
                                      attempt: int = 1) -> None:
         self.agent.background(self.agent.build(GuestSpec.from_dict(spec), request_id))
+
+    async def driver(self, op: str, spec: dict[str, Any] | None = None,
+                     guest_id: str | None = None, **kwargs: Any) -> Any:
+        """Run one virt driver operation (the conductor's workflows call this).
+
+        ``spec`` becomes a GuestSpec for operations that take one; ``guest_id``
+        is passed for those that take an id. Results are plain JSON values.
+        """
+        if op not in DRIVER_OPS:
+            raise DriverError(f"Unknown driver operation {op!r}.")
+        fn = getattr(self.agent.driver, op)
+        args: list[Any] = []
+        if spec is not None:
+            args.append(GuestSpec.from_dict(spec))
+        elif guest_id is not None:
+            args.append(guest_id)
+        result = await fn(*args, **kwargs)
+        if hasattr(result, "__dataclass_fields__"):
+            return dataclasses.asdict(result)
+        return result
 
     async def terminate_instance(self, instance_id: str) -> dict[str, Any]:
         await self.agent.driver.destroy(instance_id)

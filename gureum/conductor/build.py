@@ -177,6 +177,60 @@ class BuildWorkflow:
             attempt = len((inst.system_metadata or {}).get("tried_hosts", [])) + 1
             return inst.host, guest_spec(inst), attempt
 
+    # -- restart ----------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Boots and deletes a previous conductor left half-done are taken up again."""
+        rows = await asyncio.to_thread(self._in_flight)
+        for instance_id, task_state, host, request_id in rows:
+            if task_state == states.DELETING:
+                self._spawn_task(self._delete(instance_id, request_id))
+            elif task_state == states.SPAWNING and host:
+                self._spawn_task(self._check_spawned(instance_id, host, request_id))
+            else:
+                if task_state == states.NETWORKING:
+                    await asyncio.to_thread(self._back_to_scheduling, instance_id)
+                self._spawn_task(self._build(instance_id, request_id))
+
+    def _in_flight(self) -> list[tuple[str, str, str | None, str]]:
+        from gureum.compute.models import InstanceAction
+
+        with self.db.session(write=False) as s:
+            out = []
+            for inst in s.scalars(select(Instance).where(
+                    Instance.deleted.is_(False), Instance.task_state.in_(
+                        [states.SCHEDULING, states.NETWORKING, states.SPAWNING,
+                         states.DELETING]))):
+                request_id = s.scalar(select(InstanceAction.request_id).where(
+                    InstanceAction.instance_id == inst.id).order_by(
+                    InstanceAction.id.desc()).limit(1)) or "req-recovered"
+                out.append((inst.id, inst.task_state or "", inst.host, request_id))
+            return out
+
+    def _back_to_scheduling(self, instance_id: str) -> None:
+        with self.db.session() as s:
+            claims.release(s, instance_id)
+            instances.save(s, instance_id, {"host": None, "node": None,
+                                            "task_state": states.SCHEDULING},
+                           expected_task_state=states.NETWORKING)
+
+    async def _check_spawned(self, instance_id: str, host: str, request_id: str) -> None:
+        """After a restart in 'spawning': ask the host whether the guest came up."""
+        try:
+            power = await self.bus.call("compute", "guest_power_state",
+                                        {"instance_id": instance_id}, server=host,
+                                        timeout=self.conf.rpc_timeout)
+        except BusError as exc:
+            await self.build_result(instance_id, host, False,
+                                    f"Compute host {host} did not answer after a conductor "
+                                    f"restart: {exc}", request_id)
+            return
+        if power == states.RUNNING:
+            await self.build_result(instance_id, host, True, "", request_id, power)
+        else:
+            await self.build_result(instance_id, host, False,
+                                    "The guest was not running after a conductor restart.",
+                                    request_id)
+
     # -- agent → conductor ---------------------------------------------------------------
     async def build_result(self, instance_id: str, host: str, ok: bool, error: str = "",
                            request_id: str = "", power_state: int = states.RUNNING,

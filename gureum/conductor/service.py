@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from gureum.bus import Transport
 from gureum.compute.models import ComputeNode, ComputeService, Instance
+from gureum.conductor.actions import ActionRunner
 from gureum.conductor.build import BuildWorkflow, guest_spec
 from gureum.config import Settings
 from gureum.db import Database, utcnow
@@ -26,10 +27,12 @@ log = logging.getLogger("gureum.conductor")
 class ConductorEndpoint:
     """Methods agents and the API call over the bus (topic "conductor")."""
 
-    def __init__(self, settings: Settings, db: Database, build: BuildWorkflow) -> None:
+    def __init__(self, settings: Settings, db: Database, build: BuildWorkflow,
+                 actions: ActionRunner) -> None:
         self.settings = settings
         self.db = db
         self.build = build
+        self.actions = actions
 
     # -- heartbeats and inventory --------------------------------------------------
     async def report_state(self, host: str, binary: str, topic: str = "compute"
@@ -94,6 +97,10 @@ class ConductorEndpoint:
     async def delete_instance(self, instance_id: str, request_id: str) -> None:
         await self.build.delete_instance(instance_id, request_id)
 
+    async def run_action(self, instance_id: str, action: str, request_id: str,
+                         params: dict[str, Any] | None = None) -> None:
+        self.build._spawn_task(self.actions.run(instance_id, action, request_id, params))
+
     async def build_result(self, instance_id: str, host: str, ok: bool, error: str = "",
                            request_id: str = "", power_state: int = 1, details: str = ""
                            ) -> dict[str, Any]:
@@ -109,11 +116,21 @@ class Conductor:
         self.bus = bus
         self.name = name or socket.gethostname()
         self.build = BuildWorkflow(settings, db, bus)
-        self.endpoint = ConductorEndpoint(settings, db, self.build)
+        self.actions = ActionRunner(settings, db, bus)
+        self.endpoint = ConductorEndpoint(settings, db, self.build, self.actions)
 
     async def start(self) -> None:
         await self.bus.serve("conductor", self.name, self.endpoint)
         await self.endpoint.report_state(self.name, "gureum-conductor", "conductor")
+        await self.recover()
+
+    async def recover(self) -> None:
+        """Finish what a previous conductor left in flight (no task_state stays stuck)."""
+        for instance_id, action, request_id in await asyncio.to_thread(
+                self.actions.in_flight):
+            log.info("resuming %s of %s after a restart", action, instance_id)
+            await self.endpoint.run_action(instance_id, action, request_id)
+        await self.build.recover()
 
     async def stop(self) -> None:
         await self.bus.unserve("conductor", self.name)

@@ -7,12 +7,25 @@ action may start; handlers only parse the body and hand over to a workflow.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
-from gureum.api.web import Request, Response, Router
+from gureum.api.microversion import at_least
+from gureum.api.validation import validate
+from gureum.api.web import Request, Response, Router, empty, json_response
+from gureum.compute import instances, states
 from gureum.compute.api import servers
-from gureum.errors import InvalidInput
+from gureum.compute.api.common import (
+    call_agent,
+    cast_conductor,
+    check_not_locked,
+    ctx_of,
+    instance_for,
+    require_admin,
+    require_writer,
+)
+from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 router = Router()
 
@@ -25,6 +38,176 @@ def action(name: str) -> Callable[[ActionHandler], ActionHandler]:
         HANDLERS[name] = fn
         return fn
     return deco
+
+
+def start(req: Request, action: str, nova_action: str, params: dict[str, Any] | None = None,
+          admin_only: bool = False) -> str:
+    """Check the action table, move to its task_state (compare-and-swap), record the
+    instance action, and hand the rest to the conductor. Returns the instance id."""
+    ctx = ctx_of(req)
+    rule = f"os_compute_api:servers:{nova_action}"
+    if admin_only:
+        require_admin(ctx, rule)
+    require_writer(ctx, rule)
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        check_not_locked(ctx, inst)
+        instances.start_task(s, inst, action)
+        instances.start_action(s, inst.id, nova_action, ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        instance_id = inst.id
+    cast_conductor(req, "run_action", {"instance_id": instance_id, "action": action,
+                                       "request_id": ctx.request_id,
+                                       "params": params or {}})
+    return instance_id
+
+
+def simple(action: str, nova_action: str | None = None) -> ActionHandler:
+    def handler(req: Request, body: Any) -> Response:
+        start(req, action, nova_action or action)
+        return empty(202)
+    return handler
+
+
+for _body_key, _action, _nova in (
+    ("os-stop", "stop", "stop"), ("os-start", "start", "start"),
+    ("pause", "pause", "pause"), ("unpause", "unpause", "unpause"),
+    ("suspend", "suspend", "suspend"), ("resume", "resume", "resume"),
+    ("unrescue", "unrescue", "unrescue"),
+):
+    HANDLERS[_body_key] = simple(_action, _nova)
+
+
+_reboot = {"type": "object", "required": ["type"], "additionalProperties": False,
+           "properties": {"type": {"type": "string",
+                                   "enum": ["HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}}
+
+
+@action("reboot")
+def reboot(req: Request, body: Any) -> Response:
+    body = validate(_reboot, body)
+    hard = body["type"].upper() == "HARD"
+    start(req, "reboot_hard" if hard else "reboot", "reboot")
+    return empty(202)
+
+
+_rescue = {"type": ["object", "null"], "additionalProperties": False,
+           "properties": {"adminPass": {"type": "string"},
+                          "rescue_image_ref": {"type": "string"}}}
+
+
+@action("rescue")
+def rescue(req: Request, body: Any) -> Response:
+    body = validate(_rescue, body) or {}
+    password = body.get("adminPass") or secrets.token_urlsafe(9)
+    start(req, "rescue", "rescue", {"image_ref": body.get("rescue_image_ref")})
+    return json_response({"adminPass": password})
+
+
+_change_password = {"type": "object", "required": ["adminPass"], "additionalProperties": False,
+                    "properties": {"adminPass": {"type": "string"}}}
+
+
+@action("changePassword")
+def change_password(req: Request, body: Any) -> Response:
+    validate(_change_password, body)
+    start(req, "changePassword", "changePassword")
+    return empty(202)
+
+
+@action("trigger_crash_dump")
+def trigger_crash_dump(req: Request, body: Any) -> Response:
+    if not at_least(req, "2.17"):
+        raise NotFound("The resource could not be found.")
+    if body is not None:
+        raise InvalidInput("trigger_crash_dump takes no arguments (null).")
+    start(req, "trigger_crash_dump", "trigger_crash_dump")
+    return empty(202)
+
+
+_lock = {"type": ["object", "null"], "additionalProperties": False,
+         "properties": {"locked_reason": {"type": "string", "maxLength": 255}}}
+
+
+@action("lock")
+def lock(req: Request, body: Any) -> Response:
+    ctx = ctx_of(req)
+    require_writer(ctx, "os_compute_api:os-lock-server:lock")
+    body = validate(_lock, body) or {}
+    if body.get("locked_reason") and not at_least(req, "2.73"):
+        raise InvalidInput("locked_reason needs microversion 2.73.", field="lock")
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        instances.start_action(s, inst.id, "lock", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        instances.save(s, inst.id, {"locked": True,
+                                    "locked_by": "admin" if ctx.is_admin and
+                                    inst.project_id != ctx.project_id else "owner",
+                                    "locked_reason": body.get("locked_reason")})
+        instances.finish_action(s, inst.id, ctx.request_id)
+    return empty(202)
+
+
+@action("unlock")
+def unlock(req: Request, body: Any) -> Response:
+    ctx = ctx_of(req)
+    require_writer(ctx, "os_compute_api:os-lock-server:unlock")
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        if inst.locked and inst.locked_by == "admin" and not ctx.is_admin:
+            raise Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:"
+                            "unlock_override to be performed.")
+        instances.start_action(s, inst.id, "unlock", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        instances.save(s, inst.id, {"locked": False, "locked_by": None,
+                                    "locked_reason": None})
+        instances.finish_action(s, inst.id, ctx.request_id)
+    return empty(202)
+
+
+_reset_state = {"type": "object", "required": ["state"], "additionalProperties": False,
+                "properties": {"state": {"type": "string", "enum": ["active", "error"]}}}
+
+
+@action("os-resetState")
+def reset_state(req: Request, body: Any) -> Response:
+    """Admin: force vm_state to active or error and clear task_state (S2's recovery)."""
+    ctx = ctx_of(req)
+    require_admin(ctx, "os_compute_api:os-admin-actions:reset_state")
+    body = validate(_reset_state, body)
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        instances.start_action(s, inst.id, "resetState", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        instances.save(s, inst.id, {"vm_state": body["state"], "task_state": None})
+        instances.finish_action(s, inst.id, ctx.request_id)
+    return empty(202)
+
+
+_console = {"type": ["object", "null"], "additionalProperties": False,
+            "properties": {"length": {"type": ["integer", "string", "null"],
+                                      "pattern": "^-?[0-9]+$"}}}
+
+
+@action("os-getConsoleOutput")
+def console_output(req: Request, body: Any) -> Response:
+    ctx = ctx_of(req)
+    body = validate(_console, body) or {}
+    length = body.get("length")
+    tail = int(length) if length not in (None, "") else None
+    if tail is not None and tail < -1:
+        raise InvalidInput("length must be -1 or a positive number.", field="length")
+    with req.app_state.db.session(write=False) as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        if inst.vm_state not in (states.ACTIVE, states.RESCUED, states.PAUSED,
+                                 states.STOPPED, states.SUSPENDED) or not inst.host:
+            raise Conflict(f"Cannot 'os-getConsoleOutput' instance {inst.id} while it is in "
+                           f"vm_state {inst.vm_state}")
+        host, instance_id = inst.host, inst.id
+    output = call_agent(req, host, "driver", {"op": "console_output",
+                                              "guest_id": instance_id,
+                                              "tail": tail if tail and tail > 0 else None})
+    return json_response({"output": output})
 
 
 @action("forceDelete")

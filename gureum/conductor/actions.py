@@ -1,0 +1,220 @@
+"""Single-host server actions as data: which driver calls, which end state.
+
+The API has already moved the instance into the action's task_state (a
+compare-and-swap, see compute/states.py). The conductor then asks the host's
+agent for the driver calls in order and records the outcome with another
+compare-and-swap from that task_state: success → the action's end state;
+failure → task_state cleared, vm_state unchanged, the reason in the fault and
+in the action's event. Every step is idempotent, so after a restart the same
+action simply runs again (``recover``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from gureum.bus import BusError, RemoteError, Transport
+from gureum.compute import instances, states
+from gureum.compute.models import Instance, InstanceAction
+from gureum.conductor.build import guest_spec
+from gureum.config import Settings
+from gureum.db import Database
+
+log = logging.getLogger("gureum.conductor.actions")
+
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One driver operation on the instance's host."""
+
+    op: str
+    by_spec: bool = False  # pass the GuestSpec (else the guest id)
+    kwargs: Callable[[Instance, Settings, Params], dict[str, Any]] = field(
+        default=lambda i, s, p: {})
+
+
+@dataclass(frozen=True)
+class SimpleAction:
+    name: str  # the key in states.ACTIONS
+    event: str  # Nova's event name, shown by `openstack server event list`
+    calls: tuple[Call, ...]
+    success: Callable[[Instance, Params], dict[str, Any]]
+    timeout: Callable[[Instance, Settings, Params], float] = field(
+        default=lambda i, s, p: s.compute.rpc_timeout)
+
+
+def shutdown_timeout(inst: Instance, settings: Settings) -> float:
+    """S1: image property os_shutdown_timeout overrides the setting."""
+    props = (inst.system_metadata or {}).get("image_properties", {})
+    value = props.get("os_shutdown_timeout")
+    try:
+        return float(value) if value is not None else settings.compute.shutdown_timeout
+    except ValueError:
+        return settings.compute.shutdown_timeout
+
+
+def _power_off_kwargs(inst: Instance, settings: Settings, p: Params) -> dict[str, Any]:
+    timeout = 0.0 if p.get("force") else shutdown_timeout(inst, settings)
+    return {"timeout": timeout, "retry_interval": settings.compute.shutdown_retry_interval}
+
+
+def _long(inst: Instance, settings: Settings, p: Params) -> float:
+    return shutdown_timeout(inst, settings) + settings.compute.rpc_timeout
+
+
+def _end(vm_state: str, power_state: int, **extra: Any
+         ) -> Callable[[Instance, Params], dict[str, Any]]:
+    return lambda inst, p: {"vm_state": vm_state, "power_state": power_state, **extra}
+
+
+POWER_OFF = Call("power_off", kwargs=_power_off_kwargs)
+
+SIMPLE: dict[str, SimpleAction] = {a.name: a for a in (
+    SimpleAction("stop", "compute_stop_instance", (POWER_OFF,),
+                 _end(states.STOPPED, states.SHUTDOWN), timeout=_long),
+    SimpleAction("start", "compute_start_instance", (Call("power_on", by_spec=True),),
+                 _end(states.ACTIVE, states.RUNNING)),
+    SimpleAction("reboot", "compute_reboot_instance",
+                 (Call("reboot", by_spec=True, kwargs=lambda i, s, p: {"hard": False}),),
+                 _end(states.ACTIVE, states.RUNNING)),
+    SimpleAction("reboot_hard", "compute_reboot_instance",
+                 (Call("reboot", by_spec=True, kwargs=lambda i, s, p: {"hard": True}),),
+                 _end(states.ACTIVE, states.RUNNING, fault=None)),
+    SimpleAction("pause", "compute_pause_instance", (Call("pause"),),
+                 _end(states.PAUSED, states.POWER_PAUSED)),
+    SimpleAction("unpause", "compute_unpause_instance", (Call("unpause"),),
+                 _end(states.ACTIVE, states.RUNNING)),
+    SimpleAction("suspend", "compute_suspend_instance", (Call("suspend"),),
+                 _end(states.SUSPENDED, states.POWER_SUSPENDED)),
+    SimpleAction("resume", "compute_resume_instance", (Call("resume", by_spec=True),),
+                 _end(states.ACTIVE, states.RUNNING)),
+    SimpleAction("rescue", "compute_rescue_instance",
+                 (Call("power_off", kwargs=_power_off_kwargs),
+                  Call("rescue", by_spec=True,
+                       kwargs=lambda i, s, p: {"rescue_image_path": p.get("image_path", "")})),
+                 _end(states.RESCUED, states.RUNNING), timeout=_long),
+    SimpleAction("unrescue", "compute_unrescue_instance", (Call("unrescue", by_spec=True),),
+                 _end(states.ACTIVE, states.RUNNING)),
+    SimpleAction("changePassword", "compute_set_admin_password", (),
+                 lambda inst, p: {}),
+    SimpleAction("trigger_crash_dump", "compute_trigger_crash_dump", (),
+                 lambda inst, p: {}),
+)}
+
+# What an in-flight task_state means after a restart: the action to run again.
+RESUME_ACTION = {
+    states.POWERING_OFF: "stop", states.POWERING_ON: "start", states.REBOOTING: "reboot",
+    states.REBOOT_PENDING: "reboot", states.REBOOT_STARTED: "reboot",
+    states.REBOOTING_HARD: "reboot_hard", states.REBOOT_PENDING_HARD: "reboot_hard",
+    states.REBOOT_STARTED_HARD: "reboot_hard", states.PAUSING: "pause",
+    states.UNPAUSING: "unpause", states.SUSPENDING: "suspend", states.RESUMING: "resume",
+    states.RESCUING: "rescue", states.UNRESCUING: "unrescue",
+    states.UPDATING_PASSWORD: "changePassword",
+}
+
+
+class ActionRunner:
+    def __init__(self, settings: Settings, db: Database, bus: Transport) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+
+    async def run(self, instance_id: str, action: str, request_id: str,
+                  params: Params | None = None) -> bool:
+        """Run a single-host action to its end; True when it succeeded."""
+        params = params or {}
+        spec_def = SIMPLE[action]
+        task_state = states.ACTIONS[action].task_state
+        loaded = await asyncio.to_thread(self._load, instance_id, task_state, request_id,
+                                         spec_def.event)
+        if loaded is None:
+            return False
+        inst, host = loaded
+        try:
+            if spec_def.calls and not host:
+                raise BusError(f"Instance {instance_id} has no host to run {action} on.")
+            for call in spec_def.calls:
+                args: dict[str, Any] = {"op": call.op, **call.kwargs(inst, self.settings,
+                                                                     params)}
+                if call.by_spec:
+                    args["spec"] = guest_spec(inst).to_dict()
+                else:
+                    args["guest_id"] = inst.id
+                result = await self.bus.call("compute", "driver", args, server=host,
+                                             timeout=spec_def.timeout(inst, self.settings,
+                                                                      params))
+                if call.op == "power_off" and isinstance(result, dict) and \
+                        not result.get("clean", True) and not params.get("force"):
+                    await asyncio.to_thread(self._forced, inst.id, request_id, host,
+                                            float(result.get("waited", 0)))
+        except (RemoteError, BusError) as exc:
+            message = exc.remote_message if isinstance(exc, RemoteError) else exc.message
+            await asyncio.to_thread(self._failed, inst.id, task_state, request_id,
+                                    spec_def.event, host, message)
+            return False
+        return await asyncio.to_thread(self._succeeded, inst, task_state, request_id,
+                                       spec_def, params, host)
+
+    def _load(self, instance_id: str, task_state: str | None, request_id: str,
+              event: str) -> tuple[Instance, str | None] | None:
+        with self.db.session() as s:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.deleted or inst.task_state != task_state:
+                log.info("%s: not in %s any more; action dropped", instance_id, task_state)
+                return None
+            instances.event_start(s, instance_id, request_id, event, inst.host)
+            s.expunge(inst)
+            return inst, inst.host
+
+    def _forced(self, instance_id: str, request_id: str, host: str | None,
+                waited: float) -> None:
+        with self.db.session() as s:
+            instances.event_finish(
+                s, instance_id, request_id, "compute_power_off_forced", "Success", host=host,
+                details=f"The guest did not shut down within {waited:.0f}s of ACPI power-down "
+                        "requests; it was forced off.")
+
+    def _failed(self, instance_id: str, task_state: str | None, request_id: str, event: str,
+                host: str | None, message: str) -> None:
+        with self.db.session() as s:
+            instances.save(s, instance_id, {"task_state": None},
+                           expected_task_state=task_state)
+            instances.set_fault(s, instance_id, message, 500, message)
+            instances.event_finish(s, instance_id, request_id, event, "Error", host=host,
+                                   details=message)
+            instances.finish_action(s, instance_id, request_id)
+
+    def _succeeded(self, inst: Instance, task_state: str | None, request_id: str,
+                   spec_def: SimpleAction, params: Params, host: str | None) -> bool:
+        with self.db.session() as s:
+            ok = instances.save(s, inst.id, {"task_state": None,
+                                             **spec_def.success(inst, params)},
+                                expected_task_state=task_state)
+            instances.event_finish(s, inst.id, request_id, spec_def.event,
+                                   "Success" if ok else "Error", host=host)
+            instances.finish_action(s, inst.id, request_id)
+            return ok
+
+    # -- restart ----------------------------------------------------------------------
+    def in_flight(self) -> list[tuple[str, str, str]]:
+        """(instance, action, request id) of every simple action left in flight."""
+        out = []
+        with self.db.session(write=False) as s:
+            rows = s.scalars(select(Instance).where(
+                Instance.deleted.is_(False),
+                Instance.task_state.in_(list(RESUME_ACTION))))
+            for inst in rows:
+                action = RESUME_ACTION[inst.task_state or ""]
+                last = s.scalar(select(InstanceAction.request_id).where(
+                    InstanceAction.instance_id == inst.id).order_by(
+                    InstanceAction.id.desc()).limit(1))
+                out.append((inst.id, action, last or "req-recovered"))
+        return out
