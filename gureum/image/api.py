@@ -15,7 +15,7 @@ from gureum.api.app import Family
 from gureum.api.faults import image_fault
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.errors import GureumError, NotFound
-from gureum.image import api_data, api_images, api_members, data, policy, schemas
+from gureum.image import api_data, api_images, api_members, api_metadefs, data, policy, schemas
 from gureum.image import models as m
 
 router = Router()
@@ -128,7 +128,7 @@ def render_error(err: GureumError, req: Request) -> Response:
 
 def family() -> Family:
     top = Router()
-    for module in (api_images, api_data, api_members):
+    for module in (api_images, api_data, api_members, api_metadefs):
         top.include(module.router)
     top.include(router)
     return Family("image", "/image", top, render_error)
