@@ -4,7 +4,9 @@ The conductor (and the Compute API, to answer synchronously) call these with
 an open session; the caller owns the transaction, so an allocation that fails
 half-way leaves nothing behind. Requests are Nova's ``networks`` entries:
 ``{"uuid": net}``, ``{"uuid": net, "fixed_ip": ip}``, ``{"port": port}``, or the
-strings ``"auto"`` / ``"none"``. Errors carry Nova's wording and status (a
+strings ``"auto"`` / ``"none"``; an empty list or None means "not specified"
+(Nova before 2.37): the one usable network if there is one, nothing if there
+is none. Errors carry Nova's wording and status (a
 missing network is a 400 in Nova's servers API, a port in use a 409).
 
 Ports Compute creates go with the instance; ports the user created and
@@ -24,7 +26,7 @@ from gureum.errors import Conflict, Forbidden, InvalidInput
 from gureum.network import bindings, ports, resources
 from gureum.network import models as m
 
-Requests = list[dict[str, Any]] | str
+Requests = list[dict[str, Any]] | str | None
 DEFAULT_AZ = "nova"
 
 
@@ -108,7 +110,7 @@ def _plan(s: Session, project_id: str, is_admin: bool, requests: Requests,
     """(network, existing port or None, fixed ip or None) per NIC to attach."""
     if requests == "none":
         return []
-    if requests == "auto" or requests == []:
+    if requests is None or requests == "auto" or requests == []:
         net = _auto_network(s, project_id, required=requests == "auto")
         if net is None:
             return []
