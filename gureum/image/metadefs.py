@@ -10,6 +10,7 @@ the caller may not see is 404, never 403.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from sqlalchemy import delete, exists, func, or_, select
@@ -48,9 +49,12 @@ def check_body(body: Any, schema: dict[str, Any], read_only: tuple[str, ...] = R
 
 
 def _check_texts(value: Any, field: str) -> None:
-    """Every string stored (keys too): no NUL, valid UTF-8."""
+    """Every value stored as JSON: strings (keys too) without NUL, finite numbers."""
     if isinstance(value, str):
         service.check_text(value, field)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(f"Invalid input for field '{field}': {value} is not a finite "
+                           "number.", field=field)
     elif isinstance(value, dict):
         for key, item in value.items():
             service.check_text(key, field)
@@ -330,6 +334,9 @@ def add_association(s: Session, ns: m.MetadefNamespace, body: dict[str, Any],
                     now: dt.datetime) -> m.MetadefAssociation:
     name = str(body["name"])
     _too_long(name, "name", 80)
+    for key in ("prefix", "properties_target"):
+        if body.get(key) is not None:
+            _too_long(str(body[key]), key, 80)
     rtype = resource_type(s, name, create=True, now=now)
     assert rtype is not None
     if s.get(m.MetadefAssociation, (ns.id, rtype.id)) is not None:

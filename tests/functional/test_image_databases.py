@@ -48,6 +48,13 @@ def test_images_on_database(database_url: str,  # noqa: F811
         assert r.status_code == 200, r.text
         r = patch(api, admin, image["id"], [{"op": "add", "path": "/big", "value": "n" * 70000}])
         assert r.status_code == 400
+        # Names that differ only in case are different names on every database.
+        r = patch(api, admin, image["id"], [{"op": "add", "path": "/Foo", "value": "1"},
+                                            {"op": "add", "path": "/foo", "value": "2"},
+                                            {"op": "add", "path": "/tags", "value": ["T", "t"]}])
+        assert r.status_code == 200, r.text
+        assert (r.json()["Foo"], r.json()["foo"], sorted(r.json()["tags"])) == ("1", "2",
+                                                                                ["T", "t"])
         member = create(api, admin, name="db-shared")
         r = api.request("POST", f"{IMAGES}/{member['id']}/members", admin,
                         json={"member": "p" * 255})
@@ -57,6 +64,21 @@ def test_images_on_database(database_url: str,  # noqa: F811
             assert api.request("GET", f"{IMAGES}?{query}", admin).status_code == 400, query
         assert api.request("GET", f"{IMAGES}/{uuid.uuid4()}", admin).status_code == 404
         assert api.request("DELETE", f"{IMAGES}/{image['id']}", admin).status_code == 204
+        # Metadata definitions: JSON columns and case-sensitive names.
+        ns = "/image/v2/metadefs/namespaces"
+        for name in ("OS::Db::Test", "os::db::test"):
+            r = api.request("POST", ns, admin, json={
+                "namespace": name, "properties": {"p": {"title": "P", "type": "integer",
+                                                        "minimum": 1, "default": 2}},
+                "objects": [{"name": "o", "required": ["p"]}], "tags": [{"name": "x"}],
+                "resource_type_associations": [{"name": "OS::Glance::Image"}]})
+            assert r.status_code == 201, r.text
+        shown = api.request("GET", f"{ns}/OS::Db::Test", admin).json()
+        assert shown["properties"]["p"]["default"] == 2
+        assert shown["objects"][0]["required"] == ["p"]
+        listed = api.request("GET", f"{ns}?resource_types=OS::Glance::Image&limit=1",
+                             admin).json()
+        assert len(listed["namespaces"]) == 1 and "next" in listed
     finally:
         api.close()
         cloud.stop()

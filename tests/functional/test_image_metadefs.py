@@ -199,3 +199,16 @@ def test_metadef_schemas(api: Api, demo_token: str) -> None:
     ns = api.request("GET", "/image/v2/schemas/metadefs/namespace", demo_token).json()
     assert ns["required"] == ["namespace"] and "property" in ns["definitions"]
     assert api.request("GET", "/image/v2/schemas/metadefs/nope", demo_token).status_code == 404
+
+
+@pytest.mark.parametrize("raw", [
+    '{"namespace": "nan-ns", "properties": {"p": {"title": "t", "type": "number", '
+    '"minimum": NaN}}}',
+    '{"namespace": "nul-ns", "description": "a\\u0000b"}',
+    '{"namespace": "long-prefix", "resource_type_associations": [{"name": "OS::X", '
+    '"prefix": "' + "p" * 81 + '"}]}',
+])
+def test_unstorable_values_are_400(api: Api, admin_token: str, raw: str) -> None:
+    r = api.request("POST", NS, admin_token, content=raw,
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
