@@ -111,6 +111,13 @@ class ComputeSettings:
 
 
 @dataclass(frozen=True)
+class ConductorSettings:
+    # Failure injection for tests: stop a workflow right after a step, as if the
+    # conductor process died there, e.g. "resize:power_off" or "*:transfer".
+    crash_after: str = ""
+
+
+@dataclass(frozen=True)
 class QuotaSettings:
     """Default per-project compute quotas (os-quota-sets); -1 is unlimited."""
 
@@ -136,6 +143,7 @@ class Settings:
     image: ImageSettings = field(default_factory=ImageSettings)
     compute: ComputeSettings = field(default_factory=ComputeSettings)
     quota: QuotaSettings = field(default_factory=QuotaSettings)
+    conductor: ConductorSettings = field(default_factory=ConductorSettings)
 
     @property
     def database_url(self) -> str:

@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 
 from gureum.bus import BusError, Transport
 from gureum.compute import instances, states
-from gureum.compute.models import ComputeService, Instance, ServerGroup
+from gureum.compute.models import ComputeService, Instance
 from gureum.config import Settings
 from gureum.db import Database, utcnow
 from gureum.scheduler import claims
-from gureum.scheduler.model import RequestSpec
+from gureum.scheduler.requests import request_spec
 from gureum.scheduler.select import COMPUTE_BINARY, NoValidHost, select_and_claim, service_is_up
 from gureum.virt.driver import GuestSpec
 
@@ -96,53 +96,13 @@ class BuildWorkflow:
                                     "Unexpected error while building the server.",
                                     traceback.format_exc())
 
-    def _request_spec(self, s: Session, inst: Instance) -> RequestSpec:
-        flavor = inst.flavor or {}
-        hints = inst.scheduler_hints or {}
-        tried = frozenset((inst.system_metadata or {}).get("tried_hosts", []))
-
-        def hosts_of(ids: Any) -> frozenset[str]:
-            ids = [ids] if isinstance(ids, str) else list(ids or [])
-            rows = s.scalars(select(Instance.host).where(Instance.id.in_(ids),
-                                                         Instance.host.is_not(None)))
-            return frozenset(h for h in rows if h)
-
-        group_policy = None
-        group_hosts: frozenset[str] = frozenset()
-        max_per_host = 1
-        if inst.server_group_id:
-            group = s.get(ServerGroup, inst.server_group_id)
-            if group is not None:
-                group_policy = group.policy
-                max_per_host = int((group.rules or {}).get("max_server_per_host", 1))
-                group_hosts = frozenset(h for h in s.scalars(select(Instance.host).where(
-                    Instance.server_group_id == group.id, Instance.id != inst.id,
-                    Instance.deleted.is_(False), Instance.host.is_not(None))) if h)
-        forced = (inst.system_metadata or {}).get("forced_destination") or {}
-        requested = (inst.system_metadata or {}).get("requested_destination") or {}
-        return RequestSpec(
-            instance_id=inst.id, project_id=inst.project_id,
-            vcpus=int(flavor.get("vcpus", 1)), memory_mb=int(flavor.get("ram", 0)),
-            disk_gb=int(flavor.get("disk", 0)) + int(flavor.get("ephemeral", 0))
-            + (int(flavor.get("swap", 0)) + 1023) // 1024,
-            availability_zone=inst.requested_az,
-            force_host=forced.get("host"), force_node=forced.get("node"),
-            requested_host=requested.get("host"), requested_node=requested.get("node"),
-            image_properties=(inst.system_metadata or {}).get("image_properties", {}),
-            group_policy=group_policy, group_hosts=group_hosts,
-            group_max_server_per_host=max_per_host,
-            same_host=hosts_of(hints.get("same_host")),
-            different_host=hosts_of(hints.get("different_host")),
-            ignore_hosts=tried, extra_specs=dict(flavor.get("extra_specs") or {}),
-        )
-
     def _schedule(self, instance_id: str, request_id: str) -> bool | None:
         with self.db.session() as s:
             inst = s.get(Instance, instance_id)
             if inst is None or inst.deleted or inst.task_state != states.SCHEDULING:
                 return None  # deleted meanwhile, or another worker has it
             instances.event_start(s, instance_id, request_id, EV_SCHEDULE)
-            spec = self._request_spec(s, inst)
+            spec = request_spec(s, inst)
             try:
                 chosen = select_and_claim(s, spec, self.conf)
             except NoValidHost as exc:

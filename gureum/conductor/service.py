@@ -20,6 +20,7 @@ from gureum.conductor.actions import ActionRunner
 from gureum.conductor.build import BuildWorkflow, guest_spec
 from gureum.config import Settings
 from gureum.db import Database, utcnow
+from gureum.workflows.manager import WorkflowManager
 
 log = logging.getLogger("gureum.conductor")
 
@@ -28,11 +29,12 @@ class ConductorEndpoint:
     """Methods agents and the API call over the bus (topic "conductor")."""
 
     def __init__(self, settings: Settings, db: Database, build: BuildWorkflow,
-                 actions: ActionRunner) -> None:
+                 actions: ActionRunner, workflows: WorkflowManager) -> None:
         self.settings = settings
         self.db = db
         self.build = build
         self.actions = actions
+        self.workflows = workflows
 
     # -- heartbeats and inventory --------------------------------------------------
     async def report_state(self, host: str, binary: str, topic: str = "compute"
@@ -101,6 +103,13 @@ class ConductorEndpoint:
                          params: dict[str, Any] | None = None) -> None:
         self.build._spawn_task(self.actions.run(instance_id, action, request_id, params))
 
+    async def begin_workflow(self, migration_id: int, request_id: str) -> None:
+        """Start a resize, cold/live migration or evacuation recorded in a migration row."""
+        await self.workflows.begin(migration_id, request_id)
+
+    async def finish_resize(self, instance_id: str, request_id: str, confirm: bool) -> None:
+        await self.workflows.finish_resize(instance_id, request_id, confirm)
+
     async def build_result(self, instance_id: str, host: str, ok: bool, error: str = "",
                            request_id: str = "", power_state: int = 1, details: str = ""
                            ) -> dict[str, Any]:
@@ -117,7 +126,9 @@ class Conductor:
         self.name = name or socket.gethostname()
         self.build = BuildWorkflow(settings, db, bus)
         self.actions = ActionRunner(settings, db, bus)
-        self.endpoint = ConductorEndpoint(settings, db, self.build, self.actions)
+        self.workflows = WorkflowManager(settings, db, bus)
+        self.endpoint = ConductorEndpoint(settings, db, self.build, self.actions,
+                                          self.workflows)
 
     async def start(self) -> None:
         await self.bus.serve("conductor", self.name, self.endpoint)
@@ -131,7 +142,9 @@ class Conductor:
             log.info("resuming %s of %s after a restart", action, instance_id)
             await self.endpoint.run_action(instance_id, action, request_id)
         await self.build.recover()
+        await self.workflows.start()
 
     async def stop(self) -> None:
         await self.bus.unserve("conductor", self.name)
+        await self.workflows.stop()
         await self.build.stop()

@@ -226,3 +226,110 @@ def server_action(req: Request) -> Response:
     if handler is None:
         raise InvalidInput(f"There is no such action: {name}", field=name)
     return handler(req, value)
+
+
+# -- resize and cold migration ------------------------------------------------------------
+
+_resize = {"type": "object", "required": ["flavorRef"], "additionalProperties": False,
+           "properties": {"flavorRef": {"type": ["string", "integer"], "minLength": 1},
+                          "OS-DCF:diskConfig": {"type": "string",
+                                                "enum": ["AUTO", "MANUAL"]}}}
+_migrate = {"type": ["object", "null"], "additionalProperties": False,
+            "properties": {"host": {"type": ["string", "null"], "minLength": 1,
+                                    "maxLength": 255}}}
+
+
+def begin_move(req: Request, action: str, nova_action: str, migration_type: str,
+               new_flavor: dict[str, Any] | None = None, host: str | None = None,
+               admin_only: bool = False) -> None:
+    from gureum.workflows.resize import start_migration
+
+    ctx = ctx_of(req)
+    rule = f"os_compute_api:servers:{nova_action}"
+    if admin_only:
+        require_admin(ctx, rule)
+    require_writer(ctx, rule)
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        check_not_locked(ctx, inst)
+        if host is not None:
+            check_host(s, host, inst.host)
+        instances.start_task(s, inst, action)
+        instances.start_action(s, inst.id, nova_action, ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        mig = start_migration(s, inst, migration_type, new_flavor, host, ctx.user_id,
+                              ctx.project_id or "")
+        migration_id = mig.id
+    cast_conductor(req, "begin_workflow", {"migration_id": migration_id,
+                                           "request_id": ctx.request_id})
+
+
+def check_host(s: Any, host: str, source: str | None) -> None:
+    from sqlalchemy import select
+
+    from gureum.compute.models import ComputeNode
+
+    if s.scalar(select(ComputeNode.id).where(ComputeNode.host == host).limit(1)) is None:
+        raise InvalidInput(f"Compute host {host} could not be found.", field="host")
+    if host == source:
+        raise InvalidInput(f"The target host can't be the same one ({host}).", field="host")
+
+
+@action("resize")
+def resize(req: Request, body: Any) -> Response:
+    from gureum.compute.servers import find_flavor, flavor_snapshot
+
+    body = validate(_resize, body)
+    ctx = ctx_of(req)
+    with req.app_state.db.session(write=False) as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        flavor = find_flavor(s, ctx, str(body["flavorRef"]))
+        current = inst.flavor or {}
+        if flavor.id == inst.flavor_id:
+            raise InvalidInput("When resizing, instances must change flavor!",
+                               field="flavorRef")
+        if flavor.disk and flavor.disk < int(current.get("disk", 0)):
+            raise InvalidInput("Resize to a smaller disk is not allowed: the root disk "
+                               f"would shrink from {current.get('disk')} GB to "
+                               f"{flavor.disk} GB.", field="flavorRef")
+        new_flavor = flavor_snapshot(flavor)
+    begin_move(req, "resize", "resize", "resize", new_flavor=new_flavor)
+    return empty(202)
+
+
+@action("migrate")
+def migrate(req: Request, body: Any) -> Response:
+    body = validate(_migrate, body) or {}
+    host = body.get("host")
+    if host and not at_least(req, "2.56"):
+        raise InvalidInput("Additional properties are not allowed ('host' was unexpected)",
+                           field="migrate.host")
+    begin_move(req, "migrate", "migrate", "migration", host=host, admin_only=True)
+    return empty(202)
+
+
+def _finish_resize(req: Request, confirm: bool) -> None:
+    ctx = ctx_of(req)
+    action = "confirmResize" if confirm else "revertResize"
+    require_writer(ctx, f"os_compute_api:servers:{action}")
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        check_not_locked(ctx, inst)
+        instances.start_task(s, inst, action)
+        instances.start_action(s, inst.id, action, ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        instance_id = inst.id
+    cast_conductor(req, "finish_resize", {"instance_id": instance_id,
+                                          "request_id": ctx.request_id, "confirm": confirm})
+
+
+@action("confirmResize")
+def confirm_resize(req: Request, body: Any) -> Response:
+    _finish_resize(req, True)
+    return empty(204)
+
+
+@action("revertResize")
+def revert_resize(req: Request, body: Any) -> Response:
+    _finish_resize(req, False)
+    return empty(202)

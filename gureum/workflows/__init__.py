@@ -1,0 +1,1 @@
+"""Multi-host workflows (resize, migrate, live-migrate, evacuate), persisted and resumable."""
