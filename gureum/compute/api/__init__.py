@@ -34,12 +34,35 @@ async def version(req: Request) -> Response:
 
 
 def family() -> Family:
-    from gureum.compute.api import actions, flavors, keypairs, servers
+    from gureum.compute.api import (  # the rest of the v2.1 surface
+        actions,
+        aggregates,
+        availability_zones,
+        extensions,
+        flavors,
+        hypervisors,
+        instance_actions,
+        keypairs,
+        migrations,
+        quota_sets,
+        server_groups,
+        server_ips,
+        server_metadata,
+        server_migrations,
+        server_tags,
+        servers,
+        services,
+        usage,
+    )
 
     router = Router()
     router.add("GET", "/", versions, auth=False)
     router.add("GET", "/v2.1", version, auth=False)
-    for module in (servers, actions, flavors, keypairs):
+    for module in (servers, actions, flavors, keypairs, server_migrations):
+        router.include(module.router)
+    for module in (services, hypervisors, availability_zones, aggregates, server_groups,
+                   instance_actions, migrations, quota_sets, usage, server_metadata,
+                   server_tags, server_ips, extensions):
         router.include(module.router)
     negotiate, decorate = MICROVERSIONS.hooks()
     return Family("compute", "/compute", router, compute_fault, before=negotiate,

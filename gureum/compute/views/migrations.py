@@ -1,0 +1,40 @@
+"""os-migrations wire shape: 2.23 adds migration_type and links, 2.59 uuid, 2.80 owner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gureum.api.microversion import at_least
+from gureum.api.web import Request
+from gureum.compute.models import Migration
+from gureum.compute.views.common import links, usg_time
+
+LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
+
+
+def flavor_number(flavor_id: str | None) -> int | None:
+    """Nova shows its internal integer flavor ids here; gureum's numeric flavor ids fit."""
+    if flavor_id and flavor_id.isdigit() and int(flavor_id) < 2**31:
+        return int(flavor_id)
+    return None
+
+
+def migration(req: Request, m: Migration) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": m.id, "instance_uuid": m.instance_id, "status": m.status,
+        "source_compute": m.source_compute, "source_node": m.source_node,
+        "dest_compute": m.dest_compute, "dest_node": m.dest_node, "dest_host": m.dest_host,
+        "old_instance_type_id": flavor_number(m.old_flavor_id),
+        "new_instance_type_id": flavor_number(m.new_flavor_id),
+        "created_at": usg_time(m.created_at), "updated_at": usg_time(m.updated_at),
+    }
+    if at_least(req, "2.23"):
+        out["migration_type"] = m.migration_type
+        if m.migration_type == "live-migration" and m.status in LIVE_IN_PROGRESS:
+            out["links"] = links(req, f"servers/{m.instance_id}/migrations", str(m.id))
+    if at_least(req, "2.59"):
+        out["uuid"] = m.uuid
+    if at_least(req, "2.80"):
+        out["user_id"] = m.user_id
+        out["project_id"] = m.project_id
+    return out
