@@ -78,7 +78,7 @@ def add_member(s: Session, ctx: RequestContext, image: m.Image, body: Any) -> m.
     row = m.ImageMember(image_id=image.id, member_id=member_id, status="pending",
                         created_at=now, updated_at=now)
     s.add(row)
-    s.flush()
+    service.flush_or_conflict(s, f"Member {member_id} is duplicated for image {image.id}")
     return row
 
 

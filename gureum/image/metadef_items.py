@@ -16,7 +16,7 @@ from gureum.context import RequestContext
 from gureum.db import utcnow
 from gureum.errors import Conflict, NotFound
 from gureum.image import metadef_schemas as schemas
-from gureum.image import metadefs
+from gureum.image import metadefs, service
 from gureum.image import models as m
 from gureum.image.metadefs import check_admin, check_body, check_unprotected, touch
 
@@ -68,7 +68,8 @@ def update_object(s: Session, ctx: RequestContext, ns: m.MetadefNamespace, name:
     obj.required = body.get("required")
     obj.properties = body.get("properties")
     obj.updated_at = utcnow()
-    s.flush()
+    service.flush_or_conflict(s, f"A metadata definition object with name={new_name} already "
+                                 f"exists in namespace={ns.namespace}.")
     return obj
 
 
@@ -134,7 +135,8 @@ def update_property(s: Session, ctx: RequestContext, ns: m.MetadefNamespace, nam
     prop.name = new_name
     prop.schema = {k: v for k, v in body.items() if k != "name"}
     prop.updated_at = utcnow()
-    s.flush()
+    service.flush_or_conflict(s, f"A metadata definition property with name={new_name} "
+                                 f"already exists in namespace={ns.namespace}.")
     return prop
 
 
@@ -211,7 +213,8 @@ def update_tag(s: Session, ctx: RequestContext, ns: m.MetadefNamespace, name: st
                        f"namespace={ns.namespace}.")
     tag.name = new_name
     tag.updated_at = utcnow()
-    s.flush()
+    service.flush_or_conflict(s, f"A metadata tag with name={new_name} already exists in "
+                                 f"namespace={ns.namespace}.")
     return tag
 
 

@@ -246,7 +246,7 @@ def create_namespace(s: Session, ctx: RequestContext, body: Any) -> m.MetadefNam
         protected=body.get("protected", False), owner=body.get("owner", ctx.project_id),
         created_at=now, updated_at=now)
     s.add(ns)
-    s.flush()
+    service.flush_or_conflict(s, f"The metadata definition namespace={name} already exists.")
     for assoc in body.get("resource_type_associations") or []:
         if "name" not in assoc:
             raise InvalidInput("Invalid input for field 'resource_type_associations': each "
@@ -283,7 +283,8 @@ def update_namespace(s: Session, ctx: RequestContext, ns: m.MetadefNamespace, bo
     ns.protected = bool(body.get("protected", False))
     ns.owner = body.get("owner") or ctx.project_id
     ns.updated_at = utcnow()
-    s.flush()
+    service.flush_or_conflict(s, f"The metadata definition namespace={new_name} already "
+                                 "exists.")
     return ns
 
 
@@ -326,7 +327,8 @@ def resource_type(s: Session, name: str, create: bool, now: dt.datetime | None =
         row = m.MetadefResourceType(name=name, protected=False, created_at=stamp,
                                     updated_at=stamp)
         s.add(row)
-        s.flush()
+        service.flush_or_conflict(s, f"A metadata definition resource-type with name={name} "
+                                     "already exists.")
     return row
 
 
@@ -347,7 +349,9 @@ def add_association(s: Session, ns: m.MetadefNamespace, body: dict[str, Any],
                                  properties_target=body.get("properties_target"),
                                  created_at=now, updated_at=now)
     s.add(assoc)
-    s.flush()
+    service.flush_or_conflict(s, f"The metadata definition resource-type association of "
+                                 f"resource-type={name} to namespace={ns.namespace}, already "
+                                 "exists.")
     return assoc
 
 
@@ -369,7 +373,8 @@ def add_object(s: Session, ns: m.MetadefNamespace, body: dict[str, Any], now: dt
                           required=body.get("required"), properties=body.get("properties"),
                           created_at=now, updated_at=now)
     s.add(obj)
-    s.flush()
+    service.flush_or_conflict(s, f"A metadata definition object with name={name} already "
+                                 f"exists in namespace={ns.namespace}.")
     return obj
 
 
@@ -384,7 +389,8 @@ def add_property(s: Session, ns: m.MetadefNamespace, name: str, definition: dict
                              schema={k: v for k, v in definition.items() if k != "name"},
                              created_at=now, updated_at=now)
     s.add(prop)
-    s.flush()
+    service.flush_or_conflict(s, f"A metadata definition property with name={name} already "
+                                 f"exists in namespace={ns.namespace}.")
     return prop
 
 
@@ -404,5 +410,6 @@ def add_tag(s: Session, ns: m.MetadefNamespace, name: str, now: dt.datetime) -> 
                        "case insensitive).")
     tag = m.MetadefTag(namespace_id=ns.id, name=name, created_at=now, updated_at=now)
     s.add(tag)
-    s.flush()
+    service.flush_or_conflict(s, f"A metadata tag with name={name} already exists in "
+                                 f"namespace={ns.namespace}.")
     return tag

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gureum.api.validation import validate
@@ -47,6 +48,14 @@ def check_text(value: str, field: str, max_bytes: int = MAX_VALUE_BYTES) -> str:
         raise InvalidInput(f"Invalid input for field '{field}': longer than {max_bytes} "
                            "bytes.", field=field)
     return value
+
+
+def flush_or_conflict(s: Session, message: str) -> None:
+    """Flush; a unique key another request just took is a 409, not a 500."""
+    try:
+        s.flush()
+    except IntegrityError:
+        raise Conflict(message) from None
 
 
 def image_not_found(image_id: str) -> NotFound:
@@ -99,6 +108,8 @@ def create_image(s: Session, ctx: RequestContext, body: Any) -> m.Image:
         if key != "id":
             patch.check_name(key)
     owner = body.get("owner", ctx.project_id)
+    if isinstance(owner, str):
+        check_text(owner, "owner")
     policy.check_create(ctx, owner)
     policy.check_visibility(ctx, body.get("visibility"))
     image_id = body.get("id")
@@ -113,7 +124,7 @@ def create_image(s: Session, ctx: RequestContext, body: Any) -> m.Image:
             continue
         set_attribute(image, key, value, creating=True)
     s.add(image)
-    s.flush()
+    flush_or_conflict(s, f"An image with identifier {image.id} already exists")
     return image
 
 
