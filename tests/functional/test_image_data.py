@@ -173,6 +173,27 @@ def test_image_deleted_during_upload_is_410_and_leaves_no_file(
     assert store_files(cloud) == before
 
 
+def test_second_upload_while_saving_is_409(api: Api, demo_token: str,
+                                           cloud: InProcessCloud) -> None:
+    image = raw_image(api, demo_token)
+    host, port = cloud.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall((f"PUT {IMAGES}/{image['id']}/file HTTP/1.1\r\nHost: {host}\r\n"
+                      f"X-Auth-Token: {demo_token}\r\n"
+                      "Content-Type: application/octet-stream\r\n"
+                      "Content-Length: 8\r\n\r\n").encode() + b"1234")
+        for _ in range(100):
+            if show(api, demo_token, image["id"])["status"] == "saving":
+                break
+            time.sleep(0.05)
+        r = upload(api, demo_token, image["id"], b"other")
+        assert r.status_code == 409
+        sock.sendall(b"5678")
+        assert sock.recv(65536).decode().startswith("HTTP/1.1 204")
+    r = api.request("GET", f"{IMAGES}/{image['id']}/file", demo_token)
+    assert r.content == b"12345678"
+
+
 def test_delete_removes_the_data(api: Api, demo_token: str, cloud: InProcessCloud) -> None:
     image = active_image(api, demo_token, b"gone soon")
     path = cloud.settings.image_store_dir / image["id"]
