@@ -37,4 +37,7 @@ def volume_family() -> Family:
 
     router.add("GET", "/", versions, auth=False)
     router.add("GET", "/v3", version, auth=False)
+    from gureum.api import volume_quotas  # read-only quotas/limits until Block Storage lands
+
+    router.include(volume_quotas.router)
     return Family("volume", "/volume", router, compute_fault)
