@@ -142,7 +142,15 @@ def update_quota(req: Request, s: Session) -> Response:
     project_id = req.path_params["project_id"]
     if "\x00" in project_id or len(project_id) > 64:
         raise e.bad_request("Invalid project id.", "project_id")
-    body = schemas.check(schemas.quota_body, req.json(), "quota")["quota"]
+    body = dict(schemas.check(schemas.quota_body, req.json(), "quota")["quota"])
+    force = body.pop("force", False)
+    body.pop("check_limit", None)  # checking is the default (quota-check-limit-default)
+    if not force:
+        under = [r for r, limit in body.items()
+                 if limit >= 0 and resources.usage(s, project_id, r) > limit]
+        if under:
+            raise e.conflict("InvalidQuotaValue", "Change would make usage less than 0 for "
+                             f"the following resources: {under}.")
     for resource, limit in body.items():
         row = s.get(m.Quota, (project_id, resource))
         if row is None:

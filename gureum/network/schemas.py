@@ -8,6 +8,7 @@ requests alike.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jsonschema.exceptions import best_match
@@ -125,9 +126,31 @@ tags_body = {"type": "object", "properties": {"tags": _tags}, "required": ["tags
 QUOTA_RESOURCES = ("network", "subnet", "port", "router", "floatingip", "security_group",
                    "security_group_rule", "rbac_policy", "subnetpool")
 quota_body = {"type": "object", "required": ["quota"], "additionalProperties": False,
-              "properties": {"quota": _obj({r: {"type": "integer", "minimum": -1,
-                                                "maximum": 2**31 - 1}
-                                            for r in QUOTA_RESOURCES})}}
+              "properties": {"quota": _obj({
+                  **{r: {"type": "integer", "minimum": -1, "maximum": 2**31 - 1}
+                     for r in QUOTA_RESOURCES},
+                  "check_limit": _bool, "force": _bool})}}
+
+
+# Neutron converts these from strings (the CLI sends `--mtu 1400` as "1400").
+INT_ATTRS = ("mtu", "provider:segmentation_id", "ip_version", "prefixlen")
+BOOL_ATTRS = ("admin_state_up", "shared", "router:external", "port_security_enabled",
+              "is_default", "enable_dhcp", "dns_publish_fixed_ip", "use_default_subnetpool")
+_INT = re.compile(r"^\s*[+-]?[0-9]{1,12}\s*$")
+
+
+def coerce(item: dict[str, Any]) -> dict[str, Any]:
+    """Integer and boolean attributes given as strings, converted as Neutron does."""
+    out = dict(item)
+    for key in INT_ATTRS:
+        value = out.get(key)
+        if isinstance(value, str) and _INT.match(value):
+            out[key] = int(value)
+    for key in BOOL_ATTRS:
+        value = out.get(key)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            out[key] = value.strip().lower() == "true"
+    return out
 
 
 def check(schema: dict[str, Any], body: Any, prefix: str = "") -> Any:
@@ -142,6 +165,8 @@ def check(schema: dict[str, Any], body: Any, prefix: str = "") -> Any:
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(str(k) for k in error.instance if k not in allowed)
         names = ", ".join(f"'{x}'" for x in extra)
+        if path:  # inside an attribute: name the attribute
+            raise e.invalid_attribute(path[-1], f"Unrecognized attribute(s) {names}")
         raise e.bad_request(f"Unrecognized attribute(s) {names}", extra[0] if extra else None)
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [n for n in error.validator_value if n not in error.instance]
@@ -173,16 +198,14 @@ def body_items(body: Any, singular: str, plural: str, schema: dict[str, Any]
         item = body[singular]
         if not isinstance(item, dict):
             raise e.bad_request(f"Invalid input for {singular}: an object is expected.")
-        return [check(schema, item, singular)], False
+        return [check(schema, coerce(item), singular)], False
     items = body[plural]
     if not isinstance(items, list) or not items or len(items) > 1000:
         raise e.bad_request(f"Invalid input for {plural}: a list of 1 to 1000 objects is "
                             "expected.")
-    for item in items:
-        if not isinstance(item, dict):
-            raise e.bad_request(f"Invalid input for {plural}: an object is expected.")
-        check(schema, item, singular)
-    return items, True
+    if not all(isinstance(item, dict) for item in items):
+        raise e.bad_request(f"Invalid input for {plural}: an object is expected.")
+    return [check(schema, coerce(item), singular) for item in items], True
 
 
 def update_item(body: Any, singular: str, schema: dict[str, Any],
@@ -190,7 +213,7 @@ def update_item(body: Any, singular: str, schema: dict[str, Any],
     if not isinstance(body, dict) or set(body) != {singular} or \
             not isinstance(body[singular], dict):
         raise e.bad_request(f"Resource body required: expected an object '{singular}'.")
-    item: dict[str, Any] = check(schema, body[singular], singular)
+    item: dict[str, Any] = check(schema, coerce(body[singular]), singular)
     for key in read_only:
         if key in item:
             raise e.read_only(key)

@@ -164,6 +164,13 @@ def test_quotas(api: Api, admin_token: str, demo_token: str) -> None:
     assert body["message"] == "Quota exceeded for resources: ['network']."
     error(api.request("PUT", f"{N}/quotas/{qp}", admin_token,
                       json={"quota": {"networks": 1}}), 400)
+    # `openstack quota set` checks the new limit against what is used; --force does not.
+    error(api.request("PUT", f"{N}/quotas/{qp}", admin_token,
+                      json={"quota": {"network": 0, "check_limit": True}}), 409,
+          "InvalidQuotaValue")
+    r = api.request("PUT", f"{N}/quotas/{qp}", admin_token,
+                    json={"quota": {"network": 0, "force": True}})
+    assert r.status_code == 200 and r.json()["quota"]["network"] == 0
     assert api.request("DELETE", f"{N}/quotas/{qp}", admin_token).status_code == 204
     create(api, token, "network", name="two")
     default = api.request("GET", f"{N}/quotas/{qp}/default", token).json()["quota"]
