@@ -219,6 +219,7 @@ def list_namespaces(s: Session, ctx: RequestContext, params: dict[str, list[str]
     tiebreak = m.MetadefNamespace.id
     order = [column.asc(), tiebreak.asc()] if sort_dir == "asc" else [column.desc(),
                                                                        tiebreak.desc()]
+    # A metadef catalog holds tens of namespaces, not millions: page in memory.
     rows = list(s.scalars(stmt.order_by(*order)))
     marker = arg("marker")
     if marker is not None:
