@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
 from gureum.api.web import Request
@@ -145,9 +145,12 @@ def _sort_keys(req: Request, coll: Collection) -> list[tuple[Any, bool]]:
 def _after(keys: list[tuple[Any, bool]], values: list[Any]) -> ColumnElement[bool]:
     """Rows strictly after ``values`` in the order of ``keys`` (keyset paging)."""
     alternatives = []
+    # Bound as literals of the column's type: SQL compares booleans, SQLAlchemy's
+    # operators refuse `column > True`.
+    bound = [literal(v, keys[i][0].type) for i, v in enumerate(values)]
     for i, (column, ascending) in enumerate(keys):
-        equal = [keys[j][0] == values[j] for j in range(i)]
-        beyond = column > values[i] if ascending else column < values[i]
+        equal = [keys[j][0] == bound[j] for j in range(i)]
+        beyond = column > bound[i] if ascending else column < bound[i]
         alternatives.append(and_(*equal, beyond))
     return or_(*alternatives)
 
