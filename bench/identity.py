@@ -3,11 +3,12 @@
     .venv/bin/python -m bench.identity [--quick] [--skip-keystone] [--duration S]
 
 Starts a fresh `gureum up` (default settings) and Keystone from PyPI (the shared
-recipe, uwsgi with 2 workers and its in-memory cache), measures on each, in the
-same run and with the same client (wrk): password issue, re-scope issue and
-validate at concurrency 1 and 8; validation again after 100,000 tokens issued;
-the server's memory before and after. Prints a table; a full run (or one given
---output) writes docs/performance.md. Raw results go to .bench/identity-*.json.
+recipe, uwsgi with 2 workers and its in-memory cache) side by side and measures
+both in the same run with the same client (wrk), taking turns so that both see
+the same machine: password issue, re-scope issue and validate at concurrency 1
+and 8; validation again after 100,000 tokens issued; the servers' memory before
+and after. Prints a table; a full run (or one given --output) writes
+docs/performance.md. Raw results go to .bench/identity-*.json.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -52,12 +54,38 @@ class Plan:
     keystone_nocache: bool  # also validate on Keystone without its cache
     quiet_wait: float  # at most this long before each measurement for a quiet machine
     quiet_budget: float  # and at most this long in all
+    validate_reps: int  # validate runs per server and concurrency; the best is kept
 
     @classmethod
     def make(cls, quick: bool, duration: float | None, tokens: int | None) -> Plan:
         if quick:
-            return cls(duration or 3.0, 1.0, tokens or 10_000, 60.0, 5.0, False, 3.0, 10.0)
-        return cls(duration or 10.0, 2.0, tokens or 100_000, 300.0, 30.0, True, 15.0, 90.0)
+            return cls(duration or 3.0, 1.0, tokens or 10_000, 60.0, 5.0, False, 2.0, 5.0, 1)
+        return cls(duration or 8.0, 2.0, tokens or 100_000, 300.0, 30.0, True, 15.0, 60.0, 2)
+
+
+@dataclass
+class Target:
+    """A server under test and what the run has done to it so far."""
+
+    server: Server
+    admin: str = ""  # the X-Auth-Token for validations
+    subject: str = ""  # the token validated
+    issued: int = 0  # tokens this server process has issued
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    def fresh_tokens(self) -> None:
+        with httpx.Client(timeout=60.0) as client:
+            self.admin = self.server.issue(client)
+            self.subject = self.server.issue(client)
+            self.issued += 2
+            self.server.check_validate(client, self.admin, self.subject)
+
+    def validate_headers(self) -> dict[str, str]:
+        return {"X-Auth-Token": self.admin, "X-Subject-Token": self.subject}
+
 
 
 class Bench:
@@ -75,9 +103,9 @@ class Bench:
     def measure(self, server: Server, op: str, concurrency: int, tokens_before: int, *,
                 method: str = "GET", headers: dict[str, str] | None = None,
                 body: str | None = None, duration: float | None = None,
-                record: bool = True) -> Row:
+                quiet: bool = True) -> Row:
         duration = self.plan.duration if duration is None else duration
-        if record:
+        if quiet:
             self.wait_quiet(server)
         cpu0, busy0, client0 = server.cpu_seconds(), busy_seconds(), children_seconds()
         stats = wrk.run(server.tokens_url, method=method, headers=headers, body=body,
@@ -85,17 +113,17 @@ class Bench:
         cpu1, busy1, client1 = server.cpu_seconds(), busy_seconds(), children_seconds()
         # CPU that neither the server nor wrk used: other work on this machine.
         other = (busy1 - busy0) - (cpu1 - cpu0) - (client1 - client0)
-        row = Row(server.name, op, concurrency, tokens_before, round(stats.rps, 1),
-                  stats.p50_ms, stats.p95_ms, stats.p99_ms, stats.ok, stats.errors,
-                  round(stats.seconds, 2),
-                  round((cpu1 - cpu0) / stats.ok * 1000, 3) if stats.ok else None,
-                  round(max(0.0, other) / stats.seconds, 2) if stats.seconds else None)
-        if record:
-            self.results.rows.append(row)
-            self.say(f"  {server.name:17s} {op:15s} c{concurrency}  {row.rps:>9,.1f} req/s  "
-                     f"p50 {row.p50_ms:7.2f} ms  p95 {row.p95_ms:7.2f} ms  "
-                     f"ok {row.ok:>7,}  errors {row.errors}")
-        return row
+        return Row(server.name, op, concurrency, tokens_before, round(stats.rps, 1),
+                   stats.p50_ms, stats.p95_ms, stats.p99_ms, stats.ok, stats.errors,
+                   round(stats.seconds, 2),
+                   round((cpu1 - cpu0) / stats.ok * 1000, 3) if stats.ok else None,
+                   round(max(0.0, other) / stats.seconds, 2) if stats.seconds else None)
+
+    def show(self, row: Row, kept: bool = True) -> None:
+        self.say(f"  {row.server:17s} {row.op:15s} c{row.concurrency}  {row.rps:>9,.1f} req/s  "
+                 f"p50 {row.p50_ms:7.2f} ms  p95 {row.p95_ms:7.2f} ms  ok {row.ok:>7,}  "
+                 f"errors {row.errors}  other load {row.other_cpu or 0:.1f}"
+                 + ("" if kept else "  (not the best: not kept)"))
 
     def wait_quiet(self, server: Server) -> None:
         """Wait (bounded) until other work leaves this machine's cores mostly idle.
@@ -119,83 +147,100 @@ class Bench:
             time.sleep(2.0)
         self.quiet_budget = max(0.0, self.quiet_budget - (time.monotonic() - start - 0.5))
 
-    def memory(self, server: Server, point: str, tokens: int) -> None:
-        mem = Memory(server.name, point, tokens, round(server.rss_mb(), 1))
+    # -- operations, taking turns between the servers ------------------------------------
+    def in_turns(self, targets: list[Target], op: str, concurrency: int, reps: int) -> None:
+        """``reps`` rounds of ``op`` on each target in turn; each keeps its best round."""
+        best: dict[str, Row] = {}
+        for _ in range(reps):
+            for t in targets:
+                row = self.measure(t.server, op, concurrency, t.issued, **self.request(t, op))
+                if op != "validate":
+                    t.issued += row.ok
+                if reps > 1:
+                    self.show(row, kept=True)
+                if t.name not in best or row.rps > best[t.name].rps:
+                    best[t.name] = row
+        for t in targets:
+            self.results.rows.append(best[t.name])
+            if reps == 1:
+                self.show(best[t.name])
+
+    def request(self, t: Target, op: str) -> dict[str, Any]:
+        json_headers = {"Content-Type": "application/json"}
+        if op == "validate":
+            return {"headers": t.validate_headers()}
+        if op == "password issue":
+            return {"method": "POST", "headers": json_headers,
+                    "body": json.dumps(t.server.password_body())}
+        if op in ("re-scope issue", "bulk re-scope"):
+            return {"method": "POST", "headers": json_headers,
+                    "body": json.dumps(t.server.token_body(t.admin))}
+        raise ValueError(op)
+
+    def memory(self, t: Target, point: str) -> None:
+        mem = Memory(t.name, point, t.issued, round(t.server.rss_mb(), 1))
         self.results.memory.append(mem)
-        self.say(f"  {server.name:17s} RSS {mem.rss_mb:,.1f} MiB after {tokens:,} tokens "
+        self.say(f"  {t.name:17s} RSS {mem.rss_mb:,.1f} MiB after {t.issued:,} tokens "
                  f"({point})")
 
-    def validate_headers(self, admin: str, subject: str) -> dict[str, str]:
-        return {"X-Auth-Token": admin, "X-Subject-Token": subject}
-
-    def validate(self, server: Server, tokens: int, admin: str, subject: str) -> None:
-        for c in CONCURRENCY:
-            self.measure(server, "validate", c, tokens,
-                         headers=self.validate_headers(admin, subject))
-
-    # -- a whole server ------------------------------------------------------------------
-    def run_server(self, server: Server, bulk_quota: int | None, bulk_seconds: float) -> None:
-        """The full sequence on one server; ``bulk_quota`` None means a time-bounded bulk."""
-        issued = 0
-        json_headers = {"Content-Type": "application/json"}
+    def prepare(self, t: Target) -> None:
+        """Ten tokens issued; a checked validation; an unrecorded validate warm-up."""
+        t.fresh_tokens()
         with httpx.Client(timeout=60.0) as client:
-            admin = server.issue(client)
-            subject = server.issue(client)
-            issued += 2
-            while issued < 10:
-                server.issue(client, rescope_of=admin)
-                issued += 1
-            server.check_validate(client, admin, subject)
-        self.memory(server, "start", issued)
-        self.measure(server, "validate", 8, issued, duration=self.plan.warmup, record=False,
-                     headers=self.validate_headers(admin, subject))
-        self.validate(server, issued, admin, subject)
+            while t.issued < 10:
+                t.server.issue(client, rescope_of=t.admin)
+                t.issued += 1
+        self.measure(t.server, "validate", 8, t.issued, duration=self.plan.warmup,
+                     quiet=False, **self.request(t, "validate"))
 
-        password = json.dumps(server.password_body())
+    # -- the whole run --------------------------------------------------------------------
+    def run(self, targets: list[Target], bulk: dict[str, int | None]) -> None:
+        """Every measurement on every target; ``bulk`` maps a target to its token goal
+        (None: a time-bounded sample)."""
+        for t in targets:
+            self.prepare(t)
+            self.memory(t, "start")
         for c in CONCURRENCY:
-            row = self.measure(server, "password issue", c, issued, method="POST",
-                               headers=json_headers, body=password)
-            issued += row.ok
-        rescope = json.dumps(server.token_body(admin))
+            self.in_turns(targets, "validate", c, self.plan.validate_reps)
+        for op in ("password issue", "re-scope issue"):
+            for c in CONCURRENCY:
+                self.in_turns(targets, op, c, 1)
+        for t in targets:
+            self.memory(t, "before bulk issue")
+            goal = bulk.get(t.name)
+            row = self.bulk(t, goal, self.plan.bulk_max_seconds if goal else
+                            self.plan.keystone_bulk_seconds)
+            t.issued += row.ok
+            self.memory(t, "after bulk issue")
+        for t in targets:
+            t.fresh_tokens()
         for c in CONCURRENCY:
-            row = self.measure(server, "re-scope issue", c, issued, method="POST",
-                               headers=json_headers, body=rescope)
-            issued += row.ok
+            self.in_turns(targets, "validate", c, self.plan.validate_reps)
+        for t in targets:
+            self.memory(t, "end")
 
-        self.memory(server, "before bulk issue", issued)
-        row = self.bulk(server, issued, rescope, bulk_quota, bulk_seconds)
-        issued += row.ok
-        self.memory(server, "after bulk issue", issued)
-
-        with httpx.Client(timeout=60.0) as client:
-            admin = server.issue(client)
-            subject = server.issue(client)
-            issued += 2
-            server.check_validate(client, admin, subject)
-        self.validate(server, issued, admin, subject)
-        self.memory(server, "end", issued)
-
-    def bulk(self, server: Server, issued: int, rescope: str, target: int | None,
-             max_seconds: float) -> Row:
+    def bulk(self, t: Target, target: int | None, max_seconds: float) -> Row:
         """Re-scope at concurrency 8 until ``target`` tokens in all (None: for max_seconds).
 
         wrk runs for whole seconds, so a target is reached in chunks sized from the
         rate so far; the last chunk may overshoot by up to a second's worth.
         """
-        headers = {"Content-Type": "application/json"}
+        server, request = t.server, self.request(t, "bulk re-scope")
         if target is None:
-            return self.measure(server, "bulk re-scope", 8, issued, method="POST",
-                                headers=headers, body=rescope, duration=max_seconds)
+            row = self.measure(server, "bulk re-scope", 8, t.issued, duration=max_seconds,
+                               quiet=False, **request)
+            self.results.rows.append(row)
+            self.show(row)
+            return row
         self.say(f"  {server.name:17s} bulk re-scope up to {target:,} tokens…")
-        start, ok, errors, spent, rate = issued, 0, 0, 0.0, 0.0
+        ok, errors, spent, rate = 0, 0, 0.0, 0.0
         cpu0 = server.cpu_seconds()
         chunks: list[Row] = []
-        while issued + ok < target and spent < max_seconds:
-            remaining = target - issued - ok
+        while t.issued + ok < target and spent < max_seconds:
+            remaining = target - t.issued - ok
             seconds = 5.0 if rate <= 0 else min(20.0, max(1.0, math.ceil(remaining / rate)))
-            chunk = self.measure(server, "bulk re-scope", 8, issued + ok, method="POST",
-                                 headers=headers, body=rescope, duration=seconds,
-                                 record=False)
+            chunk = self.measure(server, "bulk re-scope", 8, t.issued + ok, duration=seconds,
+                                 quiet=False, **request)
             chunks.append(chunk)
             ok += chunk.ok
             errors += chunk.errors
@@ -203,23 +248,21 @@ class Bench:
             rate = ok / spent if spent else 0.0
         cpu1 = server.cpu_seconds()
         widest = max(chunks, key=lambda r: r.seconds)
-        row = Row(server.name, "bulk re-scope", 8, start, round(rate, 1), widest.p50_ms,
+        row = Row(server.name, "bulk re-scope", 8, t.issued, round(rate, 1), widest.p50_ms,
                   widest.p95_ms, widest.p99_ms, ok, errors, round(spent, 2),
                   round((cpu1 - cpu0) / ok * 1000, 3) if ok else None,
-                  max((c.other_cpu or 0.0) for c in chunks))
+                  round(sum((c.other_cpu or 0.0) * c.seconds for c in chunks) / spent, 2)
+                  if spent else None)
         self.results.rows.append(row)
-        self.say(f"  {server.name:17s} bulk re-scope   c8  {row.rps:>9,.1f} req/s  "
-                 f"{ok:,} tokens in {spent:,.0f} s, errors {errors}")
+        self.show(row)
         return row
 
-    def run_keystone_nocache(self, server: Server) -> None:
-        with httpx.Client(timeout=60.0) as client:
-            admin = server.issue(client)
-            subject = server.issue(client)
-            server.check_validate(client, admin, subject)
-        self.measure(server, "validate", 8, 2, duration=self.plan.warmup, record=False,
-                     headers=self.validate_headers(admin, subject))
-        self.validate(server, 2, admin, subject)
+    def run_validate_only(self, t: Target) -> None:
+        t.fresh_tokens()
+        self.measure(t.server, "validate", 8, t.issued, duration=self.plan.warmup,
+                     quiet=False, **self.request(t, "validate"))
+        for c in CONCURRENCY:
+            self.in_turns([t], "validate", c, 1)
 
 
 def run(args: argparse.Namespace) -> Results:
@@ -233,45 +276,44 @@ def run(args: argparse.Namespace) -> Results:
         client="wrk 4.1 (`wrk -t1 -c1|8`, C/epoll, one thread, a generated Lua script for "
                "method, headers and body)",
         machine=machine_info())
-    bench = Bench(plan, results)
-    keystone_dir = bench_root / "keystone"
     results.machine["load_at_start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results.machine["gureum"] = _git_revision()
+    results.machine["validate_reps"] = plan.validate_reps
+    bench = Bench(plan, results)
+    keystone_dir = bench_root / "keystone"
     if not args.skip_keystone:
         KeystoneServer.ensure_setup(keystone_dir, bench_root / "keystone-setup.log")
         versions = [*KeystoneServer.version(keystone_dir).split(), "?", "?"]
-        keystone_version, uwsgi_version = versions[:2]
-        results.machine["keystone"] = keystone_version
-        results.machine["uwsgi"] = uwsgi_version
+        results.machine["keystone"], results.machine["uwsgi"] = versions[:2]
 
     data_dir = bench_root / f"gureum-{stamp}"
-    bench.say(f"gureum: starting `gureum up` in {data_dir}…")
-    gureum = GureumServer.start(data_dir, bench_root / f"gureum-{stamp}.log")
+    servers: list[Server] = []
     try:
-        bench.run_server(gureum, plan.bulk_tokens, plan.bulk_max_seconds)
+        bench.say(f"gureum: starting `gureum up` in {data_dir}…")
+        servers.append(GureumServer.start(data_dir, bench_root / f"gureum-{stamp}.log"))
+        if not args.skip_keystone:
+            bench.say("keystone: serving with uwsgi, 2 workers, memory cache…")
+            servers.append(KeystoneServer.start(keystone_dir, cache=True))
+        targets = [Target(s) for s in servers]
+        bench.run(targets, {"gureum": plan.bulk_tokens, "keystone": None})
     finally:
-        gureum.stop()
+        for server in reversed(servers):
+            server.stop()
     if not args.keep_data:
         _remove_tree(data_dir)
 
     if not args.skip_keystone:
-        bench.say("keystone: serving with uwsgi, 2 workers, memory cache…")
-        keystone = KeystoneServer.start(keystone_dir, cache=True)
-        try:
-            bench.run_server(keystone, None, plan.keystone_bulk_seconds)
-        finally:
-            keystone.stop()
         bulk = results.find("keystone", "bulk re-scope", 8)
         if bulk is not None:
             results.notes.append(
                 f"Keystone's bulk issue is a {plan.keystone_bulk_seconds:g} s sample "
-                f"({bulk.ok:,} tokens at {bulk.rps:,.1f}/s): 100,000 tokens would take "
-                f"about {100_000 / max(bulk.rps, 0.1) / 60:,.0f} minutes.")
+                f"({bulk.ok:,} tokens at {bulk.rps:,.1f}/s) to keep the run short; 100,000 "
+                f"tokens would take about {100_000 / max(bulk.rps, 0.1) / 60:,.0f} minutes.")
         if plan.keystone_nocache:
             bench.say("keystone: serving with uwsgi, 2 workers, no cache (validate only)…")
             keystone = KeystoneServer.start(keystone_dir, cache=False)
             try:
-                bench.run_keystone_nocache(keystone)
+                bench.run_validate_only(Target(keystone))
             finally:
                 keystone.stop()
     raw = bench_root / f"identity-{stamp}.json"
@@ -299,7 +341,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="short run (3 s per measurement, 10,000 tokens; under 2 minutes)")
     p.add_argument("--skip-keystone", action="store_true", help="measure gureum only")
     p.add_argument("--duration", type=float, metavar="S",
-                   help="seconds per timed measurement (default 10; 3 with --quick)")
+                   help="seconds per timed measurement (default 8; 3 with --quick)")
     p.add_argument("--tokens", type=int, metavar="N",
                    help="tokens gureum has issued before the last validation "
                         "(default 100,000; 10,000 with --quick)")

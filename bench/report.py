@@ -98,7 +98,8 @@ def table(results: Results) -> list[list[str]]:
 
 def memory_table(results: Results) -> list[list[str]]:
     body = [["server", "point", "tokens issued", "RSS MiB (process tree)"]]
-    for m in results.memory:
+    order = list(dict.fromkeys(m.server for m in results.memory))
+    for m in sorted(results.memory, key=lambda m: order.index(m.server)):
         body.append([m.server, m.point, f"{m.tokens_issued:,}", f"{m.rss_mb:,.1f}"])
     return body
 
@@ -124,6 +125,11 @@ def md_table(rows: list[list[str]]) -> str:
 
 # -- interpretation --------------------------------------------------------------------
 
+# Keystone validations/s with its cache on (uwsgi, 2 workers) at c1 and c8, measured on
+# this kind of machine when it was quiet (shared/bench/keystone/README.md).
+KEYSTONE_REFERENCE = {1: 158, 8: 385}
+
+
 def findings(results: Results) -> list[str]:
     """Plain sentences computed from the numbers (ratios, flatness, memory growth)."""
     out: list[str] = []
@@ -139,6 +145,12 @@ def findings(results: Results) -> list[str]:
         elif g:
             out.append(f"Validate at concurrency {conc}: gureum {g.rps:,.0f}/s (Keystone not "
                        "measured in this run).")
+    refs = [(conc, g.rps / KEYSTONE_REFERENCE[conc]) for conc in (1, 8)
+            if (g := results.find("gureum", "validate", conc))]
+    if refs:
+        out.append("Against the shared recipe's Keystone figures from a quiet machine "
+                   f"({KEYSTONE_REFERENCE[1]}/{KEYSTONE_REFERENCE[8]} validations/s at c1/c8, "
+                   "cache on): " + ", ".join(f"c{c} {r:.1f}x" for c, r in refs) + ".")
     g = results.find("gureum", "validate", 8)
     k = results.find("keystone", "validate", 8)
     if g and k and g.cpu_ms_per_req and k.cpu_ms_per_req:
@@ -169,12 +181,12 @@ def findings(results: Results) -> list[str]:
             extra = ""
             if b.tokens_issued < 100_000 and per_1k > 0:
                 extra = f"; at that rate 100,000 tokens would add {per_1k * 100:,.0f} MiB"
-            first, last = points[0], points[-1]
+            m0, m1 = points[0], points[-1]
             out.append(f"{server} memory over the bulk issue: {a.rss_mb:,.1f} MiB after "
                        f"{a.tokens_issued:,} tokens, {b.rss_mb:,.1f} MiB after "
                        f"{b.tokens_issued:,} ({grown:+.1f} MiB, {per_1k:+.3f} MiB per 1,000 "
-                       f"tokens{extra}); {first.rss_mb:,.1f} MiB at the start, "
-                       f"{last.rss_mb:,.1f} MiB at the end.")
+                       f"tokens{extra}); {m0.rss_mb:,.1f} MiB at the start, "
+                       f"{m1.rss_mb:,.1f} MiB at the end.")
     for op in ("password issue", "re-scope issue"):
         for conc in (1, 8):
             g = results.find("gureum", op, conc)
@@ -246,9 +258,13 @@ def markdown(results: Results, command: str) -> str:
         "memory rows cover fewer tokens (the findings extrapolate).",
         "- Before each timed measurement the benchmark waits (at most 15 s, 90 s per run) "
         "for other work on the machine to fall below 0.3 busy cores.",
-        "- Order per server: 10 tokens, RSS, validate c1/c8, password issue c1/c8, re-scope "
-        "c1/c8, RSS, bulk re-scope, RSS, 2 fresh tokens, validate c1/c8, RSS. A short "
-        "unrecorded validate warm-up precedes the first validate.",
+        "- Both servers run side by side and take turns: each measurement runs on gureum, "
+        "then on Keystone, so both see the same machine. Order: 10 tokens each, RSS, an "
+        "unrecorded validate warm-up, validate c1/c8, password issue c1/c8, re-scope c1/c8, "
+        "RSS, bulk re-scope, RSS, 2 fresh tokens, validate c1/c8, RSS.",
+        f"- validate runs {results.machine.get('validate_reps', 1)} time(s) per server and "
+        "concurrency, in turns, and the best run is kept (the machine is shared; a "
+        "slower run measures the neighbours). Issue operations run once.",
         "- RSS: psutil, resident set size summed over the server's process tree (uwsgi "
         "master + workers for Keystone). Server CPU per request: user+system CPU of that tree "
         "during the measurement, divided by the successful requests.",
