@@ -27,7 +27,14 @@ FIELDS = ["name", "domain_id", "project_id", "parent_id", "enabled", "password",
           "original_password", "default_project_id", "visibility", "disk_format",
           "container_format", "protected", "min_disk", "min_ram", "op", "path", "value",
           "member", "status", "os_hidden", "unrestricted", "access_rules", "region",
-          "parent_region_id", "email", "is_domain", "system", "all"]
+          "parent_region_id", "email", "is_domain", "system", "all",
+          # networking
+          "network", "networks", "subnet", "port", "ports", "network_id", "subnet_id",
+          "fixed_ips", "ip_address", "cidr", "ip_version", "gateway_ip", "allocation_pools",
+          "start", "end", "mac_address", "device_id", "device_owner", "admin_state_up",
+          "shared", "router:external", "mtu", "binding:host_id", "binding:profile",
+          "provider:network_type", "provider:segmentation_id", "quota", "sort_key",
+          "page_reverse", "fields", "tags-any"]
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=40),
@@ -73,6 +80,14 @@ def fuzz_env(fuzz_cloud: InProcessCloud) -> Iterator[dict[str, Any]]:
     r = api.request("POST", "/image/v2/images", admin, json={"name": "fuzz-image"})
     if r.status_code == 201:
         ids["image_id"] = r.json()["id"]
+    r = api.request("POST", "/network/v2.0/networks", admin, json={"network": {
+        "name": "fuzz-net"}})
+    if r.status_code == 201:
+        ids["network_id"] = ids["resource_id"] = r.json()["network"]["id"]
+        ids["subnet_id"] = made("/network/v2.0/subnets", "subnet", {
+            "network_id": ids["network_id"], "ip_version": 4, "cidr": "10.250.0.0/24"})
+        ids["port_id"] = made("/network/v2.0/ports", "port", {"network_id": ids["network_id"]})
+        ids["alias"] = "binding"
     demo = api.token("demo", fuzz_cloud.demo_password, "demo")
     routes: list[tuple[str, Route]] = []
     assert fuzz_cloud.cloud is not None
