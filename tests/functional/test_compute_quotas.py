@@ -195,6 +195,9 @@ def test_usage_hours_from_launch_and_termination(api: Api, admin_token: str, dem
     detailed = call(api, "GET", f"/os-simple-tenant-usage?{window}&detailed=1", admin_token,
                     status=200).json()["tenant_usages"]
     assert len(detailed[0]["server_usages"]) == 1
+    sdk_style = call(api, "GET", f"/os-simple-tenant-usage?{window}&detailed=True",
+                     admin_token, status=200).json()["tenant_usages"]
+    assert len(sdk_style[0]["server_usages"]) == 1  # what openstacksdk sends
     before = call(api, "GET", "/os-simple-tenant-usage?start=2023-01-01T00:00:00"
                   "&end=2023-02-01T00:00:00", admin_token, status=200).json()
     assert before["tenant_usages"] == []

@@ -96,7 +96,8 @@ def list_usage(req: Request, s: Session) -> Response:
     reject_unknown(req, _QUERY if at_least(req, "2.40") else _QUERY[:3])
     start, stop, now = _period(req)
     limit, marker = _paging(req)
-    detailed = (req.query.get("detailed") or ["0"])[0] == "1"
+    # Nova reads only "1"; openstacksdk sends "True" (and then shows no server counts).
+    detailed = (req.query.get("detailed") or ["0"])[0].strip().lower() in ("1", "true")
     rows = _instances(s, start, stop, None, limit, marker)
     usages, servers = views.tenant_usages(rows, start, stop, now, detailed)
     body: dict[str, Any] = {"tenant_usages": usages}
