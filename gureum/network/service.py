@@ -192,9 +192,15 @@ def _vif(port: m.Port) -> dict[str, Any]:
 
 def allocate_for_instance(s: Session, *, instance_id: str, project_id: str,
                           requests: Requests, host: str | None = None,
-                          availability_zone: str | None = None, is_admin: bool = False
+                          availability_zone: str | None = None, is_admin: bool = True
                           ) -> list[dict[str, Any]]:
     """Ports for the instance's NICs, in request order; returns its network_info.
+
+    The Compute API validated the requests with the caller's rights
+    (``validate_requested_networks``); the conductor allocates on the caller's
+    behalf, so by default it may use whatever the caller could (an admin's
+    server on another project's network). Pass ``is_admin=False`` to have a
+    member's rights checked again here.
 
     Idempotent: when the instance already has ports (a resumed workflow), they
     are what it gets.

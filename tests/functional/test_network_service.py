@@ -239,3 +239,23 @@ def test_auto_picks_the_projects_network(cloud: InProcessCloud, api: Api, admin_
     # Leave no shared network behind for the other tests of this module.
     r = api.request("DELETE", f"/network/v2.0/networks/{shared['id']}", admin_token)
     assert r.status_code == 204, r.text
+
+
+def test_conductor_allocates_with_the_rights_the_api_checked(cloud: InProcessCloud, api: Api,
+                                                             admin_token: str, demo: str,
+                                                             private: str) -> None:
+    """An admin's server on demo's network: validated at the API, allocated as asked."""
+    admin_project = project_id(api, admin_token, "admin")
+    assert cloud.cloud is not None
+    with cloud.cloud.db.session() as s:
+        netsvc.validate_requested_networks(s, admin_project, True, [{"uuid": private}])
+        with pytest.raises(InvalidInput, match="could not be found"):
+            netsvc.allocate_for_instance(s, instance_id=instance(), project_id=admin_project,
+                                         requests=[{"uuid": private}], is_admin=False)
+        info = netsvc.allocate_for_instance(s, instance_id=instance(),
+                                            project_id=admin_project,
+                                            requests=[{"uuid": private}])
+        assert info[0]["network_id"] == private
+        port = s.get(m.Port, info[0]["port_id"])
+        assert port is not None and port.project_id == admin_project
+        s.rollback()
