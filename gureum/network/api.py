@@ -84,6 +84,8 @@ EXTENSIONS = [
     ("standard-attr-timestamp", "Resource timestamps",
      "Adds created_at and updated_at fields to all Neutron resources that have Neutron "
      "standard attributes.", "2016-09-12T10:00:00-00:00"),
+    ("tag-creation", "Tag creation extension",
+     "Allow to create multiple tags for a resource", "2024-07-23T10:00:00-00:00"),
     ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation",
      "Allow to tag ports during bulk creation", "2019-12-29T19:00:00-00:00"),
 ]

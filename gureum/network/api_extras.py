@@ -44,6 +44,15 @@ def replace_tags(req: Request, s: Session) -> Response:
     return json_response({"tags": [t.tag for t in row.tags]})
 
 
+def add_tags(req: Request, s: Session) -> Response:
+    """POST …/tags (tag-creation): add these tags, keep the others."""
+    row = _row(req, s, "create_tags", True)
+    body = schemas.check(schemas.tags_body, req.json(), "tags")
+    resources.set_tags(s, row, [*(t.tag for t in row.tags), *body["tags"]])
+    resources.touch(row)
+    return json_response({"tags": [t.tag for t in row.tags]}, 201)
+
+
 def delete_tags(req: Request, s: Session) -> Response:
     row = _row(req, s, "delete_tags", True)
     resources.set_tags(s, row, [])
@@ -84,7 +93,7 @@ def _with_resources(plural: str, handler: Any) -> Any:
 for _plural in BY_PLURAL:
     _tags = f"/v2.0/{_plural}/{{resource_id}}/tags"
     for _method, _path, _handler in (
-            ("GET", _tags, list_tags), ("PUT", _tags, replace_tags),
+            ("GET", _tags, list_tags), ("PUT", _tags, replace_tags), ("POST", _tags, add_tags),
             ("DELETE", _tags, delete_tags), ("GET", _tags + "/{tag}", check_tag),
             ("PUT", _tags + "/{tag}", add_tag), ("DELETE", _tags + "/{tag}", remove_tag)):
         router.add(_method, _path, _with_resources(_plural, _handler), tx=True)

@@ -117,6 +117,9 @@ def test_tags(api: Api, demo_token: str, lan: dict[str, str]) -> None:
     path = f"{N}/networks/{lan['net']}/tags"
     r = api.request("PUT", path, demo_token, json={"tags": ["red", "blue"]})
     assert r.status_code == 200 and r.json()["tags"] == ["blue", "red"]
+    r = api.request("POST", path, demo_token, json={"tags": ["blue", "yellow"]})
+    assert r.status_code == 201 and r.json()["tags"] == ["blue", "red", "yellow"]
+    assert api.request("DELETE", f"{path}/yellow", demo_token).status_code == 204
     assert api.request("PUT", f"{path}/green", demo_token).status_code == 201
     assert api.request("GET", f"{path}/green", demo_token).status_code == 204
     error(api.request("GET", f"{path}/purple", demo_token), 404, "TagNotFound")
