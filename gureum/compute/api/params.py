@@ -56,8 +56,12 @@ def int_id(value: str) -> int | None:
     return number if 0 <= number < 2**31 else None
 
 
+MAX_LIMIT = 1000  # Nova's [api] max_limit: a bigger page is cut to this
+
+
 def limit_marker(req: Request) -> tuple[int | None, str | None]:
-    return int_arg(req, "limit"), single(req, "marker")
+    limit = int_arg(req, "limit")
+    return (None if limit is None else min(limit, MAX_LIMIT)), single(req, "marker")
 
 
 def strict_bool(req: Request, name: str) -> bool:

@@ -116,6 +116,10 @@ def update_quota(req: Request, s: Session) -> Response:
         if resource == "force":
             continue
         value = int(raw)
+        if not -1 <= value <= 0x7FFFFFFF:
+            raise InvalidInput(f"Invalid input for field/attribute {resource}. Value: {raw}. "
+                               "It must be between -1 and 2147483647.",
+                               field=f"quota_set.{resource}")
         minimum = used.get(resource, 0)
         if not force and value != -1 and value < minimum:
             raise InvalidInput(f"Quota limit {value} for {resource} must be greater than or "

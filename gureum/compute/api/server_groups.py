@@ -11,7 +11,7 @@ from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.compute.api.common import ctx_of, int_arg, require_writer, settings_of
-from gureum.compute.api.params import reject_unknown
+from gureum.compute.api.params import MAX_LIMIT, reject_unknown
 from gureum.compute.models import Instance, ServerGroup
 from gureum.compute.quotas import limits_for
 from gureum.compute.views import server_groups as views
@@ -73,8 +73,8 @@ def list_groups(req: Request, s: Session) -> Response:
     stmt = select(ServerGroup).order_by(ServerGroup.created_at, ServerGroup.id)
     if not (ctx.is_admin and "all_projects" in req.query):
         stmt = stmt.where(ServerGroup.project_id == ctx.project_id)
-    offset = int_arg(req, "offset") or 0
-    limit = int_arg(req, "limit")
+    offset = min(int_arg(req, "offset") or 0, 2**31)
+    limit = min(int_arg(req, "limit") or MAX_LIMIT, MAX_LIMIT)
     groups = list(s.scalars(stmt.offset(offset).limit(limit)))
     members = members_of(s, [g.id for g in groups])
     return json_response({"server_groups": [views.server_group(req, g, members[g.id])

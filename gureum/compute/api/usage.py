@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from gureum.api.microversion import at_least
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.compute.api.common import ctx_of, require_admin
-from gureum.compute.api.params import limit_marker, reject_unknown
+from gureum.compute.api.params import MAX_LIMIT, limit_marker, reject_unknown
 from gureum.compute.models import Instance
 from gureum.compute.views import usage as views
 from gureum.db import utcnow
@@ -25,7 +25,6 @@ from gureum.errors import Forbidden, InvalidInput
 
 router = Router()
 
-MAX_LIMIT = 1000
 _FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f")
 
 
