@@ -41,6 +41,7 @@ def family() -> Family:
         extensions,
         flavors,
         hypervisors,
+        images,
         instance_actions,
         keypairs,
         migrations,
@@ -62,7 +63,7 @@ def family() -> Family:
         router.include(module.router)
     for module in (services, hypervisors, availability_zones, aggregates, server_groups,
                    instance_actions, migrations, quota_sets, usage, server_metadata,
-                   server_tags, server_ips, extensions):
+                   server_tags, server_ips, extensions, images):
         router.include(module.router)
     negotiate, decorate = MICROVERSIONS.hooks()
     return Family("compute", "/compute", router, compute_fault, before=negotiate,
