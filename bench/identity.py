@@ -60,7 +60,7 @@ class Plan:
     def make(cls, quick: bool, duration: float | None, tokens: int | None) -> Plan:
         if quick:
             return cls(duration or 3.0, 1.0, tokens or 10_000, 60.0, 5.0, False, 2.0, 5.0, 1)
-        return cls(duration or 8.0, 2.0, tokens or 100_000, 300.0, 30.0, True, 15.0, 60.0, 2)
+        return cls(duration or 6.0, 2.0, tokens or 100_000, 300.0, 20.0, True, 10.0, 45.0, 2)
 
 
 @dataclass
@@ -341,7 +341,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="short run (3 s per measurement, 10,000 tokens; under 2 minutes)")
     p.add_argument("--skip-keystone", action="store_true", help="measure gureum only")
     p.add_argument("--duration", type=float, metavar="S",
-                   help="seconds per timed measurement (default 8; 3 with --quick)")
+                   help="seconds per timed measurement (default 6; 3 with --quick)")
     p.add_argument("--tokens", type=int, metavar="N",
                    help="tokens gureum has issued before the last validation "
                         "(default 100,000; 10,000 with --quick)")

@@ -162,10 +162,14 @@ def findings(results: Results) -> list[str]:
         last = results.find("gureum", "validate", conc, last=True)
         if first and last and last is not first and first.rps > 0:
             change = (last.rps / first.rps - 1) * 100
+            cpu = ""
+            if first.cpu_ms_per_req and last.cpu_ms_per_req:
+                cpu = (f"; server CPU per validation {first.cpu_ms_per_req:.2f} ms then "
+                       f"{last.cpu_ms_per_req:.2f} ms")
             out.append(f"gureum validate at concurrency {conc} after {last.tokens_before:,} "
                        f"tokens issued: {last.rps:,.0f}/s vs {first.rps:,.0f}/s after "
-                       f"{first.tokens_before:,} ({change:+.0f}%, run-to-run noise on this "
-                       "machine is about ±10%).")
+                       f"{first.tokens_before:,} ({change:+.0f}%, with other load "
+                       f"{last.other_cpu or 0:.1f} vs {first.other_cpu or 0:.1f} cores{cpu}).")
     for server in sorted({m.server for m in results.memory}):
         points = [m for m in results.memory if m.server == server]
         by_point = {m.point: m for m in points}
@@ -256,7 +260,7 @@ def markdown(results: Results, command: str) -> str:
         "- bulk re-scope: re-scope issue at concurrency 8 until gureum has issued the target "
         "number of tokens; for Keystone a time-bounded sample to keep the run short, so its "
         "memory rows cover fewer tokens (the findings extrapolate).",
-        "- Before each timed measurement the benchmark waits (at most 15 s, 90 s per run) "
+        "- Before each timed measurement the benchmark waits (at most 10 s, 45 s per run) "
         "for other work on the machine to fall below 0.3 busy cores.",
         "- Both servers run side by side and take turns: each measurement runs on gureum, "
         "then on Keystone, so both see the same machine. Order: 10 tokens each, RSS, an "
