@@ -27,7 +27,8 @@ DRIVER_OPS = frozenset({
     "guest_info", "list_guests", "destroy", "power_off", "power_on", "reboot", "pause",
     "unpause", "suspend", "resume", "console_output", "snapshot", "rescue", "unrescue",
     "preflight", "export_disks", "import_disks", "finish_migration", "live_migrate",
-    "prepare_incoming", "abort_incoming", "spawn",
+    "prepare_incoming", "abort_incoming", "spawn", "abort_migration",
+    "force_complete_migration",
 })
 
 
@@ -103,6 +104,7 @@ class ComputeAgent:
         await self.driver.init_host(self.host)
         await self.bus.serve("compute", self.host, AgentEndpoint(self))
         await self.report()
+        await self.reconcile()
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"hb-{self.host}")
 
     async def report(self) -> None:
@@ -119,6 +121,49 @@ class ComputeAgent:
             self.reports += 1
         except BusError as exc:
             log.warning("%s: report not delivered (%s); will retry", self.host, exc)
+
+    async def reconcile(self) -> None:
+        """Make the host agree with the database (S9, S13), once at start.
+
+        A guest that belongs elsewhere now (evacuated, deleted while this host was
+        down) is destroyed, never started: two running copies must not exist. Guests
+        that should run but do not are started again when
+        ``resume_guests_state_on_host_boot`` is set (a hard reboot, which rebuilds the
+        definition from the database); otherwise their power state is reported and
+        the server shows SHUTOFF.
+        """
+        try:
+            expected = await self.bus.call("conductor", "guests_expected", {"host": self.host},
+                                           timeout=self.settings.compute.rpc_timeout)
+        except BusError as exc:
+            log.warning("%s: could not reconcile at start: %s", self.host, exc)
+            return
+        wanted = {g["spec"]["id"]: g for g in expected["guests"]}
+        keep = set(expected["keep"])
+        present = set(await self.driver.list_guests())
+        destroyed = []
+        for guest_id in sorted(present - set(wanted) - keep):
+            log.warning("%s: guest %s belongs to no instance on this host any more; "
+                        "destroying it", self.host, guest_id)
+            await self.driver.destroy(guest_id)
+            destroyed.append(guest_id)
+        observed: dict[str, int | None] = {}
+        resume = self.settings.compute.resume_guests_state_on_host_boot
+        for guest_id, g in wanted.items():
+            try:
+                power: int | None = (await self.driver.guest_info(guest_id)).power_state
+            except GuestNotFound:
+                power = None
+            should_run = g["vm_state"] == "active" and g["task_state"] is None
+            if should_run and power != 1 and resume:
+                try:
+                    await self.driver.reboot(GuestSpec.from_dict(g["spec"]), hard=True)
+                    power = 1
+                except DriverError as exc:
+                    log.error("%s: could not restart %s: %s", self.host, guest_id, exc)
+            observed[guest_id] = power
+        await self._report_to_conductor("sync_power_states", {
+            "host": self.host, "observed": observed, "destroyed": destroyed})
 
     async def _heartbeat_loop(self) -> None:
         interval = self.settings.compute.report_interval

@@ -80,17 +80,56 @@ class ConductorEndpoint:
             row.cpu_info = dict(r.get("cpu_info") or {})
             row.shared_storage_id = r.get("shared_storage_id")
 
-    async def guests_expected(self, host: str) -> list[dict[str, Any]]:
-        """What the database says should be on a host (for the agent's reconcile)."""
+    async def guests_expected(self, host: str) -> dict[str, Any]:
+        """What the database says should be on a host (for the agent's reconcile).
+
+        ``guests``: instances placed on the host. ``keep``: instances whose move
+        involves the host (a resize source waiting for confirm, a destination being
+        prepared); their copies must stay even though the instance points elsewhere.
+        """
         return await asyncio.to_thread(self._guests_expected, host)
 
-    def _guests_expected(self, host: str) -> list[dict[str, Any]]:
+    def _guests_expected(self, host: str) -> dict[str, Any]:
+        from gureum.compute.models import Migration
+        from gureum.workflows.engine import TERMINAL
+
         with self.db.session(write=False) as s:
             rows = s.scalars(select(Instance).where(Instance.host == host,
                                                     Instance.deleted.is_(False)))
-            return [{"spec": guest_spec(i).to_dict(), "vm_state": i.vm_state,
-                     "task_state": i.task_state, "power_state": i.power_state}
-                    for i in rows]
+            guests = [{"spec": guest_spec(i).to_dict(), "vm_state": i.vm_state,
+                       "task_state": i.task_state, "power_state": i.power_state}
+                      for i in rows]
+            keep = [m.instance_id for m in s.scalars(select(Migration).where(
+                Migration.status.not_in(TERMINAL),
+                (Migration.source_compute == host) | (Migration.dest_compute == host)))]
+            return {"guests": guests, "keep": keep}
+
+    async def sync_power_states(self, host: str, observed: dict[str, int | None],
+                                destroyed: list[str]) -> None:
+        """Record what a (re)started agent found; finish evacuations from that host."""
+        await asyncio.to_thread(self._sync_power_states, host, observed, destroyed)
+
+    def _sync_power_states(self, host: str, observed: dict[str, int | None],
+                           destroyed: list[str]) -> None:
+        from gureum.compute import instances, states
+        from gureum.compute.models import Migration
+
+        with self.db.session() as s:
+            for instance_id, power in observed.items():
+                inst = s.get(Instance, instance_id)
+                if inst is None or inst.deleted or inst.host != host or inst.task_state:
+                    continue
+                power = states.SHUTDOWN if power is None else power
+                values: dict[str, Any] = {"power_state": power}
+                if inst.vm_state == states.ACTIVE and power == states.SHUTDOWN:
+                    values["vm_state"] = states.STOPPED  # the guest is off: say so (S9)
+                instances.save(s, inst.id, values, expected_task_state=None)
+            for mig in s.scalars(select(Migration).where(
+                    Migration.source_compute == host, Migration.migration_type == "evacuation",
+                    Migration.status == "done")):
+                mig.status = "completed"
+            if destroyed:
+                log.info("%s destroyed stale guests %s at start", host, destroyed)
 
     # -- servers -----------------------------------------------------------------------
     async def build_instances(self, instance_ids: list[str], request_id: str) -> None:

@@ -127,7 +127,8 @@ class VirtDriver(ABC):
 
     @abstractmethod
     async def list_guests(self) -> list[str]:
-        """Ids of every guest defined on this host, running or not."""
+        """Ids of every guest defined on this host, running or not (a guest still
+        waiting for incoming live-migration state is not listed)."""
 
     @abstractmethod
     async def guest_info(self, guest_id: str) -> GuestInfo:
@@ -241,6 +242,18 @@ class VirtDriver(ABC):
         """
 
     @abstractmethod
+    async def abort_migration(self, guest_id: str) -> None:
+        """On the source: stop a live migration in progress. After: the guest runs here,
+        untouched, and live_migrate raises MigrationFailed. A no-op if none is running.
+        """
+
+    @abstractmethod
+    async def force_complete_migration(self, guest_id: str) -> None:
+        """On the source: make a live migration that does not converge finish now
+        (pause the guest for the final copy). A no-op if none is running.
+        """
+
+    @abstractmethod
     async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
         """On a live-migration destination: start an empty guest waiting for state.
 
@@ -249,7 +262,8 @@ class VirtDriver(ABC):
 
     @abstractmethod
     async def abort_incoming(self, guest_id: str) -> None:
-        """On a live-migration destination: drop the waiting guest (rollback)."""
+        """On a live-migration destination: drop the guest if it is still waiting for
+        state (rollback). A guest that already runs here is never touched."""
 
 
 def power_state_name(value: int) -> str:

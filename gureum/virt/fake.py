@@ -47,6 +47,12 @@ class FakeGuest:
 
 
 @dataclass
+class _Migration:
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    aborted: bool = False
+
+
+@dataclass
 class _Injected:
     message: str
     times: int | None  # None: every call
@@ -71,6 +77,7 @@ class FakeDriver(VirtDriver):
         self.guests: dict[str, FakeGuest] = {}
         self.host = ""
         self.calls: list[tuple[str, str]] = []  # (step, guest id): what was asked, in order
+        self._migrations: dict[str, _Migration] = {}
 
     # -- test controls ---------------------------------------------------------------
     def inject(self, step: str, message: str, times: int | None = 1) -> None:
@@ -80,9 +87,9 @@ class FakeDriver(VirtDriver):
     def clear_failures(self) -> None:
         self._failures.clear()
 
-    async def _step(self, step: str, guest_id: str = "") -> None:
+    async def _step(self, step: str, guest_id: str = "", with_delay: bool = True) -> None:
         self.calls.append((step, guest_id))
-        delay = self.delays.get(step, 0.0)
+        delay = self.delays.get(step, 0.0) if with_delay else 0.0
         if delay:
             await asyncio.sleep(delay)
         injected = self._failures.get(step)
@@ -233,7 +240,22 @@ class FakeDriver(VirtDriver):
     async def live_migrate(self, guest_id: str, dest_uri: str, block_migration: bool
                            ) -> None:
         self._guest(guest_id)
-        await self._step("live_migrate", guest_id)
+        # The copy takes fake_delays["live_migrate"] seconds unless forced or aborted.
+        control = self._migrations[guest_id] = _Migration()
+        try:
+            delay = self.delays.get("live_migrate", 0.0)
+            if delay:
+                waiter = asyncio.create_task(control.done.wait())
+                try:
+                    await asyncio.wait({waiter}, timeout=delay)
+                finally:
+                    waiter.cancel()
+            if control.aborted:
+                raise MigrationFailed(f"Live migration of {guest_id} was aborted; the guest "
+                                      f"keeps running on {self.host}.")
+            await self._step("live_migrate", guest_id, with_delay=False)
+        finally:
+            self._migrations.pop(guest_id, None)
         target = _LIVE_TARGETS.get(dest_uri)
         if target is None:
             raise MigrationFailed(f"Nothing is waiting for {guest_id} at {dest_uri}.")
@@ -243,6 +265,17 @@ class FakeDriver(VirtDriver):
         incoming.incoming = False
         incoming.console = guest.console
         _LIVE_TARGETS.pop(dest_uri, None)
+
+    async def abort_migration(self, guest_id: str) -> None:
+        control = self._migrations.get(guest_id)
+        if control is not None:
+            control.aborted = True
+            control.done.set()
+
+    async def force_complete_migration(self, guest_id: str) -> None:
+        control = self._migrations.get(guest_id)
+        if control is not None:
+            control.done.set()
 
     async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
         await self._step("prepare_incoming", spec.id)

@@ -21,11 +21,16 @@ from gureum.compute.models import Instance, InstanceAction, Migration
 from gureum.config import Settings
 from gureum.db import Database, utcnow
 from gureum.workflows.engine import TERMINAL, Run, SimulatedCrash, Workflow
+from gureum.workflows.evacuate import EvacuateWorkflow
+from gureum.workflows.live import LiveMigrationWorkflow
 from gureum.workflows.resize import ResizeWorkflow
 
 log = logging.getLogger("gureum.workflows")
 
-KINDS: dict[str, type[Workflow]] = {"resize": ResizeWorkflow, "migration": ResizeWorkflow}
+KINDS: dict[str, type[Workflow]] = {
+    "resize": ResizeWorkflow, "migration": ResizeWorkflow,
+    "live-migration": LiveMigrationWorkflow, "evacuation": EvacuateWorkflow,
+}
 
 
 class WorkflowManager:

@@ -333,3 +333,101 @@ def confirm_resize(req: Request, body: Any) -> Response:
 def revert_resize(req: Request, body: Any) -> Response:
     _finish_resize(req, False)
     return empty(202)
+
+
+# -- live migration and evacuation ---------------------------------------------------------
+
+_live = {"type": "object", "additionalProperties": False,
+         "properties": {"host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
+                        "block_migration": {"type": ["boolean", "string"],
+                                            "enum": [True, False, "auto", "True", "False",
+                                                     "true", "false"]},
+                        "disk_over_commit": {"type": ["boolean", "string"]},
+                        "force": {"type": ["boolean", "string"]}}}
+
+
+def _block(value: Any) -> Any:
+    if value == "auto":
+        return "auto"
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+@action("os-migrateLive")
+def live_migrate(req: Request, body: Any) -> Response:
+    body = validate(_live, body)
+    if "block_migration" not in body:
+        raise InvalidInput("'block_migration' is a required property",
+                           field="os-migrateLive.block_migration")
+    if body["block_migration"] == "auto" and not at_least(req, "2.25"):
+        raise InvalidInput("block_migration 'auto' needs microversion 2.25.",
+                           field="os-migrateLive.block_migration")
+    host = body.get("host")
+    begin_live(req, host, _block(body["block_migration"]))
+    return empty(202)
+
+
+def begin_live(req: Request, host: str | None, block: Any) -> None:
+    from gureum.workflows.resize import start_migration
+
+    ctx = ctx_of(req)
+    require_admin(ctx, "os_compute_api:os-migrate-server:migrate_live")
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        if host is not None:
+            check_host(s, host, inst.host)
+        instances.start_task(s, inst, "os-migrateLive")
+        instances.start_action(s, inst.id, "live-migration", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        mig = start_migration(s, inst, "live-migration", None, host, ctx.user_id,
+                              ctx.project_id or "")
+        mig.status = "queued"
+        mig.state = {**(mig.state or {}), "block_migration": block}
+        migration_id = mig.id
+    cast_conductor(req, "begin_workflow", {"migration_id": migration_id,
+                                           "request_id": ctx.request_id})
+
+
+_evacuate = {"type": ["object", "null"], "additionalProperties": False,
+             "properties": {"host": {"type": ["string", "null"], "minLength": 1,
+                                     "maxLength": 255},
+                            "adminPass": {"type": "string"},
+                            "onSharedStorage": {"type": ["boolean", "string"]},
+                            "force": {"type": ["boolean", "string"]},
+                            "targetState": {"type": "string", "enum": ["stopped"]}}}
+
+
+@action("evacuate")
+def evacuate(req: Request, body: Any) -> Response:
+    from sqlalchemy import select
+
+    from gureum.compute.api.common import settings_of
+    from gureum.compute.models import ComputeService
+    from gureum.scheduler.select import COMPUTE_BINARY, service_is_up
+    from gureum.workflows.resize import start_migration
+
+    body = validate(_evacuate, body) or {}
+    ctx = ctx_of(req)
+    require_admin(ctx, "os_compute_api:os-evacuate")
+    host = body.get("host")
+    password = body.get("adminPass") or secrets.token_urlsafe(9)
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        if host is not None:
+            check_host(s, host, inst.host)
+        svc = s.scalar(select(ComputeService).where(
+            ComputeService.host == inst.host, ComputeService.binary == COMPUTE_BINARY))
+        if svc is not None and service_is_up(svc, settings_of(req).compute.service_down_time):
+            raise Conflict(f"Compute service of {inst.host} is still in use.")
+        instances.start_task(s, inst, "evacuate")
+        instances.start_action(s, inst.id, "evacuate", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        mig = start_migration(s, inst, "evacuation", None, host, ctx.user_id,
+                              ctx.project_id or "")
+        mig.status = "accepted"
+        mig.state = {**(mig.state or {}), "keep_stopped": at_least(req, "2.95")}
+        migration_id = mig.id
+    cast_conductor(req, "begin_workflow", {"migration_id": migration_id,
+                                           "request_id": ctx.request_id})
+    if at_least(req, "2.14"):
+        return json_response(None)
+    return json_response({"adminPass": password})

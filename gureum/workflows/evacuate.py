@@ -1,0 +1,125 @@
+"""Evacuation (S13): rebuild a server of a dead host on another host.
+
+Allowed only when the source's compute service is down or forced down (the
+API checks). Steps: claim a destination → rebuild there: on shared storage the
+existing disk is reused, otherwise the guest is rebuilt from its image → the
+instance, its ports and its resources move. The source agent, when it comes
+back, finds its copy belongs elsewhere and destroys it instead of starting it
+(agent reconcile), so two copies never run.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from gureum.compute import instances, states
+from gureum.compute.models import Instance, Migration
+from gureum.conductor.build import allocate_network, bind_network, guest_spec
+from gureum.scheduler import claims
+from gureum.scheduler.requests import request_spec
+from gureum.scheduler.select import NoValidHost, select_and_claim
+from gureum.virt.driver import GuestSpec
+from gureum.workflows.engine import Run, Step, StepFailed, Workflow
+from gureum.workflows.resize import shared_storage
+
+
+class EvacuateWorkflow(Workflow):
+    kind = "evacuation"
+
+    async def _claim(self, run: Run) -> None:
+        def claim(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            inst = s.get(Instance, run.instance_id)
+            assert mig is not None and inst is not None
+            if mig.dest_compute:
+                return
+            spec = request_spec(s, inst, consumer_id=mig.uuid,
+                                ignore_hosts=frozenset({inst.host or ""}),
+                                requested_host=run.state.get("requested_host"),
+                                availability_zone=None if run.state.get("requested_host")
+                                else True)
+            try:
+                chosen = select_and_claim(s, spec, self.settings.compute)
+            except NoValidHost as exc:
+                raise StepFailed(exc.message) from None
+            mig.dest_compute = mig.dest_host = chosen.host
+            mig.dest_node = chosen.node
+            run.state.update({"dest": chosen.host, "dest_node": chosen.node,
+                              "source": inst.host, "source_node": inst.node,
+                              "shared": shared_storage(s, inst.host or "", chosen.host),
+                              "power_on": inst.vm_state != states.STOPPED
+                              or not run.state.get("keep_stopped", False)})
+        await self.with_session(claim)
+
+    async def _unclaim(self, run: Run) -> None:
+        def release(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            assert mig is not None
+            claims.release(s, mig.uuid)
+        await self.with_session(release)
+
+    async def _rebuild(self, run: Run) -> None:
+        def load(s: Session) -> GuestSpec:
+            inst = s.get(Instance, run.instance_id)
+            assert inst is not None
+            return guest_spec(inst)
+        spec = await self.with_session(load)
+        dest = run.state["dest"]
+        run.state["event_host"] = dest
+        if run.instance_id in (await self.driver(dest, "list_guests") or []):
+            return  # rebuilt before a restart
+        if run.state.get("shared"):
+            await self.driver(dest, "finish_migration", spec=spec, resize_disk=False,
+                              power_on=bool(run.state["power_on"]))
+        else:
+            await self.driver(dest, "spawn", spec=spec)
+            if not run.state["power_on"]:
+                await self.driver(dest, "power_off", guest_id=run.instance_id, timeout=0,
+                                  retry_interval=1)
+
+    async def _move(self, run: Run) -> None:
+        def moved(s: Session) -> None:
+            inst = s.get(Instance, run.instance_id)
+            mig = s.get(Migration, run.migration_id)
+            assert inst is not None and mig is not None
+            claims.release(s, inst.id)  # the dead host's resources
+            claims.move(s, mig.uuid, inst.id)
+            running = bool(run.state["power_on"])
+            instances.save(s, inst.id, {
+                "host": run.state["dest"], "node": run.state["dest_node"],
+                "vm_state": states.ACTIVE if running else states.STOPPED,
+                "power_state": states.RUNNING if running else states.SHUTDOWN})
+            if not inst.network_info:
+                instances.save(s, inst.id, {"network_info": allocate_network(s, inst)})
+            bind_network(s, inst.id, run.state["dest"])
+        await self.with_session(moved)
+
+    steps = (
+        Step("claim", _claim, _unclaim, task_state=states.REBUILDING, status="pre-migrating",
+             event="conductor_rebuild_server"),
+        Step("rebuild", _rebuild, None, task_state=states.REBUILD_SPAWNING,
+             event="compute_rebuild_instance"),
+        Step("move", _move, None, status="done"),
+    )
+
+    async def completed(self, run: Run) -> None:
+        def done(s: Session) -> None:
+            instances.save(s, run.instance_id, {"task_state": None, "fault": None})
+            instances.finish_action(s, run.instance_id, run.request_id)
+        await self.with_session(done)
+
+    async def rolled_back(self, run: Run, failed: Step, message: str) -> None:
+        def back(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            assert mig is not None
+            claims.release(s, mig.uuid)
+            mig.status = "failed"
+            # As in Nova, a failed evacuation leaves the server in ERROR on its dead host.
+            instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None})
+            instances.set_fault(s, run.instance_id, f"Evacuation failed at {failed.name}: "
+                                f"{message}", 500, message)
+            instances.finish_action(s, run.instance_id, run.request_id)
+        await self.with_session(back)
+
+    async def unrecoverable(self, run: Run, message: str) -> None:
+        await self.rolled_back(run, self.steps[-1], message)

@@ -1,0 +1,167 @@
+"""Live migration (S3): the guest keeps running while it moves.
+
+Steps: claim the destination → preflight there (it also tells whether the
+instances directory is shared: detected, never declared) → prepare an empty
+guest waiting for the state → migrate (memory only on shared storage, memory
+and disks otherwise) → post: the instance, its ports and its resources are on
+the destination. Until "migrate" succeeds the guest runs on the source; a
+failure (or an abort) there leaves it running on the source, untouched.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from gureum.compute import instances, states
+from gureum.compute.models import Instance, Migration
+from gureum.conductor.build import bind_network, guest_spec
+from gureum.db import utcnow
+from gureum.scheduler import claims
+from gureum.scheduler.requests import request_spec
+from gureum.scheduler.select import NoValidHost, select_and_claim
+from gureum.virt.driver import GuestSpec
+from gureum.workflows.engine import Run, Step, StepFailed, Workflow
+from gureum.workflows.resize import node_of
+
+
+class LiveMigrationWorkflow(Workflow):
+    kind = "live-migration"
+
+    async def _claim(self, run: Run) -> None:
+        def claim(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            inst = s.get(Instance, run.instance_id)
+            assert mig is not None and inst is not None
+            if mig.dest_compute:
+                return
+            spec = request_spec(s, inst, consumer_id=mig.uuid,
+                                ignore_hosts=frozenset({inst.host or ""}),
+                                requested_host=run.state.get("requested_host"),
+                                availability_zone=None if run.state.get("requested_host")
+                                else True)
+            try:
+                chosen = select_and_claim(s, spec, self.settings.compute)
+            except NoValidHost as exc:
+                raise StepFailed(exc.message) from None
+            mig.dest_compute = mig.dest_host = chosen.host
+            mig.dest_node = chosen.node
+            run.state.update({"dest": chosen.host, "dest_node": chosen.node,
+                              "source": inst.host, "source_node": inst.node})
+        await self.with_session(claim)
+
+    async def _unclaim(self, run: Run) -> None:
+        def release(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            assert mig is not None
+            claims.release(s, mig.uuid)
+        await self.with_session(release)
+
+    async def _spec(self, run: Run) -> GuestSpec:
+        def load(s: Session) -> GuestSpec:
+            inst = s.get(Instance, run.instance_id)
+            assert inst is not None
+            return guest_spec(inst)
+        spec: GuestSpec = await self.with_session(load)
+        return spec
+
+    async def _preflight(self, run: Run) -> None:
+        spec = await self._spec(run)
+        run.state["event_host"] = run.state["dest"]
+        facts = await self.driver(run.state["dest"], "preflight", spec=spec)
+        source_shared = await self.with_session(
+            lambda s: node_of(s, run.state["source"]).shared_storage_id)
+        dest_shared = (facts or {}).get("shared_storage_id")
+        shared = bool(source_shared) and source_shared == dest_shared
+        requested = run.state.get("block_migration", "auto")
+        if requested == "auto":
+            block = not shared
+        elif requested:
+            if shared:
+                raise StepFailed(f"{run.state['dest']} shares the instances directory with "
+                                 f"{run.state['source']}; block migration would copy the disk "
+                                 "onto itself. Use block_migration false or auto.")
+            block = True
+        else:
+            if not shared:
+                raise StepFailed(f"{run.state['source']} and {run.state['dest']} do not share "
+                                 "the instances directory; live migration without block "
+                                 "migration needs shared storage. Use block_migration auto.")
+            block = False
+        run.state["shared"] = shared
+        run.state["block"] = block
+
+    async def _prepare(self, run: Run) -> None:
+        spec = await self._spec(run)
+        uri = await self.driver(run.state["dest"], "prepare_incoming", spec=spec,
+                                block_migration=bool(run.state["block"]))
+        run.state["uri"] = uri
+
+    async def _unprepare(self, run: Run) -> None:
+        if run.state.get("dest"):
+            await self.driver(run.state["dest"], "abort_incoming", guest_id=run.instance_id)
+
+    async def _migrate(self, run: Run) -> None:
+        run.state["event_host"] = run.state["source"]
+        # Idempotent: after a restart the move may already have happened.
+        if run.instance_id in (await self.driver(run.state["dest"], "list_guests") or []):
+            return
+        await self.driver(run.state["source"], "live_migrate", guest_id=run.instance_id,
+                          rpc_timeout=max(self.settings.compute.rpc_timeout, 3600.0),
+                          dest_uri=run.state["uri"],
+                          block_migration=bool(run.state["block"]))
+
+    async def _post(self, run: Run) -> None:
+        def moved(s: Session) -> None:
+            inst = s.get(Instance, run.instance_id)
+            mig = s.get(Migration, run.migration_id)
+            assert inst is not None and mig is not None
+            claims.release(s, inst.id)  # the source's resources
+            claims.move(s, mig.uuid, inst.id)  # the destination's become the instance's
+            instances.save(s, inst.id, {"host": run.state["dest"],
+                                        "node": run.state["dest_node"]})
+            bind_network(s, inst.id, run.state["dest"])
+        await self.with_session(moved)
+
+    steps = (
+        Step("claim", _claim, _unclaim, task_state=states.MIGRATING, status="preparing",
+             event="conductor_live_migrate_instance"),
+        Step("preflight", _preflight, None, status="preparing",
+             event="compute_check_can_live_migrate_destination"),
+        Step("prepare", _prepare, _unprepare, status="running",
+             event="compute_pre_live_migration"),
+        Step("migrate", _migrate, None, status="running", event="compute_live_migration"),
+        Step("post", _post, None, status="completed",
+             event="compute_post_live_migration_at_destination"),
+    )
+
+    async def completed(self, run: Run) -> None:
+        def done(s: Session) -> None:
+            instances.save(s, run.instance_id, {"task_state": None})
+            instances.finish_action(s, run.instance_id, run.request_id)
+        await self.with_session(done)
+
+    async def rolled_back(self, run: Run, failed: Step, message: str) -> None:
+        def back(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            assert mig is not None
+            claims.release(s, mig.uuid)
+            aborted = (mig.state or {}).get("abort_requested") or "aborted" in message
+            mig.status = "cancelled" if aborted else "error"
+            mig.updated_at = utcnow()
+            instances.save(s, run.instance_id, {"task_state": None})
+            instances.set_fault(s, run.instance_id, f"Live migration to "
+                                f"{run.state.get('dest') or 'another host'} failed at "
+                                f"{failed.name}; the server keeps running on its source: "
+                                f"{message}", 500, message)
+            instances.finish_action(s, run.instance_id, run.request_id)
+        await self.with_session(back)
+
+    async def unrecoverable(self, run: Run, message: str) -> None:
+        def broken(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            if mig is not None:
+                mig.status = "error"
+            instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None})
+            instances.set_fault(s, run.instance_id, message, 500, message)
+            instances.finish_action(s, run.instance_id, run.request_id)
+        await self.with_session(broken)
