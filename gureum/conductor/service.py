@@ -18,6 +18,7 @@ from gureum.bus import Transport
 from gureum.compute.models import ComputeNode, ComputeService, Instance
 from gureum.conductor.actions import ActionRunner
 from gureum.conductor.build import BuildWorkflow, guest_spec
+from gureum.conductor.lifecycle import LifecycleRunner
 from gureum.config import Settings
 from gureum.db import Database, utcnow
 from gureum.workflows.manager import WorkflowManager
@@ -35,6 +36,7 @@ class ConductorEndpoint:
         self.build = build
         self.actions = actions
         self.workflows = workflows
+        self.lifecycle = LifecycleRunner(settings, db, build.bus)
 
     # -- heartbeats and inventory --------------------------------------------------
     async def report_state(self, host: str, binary: str, topic: str = "compute"
@@ -141,6 +143,21 @@ class ConductorEndpoint:
     async def run_action(self, instance_id: str, action: str, request_id: str,
                          params: dict[str, Any] | None = None) -> None:
         self.build._spawn_task(self.actions.run(instance_id, action, request_id, params))
+
+    async def snapshot(self, instance_id: str, image_id: str, request_id: str) -> None:
+        self.build._spawn_task(self.lifecycle.snapshot(instance_id, image_id, request_id))
+
+    async def shelve(self, instance_id: str, image_id: str, request_id: str) -> None:
+        self.build._spawn_task(self.lifecycle.shelve(instance_id, image_id, request_id))
+
+    async def unshelve(self, instance_id: str, request_id: str,
+                       availability_zone: str | None = None, host: str | None = None
+                       ) -> None:
+        self.build._spawn_task(self.lifecycle.unshelve(instance_id, request_id,
+                                                       availability_zone, host))
+
+    async def rebuild(self, instance_id: str, request_id: str) -> None:
+        self.build._spawn_task(self.lifecycle.rebuild(instance_id, request_id))
 
     async def begin_workflow(self, migration_id: int, request_id: str) -> None:
         """Start a resize, cold/live migration or evacuation recorded in a migration row."""

@@ -431,3 +431,163 @@ def evacuate(req: Request, body: Any) -> Response:
     if at_least(req, "2.14"):
         return json_response(None)
     return json_response({"adminPass": password})
+
+
+# -- snapshot, shelve, unshelve, rebuild -------------------------------------------------------
+
+_create_image = {"type": "object", "required": ["name"], "additionalProperties": False,
+                 "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255},
+                                "metadata": {"type": "object",
+                                             "additionalProperties": {"type": "string"}}}}
+
+
+def _snapshot_record(req: Request, s: Any, inst: Any, name: str,
+                     metadata: dict[str, str]) -> str:
+    from gureum.image.service import create_image
+
+    ctx = ctx_of(req)
+    props = {k: v for k, v in metadata.items() if k not in ("id", "name", "status")}
+    body = {"name": name, "disk_format": "qcow2", "container_format": "bare",
+            "visibility": "private", **props, "instance_uuid": inst.id,
+            "image_type": "snapshot", "base_image_ref": inst.image_ref or "",
+            "owner_user_name": ctx.user_name or ""}
+    image = create_image(s, ctx, body)
+    s.flush()
+    return str(image.id)
+
+
+@action("createImage")
+def create_image_action(req: Request, body: Any) -> Response:
+    body = validate(_create_image, body)
+    ctx = ctx_of(req)
+    require_writer(ctx, "os_compute_api:servers:create_image")
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        check_not_locked(ctx, inst)
+        instances.start_task(s, inst, "createImage")
+        instances.start_action(s, inst.id, "createImage", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        image_id = _snapshot_record(req, s, inst, body["name"], body.get("metadata") or {})
+        instance_id = inst.id
+    cast_conductor(req, "snapshot", {"instance_id": instance_id, "image_id": image_id,
+                                     "request_id": ctx.request_id})
+    location = f"{req.host_url}/image/v2/images/{image_id}"
+    if at_least(req, "2.45"):
+        return json_response({"image_id": image_id}, 202)
+    return empty(202, {"location": location})
+
+
+@action("shelve")
+def shelve(req: Request, body: Any) -> Response:
+    ctx = ctx_of(req)
+    require_writer(ctx, "os_compute_api:os-shelve:shelve")
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        check_not_locked(ctx, inst)
+        instances.start_task(s, inst, "shelve")
+        instances.start_action(s, inst.id, "shelve", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        image_id = _snapshot_record(req, s, inst, f"{inst.name}-shelved", {})
+        instance_id = inst.id
+    cast_conductor(req, "shelve", {"instance_id": instance_id, "image_id": image_id,
+                                   "request_id": ctx.request_id})
+    return empty(202)
+
+
+@action("shelveOffload")
+def shelve_offload(req: Request, body: Any) -> Response:
+    # Shelving always offloads at once here (shelved_offload_time = 0), so a server is
+    # never left in "shelved"; the table then answers 409 like Nova for other states.
+    ctx = ctx_of(req)
+    require_admin(ctx, "os_compute_api:os-shelve:shelve_offload")
+    with req.app_state.db.session(write=False) as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        states.check("shelveOffload", inst.id, inst.vm_state, inst.task_state,
+                     launched=inst.launched_at is not None)
+    return empty(202)
+
+
+_unshelve = {"type": ["object", "null"], "additionalProperties": False,
+             "properties": {"availability_zone": {"type": ["string", "null"]},
+                            "host": {"type": "string", "minLength": 1, "maxLength": 255}}}
+
+
+@action("unshelve")
+def unshelve(req: Request, body: Any) -> Response:
+    body = validate(_unshelve, body) or {}
+    ctx = ctx_of(req)
+    if body and not at_least(req, "2.77"):
+        raise InvalidInput("Unshelve takes no arguments before microversion 2.77.",
+                           field="unshelve")
+    if "host" in body:
+        if not at_least(req, "2.91"):
+            raise InvalidInput("Additional properties are not allowed ('host' was "
+                               "unexpected)", field="unshelve.host")
+        require_admin(ctx, "os_compute_api:os-shelve:unshelve_to_host")
+    require_writer(ctx, "os_compute_api:os-shelve:unshelve")
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        check_not_locked(ctx, inst)
+        if body.get("host"):
+            check_host(s, body["host"], None)
+        instances.start_task(s, inst, "unshelve")
+        instances.start_action(s, inst.id, "unshelve", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        instance_id = inst.id
+    cast_conductor(req, "unshelve", {"instance_id": instance_id, "request_id": ctx.request_id,
+                                     "availability_zone": body.get("availability_zone"),
+                                     "host": body.get("host")})
+    return empty(202)
+
+
+_rebuild = {"type": "object", "required": ["imageRef"], "additionalProperties": False,
+            "properties": {"imageRef": {"type": "string", "minLength": 1},
+                           "name": {"type": "string", "minLength": 1, "maxLength": 255},
+                           "adminPass": {"type": "string"},
+                           "metadata": {"type": "object",
+                                        "additionalProperties": {"type": "string"}},
+                           "preserve_ephemeral": {"type": "boolean"},
+                           "description": {"type": ["string", "null"], "maxLength": 255},
+                           "key_name": {"type": ["string", "null"]},
+                           "user_data": {"type": ["string", "null"]},
+                           "OS-DCF:diskConfig": {"type": "string"},
+                           "accessIPv4": {"type": "string"},
+                           "accessIPv6": {"type": "string"},
+                           "hostname": {"type": "string"},
+                           "trusted_image_certificates": {"type": ["array", "null"]}}}
+
+
+@action("rebuild")
+def rebuild(req: Request, body: Any) -> Response:
+    from gureum.compute.api.servers import show_view
+    from gureum.compute.servers import decode_user_data, find_image, image_properties
+
+    body = validate(_rebuild, body)
+    ctx = ctx_of(req)
+    require_writer(ctx, "os_compute_api:servers:rebuild")
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        check_not_locked(ctx, inst)
+        image = find_image(s, ctx, body["imageRef"])
+        instances.start_task(s, inst, "rebuild")
+        instances.start_action(s, inst.id, "rebuild", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        values: dict[str, Any] = {"image_ref": image.id}
+        sysmeta = dict(inst.system_metadata or {})
+        sysmeta["image_properties"] = image_properties(image)
+        values["system_metadata"] = sysmeta
+        for key, attr in (("name", "name"), ("metadata", "metadata_"),
+                          ("description", "description"), ("accessIPv4", "access_ip_v4"),
+                          ("accessIPv6", "access_ip_v6")):
+            if key in body:
+                values[attr] = body[key]
+        if "user_data" in body and at_least(req, "2.57"):
+            values["user_data"] = decode_user_data(body["user_data"])
+        instances.save(s, inst.id, values)
+        s.refresh(inst)
+        view = show_view(req, s, inst, ctx)
+        instance_id = inst.id
+    cast_conductor(req, "rebuild", {"instance_id": instance_id,
+                                    "request_id": ctx.request_id})
+    view["adminPass"] = body.get("adminPass") or secrets.token_urlsafe(9)
+    return json_response({"server": view}, 202)

@@ -1,0 +1,271 @@
+"""Snapshot (createImage), shelve/unshelve and rebuild: actions that touch images.
+
+Each runs from the task_state the API set and ends with a compare-and-swap;
+a failure clears the task_state and records the fault, as every action does.
+The snapshot is written by the host's driver into the image store's staging
+area and committed by the conductor through the image service (one machine
+for now; distributed agents will upload over the Image API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gureum.bus import BusError, RemoteError, Transport
+from gureum.compute import instances, states
+from gureum.compute.models import Instance
+from gureum.conductor.actions import shutdown_timeout
+from gureum.conductor.build import bind_network, guest_spec, unbind_network
+from gureum.config import Settings
+from gureum.context import RequestContext
+from gureum.db import Database, utcnow
+from gureum.errors import GureumError
+from gureum.scheduler import claims
+from gureum.scheduler.requests import request_spec
+from gureum.scheduler.select import NoValidHost, select_and_claim
+
+log = logging.getLogger("gureum.conductor.lifecycle")
+
+
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(size):
+            yield chunk
+
+
+class LifecycleRunner:
+    def __init__(self, settings: Settings, db: Database, bus: Transport) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+
+    async def _driver(self, host: str, op: str, *, rpc_timeout: float | None = None,
+                      **args: Any) -> Any:
+        """One driver operation on a host; args go to the driver method."""
+        return await self.bus.call("compute", "driver", {"op": op, **args}, server=host,
+                                   timeout=rpc_timeout or self.settings.compute.rpc_timeout)
+
+    def _with(self, fn: Any) -> Any:
+        def _do() -> Any:
+            with self.db.session() as s:
+                return fn(s)
+        return asyncio.to_thread(_do)
+
+    def _load(self, s: Session, instance_id: str, task_state: str) -> Instance | None:
+        inst = s.get(Instance, instance_id)
+        if inst is None or inst.deleted or inst.task_state != task_state:
+            return None
+        s.expunge(inst)
+        return inst
+
+    async def _fail(self, instance_id: str, task_state: str, request_id: str, event: str,
+                    message: str, vm_state: str | None = None) -> None:
+        def failed(s: Session) -> None:
+            values: dict[str, Any] = {"task_state": None}
+            if vm_state:
+                values["vm_state"] = vm_state
+            instances.save(s, instance_id, values, expected_task_state=task_state)
+            instances.set_fault(s, instance_id, message, 500, message)
+            instances.event_finish(s, instance_id, request_id, event, "Error",
+                                   details=message)
+            instances.finish_action(s, instance_id, request_id)
+        await self._with(failed)
+
+    # -- snapshot ----------------------------------------------------------------------
+    async def _snapshot_to(self, inst: Instance, image_id: str) -> None:
+        from gureum.image.data import upload
+        from gureum.image.store import ImageStore
+
+        store = ImageStore(self.settings.image_store_dir)
+        target = store.path(image_id, staging=True).with_suffix(".snapshot")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        assert inst.host is not None
+        await self._driver(inst.host, "snapshot", guest_id=inst.id, target_path=str(target))
+        ctx = RequestContext(user_id=inst.user_id, project_id=inst.project_id,
+                             roles=frozenset({"admin", "member", "reader"}))
+        try:
+            await asyncio.to_thread(upload, self.db, store, ctx, image_id, _chunks(target),
+                                    None, 0)
+        finally:
+            if target.exists():
+                os.unlink(target)
+
+    async def snapshot(self, instance_id: str, image_id: str, request_id: str) -> None:
+        event = "compute_snapshot_instance"
+        inst = await self._with(lambda s: self._load(s, instance_id, states.IMAGE_SNAPSHOT))
+        if inst is None:
+            return
+        await self._with(lambda s: instances.event_start(s, instance_id, request_id, event,
+                                                         inst.host))
+        try:
+            await self._snapshot_to(inst, image_id)
+        except (RemoteError, BusError, GureumError) as exc:
+            await self._delete_image(image_id)
+            await self._fail(instance_id, states.IMAGE_SNAPSHOT, request_id, event,
+                             f"Snapshot failed: {_msg(exc)}")
+            return
+
+        def done(s: Session) -> None:
+            instances.save(s, instance_id, {"task_state": None},
+                           expected_task_state=states.IMAGE_SNAPSHOT)
+            instances.event_finish(s, instance_id, request_id, event, host=inst.host)
+            instances.finish_action(s, instance_id, request_id)
+        await self._with(done)
+
+    async def _delete_image(self, image_id: str) -> None:
+        from gureum.image import models as im
+        from gureum.image.store import ImageStore
+
+        def drop(s: Session) -> None:
+            row = s.get(im.Image, image_id)
+            if row is not None:
+                s.delete(row)
+        await self._with(drop)
+        ImageStore(self.settings.image_store_dir).delete(image_id)
+
+    # -- shelve / unshelve --------------------------------------------------------------
+    async def shelve(self, instance_id: str, image_id: str, request_id: str) -> None:
+        event = "compute_shelve_instance"
+        inst = await self._with(lambda s: self._load(s, instance_id, states.SHELVING))
+        if inst is None:
+            return
+        assert inst.host is not None
+        try:
+            timeout = shutdown_timeout(inst, self.settings)
+            await self._driver(inst.host, "power_off", guest_id=inst.id, timeout=timeout,
+                               retry_interval=self.settings.compute.shutdown_retry_interval,
+                               rpc_timeout=timeout + self.settings.compute.rpc_timeout)
+            await self._with(lambda s: instances.save(s, instance_id, {
+                "task_state": states.SHELVING_IMAGE_UPLOADING,
+                "power_state": states.SHUTDOWN}))
+            await self._snapshot_to(inst, image_id)
+            # Offload at once (Nova's shelved_offload_time = 0): free the host.
+            await self._driver(inst.host, "destroy", guest_id=inst.id)
+        except (RemoteError, BusError, GureumError) as exc:
+            await self._delete_image(image_id)
+            await self._with(lambda s: instances.save(s, instance_id, {
+                "task_state": states.SHELVING}))
+            await self._fail(instance_id, states.SHELVING, request_id, event,
+                             f"Shelve failed: {_msg(exc)}")
+            return
+
+        def offloaded(s: Session) -> None:
+            claims.release(s, instance_id)
+            unbind_network(s, instance_id)
+            row = s.get(Instance, instance_id)
+            sysmeta = dict(row.system_metadata or {}) if row is not None else {}
+            sysmeta["shelved_image_id"] = image_id
+            sysmeta["shelved_at"] = utcnow().isoformat()
+            instances.save(s, instance_id, {
+                "vm_state": states.SHELVED_OFFLOADED, "task_state": None,
+                "power_state": states.SHUTDOWN, "host": None, "node": None,
+                "system_metadata": sysmeta})
+            instances.event_finish(s, instance_id, request_id, event, host=inst.host)
+            instances.finish_action(s, instance_id, request_id)
+        await self._with(offloaded)
+
+    async def unshelve(self, instance_id: str, request_id: str, az: str | None,
+                       host: str | None) -> None:
+        event = "compute_unshelve_instance"
+
+        def place(s: Session) -> tuple[str, str | None, Any] | str:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.deleted or inst.task_state != states.UNSHELVING:
+                return "gone"
+            spec = request_spec(s, inst, requested_host=host,
+                                availability_zone=az if az else True)
+            try:
+                chosen = select_and_claim(s, spec, self.settings.compute)
+            except NoValidHost as exc:
+                return exc.message
+            sysmeta = inst.system_metadata or {}
+            instances.save(s, inst.id, {"host": chosen.host, "node": chosen.node,
+                                        "availability_zone": chosen.availability_zone,
+                                        "task_state": states.SPAWNING})
+            s.refresh(inst)
+            gs = guest_spec(inst)
+            snap = sysmeta.get("shelved_image_id")
+            if snap:
+                gs = type(gs).from_dict({**gs.to_dict(), "image_id": snap})
+            return chosen.host, snap, gs
+        placed = await self._with(place)
+        if placed == "gone":
+            return
+        if isinstance(placed, str):
+            await self._fail(instance_id, states.UNSHELVING, request_id, event, placed,
+                             vm_state=states.SHELVED_OFFLOADED)
+            return
+        chosen_host, snap, gs = placed
+        try:
+            await self._driver(chosen_host, "spawn", spec=gs.to_dict())
+        except (RemoteError, BusError) as exc:
+            def undo(s: Session) -> None:
+                claims.release(s, instance_id)
+                instances.save(s, instance_id, {"host": None, "node": None,
+                                                "task_state": states.UNSHELVING})
+            await self._with(undo)
+            await self._fail(instance_id, states.UNSHELVING, request_id, event,
+                             f"Unshelve failed on {chosen_host}: {_msg(exc)}",
+                             vm_state=states.SHELVED_OFFLOADED)
+            return
+
+        def active(s: Session) -> None:
+            inst = s.get(Instance, instance_id)
+            assert inst is not None
+            sysmeta = {k: v for k, v in (inst.system_metadata or {}).items()
+                       if k not in ("shelved_image_id", "shelved_at")}
+            instances.save(s, instance_id, {
+                "vm_state": states.ACTIVE, "task_state": None, "power_state": states.RUNNING,
+                "system_metadata": sysmeta})
+            bind_network(s, instance_id, chosen_host)
+            instances.event_finish(s, instance_id, request_id, event, host=chosen_host)
+            instances.finish_action(s, instance_id, request_id)
+        await self._with(active)
+        if snap:
+            await self._delete_image(snap)
+
+    # -- rebuild ---------------------------------------------------------------------------
+    async def rebuild(self, instance_id: str, request_id: str) -> None:
+        event = "compute_rebuild_instance"
+        inst = await self._with(lambda s: self._load(s, instance_id, states.REBUILDING))
+        if inst is None:
+            return
+        if not inst.host:
+            await self._fail(instance_id, states.REBUILDING, request_id, event,
+                             "The server has no host to rebuild on.")
+            return
+        try:
+            await self._driver(inst.host, "destroy", guest_id=inst.id)
+            await self._with(lambda s: instances.save(s, instance_id, {
+                "task_state": states.REBUILD_SPAWNING}))
+            await self._driver(inst.host, "spawn", spec=guest_spec(inst).to_dict())
+        except (RemoteError, BusError) as exc:
+            await self._with(lambda s: instances.save(s, instance_id, {
+                "task_state": states.REBUILDING}))
+            await self._fail(instance_id, states.REBUILDING, request_id, event,
+                             f"Rebuild failed: {_msg(exc)}", vm_state=states.ERROR)
+            return
+
+        def done(s: Session) -> None:
+            instances.save(s, instance_id, {"vm_state": states.ACTIVE, "task_state": None,
+                                            "power_state": states.RUNNING, "fault": None,
+                                            "launched_at": utcnow()},
+                           expected_task_state=states.REBUILD_SPAWNING)
+            instances.event_finish(s, instance_id, request_id, event, host=inst.host)
+            instances.finish_action(s, instance_id, request_id)
+        await self._with(done)
+
+
+def _msg(exc: BaseException) -> str:
+    if isinstance(exc, RemoteError):
+        return exc.remote_message
+    if isinstance(exc, GureumError):
+        return exc.message
+    return str(exc)
