@@ -106,6 +106,11 @@ class ComputeSettings:
     fake_disk_gb: int = 500
     fake_failures: str = ""
     fake_delays: str = ""
+    # Guests that ignore ACPI power-down (S1): "c02" (every guest on c02), "*:vm1"
+    # (guests with hostname vm1 on any host). Hosts sharing an instances directory
+    # (S3): "c01,c02" (groups separated by ";").
+    fake_ignore_acpi: str = ""
+    fake_shared_storage: str = ""
     # How long the API waits for an agent to answer a synchronous call.
     rpc_timeout: float = 60.0
 

@@ -8,6 +8,7 @@ inside; the subprocess one is exactly what a user runs.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -27,14 +28,28 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 # Cheap bcrypt and quick heartbeats: tests measure behaviour, not cost.
-TEST_CONFIG = """
-[identity]
-password_hash_rounds = 4
-address_failure_threshold = 10000
-[compute]
-report_interval = 1.0
-service_down_time = 5.0
-"""
+TEST_SETTINGS: dict[str, dict[str, Any]] = {
+    "identity": {"password_hash_rounds": 4, "address_failure_threshold": 10_000},
+    "compute": {"report_interval": 1.0, "service_down_time": 5.0},
+}
+
+
+def toml_text(sections: dict[str, dict[str, Any]]) -> str:
+    """Settings sections as TOML (strings, numbers and booleans: all settings are)."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        return json.dumps(str(v))  # a JSON string is a valid TOML basic string
+    lines: list[str] = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {value(v)}" for key, v in values.items())
+    return "\n".join(lines) + "\n"
+
+
+TEST_CONFIG = toml_text(TEST_SETTINGS)
 
 
 def free_port() -> int:
@@ -140,9 +155,15 @@ class Api:
 class GureumUp:
     """`gureum up` as a subprocess, the way a user starts it."""
 
-    def __init__(self, data_dir: Path, hosts: int = 1, extra_args: list[str] | None = None
-                 ) -> None:
+    def __init__(self, data_dir: Path, hosts: int = 1, extra_args: list[str] | None = None,
+                 settings: dict[str, dict[str, Any]] | None = None) -> None:
+        """``settings``: sections merged over the test config, e.g.
+        ``{"compute": {"fake_failures": "c02:preflight"}}``."""
         self.data_dir = data_dir
+        self.settings: dict[str, dict[str, Any]] = {
+            name: dict(values) for name, values in TEST_SETTINGS.items()}
+        for name, values in (settings or {}).items():
+            self.settings.setdefault(name, {}).update(values)
         self.port = free_port()
         self.hosts = hosts
         self.extra_args = extra_args or []
@@ -162,7 +183,7 @@ class GureumUp:
     def start(self, timeout: float = 60) -> GureumUp:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir.parent / f"{self.data_dir.name}-gureum.toml"
-        config.write_text(TEST_CONFIG)
+        config.write_text(toml_text(self.settings))
         self._log = log = self.log_path.open("a")
         self.proc = subprocess.Popen(
             [str(BIN / "gureum"), "up", "--data-dir", str(self.data_dir), "--port",

@@ -5,8 +5,17 @@ run a thousand hosts. Failures are injected per step, optionally only for the
 next N calls: ``FakeDriver(failures={"spawn": "disk full"})`` or, at run time,
 ``driver.inject("spawn", "disk full", times=1)``. Delays per step simulate slow
 hypervisors: ``FakeDriver(delays={"spawn": 0.5})``. A guest "shuts down
-cleanly" unless ``ignore_acpi`` lists it, in which case power_off waits the
-full timeout and forces it off — the S1 story without a real guest.
+cleanly" unless ``ignore_acpi`` names it (its id, its hostname, or "*" for
+every guest), in which case power_off re-sends the ACPI request every retry
+interval, waits the full timeout and forces it off — the S1 story without a
+real guest. ``shared_storage_id`` makes hosts that report the same id share
+their instances directory (S3).
+
+A ``gureum up`` cloud sets all of these from ``[compute]`` settings (see
+``make_driver``): ``fake_failures = "c02:preflight"``, ``fake_delays =
+"live_migrate:20"``, ``fake_ignore_acpi = "c02"`` or ``"*:vm1"`` (HOST or
+HOST:GUEST_HOSTNAME, HOST may be "*"), ``fake_shared_storage = "c01,c02"``
+(hosts sharing one instances directory; groups separated by ";").
 """
 
 from __future__ import annotations
@@ -102,6 +111,10 @@ class FakeDriver(VirtDriver):
         raise _ERRORS.get(step, DriverError)(f"{injected.message} (injected into {step} "
                                              f"on {self.host or 'fake host'})")
 
+    def ignores_acpi(self, guest: FakeGuest) -> bool:
+        names = {"*", guest.spec.id, guest.spec.hostname} - {""}
+        return bool(names & self.ignore_acpi)
+
     def _guest(self, guest_id: str) -> FakeGuest:
         guest = self.guests.get(guest_id)
         if guest is None:
@@ -140,11 +153,16 @@ class FakeDriver(VirtDriver):
         if g.power_state == states.SHUTDOWN:
             return PowerOffResult(True, 0.0)
         started = time.monotonic()
-        if guest_id in self.ignore_acpi and timeout > 0:
-            # The guest ignores every ACPI request: wait it out, then force.
-            await asyncio.sleep(timeout)
+        if self.ignores_acpi(g) and timeout > 0:
+            # The guest ignores every ACPI request: re-send it until the timeout, then force.
+            deadline = started + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                self.calls.append(("acpi_power_down", guest_id))
+                await asyncio.sleep(min(left, retry_interval) if retry_interval > 0 else left)
             g.power_state = states.SHUTDOWN
             return PowerOffResult(False, time.monotonic() - started)
+        if timeout > 0:
+            self.calls.append(("acpi_power_down", guest_id))
         g.power_state = states.SHUTDOWN
         return PowerOffResult(timeout > 0, time.monotonic() - started)
 
@@ -309,6 +327,32 @@ def parse_injections(text: str, host: str) -> dict[str, str]:
         if where in ("*", host):
             out[step] = f"{step} fails on {host} (compute.fake_failures)"
     return out
+
+
+def parse_ignore_acpi(text: str, host: str) -> set[str]:
+    """Settings text "c02,*:vm1" → the guests on this host that ignore ACPI.
+
+    Each item is HOST (every guest there) or HOST:GUEST_HOSTNAME; HOST may be "*".
+    """
+    out: set[str] = set()
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        where, _, guest = item.partition(":")
+        if where in ("*", host):
+            out.add(guest.strip() or "*")
+    return out
+
+
+def parse_shared_storage(text: str, host: str) -> str | None:
+    """Settings text "c01,c02;c03,c04" → this host's shared storage id, if any.
+
+    Hosts in one group (comma-separated; groups separated by ";") see the same
+    instances directory, so they report the same id.
+    """
+    for group in filter(None, (g.strip() for g in text.split(";"))):
+        hosts = sorted(filter(None, (h.strip() for h in group.split(","))))
+        if host in hosts:
+            return "fake-shared:" + "+".join(hosts)
+    return None
 
 
 def parse_delays(text: str) -> dict[str, float]:
