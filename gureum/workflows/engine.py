@@ -64,7 +64,9 @@ class Step:
     do: StepFn
     undo: StepFn | None = None
     task_state: str | None = None  # the instance's task_state while this step runs
-    status: str | None = None  # the migration's status once this step is done
+    # The migration's status once this step is done; never a terminal one (only
+    # ``completed`` writes that, together with the instance's final state).
+    status: str | None = None
     event: str | None = None  # the instance action event this step records
 
 

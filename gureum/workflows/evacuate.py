@@ -99,11 +99,14 @@ class EvacuateWorkflow(Workflow):
              event="conductor_rebuild_server"),
         Step("rebuild", _rebuild, None, task_state=states.REBUILD_SPAWNING,
              event="compute_rebuild_instance"),
-        Step("move", _move, None, status="done"),
+        Step("move", _move, None, status="post-migrating", event="conductor_move_instance"),
     )
 
     async def completed(self, run: Run) -> None:
         def done(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            assert mig is not None
+            mig.status = "done"  # "completed" once the dead host has cleaned up
             instances.save(s, run.instance_id, {"task_state": None, "fault": None})
             instances.finish_action(s, run.instance_id, run.request_id)
         await self.with_session(done)

@@ -130,12 +130,15 @@ class LiveMigrationWorkflow(Workflow):
         Step("prepare", _prepare, _unprepare, status="running",
              event="compute_pre_live_migration"),
         Step("migrate", _migrate, None, status="running", event="compute_live_migration"),
-        Step("post", _post, None, status="completed",
+        Step("post", _post, None, status="post-migrating",
              event="compute_post_live_migration_at_destination"),
     )
 
     async def completed(self, run: Run) -> None:
         def done(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            assert mig is not None
+            mig.status = "completed"  # terminal only once the instance says so too
             instances.save(s, run.instance_id, {"task_state": None})
             instances.finish_action(s, run.instance_id, run.request_id)
         await self.with_session(done)

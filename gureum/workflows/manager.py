@@ -120,9 +120,13 @@ class WorkflowManager:
             if status == "finished" and isinstance(wf, ResizeWorkflow):
                 if task_state == states.RESIZE_CONFIRMING:
                     self._spawn(self._finish(wf, run, True))
-                elif task_state == states.RESIZE_REVERTING:
+                    continue
+                if task_state == states.RESIZE_REVERTING:
                     self._spawn(self._finish(wf, run, False))
-                continue  # VERIFY_RESIZE: waiting for the user
+                    continue
+                if task_state is None:
+                    continue  # VERIFY_RESIZE: waiting for the user
+                # else: the last step finished but its completion was not recorded
             log.info("resuming %s of %s after step %r", kind, instance_id, step)
             self._spawn(wf.execute(run, step))
 

@@ -196,7 +196,7 @@ class ResizeWorkflow(Workflow):
         Step("power_off", _power_off, _power_on_source, task_state=states.RESIZE_MIGRATING,
              status="migrating", event="compute_resize_instance"),
         Step("transfer", _transfer, _drop_copy, task_state=states.RESIZE_MIGRATED,
-             status="post-migrating"),
+             status="post-migrating", event="compute_copy_disks"),
         Step("finish", _finish, None, task_state=states.RESIZE_FINISH, status="finished",
              event="compute_finish_resize"),
     )
