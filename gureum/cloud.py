@@ -152,18 +152,30 @@ class Cloud:
                 f"{'s' if hosts != 1 else ''}, data in {settings.data_dir}). Next: {hint}")
 
     async def stop(self) -> None:
+        """Stop every role; a phase that hangs is logged and left behind, never waited on
+        forever (a stuck client connection must not keep the process alive)."""
         for agent in reversed(self.agents):
-            await agent.stop()
-        await self.conductor.stop()
+            await _bounded(agent.stop(), f"compute agent {agent.host}")
+        await _bounded(self.conductor.stop(), "conductor")
         self.server.should_exit = True
         if self.server_task is not None:
-            try:
-                await asyncio.wait_for(self.server_task, 10)
-            except (TimeoutError, Exception) as exc:  # already reported, or slow clients
-                log.debug("api server stopped with %r", exc)
-        await self.bus.stop()
+            done, _ = await asyncio.wait({self.server_task}, timeout=10)
+            if not done:
+                log.warning("the API server did not stop within 10s; leaving it")
+                self.server_task.cancel()
+        await _bounded(self.bus.stop(), "message bus")
         self.app.shutdown()
         self.db.dispose()
+
+
+async def _bounded(coro: Any, what: str, timeout: float = 15) -> None:
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        log.warning("stopping the %s took more than %ss; leaving it", what, timeout)
+        task.cancel()
+    elif task.exception() is not None:
+        log.warning("stopping the %s failed: %r", what, task.exception())
 
 
 async def run_cloud(settings: Settings, hosts: int, ready_out: Any = sys.stdout) -> None:
