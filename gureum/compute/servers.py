@@ -228,8 +228,7 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
         limit = settings.quota.server_group_members
         if limit >= 0 and members + req.max_count > limit:
             raise OverQuota("Quota exceeded, too many servers in group")
-    if req.networks is not None:
-        validate_networks(s, ctx, req.networks)
+    validate_networks(s, ctx, req.networks, req.max_count)
     user_data = decode_user_data(req.user_data)
     count = req.max_count
     try:
@@ -266,7 +265,8 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
             metadata_=dict(req.metadata), system_metadata=sysmeta, tags=list(req.tags),
             access_ip_v4=req.access_ip_v4, access_ip_v6=req.access_ip_v6,
             security_groups=list(req.security_groups),
-            requested_networks=req.networks if req.networks is not None else "auto",
+            # None (before 2.37, no networks given): the one usable network, or none.
+            requested_networks=req.networks,
             block_device_mapping=list(req.block_device_mapping), scheduler_hints=hints,
             server_group_id=group_id)
         s.add(inst)
@@ -276,12 +276,8 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
     return made
 
 
-def validate_networks(s: Session, ctx: RequestContext, networks: Any) -> None:
-    try:
-        from gureum.network import service as netsvc
-    except ImportError:
-        return
-    check = getattr(netsvc, "validate_requested_networks", None)
-    if check is not None:
-        assert ctx.project_id is not None
-        check(s, ctx.project_id, ctx.is_admin, networks)
+def validate_networks(s: Session, ctx: RequestContext, networks: Any, count: int) -> None:
+    from gureum.network import service as netsvc
+
+    assert ctx.project_id is not None
+    netsvc.validate_requested_networks(s, ctx.project_id, ctx.is_admin, networks, count)

@@ -30,6 +30,7 @@ from gureum.compute import instances, states
 from gureum.compute.models import ComputeService, Instance
 from gureum.config import Settings
 from gureum.db import Database, utcnow
+from gureum.network import service as netsvc
 from gureum.scheduler import claims
 from gureum.scheduler.requests import request_spec
 from gureum.scheduler.select import COMPUTE_BINARY, NoValidHost, select_and_claim, service_is_up
@@ -325,42 +326,23 @@ def guest_spec(inst: Instance) -> GuestSpec:
     )
 
 
-# -- networking (the network service, when present) -------------------------------------
-
-def _netsvc() -> Any:
-    try:
-        from gureum.network import service as netsvc
-    except ImportError:
-        return None
-    return netsvc
-
+# -- networking ---------------------------------------------------------------------
 
 def allocate_network(s: Session, inst: Instance) -> list[dict[str, Any]]:
-    netsvc = _netsvc()
-    if netsvc is None or not hasattr(netsvc, "allocate_for_instance"):
-        return []
-    existing = netsvc.network_info_for_instance(s, inst.id)
-    if existing:
-        return list(existing)  # a retry: the ports were allocated on the first attempt
+    """Ports for the instance (the same ones again when a build is retried)."""
     return list(netsvc.allocate_for_instance(
         s, instance_id=inst.id, project_id=inst.project_id,
-        requests=inst.requested_networks if inst.requested_networks is not None else "auto",
-        host=inst.host))
+        requests=inst.requested_networks, host=inst.host,
+        availability_zone=inst.availability_zone))
 
 
 def bind_network(s: Session, instance_id: str, host: str) -> None:
-    netsvc = _netsvc()
-    if netsvc is not None and hasattr(netsvc, "bind_ports"):
-        netsvc.bind_ports(s, instance_id, host)
+    netsvc.bind_ports(s, instance_id, host)
 
 
 def unbind_network(s: Session, instance_id: str) -> None:
-    netsvc = _netsvc()
-    if netsvc is not None and hasattr(netsvc, "unbind_ports"):
-        netsvc.unbind_ports(s, instance_id)
+    netsvc.unbind_ports(s, instance_id)
 
 
 def deallocate_network(s: Session, instance_id: str) -> None:
-    netsvc = _netsvc()
-    if netsvc is not None and hasattr(netsvc, "deallocate_for_instance"):
-        netsvc.deallocate_for_instance(s, instance_id)
+    netsvc.deallocate_for_instance(s, instance_id)

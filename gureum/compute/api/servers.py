@@ -211,15 +211,12 @@ def _query(req: Request, s: Session, ctx: RequestContext) -> tuple[Select[Any], 
 
 
 def _ip_filter(req: Request, s: Session) -> list[str] | None:
+    from gureum.network import service as netsvc
+
     ip = req.arg("ip") or req.arg("ip6")
     if not ip:
         return None
-    try:
-        from gureum.network import service as netsvc
-    except ImportError:
-        return []
-    finder = getattr(netsvc, "instance_ids_with_ip", None)
-    return list(finder(s, ip)) if finder else []
+    return list(netsvc.instance_ids_with_ip(s, ip))
 
 
 def _python_filters(req: Request) -> Any:
