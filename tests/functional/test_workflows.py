@@ -345,3 +345,54 @@ def test_evacuate_needs_a_down_host_and_survives_crash(wf_cloud: InProcessCloud,
     assert last_migration(wf_cloud, sid).status == "completed"
     check_claims(wf_cloud)
     delete(wapi, admin, sid)
+
+
+def test_resize_is_confirmed_automatically_after_the_window(wf_cloud: InProcessCloud,
+                                                            wapi: Api, admin: str) -> None:
+    assert wf_cloud.cloud is not None
+    old = wf_cloud.cloud.conductor
+    wf_cloud.run(old.stop())
+    settings = dataclasses.replace(wf_cloud.settings, compute=dataclasses.replace(
+        wf_cloud.settings.compute, resize_confirm_window=0.5))
+    auto = Conductor(settings, wf_cloud.cloud.db, wf_cloud.cloud.bus)
+    wf_cloud.run(auto.start())
+    wf_cloud.cloud.conductor = auto
+    try:
+        sid = fresh_server(wapi, admin, "auto-confirm")["id"]
+        action(wapi, admin, sid, {"resize": {"flavorRef": "42"}})
+        wait_for(lambda: last_migration(wf_cloud, sid).status == "confirmed", timeout=30,
+                 what="auto-confirm")
+        after = wait_status(wapi, admin, sid, {"ACTIVE"})
+        assert after["flavor"]["original_name"] == "m1.nano"
+        assert len(copies(wf_cloud, sid)) == 1
+    finally:
+        restart_conductor(wf_cloud)
+    delete(wapi, admin, sid)
+
+
+def test_evacuate_leaves_a_stopped_server_stopped_at_2_95(wf_cloud: InProcessCloud,
+                                                          wapi: Api, admin: str) -> None:
+    server = fresh_server(wapi, admin, "evac-stopped")
+    sid, source = server["id"], server["OS-EXT-SRV-ATTR:host"]
+    action(wapi, admin, sid, {"os-stop": None})
+    wait_status(wapi, admin, sid, {"SHUTOFF"})
+    mv53 = {"OpenStack-API-Version": "compute 2.53"}
+    svc = wapi.request("GET", f"/compute/v2.1/os-services?host={source}", admin,
+                       headers=mv53).json()["services"]
+    svc_id = next(x["id"] for x in svc if x["binary"] == "nova-compute")
+    wapi.request("PUT", f"/compute/v2.1/os-services/{svc_id}", admin,
+                 json={"forced_down": True}, headers=mv53)
+    try:
+        action(wapi, admin, sid, {"evacuate": {}}, version="2.95")
+        after = wait_status(wapi, admin, sid, {"SHUTOFF"})
+        assert after["OS-EXT-SRV-ATTR:host"] != source
+        assert running_copies(wf_cloud, sid) == []
+    finally:
+        wapi.request("PUT", f"/compute/v2.1/os-services/{svc_id}", admin,
+                     json={"forced_down": False}, headers=mv53)
+    assert wf_cloud.cloud is not None
+    agent = next(a for a in wf_cloud.cloud.agents if a.host == source)
+    wf_cloud.run(agent.reconcile())
+    assert copies(wf_cloud, sid) == [after["OS-EXT-SRV-ATTR:host"]]
+    check_claims(wf_cloud)
+    delete(wapi, admin, sid)
