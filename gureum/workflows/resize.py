@@ -237,6 +237,9 @@ class ResizeWorkflow(Workflow):
             mig = s.get(Migration, run.migration_id)
             if mig is not None:
                 mig.status = "error"
+                # The move is over: the destination's claim goes (the undo that
+                # would have released it never ran).
+                claims.release(s, mig.uuid)
             instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None})
             instances.set_fault(s, run.instance_id, message, 500, message)
             instances.finish_action(s, run.instance_id, run.request_id)

@@ -94,10 +94,12 @@ def show(req: Request, inst: Instance, ctx: RequestContext, *, for_list: bool = 
         "tenant_id": inst.project_id, "user_id": inst.user_id,
         "updated": isotime(inst.updated_at), "OS-DCF:diskConfig": "MANUAL",
     }
-    if st in ("ERROR", "DELETED"):
-        f = fault(ctx, inst)
-        if f:
-            server["fault"] = f
+    # Nova shows a fault only in ERROR and DELETED; gureum also shows why a move
+    # failed and was rolled back while the server stays ACTIVE (S2). A later
+    # successful move or hard reboot clears it.
+    f = fault(ctx, inst)
+    if f:
+        server["fault"] = f
     if st in ("BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"):
         server["progress"] = inst.progress or 0
     server["OS-EXT-AZ:availability_zone"] = inst.availability_zone or ""
