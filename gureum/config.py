@@ -106,6 +106,7 @@ class ComputeSettings:
     fake_disk_gb: int = 500
     fake_failures: str = ""
     fake_delays: str = ""
+    # Delays may name a host: "c03:live_migrate:20" (migrations from c03 take 20 s).
     # Guests that ignore ACPI power-down (S1): "c02" (every guest on c02), "*:vm1"
     # (guests with hostname vm1 on any host). Hosts sharing an instances directory
     # (S3): "c01,c02" (groups separated by ";").

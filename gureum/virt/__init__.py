@@ -20,7 +20,7 @@ def make_driver(settings: Settings, host: str) -> VirtDriver:
 
         return FakeDriver(vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
                           local_gb=conf.fake_disk_gb,
-                          delays=parse_delays(conf.fake_delays),
+                          delays=parse_delays(conf.fake_delays, host),
                           failures=parse_injections(conf.fake_failures, host),
                           shared_storage_id=parse_shared_storage(conf.fake_shared_storage,
                                                                  host),

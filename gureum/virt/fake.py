@@ -12,10 +12,11 @@ real guest. ``shared_storage_id`` makes hosts that report the same id share
 their instances directory (S3).
 
 A ``gureum up`` cloud sets all of these from ``[compute]`` settings (see
-``make_driver``): ``fake_failures = "c02:preflight"``, ``fake_delays =
-"live_migrate:20"``, ``fake_ignore_acpi = "c02"`` or ``"*:vm1"`` (HOST or
-HOST:GUEST_HOSTNAME, HOST may be "*"), ``fake_shared_storage = "c01,c02"``
-(hosts sharing one instances directory; groups separated by ";").
+``make_driver``): ``fake_failures = "c02:preflight"``; ``fake_delays =
+"live_migrate:20"`` or ``"c03:live_migrate:20"``; ``fake_ignore_acpi = "c02"``
+or ``"*:vm1"`` (HOST or HOST:GUEST_HOSTNAME, HOST may be "*");
+``fake_shared_storage = "c01,c02"`` (hosts sharing one instances directory;
+groups separated by ";").
 """
 
 from __future__ import annotations
@@ -355,10 +356,19 @@ def parse_shared_storage(text: str, host: str) -> str | None:
     return None
 
 
-def parse_delays(text: str) -> dict[str, float]:
-    """Settings text "spawn:0.5,power_off:2" → {"spawn": 0.5, "power_off": 2.0}."""
+def parse_delays(text: str, host: str = "") -> dict[str, float]:
+    """Settings text "spawn:0.5,c03:live_migrate:20" → this host's delays per step.
+
+    An item is STEP:SECONDS (every host) or HOST:STEP:SECONDS (that host only).
+    """
     out: dict[str, float] = {}
     for item in filter(None, (p.strip() for p in text.split(","))):
-        step, _, seconds = item.partition(":")
-        out[step.strip()] = float(seconds or 0)
+        parts = [p.strip() for p in item.split(":")]
+        if len(parts) == 3:
+            where, step, seconds = parts
+            if where not in ("*", host):
+                continue
+        else:
+            step, seconds = parts[0], (parts[1] if len(parts) > 1 else "")
+        out[step] = float(seconds or 0)
     return out

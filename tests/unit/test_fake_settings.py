@@ -9,7 +9,7 @@ from gureum.compute import states
 from gureum.config import load_settings
 from gureum.virt import make_driver
 from gureum.virt.driver import GuestSpec
-from gureum.virt.fake import FakeDriver, parse_ignore_acpi, parse_shared_storage
+from gureum.virt.fake import FakeDriver, parse_delays, parse_ignore_acpi, parse_shared_storage
 
 
 def test_ignore_acpi_names_hosts_and_guest_hostnames() -> None:
@@ -57,3 +57,10 @@ def test_a_guest_ignoring_acpi_is_asked_again_every_retry_interval() -> None:
     asyncio.run(go())
     asked = [c for c in driver.calls if c == ("acpi_power_down", "g1")]
     assert 3 <= len(asked) <= 5
+
+
+def test_delays_for_every_host_or_one() -> None:
+    text = "spawn:0.5, c03:live_migrate:20, *:power_off:1"
+    assert parse_delays(text, "c03") == {"spawn": 0.5, "live_migrate": 20.0, "power_off": 1.0}
+    assert parse_delays(text, "c01") == {"spawn": 0.5, "power_off": 1.0}
+    assert parse_delays("spawn", "c01") == {"spawn": 0.0}
