@@ -69,6 +69,7 @@ def _reply(out: Any, message: dict[str, Any]) -> None:
 def main() -> None:
     # Answers go to a private copy of stdout: the children's fd 1 is theirs.
     answers = os.fdopen(os.dup(1), "w")
+    sys.argv = ["openstack"]  # the program name in usage and error messages
     _warm_up()
     while line := sys.stdin.readline():
         request = json.loads(line)
