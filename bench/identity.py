@@ -265,20 +265,22 @@ class Bench:
             self.in_turns([t], "validate", c, 1)
 
 
-def run(args: argparse.Namespace) -> Results:
+def run(args: argparse.Namespace, command: str = "") -> Results:
     plan = Plan.make(args.quick, args.duration, args.tokens)
     bench_root = ROOT / ".bench"
     bench_root.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     results = Results(
         started=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        quick=args.quick, duration=plan.duration,
+        quick=args.quick, duration=plan.duration, command=command,
         client="wrk 4.1 (`wrk -t1 -c1|8`, C/epoll, one thread, a generated Lua script for "
                "method, headers and body)",
         machine=machine_info())
     results.machine["load_at_start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results.machine["gureum"] = _git_revision()
     results.machine["validate_reps"] = plan.validate_reps
+    results.machine["quiet_wait"] = plan.quiet_wait
+    results.machine["quiet_budget"] = plan.quiet_budget
     bench = Bench(plan, results)
     keystone_dir = bench_root / "keystone"
     if not args.skip_keystone:
@@ -349,26 +351,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="write the report here (default docs/performance.md for a full run; "
                         "a --quick run only prints)")
     p.add_argument("--keep-data", action="store_true", help="keep gureum's data directory")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="measure nothing: report an earlier run from its raw results "
+                        "(.bench/identity-*.json)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not wrk.available():
+    if not wrk.available() and not args.from_json:
         print("wrk is needed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
     t0 = time.monotonic()
-    results = run(args)
+    command = ".venv/bin/python -m bench.identity " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
+    if args.from_json:
+        results = Results.from_json(json.loads(Path(args.from_json).read_text()))
+        results.command = results.command or f"(not recorded in {args.from_json})"
+    else:
+        results = run(args, command.strip())
     print()
     print(render(table(results)))
     print()
     print(render(memory_table(results)))
     print()
-    output = args.output or (None if args.quick else str(ROOT / "docs" / "performance.md"))
-    command = ".venv/bin/python -m bench.identity " + shlex.join(
-        sys.argv[1:] if argv is None else argv)
+    output = args.output or (None if results.quick else str(ROOT / "docs" / "performance.md"))
     if output:
-        Path(output).write_text(markdown(results, command.strip()))
+        Path(output).write_text(markdown(results, results.command or command.strip()))
         print(f"wrote {output}")
     print(f"done in {time.monotonic() - t0:,.0f} s")
     return 0

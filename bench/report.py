@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import psutil
@@ -46,6 +46,7 @@ class Results:
     quick: bool
     duration: float
     client: str
+    command: str = ""
     rows: list[Row] = field(default_factory=list)
     memory: list[Memory] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -53,6 +54,18 @@ class Results:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Results:
+        def pick(kind: Any, d: dict[str, Any]) -> dict[str, Any]:
+            names = {f.name for f in fields(kind)}
+            return {k: v for k, v in d.items() if k in names}
+
+        results = cls(**pick(cls, {k: v for k, v in data.items()
+                                   if k not in ("rows", "memory")}))
+        results.rows = [Row(**pick(Row, r)) for r in data.get("rows", [])]
+        results.memory = [Memory(**pick(Memory, m)) for m in data.get("memory", [])]
+        return results
 
     def find(self, server: str, op: str, concurrency: int, last: bool = False) -> Row | None:
         found = [r for r in self.rows
@@ -130,9 +143,49 @@ def md_table(rows: list[list[str]]) -> str:
 KEYSTONE_REFERENCE = {1: 158, 8: 385}
 
 
+def memory_growth(results: Results, server: str) -> tuple[Memory, Memory] | None:
+    """The RSS points around the bulk issue (what tokens cost), else the first and last."""
+    points = [m for m in results.memory if m.server == server]
+    if len(points) < 2:
+        return None
+    by_point = {m.point: m for m in points}
+    # Before the bulk issue, warm-up dominates (allocator arenas, statement caches,
+    # lazily imported code).
+    a = by_point.get("before bulk issue", points[0])
+    b = by_point.get("after bulk issue", points[-1])
+    if b.tokens_issued <= a.tokens_issued:
+        a, b = points[0], points[-1]
+    return a, b
+
+
+def summary(results: Results) -> str | None:
+    """One sentence on the goal: ≥10x Keystone's cached validation, memory flat in tokens."""
+    ratios = []
+    for conc in (1, 8):
+        g = results.find("gureum", "validate", conc)
+        k = results.find("keystone", "validate", conc)
+        if g and k and k.rps > 0:
+            ratios.append(g.rps / k.rps)
+    growth = memory_growth(results, "gureum")
+    if len(ratios) < 2 or growth is None:
+        return None
+    a, b = growth
+    per_100k = (b.rss_mb - a.rss_mb) / max(1, b.tokens_issued - a.tokens_issued) * 100_000
+    fast = min(ratios) >= 10
+    flat = per_100k < 10
+    verdict = "met" if fast and flat else "not met"
+    return (f"**Goal {verdict}**: gureum validates {min(ratios):.0f}-{max(ratios):.0f}x as many "
+            "tokens per second as Keystone with its cache on (goal: 10x), and its memory "
+            f"{'stays flat' if flat else 'grows'} with tokens issued ({per_100k:+.1f} MiB per "
+            "100,000 tokens over the bulk issue).")
+
+
 def findings(results: Results) -> list[str]:
     """Plain sentences computed from the numbers (ratios, flatness, memory growth)."""
     out: list[str] = []
+    headline = summary(results)
+    if headline:
+        out.append(headline)
     for conc in (1, 8):
         g = results.find("gureum", "validate", conc)
         k = results.find("keystone", "validate", conc)
@@ -172,14 +225,9 @@ def findings(results: Results) -> list[str]:
                        f"{last.other_cpu or 0:.1f} vs {first.other_cpu or 0:.1f} cores{cpu}).")
     for server in sorted({m.server for m in results.memory}):
         points = [m for m in results.memory if m.server == server]
-        by_point = {m.point: m for m in points}
-        if len(points) >= 2:
-            # Growth over the bulk issue is what tokens cost; before it, warm-up dominates
-            # (allocator arenas, statement caches, lazily imported code).
-            a = by_point.get("before bulk issue", points[0])
-            b = by_point.get("after bulk issue", points[-1])
-            if b.tokens_issued <= a.tokens_issued:
-                a, b = points[0], points[-1]
+        growth = memory_growth(results, server)
+        if growth is not None:
+            a, b = growth
             grown = b.rss_mb - a.rss_mb
             per_1k = grown / max(1, b.tokens_issued - a.tokens_issued) * 1000
             extra = ""
@@ -260,8 +308,10 @@ def markdown(results: Results, command: str) -> str:
         "- bulk re-scope: re-scope issue at concurrency 8 until gureum has issued the target "
         "number of tokens; for Keystone a time-bounded sample to keep the run short, so its "
         "memory rows cover fewer tokens (the findings extrapolate).",
-        "- Before each timed measurement the benchmark waits (at most 10 s, 45 s per run) "
-        "for other work on the machine to fall below 0.3 busy cores.",
+        "- Before each timed measurement the benchmark waits (at most "
+        f"{results.machine.get('quiet_wait', 10):g} s, "
+        f"{results.machine.get('quiet_budget', 45):g} s per run) for other work on the "
+        "machine to fall below 0.3 busy cores.",
         "- Both servers run side by side and take turns: each measurement runs on gureum, "
         "then on Keystone, so both see the same machine. Order: 10 tokens each, RSS, an "
         "unrecorded validate warm-up, validate c1/c8, password issue c1/c8, re-scope c1/c8, "

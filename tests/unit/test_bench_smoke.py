@@ -61,6 +61,15 @@ def test_report_renders() -> None:
     assert doc.startswith("# Performance") and "| gureum | validate |" in doc
 
 
+def test_results_round_trip_through_json() -> None:
+    results = _results()
+    data = results.to_json()
+    data["rows"][0]["unknown_later_field"] = 1  # raw files from other versions still load
+    again = Results.from_json(data)
+    assert again.rows[0].rps == results.rows[0].rps and again.memory == results.memory
+    assert table(again) == table(results)
+
+
 def test_plans_and_arguments() -> None:
     quick = identity.Plan.make(True, None, None)
     full = identity.Plan.make(False, None, None)
