@@ -29,7 +29,16 @@ from typing import Any
 import httpx
 
 from bench import wrk
-from bench.report import Memory, Results, Row, machine_info, markdown, memory_table, table
+from bench.report import (
+    Memory,
+    Results,
+    Row,
+    machine_info,
+    markdown,
+    memory_table,
+    table,
+    write_section,
+)
 from bench.report import text_table as render
 from bench.servers import (
     ROOT,
@@ -377,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     output = args.output or (None if results.quick else str(ROOT / "docs" / "performance.md"))
     if output:
-        Path(output).write_text(markdown(results, results.command or command.strip()))
+        write_section(Path(output), markdown(results, results.command or command.strip()))
         print(f"wrote {output}")
     print(f"done in {time.monotonic() - t0:,.0f} s")
     return 0

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import identity, wrk
-from bench.report import Memory, Results, Row, findings, markdown, md_table, table, text_table
+from bench.report import (
+    BEGIN,
+    END,
+    Memory,
+    Results,
+    Row,
+    findings,
+    markdown,
+    md_table,
+    table,
+    text_table,
+    write_section,
+)
 
 
 def test_lua_script_carries_the_request() -> None:
@@ -58,7 +72,20 @@ def test_report_renders() -> None:
     assert "26.7x" in said and "18.4x" in said and "meets the 10x goal" in said
     assert "after 100,012 tokens" in said
     doc = markdown(results, "python -m bench.identity --quick")
-    assert doc.startswith("# Performance") and "| gureum | validate |" in doc
+    assert doc.startswith(BEGIN) and doc.rstrip().endswith(END)
+    assert "| gureum | validate |" in doc
+
+
+def test_report_section_keeps_the_other_sections(tmp_path: Path) -> None:
+    path = tmp_path / "performance.md"
+    section = markdown(_results(), "python -m bench.identity")
+    write_section(path, section)
+    assert path.read_text().startswith("# Performance")
+    path.write_text(path.read_text() + "\n<!-- other: begin -->\nother\n<!-- other: end -->\n")
+    write_section(path, section.replace("7,000", "7,001"))
+    text = path.read_text()
+    assert text.count(BEGIN) == 1 and "7,001" in text and "7,000/s" not in text
+    assert "<!-- other: begin -->\nother" in text
 
 
 def test_results_round_trip_through_json() -> None:
