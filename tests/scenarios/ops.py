@@ -32,7 +32,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import Api, GureumUp
+from gureum.cloud import read_passwords
+from tests.harness import BIN, Api, GureumUp
 
 ADMIN = "gureum"
 DEMO = "gureum-demo"
@@ -86,11 +87,16 @@ class CliServer:
 
 
 class Operator:
-    def __init__(self, up: GureumUp, cli: CliServer | None = None) -> None:
-        self.up = up
+    """The admin and the demo member of one cloud (a `gureum up` or an in-process one)."""
+
+    def __init__(self, url: str, clouds_yaml: Path, cli: CliServer | None = None) -> None:
+        self.url = url
+        self.clouds_yaml = clouds_yaml
         self.cli_server = cli
-        self.api = Api(up.url)
-        admin_password, demo_password = up.credentials()
+        self.api = Api(url)
+        found = read_passwords(clouds_yaml)
+        assert found is not None, f"no passwords in {clouds_yaml}"
+        admin_password, demo_password = found
         self.tokens = {ADMIN: self.api.token("admin", admin_password, "admin"),
                        DEMO: self.api.token("demo", demo_password, "demo")}
 
@@ -101,11 +107,13 @@ class Operator:
     def openstack(self, *args: str, check: bool = True, timeout: float = 120
                   ) -> subprocess.CompletedProcess[str]:
         """`openstack <args…>` with this cloud's clouds.yaml."""
-        if self.cli_server is None or os.environ.get("GUREUM_E2E_CLI") == "exec":
-            return self.up.openstack(*args, check=check, timeout=timeout)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        env["OS_CLIENT_CONFIG_FILE"] = str(self.up.clouds_yaml)
-        proc = self.cli_server.run(list(args), env, timeout)
+        env["OS_CLIENT_CONFIG_FILE"] = str(self.clouds_yaml)
+        if self.cli_server is None or os.environ.get("GUREUM_E2E_CLI") == "exec":
+            proc = subprocess.run([str(BIN / "openstack"), *args], env=env,
+                                  capture_output=True, text=True, timeout=timeout)
+        else:
+            proc = self.cli_server.run(list(args), env, timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"openstack {' '.join(args)} exited {proc.returncode}:\n"
                                  f"{proc.stdout}\n{proc.stderr}")
@@ -251,7 +259,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, cli: CliServer | None, name:
     """A `gureum up --hosts N` of the scenario's own, with its own settings."""
     data_dir: Path = tmp_path_factory.mktemp(name) / "data"
     up = GureumUp(data_dir, hosts=hosts, settings=settings).start()
-    op = Operator(up, cli)
+    op = Operator(up.url, up.clouds_yaml, cli)
     try:
         yield op
     finally:
