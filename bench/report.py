@@ -314,10 +314,12 @@ def markdown(results: Results, command: str) -> str:
         "- bulk re-scope: re-scope issue at concurrency 8 until gureum has issued the target "
         "number of tokens; for Keystone a time-bounded sample to keep the run short, so its "
         "memory rows cover fewer tokens (the findings extrapolate).",
-        "- Before each timed measurement the benchmark waits (at most "
-        f"{results.machine.get('quiet_wait', 10):g} s, "
-        f"{results.machine.get('quiet_budget', 45):g} s per run) for other work on the "
-        "machine to fall below 0.3 busy cores.",
+        ("- Before each timed measurement the benchmark waits (at most "
+         f"{results.machine.get('quiet_wait', 10):g} s, "
+         f"{results.machine.get('quiet_budget', 45):g} s per run) for other work on the "
+         "machine to fall below 0.3 busy cores."
+         if results.machine.get("quiet_wait", 10) else
+         "- This run did not wait for a quiet machine (--quick)."),
         "- Both servers run side by side and take turns: each measurement runs on gureum, "
         "then on Keystone, so both see the same machine. Order: 10 tokens each, RSS, an "
         "unrecorded validate warm-up, validate c1/c8, password issue c1/c8, re-scope c1/c8, "
