@@ -8,9 +8,9 @@ environment, points stdin/stdout/stderr where it is told and calls
 ``openstackclient.shell.main(argv)`` — the same code, arguments, output and
 exit code as the `openstack` program, without the start-up.
 
-Protocol (JSON lines): the request ``{"argv": [...], "env": {...}, "stdout":
-path, "stderr": path}`` on stdin; the answers ``{"pid": n}`` at once and then
-``{"rc": n}`` when the command has finished.
+Protocol (JSON lines): the request ``{"argv": [...], "env": {...}, "stdin":
+path or null, "stdout": path, "stderr": path}`` on stdin; the answers
+``{"pid": n}`` at once and then ``{"rc": n}`` when the command has finished.
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ def _child(request: dict[str, Any]) -> None:
     try:
         os.environ.clear()
         os.environ.update(request["env"])
+        # No controlling terminal: a prompt (getpass) reads the answer from stdin.
+        os.setsid()
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        for fd, path, mode in ((0, os.devnull, os.O_RDONLY), (1, request["stdout"], flags),
+        stdin = request.get("stdin") or os.devnull
+        for fd, path, mode in ((0, stdin, os.O_RDONLY), (1, request["stdout"], flags),
                                (2, request["stderr"], flags)):
             new = os.open(path, mode, 0o600)
             os.dup2(new, fd)

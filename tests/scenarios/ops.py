@@ -56,12 +56,13 @@ class CliServer:
         for line in self.proc.stdout:
             self.answers.put(json.loads(line))
 
-    def run(self, argv: list[str], env: dict[str, str], timeout: float
-            ) -> subprocess.CompletedProcess[str]:
+    def run(self, argv: list[str], env: dict[str, str], timeout: float,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
         assert self.proc.stdin is not None and self.proc.poll() is None
-        out, err = (Path(self.scratch.name) / n for n in ("stdout", "stderr"))
-        self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "stdout": str(out),
-                                          "stderr": str(err)}) + "\n")
+        out, err, given = (Path(self.scratch.name) / n for n in ("stdout", "stderr", "stdin"))
+        given.write_text(input or "")
+        self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "stdin": str(given),
+                                          "stdout": str(out), "stderr": str(err)}) + "\n")
         self.proc.stdin.flush()
         pid = self.answers.get(timeout=30)["pid"]
         try:
@@ -104,16 +105,17 @@ class Operator:
         self.api.close()
 
     # -- the CLI ---------------------------------------------------------------------------
-    def openstack(self, *args: str, check: bool = True, timeout: float = 120
-                  ) -> subprocess.CompletedProcess[str]:
-        """`openstack <args…>` with this cloud's clouds.yaml."""
+    def openstack(self, *args: str, check: bool = True, timeout: float = 120,
+                  input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """`openstack <args…>` with this cloud's clouds.yaml; ``input`` answers prompts."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         env["OS_CLIENT_CONFIG_FILE"] = str(self.clouds_yaml)
         if self.cli_server is None or os.environ.get("GUREUM_E2E_CLI") == "exec":
-            proc = subprocess.run([str(BIN / "openstack"), *args], env=env,
-                                  capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run([str(BIN / "openstack"), *args], env=env, input=input or "",
+                                  capture_output=True, text=True, timeout=timeout,
+                                  start_new_session=True)  # no terminal to prompt on
         else:
-            proc = self.cli_server.run(list(args), env, timeout)
+            proc = self.cli_server.run(list(args), env, timeout, input)
         if check and proc.returncode != 0:
             raise AssertionError(f"openstack {' '.join(args)} exited {proc.returncode}:\n"
                                  f"{proc.stdout}\n{proc.stderr}")
@@ -127,11 +129,12 @@ class Operator:
     def cli_json(self, *args: str, cloud: str = ADMIN) -> Any:
         return json.loads(self.cli(*args, "-f", "json", cloud=cloud).stdout)
 
-    def run(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(self, command: str, check: bool = True, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
         """One command line exactly as typed (``openstack --os-cloud gureum …``)."""
         words = shlex.split(command)
         assert words[0] == "openstack", command
-        return self.openstack(*words[1:], check=check)
+        return self.openstack(*words[1:], check=check, timeout=timeout, input=input)
 
     # -- the Compute API ------------------------------------------------------------------
     def call(self, method: str, path: str, cloud: str = ADMIN, version: str = "2.100",
