@@ -29,6 +29,9 @@ from gureum.compute import instances
 from gureum.compute.models import Instance, Migration
 from gureum.config import Settings
 from gureum.db import Database
+from gureum.scheduler import claims
+from gureum.scheduler.requests import request_spec
+from gureum.scheduler.select import NoValidHost, select_and_claim
 from gureum.virt.driver import GuestSpec
 
 log = logging.getLogger("gureum.workflows")
@@ -166,6 +169,42 @@ class Workflow:
             with self.db.session() as s:
                 return fn(s)
         return asyncio.to_thread(_do)
+
+    # -- the destination --------------------------------------------------------------------
+    def claim_destination(self, s: Session, run: Run, *, flavor: dict[str, Any] | None = None,
+                          same_host: bool = False) -> tuple[Instance, Migration] | None:
+        """Choose and claim the destination (the migration holds the claim).
+
+        Idempotent: None when a destination was claimed before (a resumed run).
+        """
+        mig = s.get(Migration, run.migration_id)
+        inst = s.get(Instance, run.instance_id)
+        assert mig is not None and inst is not None
+        if mig.dest_compute:
+            return None
+        requested = run.state.get("requested_host")
+        spec = request_spec(s, inst, flavor=flavor, consumer_id=mig.uuid,
+                            ignore_hosts=frozenset() if same_host
+                            else frozenset({inst.host or ""}),
+                            requested_host=requested,
+                            availability_zone=None if requested else True)
+        try:
+            chosen = select_and_claim(s, spec, self.settings.compute)
+        except NoValidHost as exc:
+            raise StepFailed(exc.message) from None
+        mig.dest_compute = mig.dest_host = chosen.host
+        mig.dest_node = chosen.node
+        run.state.update({"dest": chosen.host, "dest_node": chosen.node,
+                          "source": inst.host, "source_node": inst.node})
+        return inst, mig
+
+    async def release_destination(self, run: Run) -> None:
+        """Undo of claim_destination: give back what the migration holds."""
+        def release(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            assert mig is not None
+            claims.release(s, mig.uuid)
+        await self.with_session(release)
 
     # -- talking to hosts ---------------------------------------------------------------------
     async def driver(self, host: str, op: str, *, rpc_timeout: float | None = None,

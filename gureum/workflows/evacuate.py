@@ -16,10 +16,8 @@ from gureum.compute import instances, states
 from gureum.compute.models import Instance, Migration
 from gureum.conductor.build import allocate_network, bind_network, guest_spec
 from gureum.scheduler import claims
-from gureum.scheduler.requests import request_spec
-from gureum.scheduler.select import NoValidHost, select_and_claim
 from gureum.virt.driver import GuestSpec
-from gureum.workflows.engine import Run, Step, StepFailed, Workflow
+from gureum.workflows.engine import Run, Step, Workflow
 from gureum.workflows.resize import shared_storage
 
 
@@ -28,35 +26,13 @@ class EvacuateWorkflow(Workflow):
 
     async def _claim(self, run: Run) -> None:
         def claim(s: Session) -> None:
-            mig = s.get(Migration, run.migration_id)
-            inst = s.get(Instance, run.instance_id)
-            assert mig is not None and inst is not None
-            if mig.dest_compute:
-                return
-            spec = request_spec(s, inst, consumer_id=mig.uuid,
-                                ignore_hosts=frozenset({inst.host or ""}),
-                                requested_host=run.state.get("requested_host"),
-                                availability_zone=None if run.state.get("requested_host")
-                                else True)
-            try:
-                chosen = select_and_claim(s, spec, self.settings.compute)
-            except NoValidHost as exc:
-                raise StepFailed(exc.message) from None
-            mig.dest_compute = mig.dest_host = chosen.host
-            mig.dest_node = chosen.node
-            run.state.update({"dest": chosen.host, "dest_node": chosen.node,
-                              "source": inst.host, "source_node": inst.node,
-                              "shared": shared_storage(s, inst.host or "", chosen.host),
-                              "power_on": inst.vm_state != states.STOPPED
-                              or not run.state.get("keep_stopped", False)})
+            claimed = self.claim_destination(s, run)
+            if claimed is not None:
+                inst = claimed[0]
+                run.state["shared"] = shared_storage(s, inst.host or "", run.state["dest"])
+                run.state["power_on"] = (inst.vm_state != states.STOPPED
+                                         or not run.state.get("keep_stopped", False))
         await self.with_session(claim)
-
-    async def _unclaim(self, run: Run) -> None:
-        def release(s: Session) -> None:
-            mig = s.get(Migration, run.migration_id)
-            assert mig is not None
-            claims.release(s, mig.uuid)
-        await self.with_session(release)
 
     async def _rebuild(self, run: Run) -> None:
         def load(s: Session) -> GuestSpec:
@@ -95,7 +71,8 @@ class EvacuateWorkflow(Workflow):
         await self.with_session(moved)
 
     steps = (
-        Step("claim", _claim, _unclaim, task_state=states.REBUILDING, status="pre-migrating",
+        Step("claim", _claim, Workflow.release_destination,
+             task_state=states.REBUILDING, status="pre-migrating",
              event="conductor_rebuild_server"),
         Step("rebuild", _rebuild, None, task_state=states.REBUILD_SPAWNING,
              event="compute_rebuild_instance"),

@@ -17,8 +17,6 @@ from gureum.compute.models import Instance, Migration
 from gureum.conductor.build import bind_network, guest_spec
 from gureum.db import utcnow
 from gureum.scheduler import claims
-from gureum.scheduler.requests import request_spec
-from gureum.scheduler.select import NoValidHost, select_and_claim
 from gureum.virt.driver import GuestSpec
 from gureum.workflows.engine import Run, Step, StepFailed, Workflow
 from gureum.workflows.resize import node_of
@@ -28,33 +26,7 @@ class LiveMigrationWorkflow(Workflow):
     kind = "live-migration"
 
     async def _claim(self, run: Run) -> None:
-        def claim(s: Session) -> None:
-            mig = s.get(Migration, run.migration_id)
-            inst = s.get(Instance, run.instance_id)
-            assert mig is not None and inst is not None
-            if mig.dest_compute:
-                return
-            spec = request_spec(s, inst, consumer_id=mig.uuid,
-                                ignore_hosts=frozenset({inst.host or ""}),
-                                requested_host=run.state.get("requested_host"),
-                                availability_zone=None if run.state.get("requested_host")
-                                else True)
-            try:
-                chosen = select_and_claim(s, spec, self.settings.compute)
-            except NoValidHost as exc:
-                raise StepFailed(exc.message) from None
-            mig.dest_compute = mig.dest_host = chosen.host
-            mig.dest_node = chosen.node
-            run.state.update({"dest": chosen.host, "dest_node": chosen.node,
-                              "source": inst.host, "source_node": inst.node})
-        await self.with_session(claim)
-
-    async def _unclaim(self, run: Run) -> None:
-        def release(s: Session) -> None:
-            mig = s.get(Migration, run.migration_id)
-            assert mig is not None
-            claims.release(s, mig.uuid)
-        await self.with_session(release)
+        await self.with_session(lambda s: self.claim_destination(s, run))
 
     async def _spec(self, run: Run) -> GuestSpec:
         def load(s: Session) -> GuestSpec:
@@ -123,7 +95,8 @@ class LiveMigrationWorkflow(Workflow):
         await self.with_session(moved)
 
     steps = (
-        Step("claim", _claim, _unclaim, task_state=states.MIGRATING, status="preparing",
+        Step("claim", _claim, Workflow.release_destination,
+             task_state=states.MIGRATING, status="preparing",
              event="conductor_live_migrate_instance"),
         Step("preflight", _preflight, None, status="preparing",
              event="compute_check_can_live_migrate_destination"),

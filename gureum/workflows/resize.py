@@ -23,8 +23,6 @@ from gureum.conductor.actions import shutdown_timeout
 from gureum.conductor.build import bind_network, guest_spec
 from gureum.db import utcnow
 from gureum.scheduler import claims
-from gureum.scheduler.requests import request_spec
-from gureum.scheduler.select import NoValidHost, select_and_claim
 from gureum.virt.driver import GuestSpec
 from gureum.workflows.engine import Run, Step, StepFailed, Workflow
 
@@ -63,36 +61,12 @@ class ResizeWorkflow(Workflow):
             mig = s.get(Migration, run.migration_id)
             inst = s.get(Instance, run.instance_id)
             assert mig is not None and inst is not None
-            if mig.dest_compute:
-                return  # claimed before a restart
-            new_flavor = inst.new_flavor or inst.flavor
             same_host = (self.settings.compute.allow_resize_to_same_host
                          and mig.migration_type == "resize")
-            spec = request_spec(
-                s, inst, flavor=new_flavor, consumer_id=mig.uuid,
-                ignore_hosts=frozenset() if same_host else frozenset({inst.host or ""}),
-                requested_host=run.state.get("requested_host"))
-            try:
-                chosen = select_and_claim(s, spec, self.settings.compute)
-            except NoValidHost as exc:
-                raise StepFailed(exc.message) from None
-            mig.dest_compute = chosen.host
-            mig.dest_node = chosen.node
-            mig.dest_host = chosen.host
-            run.state["dest"] = chosen.host
-            run.state["dest_node"] = chosen.node
-            run.state["source"] = inst.host
-            run.state["source_node"] = inst.node
-            run.state["shared"] = shared_storage(s, inst.host or "", chosen.host)
+            if self.claim_destination(s, run, flavor=inst.new_flavor or inst.flavor,
+                                      same_host=same_host) is not None:
+                run.state["shared"] = shared_storage(s, inst.host or "", run.state["dest"])
         await self.with_session(claim)
-
-    async def _unclaim(self, run: Run) -> None:
-        await self.with_session(lambda s: claims.release(s, self._mig_uuid(s, run)))
-
-    def _mig_uuid(self, s: Session, run: Run) -> str:
-        mig = s.get(Migration, run.migration_id)
-        assert mig is not None
-        return mig.uuid
 
     async def _spec(self, run: Run, new: bool = True) -> GuestSpec:
         def load(s: Session) -> GuestSpec:
@@ -189,7 +163,8 @@ class ResizeWorkflow(Workflow):
         await self.with_session(moved)
 
     steps = (
-        Step("claim", _claim, _unclaim, task_state=states.RESIZE_PREP, status="pre-migrating",
+        Step("claim", _claim, Workflow.release_destination,
+             task_state=states.RESIZE_PREP, status="pre-migrating",
              event="conductor_migrate_server"),
         Step("preflight", _preflight, None, status="pre-migrating",
              event="compute_prep_resize"),
