@@ -53,6 +53,13 @@ class Forbidden(GureumError):
         super().__init__(message, **details)
 
 
+class QuotaExceeded(Forbidden):
+    """Over a quota, where the service answers 403 (Nova)."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+
+
 class NotFound(GureumError):
     status = 404
     title = "Not Found"

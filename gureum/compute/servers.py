@@ -30,7 +30,7 @@ from gureum.compute.models import (
 )
 from gureum.config import Settings
 from gureum.context import RequestContext
-from gureum.errors import Forbidden, InvalidInput, NotFound, OverQuota
+from gureum.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
 from gureum.scheduler.select import COMPUTE_BINARY
 
 
@@ -142,7 +142,7 @@ def check_quota(s: Session, project_id: str, settings: Settings, count: int,
     for resource, (requested, used) in wanted.items():
         limit = limits.get(resource, -1)
         if limit >= 0 and used + requested > limit:
-            raise OverQuota(f"Quota exceeded for {resource}: Requested {requested}, but "
+            raise QuotaExceeded(f"Quota exceeded for {resource}: Requested {requested}, but "
                             f"already used {used} of {limit} {resource}", resource=resource)
 
 
@@ -227,13 +227,13 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
             Instance.server_group_id == group_id, Instance.deleted.is_(False))) or 0
         limit = settings.quota.server_group_members
         if limit >= 0 and members + req.max_count > limit:
-            raise OverQuota("Quota exceeded, too many servers in group")
+            raise QuotaExceeded("Quota exceeded, too many servers in group")
     validate_networks(s, ctx, req.networks, req.max_count)
     user_data = decode_user_data(req.user_data)
     count = req.max_count
     try:
         check_quota(s, ctx.project_id, settings, count, flavor)
-    except OverQuota:
+    except QuotaExceeded:
         if req.min_count == req.max_count:
             raise
         count = req.min_count

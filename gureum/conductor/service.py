@@ -180,6 +180,7 @@ class Conductor:
         self.db = db
         self.bus = bus
         self.name = name or socket.gethostname()
+        self._heartbeat: asyncio.Task[None] | None = None
         self.build = BuildWorkflow(settings, db, bus)
         self.actions = ActionRunner(settings, db, bus)
         self.workflows = WorkflowManager(settings, db, bus)
@@ -189,7 +190,17 @@ class Conductor:
     async def start(self) -> None:
         await self.bus.serve("conductor", self.name, self.endpoint)
         await self.endpoint.report_state(self.name, "gureum-conductor", "conductor")
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="conductor-hb")
         await self.recover()
+
+    async def _heartbeat_loop(self) -> None:
+        """The conductor reports itself like any service, so os-services shows it up."""
+        while True:
+            await asyncio.sleep(self.settings.compute.report_interval)
+            try:
+                await self.endpoint.report_state(self.name, "gureum-conductor", "conductor")
+            except Exception:  # the database may be briefly unavailable; try next time
+                log.exception("conductor heartbeat failed")
 
     async def recover(self) -> None:
         """Finish what a previous conductor left in flight (no task_state stays stuck)."""
@@ -201,6 +212,8 @@ class Conductor:
         await self.workflows.start()
 
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         await self.bus.unserve("conductor", self.name)
         await self.workflows.stop()
         await self.build.stop()

@@ -42,19 +42,22 @@ def parse_ip(value: Any, field: str) -> IPAddress:
 
 
 def parse_cidr(value: Any, field: str = "cidr") -> IPNetwork:
-    """A subnet CIDR; host bits set is an error (Neutron recommends the network form)."""
+    """A subnet CIDR. As in Neutron, host bits are accepted ("10.99.99.0/16") and the
+    subnet gets the network form ("10.99.0.0/16"); a missing prefix length or a
+    form Neutron would not print back ("10.0.0.0/024") is refused with its advice.
+    """
     if not isinstance(value, str) or "/" not in value:
         raise e.invalid_attribute(field, f"'{value}' is not a valid IP subnet")
-    try:
-        return ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        pass
     try:
         net = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise e.invalid_attribute(field, f"'{value}' is not a valid IP subnet") from None
-    raise e.invalid_attribute(
-        field, f"'{value}' isn't a recognized IP subnet cidr, '{net}' is recommended")
+    address, _, length = value.partition("/")
+    if net.version == 4 and (length != str(net.prefixlen)
+                             or str(ipaddress.ip_address(address)) != address):
+        raise e.invalid_attribute(
+            field, f"'{value}' isn't a recognized IP subnet cidr, '{net}' is recommended")
+    return net
 
 
 def version_of(net: IPNetwork) -> int:

@@ -101,7 +101,7 @@ def test_subnet_defaults_and_validation(api: Api, demo_token: str) -> None:
         return str(error(r, status, kind)["message"])
 
     assert "cidr" in bad(400, None, cidr="nonsense")
-    assert "'10.1.0.0/24' is recommended" in bad(400, None, cidr="10.1.0.5/24")
+    assert "'10.1.0.0/24' is recommended" in bad(400, None, cidr="10.1.0.0/024")
     assert "cidr" in bad(400, None)
     assert "ip_version" in bad(400, None, cidr="2001:db8::/64")
     bad(400, "OutOfBoundsAllocationPool", cidr="10.1.0.0/24",

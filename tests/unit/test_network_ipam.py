@@ -16,11 +16,15 @@ def net(cidr: str) -> ipam.IPNetwork:
     return ipaddress.ip_network(cidr)
 
 
-def test_parse_cidr_wants_the_network_form() -> None:
+def test_parse_cidr_takes_host_bits_as_neutron_does() -> None:
     assert str(ipam.parse_cidr("10.0.0.0/24")) == "10.0.0.0/24"
     assert str(ipam.parse_cidr("2001:DB8::/64")) == "2001:db8::/64"
+    # neutron-lib's validate_subnet accepts what netaddr prints back unchanged…
+    assert str(ipam.parse_cidr("10.0.0.7/24")) == "10.0.0.0/24"
+    assert str(ipam.parse_cidr("10.99.99.0/16")) == "10.99.0.0/16"
+    # …and recommends the network form for anything else.
     with pytest.raises(InvalidInput, match=r"'10\.0\.0\.0/24' is recommended"):
-        ipam.parse_cidr("10.0.0.7/24")
+        ipam.parse_cidr("10.0.0.0/024")
     for bad in ("10.0.0.0", "10.0.0.0/33", "x/24", 5, None):
         with pytest.raises(InvalidInput, match="cidr"):
             ipam.parse_cidr(bad)

@@ -19,7 +19,7 @@ from gureum.compute.models import KeyPair
 from gureum.compute.quotas import limits_for
 from gureum.compute.views.common import isotime
 from gureum.context import RequestContext
-from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound, OverQuota
+from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
 
 router = Router()
 
@@ -132,7 +132,7 @@ def create_keypair(req: Request, s: Session) -> Response:
     limit = limits_for(s, ctx.project_id or "", settings_of(req)).get("key_pairs", -1)
     if limit >= 0 and len(s.scalars(select(KeyPair.id).where(KeyPair.user_id == owner))
                           .all()) >= limit:
-        raise OverQuota("Quota exceeded, too many key pairs.")
+        raise QuotaExceeded("Quota exceeded, too many key pairs.")
     key_type = body.get("type", "ssh") if at_least(req, "2.2") else "ssh"
     private = None
     public = body.get("public_key")
