@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint bench clean-venv
+.PHONY: up test lint bench bench-compute clean-venv
 
 $(STAMP): pyproject.toml
 	scripts/bootstrap
@@ -22,6 +22,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.identity $(ARGS)
+
+# Compute on the fake driver: boots, server list (CLI and API), claims, actions.
+bench-compute: $(STAMP)
+	$(VENV)/bin/python -m bench.compute $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
