@@ -139,9 +139,15 @@ class LifecycleRunner:
         assert inst.host is not None
         try:
             timeout = shutdown_timeout(inst, self.settings)
-            await self._driver(inst.host, "power_off", guest_id=inst.id, timeout=timeout,
-                               retry_interval=self.settings.compute.shutdown_retry_interval,
-                               rpc_timeout=timeout + self.settings.compute.rpc_timeout)
+            result = await self._driver(
+                inst.host, "power_off", guest_id=inst.id, timeout=timeout,
+                retry_interval=self.settings.compute.shutdown_retry_interval,
+                rpc_timeout=timeout + self.settings.compute.rpc_timeout)
+            if isinstance(result, dict) and not result.get("clean", True):
+                await self._with(lambda s: instances.event_finish(  # S1: forcing is recorded
+                    s, instance_id, request_id, "compute_power_off_forced", host=inst.host,
+                    details=f"The guest did not shut down within {timeout:.0f}s of ACPI "
+                            "power-down requests; it was forced off."))
             await self._with(lambda s: instances.save(s, instance_id, {
                 "task_state": states.SHELVING_IMAGE_UPLOADING,
                 "power_state": states.SHUTDOWN}))

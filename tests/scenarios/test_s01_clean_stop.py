@@ -28,7 +28,7 @@ IMAGE_TIMEOUT = 1  # os_shutdown_timeout on the custom image
 def op(tmp_path_factory: pytest.TempPathFactory, cli: CliServer) -> Iterator[Operator]:
     with cloud(tmp_path_factory, cli, "s01", hosts=2, compute={
             "shutdown_timeout": TIMEOUT, "shutdown_retry_interval": 0.5,
-            "fake_ignore_acpi": "*:stubborn,*:patient"}) as o:
+            "fake_ignore_acpi": "*:stubborn,*:patient,*:patient2"}) as o:
         yield o
 
 
@@ -78,14 +78,20 @@ def test_guest_ignoring_acpi_is_forced_off_after_shutdown_timeout(op: Operator) 
     assert op.wait(vm["id"], {"ACTIVE"})["OS-EXT-STS:power_state"] == 1
 
 
-def test_image_os_shutdown_timeout_overrides_the_setting(op: Operator, tmp_path: Path
-                                                         ) -> None:
-    disk = tmp_path / "disk.qcow2"
+@pytest.fixture(scope="module")
+def patient_image(op: Operator, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The member's image whose guests get IMAGE_TIMEOUT seconds to shut down."""
+    disk: Path = tmp_path_factory.mktemp("s01-image") / "disk.qcow2"
     disk.write_bytes(b"QFI\xfb" + bytes(1020))
     image = op.cli_json("image", "create", "--disk-format", "qcow2", "--container-format",
                         "bare", "--file", str(disk), "--property",
                         f"os_shutdown_timeout={IMAGE_TIMEOUT}", "patient-image", cloud=DEMO)
-    vm = op.boot("patient", image=image["id"])
+    return str(image["id"])
+
+
+def test_image_os_shutdown_timeout_overrides_the_setting(op: Operator, patient_image: str
+                                                         ) -> None:
+    vm = op.boot("patient", image=patient_image)
 
     elapsed = stop_and_time(op, "patient", vm["id"])
     assert elapsed >= IMAGE_TIMEOUT
@@ -105,3 +111,22 @@ def test_image_os_shutdown_timeout_overrides_the_setting(op: Operator, tmp_path:
     r = op.call("POST", f"/servers/{vm['id']}/action", DEMO, json={"confirmResize": None})
     assert r.status_code == 204, r.text
     assert op.wait(vm["id"], {"ACTIVE"})["flavor"]["original_name"] == "m1.small"
+
+
+def test_rescue_and_shelve_power_off_the_same_way(op: Operator, patient_image: str) -> None:
+    """S1: every path that powers a guest off asks first and records any forcing."""
+    vm = op.boot("patient2", image=patient_image)
+    op.cli("server", "rescue", "patient2", cloud=DEMO)
+    op.wait(vm["id"], {"RESCUE"})
+    forced = events(op.last_action(vm["id"], "rescue"))["compute_power_off_forced"]
+    assert forced["details"].startswith(f"The guest did not shut down within {IMAGE_TIMEOUT}s")
+    op.cli("server", "unrescue", "patient2", cloud=DEMO)
+    op.wait(vm["id"], {"ACTIVE"})
+
+    op.cli("server", "shelve", "patient2", cloud=DEMO)
+    op.wait(vm["id"], {"SHELVED_OFFLOADED"})
+    shelve = events(op.last_action(vm["id"], "shelve"))
+    assert shelve["compute_shelve_instance"]["result"] == "Success"
+    assert "compute_power_off_forced" in shelve, shelve
+    op.cli("server", "unshelve", "patient2", cloud=DEMO)
+    assert op.wait(vm["id"], {"ACTIVE"})["OS-EXT-STS:power_state"] == 1
