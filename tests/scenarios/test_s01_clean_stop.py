@@ -5,7 +5,9 @@ shutdown_retry_interval, waits up to shutdown_timeout (the image property
 os_shutdown_timeout overrides it) and only then forces the guest off; forcing
 is recorded in the instance's action events. The fake driver's guests shut down
 at once unless they ignore ACPI (compute.fake_ignore_acpi names them by
-hostname here), which is the guest this scenario is about.
+hostname here), which is the guest this scenario is about. How often the
+request is re-sent is only visible inside the fake host, so the last test looks
+at it in an in-process cloud (tests/scenarios/inproc.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.scenarios.inproc import drivers, inprocess
 from tests.scenarios.ops import DEMO, CliServer, Operator, cli_events, cloud, events
 
 pytestmark = pytest.mark.e2e
@@ -130,3 +133,16 @@ def test_rescue_and_shelve_power_off_the_same_way(op: Operator, patient_image: s
     assert "compute_power_off_forced" in shelve, shelve
     op.cli("server", "unshelve", "patient2", cloud=DEMO)
     assert op.wait(vm["id"], {"ACTIVE"})["OS-EXT-STS:power_state"] == 1
+
+
+def test_the_request_is_repeated_every_retry_interval(
+        tmp_path_factory: pytest.TempPathFactory, cli: CliServer) -> None:
+    with inprocess(tmp_path_factory, cli, "s01-retry", hosts=1, compute={
+            "shutdown_timeout": 1, "shutdown_retry_interval": 0.25,
+            "fake_ignore_acpi": "*:stubborn"}) as (c, op):
+        vm = op.boot("stubborn")
+        op.cli("server", "stop", "stubborn", cloud=DEMO)
+        op.wait(vm["id"], {"SHUTOFF"})
+        asked = [call for call in drivers(c)["c01"].calls
+                 if call == ("acpi_power_down", vm["id"])]
+        assert 4 <= len(asked) <= 5, asked  # at 0, 0.25, 0.5, 0.75 s (then forced at 1 s)
