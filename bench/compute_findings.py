@@ -50,6 +50,17 @@ def findings(results: Results) -> list[str]:
         out.append(f"With a network (a port, IPAM and binding per server): "
                    f"{private.rate:.1f} servers/s vs {none.rate:.1f} "
                    f"({(1 - private.rate / none.rate) * 100:.0f}% fewer){cpu}.")
+    late = next((r for r in results.flows if r.op == "create" and "exist" in r.network), None)
+    if late and none:
+        cpu = ""
+        if late.server_cpu_ms and none.server_cpu_ms:
+            cpu = (f", gureum CPU per server {late.server_cpu_ms:.0f} ms vs "
+                   f"{none.server_cpu_ms:.0f} ms")
+        out.append(f"Create with {late.network.split(', ')[-1]} servers in the project "
+                   f"already: {late.rate:.1f} servers/s ({late.servers} at concurrency "
+                   f"{late.concurrency}, POST p50 {late.api_p50_ms or 0:.0f} ms){cpu}; in "
+                   f"an empty cloud {none.rate:.1f} servers/s, POST p50 "
+                   f"{none.api_p50_ms or 0:.0f} ms.")
     deletes = [r for r in results.flows if r.op == "delete" and r.network in ("none",
                                                                              "private")]
     if deletes:
