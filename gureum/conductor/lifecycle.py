@@ -137,6 +137,8 @@ class LifecycleRunner:
         if inst is None:
             return
         assert inst.host is not None
+        await self._with(lambda s: instances.event_start(s, instance_id, request_id, event,
+                                                         inst.host))
         try:
             timeout = shutdown_timeout(inst, self.settings)
             result = await self._driver(

@@ -137,6 +137,7 @@ class LiveMigrationWorkflow(Workflow):
             mig = s.get(Migration, run.migration_id)
             if mig is not None:
                 mig.status = "error"
+                claims.release(s, mig.uuid)  # the destination's claim goes with it
             instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None})
             instances.set_fault(s, run.instance_id, message, 500, message)
             instances.finish_action(s, run.instance_id, run.request_id)
