@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench.servers import ROOT, _clouds_password, _stop_pid, cpu_seconds, free_port
+from bench.servers import ROOT, _clouds_password, cpu_seconds, free_port
 
 MV = "compute 2.100"
 
@@ -106,12 +107,22 @@ class BenchCloud:
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid) if self.pid else 0.0
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            _stop_pid(self.proc.pid, timeout=30.0)
-            self.proc.wait(timeout=10)
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (a clean stop), SIGKILL after ``timeout``. Waits on the Popen: a
+        child that exited stays a zombie until reaped, so probing its pid with signal 0
+        (``bench.servers._stop_pid``) would wait out the whole timeout."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def setting(self, section: str, key: str, default: Any) -> Any:
         return self.settings.get(section, {}).get(key, default)

@@ -180,7 +180,8 @@ def text_report(results: Results) -> str:
 
 # -- docs/performance.md ------------------------------------------------------------------
 
-def markdown_section(results: Results, findings: list[str], method: list[str]) -> str:
+def markdown_section(results: Results, findings: list[str], method: list[str],
+                     interpretation: list[str] | None = None, profiled_at: str = "") -> str:
     m = results.machine
     lines = [
         BEGIN,
@@ -220,6 +221,8 @@ def markdown_section(results: Results, findings: list[str], method: list[str]) -
         "",
         md_table(action_table(results)),
         "",
+        *([f"### Interpretation and suggestions (profiled at {profiled_at})", "",
+           *[f"- {s}" for s in interpretation], ""] if interpretation else []),
         "### Method",
         "",
         *[f"- {s}" for s in method],
