@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from gureum.api.web import Request, Response
 from gureum.errors import InvalidInput, NotAcceptable
@@ -18,6 +19,7 @@ Version = tuple[int, int]
 _VERSION = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
 
 
+@lru_cache(maxsize=256)
 def parse(text: str) -> Version:
     m = _VERSION.match(text.strip())
     if not m:

@@ -131,19 +131,21 @@ def check_quota(s: Session, project_id: str, settings: Settings, count: int,
     from gureum.compute.quotas import limits_for
 
     limits = limits_for(s, project_id, settings)
-    used_instances = used_cores = used_ram = 0
-    for fl in s.scalars(select(Instance.flavor).where(Instance.project_id == project_id,
-                                                      Instance.deleted.is_(False))):
-        used_instances += 1
-        used_cores += int((fl or {}).get("vcpus", 0))
-        used_ram += int((fl or {}).get("ram", 0))
+    if all(limits.get(r, -1) < 0 for r in ("instances", "cores", "ram")):
+        return  # unlimited: nothing to count
+    used_instances, used_cores, used_ram = s.execute(
+        select(func.count(Instance.id),
+               func.coalesce(func.sum(Instance.flavor["vcpus"].as_integer()), 0),
+               func.coalesce(func.sum(Instance.flavor["ram"].as_integer()), 0))
+        .where(Instance.project_id == project_id, Instance.deleted.is_(False))).one()
     wanted = {"instances": (count, used_instances), "cores": (count * flavor.vcpus, used_cores),
               "ram": (count * flavor.ram, used_ram)}
     for resource, (requested, used) in wanted.items():
         limit = limits.get(resource, -1)
         if limit >= 0 and used + requested > limit:
             raise QuotaExceeded(f"Quota exceeded for {resource}: Requested {requested}, but "
-                            f"already used {used} of {limit} {resource}", resource=resource)
+                                f"already used {used} of {limit} {resource}",
+                                resource=resource)
 
 
 _HOSTNAME_BAD = re.compile(r"[^a-z0-9-]+")

@@ -75,6 +75,11 @@ def test_cloud_runs_on_database(database_url: str,
         rows = api.request("GET", "/identity/v3/role_assignments?include_names=1",
                            admin).json()["role_assignments"]
         assert any(r["user"]["name"] == "admin" for r in rows)
+        # Compute on the same database: quota sums over JSON, claims, the boot workflow.
+        from tests.compute_helpers import boot, wait_status
+
+        server = boot(api, admin, "on-real-db")
+        assert wait_status(api, admin, server["id"], {"ACTIVE"})["status"] == "ACTIVE"
     finally:
         api.close()
         cloud.stop()

@@ -25,6 +25,7 @@ from gureum.compute.api.common import (
     require_writer,
     settings_of,
 )
+from gureum.compute.api.params import MAX_LIMIT
 from gureum.compute.models import ComputeService, Instance
 from gureum.compute.views import servers as views
 from gureum.compute.views.common import next_link
@@ -319,7 +320,8 @@ def host_statuses(s: Session, req: Request, hosts: set[str]) -> dict[str, str]:
 
 def _list(req: Request, s: Session, detail: bool) -> Response:
     ctx = ctx_of(req)
-    limit = int_arg(req, "limit")
+    # Nova's [api] max_limit: no page is larger, whatever the client asks.
+    limit = min(int_arg(req, "limit") or MAX_LIMIT, MAX_LIMIT)
     marker = req.arg("marker")
     stmt, keep = _query(req, s, ctx)
     rows = _page(s, stmt, keep, limit, marker)
