@@ -23,7 +23,6 @@ class HostState:
     vcpus_used: int = 0
     memory_mb_used: int = 0
     disk_gb_used: int = 0
-    instance_ids: frozenset[str] = frozenset()
 
     @property
     def free_vcpus(self) -> float:

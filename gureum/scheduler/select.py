@@ -14,7 +14,6 @@ from gureum.compute.models import (
     AggregateHost,
     ComputeNode,
     ComputeService,
-    Instance,
 )
 from gureum.config import ComputeSettings
 from gureum.db import utcnow
@@ -50,11 +49,6 @@ def load_host_states(s: Session, conf: ComputeSettings) -> list[HostState]:
             select(AggregateHost.host, Aggregate.name, Aggregate.metadata_).join(
                 Aggregate, Aggregate.id == AggregateHost.aggregate_id)):
         aggregates.setdefault(agg_host, []).append((name, dict(agg_md or {})))
-    instances: dict[str, set[str]] = {}
-    for iid, inst_host in s.execute(select(Instance.id, Instance.host).where(
-            Instance.deleted.is_(False), Instance.host.is_not(None))):
-        if inst_host:
-            instances.setdefault(inst_host, set()).add(iid)
     now = utcnow()
     out = []
     for node in s.scalars(select(ComputeNode).order_by(ComputeNode.host)):
@@ -77,7 +71,6 @@ def load_host_states(s: Session, conf: ComputeSettings) -> list[HostState]:
             disk_gb_total=node.local_gb * node.disk_allocation_ratio - node.reserved_disk_gb,
             vcpus_used=node.vcpus_used, memory_mb_used=node.memory_mb_used,
             disk_gb_used=node.local_gb_used,
-            instance_ids=frozenset(instances.get(node.host, ())),
         ))
     return out
 
