@@ -97,8 +97,9 @@ class LifecycleRunner:
             if target.exists():
                 os.unlink(target)
 
-    async def snapshot(self, instance_id: str, image_id: str, request_id: str) -> None:
-        event = "compute_snapshot_instance"
+    async def snapshot(self, instance_id: str, image_id: str, request_id: str,
+                       backup: dict[str, Any] | None = None) -> None:
+        event = "compute_backup_instance" if backup else "compute_snapshot_instance"
         inst = await self._with(lambda s: self._load(s, instance_id, states.IMAGE_SNAPSHOT))
         if inst is None:
             return
@@ -118,6 +119,27 @@ class LifecycleRunner:
             instances.event_finish(s, instance_id, request_id, event, host=inst.host)
             instances.finish_action(s, instance_id, request_id)
         await self._with(done)
+        if backup:
+            for old in await self._with(lambda s: self._expired_backups(
+                    s, instance_id, backup["type"], int(backup["rotation"]))):
+                await self._delete_image(old)
+
+    def _expired_backups(self, s: Session, instance_id: str, backup_type: str,
+                         rotation: int) -> list[str]:
+        """Backups of this server and type beyond the newest ``rotation`` ones."""
+        from sqlalchemy import select
+
+        from gureum.image import models as im
+
+        def prop(name: str, value: str) -> Any:
+            return im.Image.id.in_(select(im.ImageProperty.image_id).where(
+                im.ImageProperty.name == name, im.ImageProperty.value == value))
+
+        rows = s.scalars(select(im.Image.id).where(
+            prop("instance_uuid", instance_id), prop("image_type", "backup"),
+            prop("backup_type", backup_type), im.Image.status == "active")
+            .order_by(im.Image.created_at.desc(), im.Image.id.desc())).all()
+        return list(rows[rotation:])
 
     async def _delete_image(self, image_id: str) -> None:
         from gureum.image import models as im

@@ -144,8 +144,10 @@ class ConductorEndpoint:
                          params: dict[str, Any] | None = None) -> None:
         self.build._spawn_task(self.actions.run(instance_id, action, request_id, params))
 
-    async def snapshot(self, instance_id: str, image_id: str, request_id: str) -> None:
-        self.build._spawn_task(self.lifecycle.snapshot(instance_id, image_id, request_id))
+    async def snapshot(self, instance_id: str, image_id: str, request_id: str,
+                       backup: dict[str, Any] | None = None) -> None:
+        self.build._spawn_task(self.lifecycle.snapshot(instance_id, image_id, request_id,
+                                                       backup))
 
     async def shelve(self, instance_id: str, image_id: str, request_id: str) -> None:
         self.build._spawn_task(self.lifecycle.shelve(instance_id, image_id, request_id))

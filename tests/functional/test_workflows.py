@@ -396,3 +396,19 @@ def test_evacuate_leaves_a_stopped_server_stopped_at_2_95(wf_cloud: InProcessClo
     assert copies(wf_cloud, sid) == [after["OS-EXT-SRV-ATTR:host"]]
     check_claims(wf_cloud)
     delete(wapi, admin, sid)
+
+
+def test_backups_rotate(wf_cloud: InProcessCloud, wapi: Api, admin: str) -> None:
+    sid = fresh_server(wapi, admin, "backed-up")["id"]
+    made = []
+    for i in range(3):
+        r = action(wapi, admin, sid, {"createBackup": {
+            "name": f"daily-{i}", "backup_type": "daily", "rotation": 2}})
+        made.append(r.json()["image_id"])
+        wait_status(wapi, admin, sid, {"ACTIVE"})
+    wait_for(lambda: wapi.request("GET", f"/image/v2/images/{made[0]}", admin
+                                  ).status_code == 404, what="rotation")
+    for image_id in made[1:]:
+        r = wapi.request("GET", f"/image/v2/images/{image_id}", admin)
+        assert r.status_code == 200 and r.json()["image_type"] == "backup"
+    delete(wapi, admin, sid)

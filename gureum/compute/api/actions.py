@@ -449,7 +449,8 @@ def _snapshot_record(req: Request, s: Any, inst: Any, name: str,
     props = {k: v for k, v in metadata.items() if k not in ("id", "name", "status")}
     body = {"name": name, "disk_format": "qcow2", "container_format": "bare",
             "visibility": "private", **props, "instance_uuid": inst.id,
-            "image_type": "snapshot", "base_image_ref": inst.image_ref or "",
+            "image_type": "backup" if "backup_type" in props else "snapshot",
+            "base_image_ref": inst.image_ref or "",
             "owner_user_name": ctx.user_name or ""}
     image = create_image(s, ctx, body)
     s.flush()
@@ -475,6 +476,41 @@ def create_image_action(req: Request, body: Any) -> Response:
     if at_least(req, "2.45"):
         return json_response({"image_id": image_id}, 202)
     return empty(202, {"location": location})
+
+
+_create_backup = {"type": "object", "required": ["name", "backup_type", "rotation"],
+                  "additionalProperties": False,
+                  "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255},
+                                 "backup_type": {"type": "string"},
+                                 "rotation": {"type": ["integer", "string"],
+                                              "pattern": "^[0-9]+$", "minimum": 0},
+                                 "metadata": {"type": "object",
+                                              "additionalProperties": {"type": "string"}}}}
+
+
+@action("createBackup")
+def create_backup(req: Request, body: Any) -> Response:
+    """A snapshot kept in a rotation: only the newest ``rotation`` backups of a type stay."""
+    body = validate(_create_backup, body)
+    ctx = ctx_of(req)
+    require_writer(ctx, "os_compute_api:os-create-backup")
+    rotation = int(body["rotation"])
+    with req.app_state.db.session() as s:
+        inst = instance_for(s, ctx, req.path_params["server_id"])
+        check_not_locked(ctx, inst)
+        instances.start_task(s, inst, "createBackup")
+        instances.start_action(s, inst.id, "createBackup", ctx.request_id, ctx.user_id,
+                               ctx.project_id)
+        metadata = {**(body.get("metadata") or {}), "backup_type": body["backup_type"]}
+        image_id = _snapshot_record(req, s, inst, body["name"], metadata)
+        instance_id = inst.id
+    cast_conductor(req, "snapshot", {"instance_id": instance_id, "image_id": image_id,
+                                     "request_id": ctx.request_id,
+                                     "backup": {"type": body["backup_type"],
+                                                "rotation": rotation}})
+    if at_least(req, "2.45"):
+        return json_response({"image_id": image_id}, 202)
+    return empty(202, {"location": f"{req.host_url}/image/v2/images/{image_id}"})
 
 
 @action("shelve")
