@@ -7,22 +7,22 @@ conductor (which records what agents report). The caller owns the session.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from gureum.compute import states
 from gureum.compute.models import Counter, Instance, InstanceAction, InstanceActionEvent
 from gureum.db import compare_and_swap, utcnow
-from gureum.errors import Conflict, NotFound
-
-ANY = object()  # expected_task_state=ANY: do not check task_state
+from gureum.errors import Conflict, InvalidState, NotFound
 
 
 def next_seq(s: Session, name: str = "instance") -> int:
     """The next value of a named counter, unique across concurrent transactions."""
-    result = s.execute(update(Counter).where(Counter.name == name)
+    result = s.execute(sa_update(Counter).where(Counter.name == name)
                        .values(value=Counter.value + 1))
     if not result.rowcount:  # type: ignore[attr-defined]
         s.add(Counter(name=name, value=1))
@@ -44,19 +44,73 @@ def get(s: Session, instance_id: str, include_deleted: bool = False) -> Instance
     return inst
 
 
-def save(s: Session, instance_id: str, values: dict[str, Any],
-         expected_task_state: Any = ANY, expected_vm_state: Any = ANY) -> bool:
-    """Compare-and-swap: write values only if the states are still as expected."""
-    expected: dict[str, Any] = {"deleted": False}
-    if expected_task_state is not ANY:
-        expected["task_state"] = expected_task_state
-    if expected_vm_state is not ANY:
+# vm_state and task_state (and deleted) change only through ``save``, which names the
+# task_state it expects: the task_state is the instance's lock, as in Nova's
+# ``instance.save(expected_task_state=…)``. Other columns change through ``update``.
+STATE_FIELDS = frozenset({"vm_state", "task_state", "deleted"})
+
+
+class StateConflict(InvalidState):
+    """A compare-and-swap on an instance's state was lost: someone changed it first.
+
+    Raised instead of returning False so that no caller can lose a write silently;
+    the API answers it with Nova's 409, a workflow step stops cleanly on it.
+    """
+
+    def __init__(self, instance_id: str, expected_task_state: Any,
+                 current: Instance | None) -> None:
+        if current is None or current.deleted:
+            now = "deleted"
+        else:
+            now = f"vm_state {current.vm_state}, task_state {current.task_state}"
+        super().__init__(f"Instance {instance_id} changed state while this operation ran "
+                         f"(expected task_state {_show(expected_task_state)}, now {now}).")
+        self.instance_id = instance_id
+        self.expected_task_state = expected_task_state
+        self.deleted = current is None or bool(current.deleted)
+        self.task_state = None if current is None else current.task_state
+        self.vm_state = None if current is None else current.vm_state
+
+
+def _show(expected: Any) -> str:
+    if isinstance(expected, (set, frozenset, tuple, list)):
+        return " or ".join(sorted(str(e) for e in expected))
+    return str(expected)
+
+
+def save(s: Session, instance_id: str, values: dict[str, Any], *,
+         expected_task_state: str | Collection[str] | None,
+         expected_vm_state: str | Collection[str] | None = None) -> None:
+    """Compare-and-swap: write values only if task_state (and vm_state when given) are
+    still as expected; StateConflict otherwise (nothing is written then).
+
+    ``expected_task_state`` is mandatory: every state write names the task_state it
+    expects (None for "nothing in progress"). A collection means "one of these".
+    """
+    expected: dict[str, Any] = {"deleted": False, "task_state": expected_task_state}
+    if expected_vm_state is not None:
         expected["vm_state"] = expected_vm_state
     values = {**values, "updated_at": utcnow()}
-    ok = compare_and_swap(s, Instance, instance_id, _normalise(expected), values)
-    if ok:
+    if not compare_and_swap(s, Instance, instance_id, _normalise(expected), values):
         s.expire_all()
-    return ok
+        raise StateConflict(instance_id, expected_task_state, s.get(Instance, instance_id))
+    s.expire_all()
+
+
+def update(s: Session, instance_id: str, values: dict[str, Any]) -> None:
+    """Write columns that are not the instance's state (host, flavor, metadata, lock…).
+
+    vm_state, task_state and deleted are refused here: they change only through
+    ``save`` with the state they expect.
+    """
+    bad = STATE_FIELDS & set(values)
+    if bad:
+        raise ValueError(f"{sorted(bad)} change only through instances.save with an "
+                         "expected task_state")
+    s.execute(sa_update(Instance).where(Instance.id == instance_id)
+              .values(**values, updated_at=utcnow())
+              .execution_options(synchronize_session=False))
+    s.expire_all()
 
 
 def _normalise(expected: dict[str, Any]) -> dict[str, Any]:
@@ -81,18 +135,21 @@ def start_task(s: Session, inst: Instance, action: str) -> states.Action:
                      launched=inst.launched_at is not None)
     if a.task_state is None:
         return a
-    ok = save(s, inst.id, {"task_state": a.task_state}, expected_task_state=inst.task_state,
-              expected_vm_state=inst.vm_state)
-    if not ok:
-        fresh = get(s, inst.id)
+    try:
+        save(s, inst.id, {"task_state": a.task_state}, expected_task_state=inst.task_state,
+             expected_vm_state=inst.vm_state)
+    except StateConflict as lost:
+        if lost.deleted:
+            raise NotFound(f"Instance {inst.id} could not be found.",
+                           kind="instance") from None
         raise Conflict(f"Cannot '{a.name}' instance {inst.id} while it is in task_state "
-                       f"{fresh.task_state}")
+                       f"{lost.task_state}") from None
     return a
 
 
 def set_fault(s: Session, instance_id: str, message: str, code: int = 500,
               details: str = "") -> None:
-    s.execute(update(Instance).where(Instance.id == instance_id).values(fault={
+    s.execute(sa_update(Instance).where(Instance.id == instance_id).values(fault={
         "code": code, "message": message[:255], "details": details,
         "created": iso(utcnow())}))
 

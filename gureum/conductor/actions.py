@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from gureum.bus import BusError, RemoteError, Transport
 from gureum.compute import instances, states
+from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, InstanceAction
 from gureum.conductor.build import guest_spec
 from gureum.config import Settings
@@ -185,9 +186,12 @@ class ActionRunner:
     def _failed(self, instance_id: str, task_state: str | None, request_id: str, event: str,
                 host: str | None, message: str) -> None:
         with self.db.session() as s:
-            instances.save(s, instance_id, {"task_state": None},
-                           expected_task_state=task_state)
-            instances.set_fault(s, instance_id, message, 500, message)
+            try:
+                instances.save(s, instance_id, {"task_state": None},
+                               expected_task_state=task_state)
+                instances.set_fault(s, instance_id, message, 500, message)
+            except StateConflict as lost:  # reset or deleted meanwhile: theirs stands
+                message = f"{message} ({lost.message})"
             instances.event_finish(s, instance_id, request_id, event, "Error", host=host,
                                    details=message)
             instances.finish_action(s, instance_id, request_id)
@@ -195,11 +199,16 @@ class ActionRunner:
     def _succeeded(self, inst: Instance, task_state: str | None, request_id: str,
                    spec_def: SimpleAction, params: Params, host: str | None) -> bool:
         with self.db.session() as s:
-            ok = instances.save(s, inst.id, {"task_state": None,
-                                             **spec_def.success(inst, params)},
-                                expected_task_state=task_state)
+            details = None
+            try:
+                instances.save(s, inst.id, {"task_state": None,
+                                            **spec_def.success(inst, params)},
+                               expected_task_state=task_state)
+                ok = True
+            except StateConflict as lost:  # reset or deleted meanwhile: theirs stands
+                ok, details = False, lost.message
             instances.event_finish(s, inst.id, request_id, spec_def.event,
-                                   "Success" if ok else "Error", host=host)
+                                   "Success" if ok else "Error", host=host, details=details)
             instances.finish_action(s, inst.id, request_id)
             return ok
 

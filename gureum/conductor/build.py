@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from gureum.bus import BusError, Transport
 from gureum.compute import instances, states
+from gureum.compute.instances import StateConflict
 from gureum.compute.models import ComputeService, Instance
 from gureum.config import Settings
 from gureum.db import Database, utcnow
@@ -41,6 +42,7 @@ log = logging.getLogger("gureum.conductor.build")
 EV_SCHEDULE = "conductor_schedule_and_build_instances"
 EV_BUILD = "compute__do_build_and_run_instance"
 EV_DELETE = "compute_terminate_instance"
+BUILD_TASK_STATES = (states.SCHEDULING, states.NETWORKING, states.SPAWNING)
 
 
 class BuildWorkflow:
@@ -98,6 +100,12 @@ class BuildWorkflow:
                                     traceback.format_exc())
 
     def _schedule(self, instance_id: str, request_id: str) -> bool | None:
+        try:
+            return self._schedule_in_tx(instance_id, request_id)
+        except StateConflict:
+            return None  # deleted or reset meanwhile: the claim was rolled back with it
+
+    def _schedule_in_tx(self, instance_id: str, request_id: str) -> bool | None:
         with self.db.session() as s:
             inst = s.get(Instance, instance_id)
             if inst is None or inst.deleted or inst.task_state != states.SCHEDULING:
@@ -108,31 +116,33 @@ class BuildWorkflow:
                 chosen = select_and_claim(s, spec, self.conf)
             except NoValidHost as exc:
                 self._set_error(s, inst, exc.message, request_id, EV_SCHEDULE,
-                                details=exc.message)
+                                details=exc.message, expected=states.SCHEDULING)
                 return None
-            ok = instances.save(s, instance_id, {
+            instances.save(s, instance_id, {
                 "host": chosen.host, "node": chosen.node,
                 "availability_zone": chosen.availability_zone,
                 "task_state": states.NETWORKING}, expected_task_state=states.SCHEDULING)
-            if not ok:
-                s.rollback()  # the claim goes with it
-                return None
             instances.event_finish(s, instance_id, request_id, EV_SCHEDULE)
             return True
 
     def _network(self, instance_id: str, request_id: str
                  ) -> tuple[str, GuestSpec, int] | None:
+        try:
+            return self._network_in_tx(instance_id, request_id)
+        except StateConflict:
+            return None  # deleted or reset meanwhile: the ports were rolled back
+
+    def _network_in_tx(self, instance_id: str, request_id: str
+                       ) -> tuple[str, GuestSpec, int] | None:
         with self.db.session() as s:
             inst = s.get(Instance, instance_id)
             if inst is None or inst.deleted or inst.task_state != states.NETWORKING:
                 return None
             assert inst.host is not None
             network_info = allocate_network(s, inst)
-            if not instances.save(s, instance_id, {"task_state": states.SPAWNING,
-                                                   "network_info": network_info},
-                                  expected_task_state=states.NETWORKING):
-                s.rollback()
-                return None
+            instances.save(s, instance_id, {"task_state": states.SPAWNING,
+                                            "network_info": network_info},
+                           expected_task_state=states.NETWORKING)
             instances.event_start(s, instance_id, request_id, EV_BUILD, inst.host)
             s.refresh(inst)
             attempt = len((inst.system_metadata or {}).get("tried_hosts", [])) + 1
@@ -168,11 +178,14 @@ class BuildWorkflow:
             return out
 
     def _back_to_scheduling(self, instance_id: str) -> None:
-        with self.db.session() as s:
-            claims.release(s, instance_id)
-            instances.save(s, instance_id, {"host": None, "node": None,
-                                            "task_state": states.SCHEDULING},
-                           expected_task_state=states.NETWORKING)
+        try:
+            with self.db.session() as s:
+                claims.release(s, instance_id)
+                instances.save(s, instance_id, {"host": None, "node": None,
+                                                "task_state": states.SCHEDULING},
+                               expected_task_state=states.NETWORKING)
+        except StateConflict:
+            pass  # deleted or reset meanwhile; the build then finds nothing to do
 
     async def _check_spawned(self, instance_id: str, host: str, request_id: str) -> None:
         """After a restart in 'spawning': ask the host whether the guest came up."""
@@ -203,23 +216,28 @@ class BuildWorkflow:
                 # Deleted (or moved) while spawning: the guest must not linger.
                 await self._terminate_on(host, instance_id)
             return {"accepted": done}
-        retry = await asyncio.to_thread(self._build_failed, instance_id, host, error,
-                                        request_id, details)
+        try:
+            retry = await asyncio.to_thread(self._build_failed, instance_id, host, error,
+                                            request_id, details)
+        except StateConflict:
+            retry = False  # deleted or reset meanwhile: theirs stands
         if retry:
             self._spawn_task(self._build(instance_id, request_id))
         return {"accepted": True, "retry": retry}
 
     def _built(self, instance_id: str, host: str, request_id: str, power_state: int) -> bool:
-        with self.db.session() as s:
-            ok = instances.save(s, instance_id, {
-                "vm_state": states.ACTIVE, "task_state": None, "power_state": power_state,
-                "launched_at": utcnow(), "progress": 100, "fault": None},
-                expected_task_state=states.SPAWNING)
-            if ok:
+        try:
+            with self.db.session() as s:
+                instances.save(s, instance_id, {
+                    "vm_state": states.ACTIVE, "task_state": None, "power_state": power_state,
+                    "launched_at": utcnow(), "progress": 100, "fault": None},
+                    expected_task_state=states.SPAWNING)
                 instances.event_finish(s, instance_id, request_id, EV_BUILD, host=host)
                 instances.finish_action(s, instance_id, request_id)
                 bind_network(s, instance_id, host)
-            return ok
+                return True
+        except StateConflict:
+            return False
 
     def _build_failed(self, instance_id: str, host: str, error: str, request_id: str,
                       details: str) -> bool:
@@ -236,9 +254,10 @@ class BuildWorkflow:
             sysmeta["tried_hosts"] = tried
             forced = sysmeta.get("forced_destination") or sysmeta.get("requested_destination")
             if len(tried) < self.conf.max_attempts and not forced:
+                instances.update(s, instance_id, {"system_metadata": sysmeta})
                 instances.save(s, instance_id, {
-                    "host": None, "node": None, "task_state": states.SCHEDULING,
-                    "system_metadata": sysmeta}, expected_task_state=states.SPAWNING)
+                    "host": None, "node": None, "task_state": states.SCHEDULING},
+                    expected_task_state=states.SPAWNING)
                 log.info("build of %s failed on %s (%s); rescheduling", instance_id, host,
                          error)
                 return True
@@ -246,26 +265,33 @@ class BuildWorkflow:
                        f"for retrying build failures for instance {instance_id}."
                        if len(tried) > 1 else f"Build of instance {instance_id} failed on "
                        f"{host}: {error}")
-            instances.save(s, instance_id, {"system_metadata": sysmeta})
+            instances.update(s, instance_id, {"system_metadata": sysmeta})
             self._set_error(s, inst, message, request_id, None,
-                            details=f"Last failure on {host}: {error}")
+                            details=f"Last failure on {host}: {error}",
+                            expected=states.SPAWNING)
             return False
 
     def _set_error(self, s: Session, inst: Instance, message: str, request_id: str,
-                   event: str | None, details: str = "") -> None:
+                   event: str | None, details: str = "", *, expected: str | None) -> None:
         instances.save(s, inst.id, {"vm_state": states.ERROR, "task_state": None,
-                                    "power_state": states.NOSTATE})
+                                    "power_state": states.NOSTATE},
+                       expected_task_state=expected)
         instances.set_fault(s, inst.id, message, 500, details)
         if event:
             instances.event_finish(s, inst.id, request_id, event, "Error", details=message)
         instances.finish_action(s, inst.id, request_id)
 
     def _fail(self, instance_id: str, request_id: str, message: str, details: str) -> None:
-        with self.db.session() as s:
-            inst = s.get(Instance, instance_id)
-            if inst is not None and not inst.deleted and inst.task_state != states.DELETING:
-                claims.release(s, instance_id)
-                self._set_error(s, inst, message, request_id, None, details)
+        try:
+            with self.db.session() as s:
+                inst = s.get(Instance, instance_id)
+                if inst is not None and not inst.deleted and \
+                        inst.task_state in BUILD_TASK_STATES:
+                    claims.release(s, instance_id)
+                    self._set_error(s, inst, message, request_id, None, details,
+                                    expected=inst.task_state)
+        except StateConflict:
+            pass  # deleted or reset meanwhile: theirs stands
 
     # -- delete --------------------------------------------------------------------
     async def _delete(self, instance_id: str, request_id: str) -> None:
@@ -297,18 +323,22 @@ class BuildWorkflow:
             log.warning("could not destroy %s on %s: %s", instance_id, host, exc)
 
     def _finish_delete(self, instance_id: str, request_id: str, host: str | None) -> None:
-        with self.db.session() as s:
-            inst = s.get(Instance, instance_id)
-            if inst is None or inst.deleted:
-                return
-            claims.release(s, instance_id)
-            deallocate_network(s, instance_id)
-            now = utcnow()
-            instances.save(s, instance_id, {
-                "vm_state": states.DELETED, "task_state": None, "power_state": states.NOSTATE,
-                "deleted": True, "deleted_at": now, "terminated_at": now})
-            instances.event_finish(s, instance_id, request_id, EV_DELETE, host=host)
-            instances.finish_action(s, instance_id, request_id)
+        try:
+            with self.db.session() as s:
+                inst = s.get(Instance, instance_id)
+                if inst is None or inst.deleted:
+                    return
+                claims.release(s, instance_id)
+                deallocate_network(s, instance_id)
+                now = utcnow()
+                instances.save(s, instance_id, {
+                    "vm_state": states.DELETED, "task_state": None,
+                    "power_state": states.NOSTATE, "deleted": True, "deleted_at": now,
+                    "terminated_at": now}, expected_task_state=states.DELETING)
+                instances.event_finish(s, instance_id, request_id, EV_DELETE, host=host)
+                instances.finish_action(s, instance_id, request_id)
+        except StateConflict as lost:  # an admin reset the state while it was deleting
+            log.warning("delete of %s superseded: %s", instance_id, lost.message)
 
 
 def guest_spec(inst: Instance) -> GuestSpec:

@@ -10,16 +10,18 @@ for now; distributed agents will upload over the Image API).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
 from gureum.bus import BusError, RemoteError, Transport
 from gureum.compute import instances, states
+from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance
 from gureum.conductor.actions import shutdown_timeout
 from gureum.conductor.build import bind_network, guest_spec, unbind_network
@@ -32,6 +34,20 @@ from gureum.scheduler.requests import request_spec
 from gureum.scheduler.select import NoValidHost, select_and_claim
 
 log = logging.getLogger("gureum.conductor.lifecycle")
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def superseded_ok(fn: F) -> F:
+    """An action whose instance was reset or deleted meanwhile stops; theirs stands."""
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except StateConflict as lost:
+            log.warning("%s superseded: %s", fn.__name__, lost.message)
+            return None
+    return wrapper  # type: ignore[return-value]
 
 
 def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
@@ -97,6 +113,7 @@ class LifecycleRunner:
             if target.exists():
                 os.unlink(target)
 
+    @superseded_ok
     async def snapshot(self, instance_id: str, image_id: str, request_id: str,
                        backup: dict[str, Any] | None = None) -> None:
         event = "compute_backup_instance" if backup else "compute_snapshot_instance"
@@ -153,6 +170,7 @@ class LifecycleRunner:
         ImageStore(self.settings.image_store_dir).delete(image_id)
 
     # -- shelve / unshelve --------------------------------------------------------------
+    @superseded_ok
     async def shelve(self, instance_id: str, image_id: str, request_id: str) -> None:
         event = "compute_shelve_instance"
         inst = await self._with(lambda s: self._load(s, instance_id, states.SHELVING))
@@ -174,14 +192,15 @@ class LifecycleRunner:
                             "power-down requests; it was forced off."))
             await self._with(lambda s: instances.save(s, instance_id, {
                 "task_state": states.SHELVING_IMAGE_UPLOADING,
-                "power_state": states.SHUTDOWN}))
+                "power_state": states.SHUTDOWN}, expected_task_state=states.SHELVING))
             await self._snapshot_to(inst, image_id)
             # Offload at once (Nova's shelved_offload_time = 0): free the host.
             await self._driver(inst.host, "destroy", guest_id=inst.id)
         except (RemoteError, BusError, GureumError) as exc:
             await self._delete_image(image_id)
             await self._with(lambda s: instances.save(s, instance_id, {
-                "task_state": states.SHELVING}))
+                "task_state": states.SHELVING},
+                expected_task_state=(states.SHELVING, states.SHELVING_IMAGE_UPLOADING)))
             await self._fail(instance_id, states.SHELVING, request_id, event,
                              f"Shelve failed: {_msg(exc)}")
             return
@@ -196,11 +215,13 @@ class LifecycleRunner:
             instances.save(s, instance_id, {
                 "vm_state": states.SHELVED_OFFLOADED, "task_state": None,
                 "power_state": states.SHUTDOWN, "host": None, "node": None,
-                "system_metadata": sysmeta})
+                "system_metadata": sysmeta},
+                expected_task_state=states.SHELVING_IMAGE_UPLOADING)
             instances.event_finish(s, instance_id, request_id, event, host=inst.host)
             instances.finish_action(s, instance_id, request_id)
         await self._with(offloaded)
 
+    @superseded_ok
     async def unshelve(self, instance_id: str, request_id: str, az: str | None,
                        host: str | None) -> None:
         event = "compute_unshelve_instance"
@@ -218,7 +239,8 @@ class LifecycleRunner:
             sysmeta = inst.system_metadata or {}
             instances.save(s, inst.id, {"host": chosen.host, "node": chosen.node,
                                         "availability_zone": chosen.availability_zone,
-                                        "task_state": states.SPAWNING})
+                                        "task_state": states.SPAWNING},
+                           expected_task_state=states.UNSHELVING)
             s.refresh(inst)
             gs = guest_spec(inst)
             snap = sysmeta.get("shelved_image_id")
@@ -239,7 +261,8 @@ class LifecycleRunner:
             def undo(s: Session) -> None:
                 claims.release(s, instance_id)
                 instances.save(s, instance_id, {"host": None, "node": None,
-                                                "task_state": states.UNSHELVING})
+                                                "task_state": states.UNSHELVING},
+                               expected_task_state=states.SPAWNING)
             await self._with(undo)
             await self._fail(instance_id, states.UNSHELVING, request_id, event,
                              f"Unshelve failed on {chosen_host}: {_msg(exc)}",
@@ -253,7 +276,7 @@ class LifecycleRunner:
                        if k not in ("shelved_image_id", "shelved_at")}
             instances.save(s, instance_id, {
                 "vm_state": states.ACTIVE, "task_state": None, "power_state": states.RUNNING,
-                "system_metadata": sysmeta})
+                "system_metadata": sysmeta}, expected_task_state=states.SPAWNING)
             bind_network(s, instance_id, chosen_host)
             instances.event_finish(s, instance_id, request_id, event, host=chosen_host)
             instances.finish_action(s, instance_id, request_id)
@@ -262,6 +285,7 @@ class LifecycleRunner:
             await self._delete_image(snap)
 
     # -- rebuild ---------------------------------------------------------------------------
+    @superseded_ok
     async def rebuild(self, instance_id: str, request_id: str) -> None:
         event = "compute_rebuild_instance"
         inst = await self._with(lambda s: self._load(s, instance_id, states.REBUILDING))
@@ -274,11 +298,12 @@ class LifecycleRunner:
         try:
             await self._driver(inst.host, "destroy", guest_id=inst.id)
             await self._with(lambda s: instances.save(s, instance_id, {
-                "task_state": states.REBUILD_SPAWNING}))
+                "task_state": states.REBUILD_SPAWNING}, expected_task_state=states.REBUILDING))
             await self._driver(inst.host, "spawn", spec=guest_spec(inst).to_dict())
         except (RemoteError, BusError) as exc:
             await self._with(lambda s: instances.save(s, instance_id, {
-                "task_state": states.REBUILDING}))
+                "task_state": states.REBUILDING},
+                expected_task_state=(states.REBUILDING, states.REBUILD_SPAWNING)))
             await self._fail(instance_id, states.REBUILDING, request_id, event,
                              f"Rebuild failed: {_msg(exc)}", vm_state=states.ERROR)
             return

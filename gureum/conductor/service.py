@@ -125,7 +125,11 @@ class ConductorEndpoint:
                 values: dict[str, Any] = {"power_state": power}
                 if inst.vm_state == states.ACTIVE and power == states.SHUTDOWN:
                     values["vm_state"] = states.STOPPED  # the guest is off: say so (S9)
-                instances.save(s, inst.id, values, expected_task_state=None)
+                try:
+                    instances.save(s, inst.id, values, expected_task_state=None,
+                                   expected_vm_state=inst.vm_state)
+                except instances.StateConflict:
+                    continue  # an action started meanwhile; it reports its own outcome
             for mig in s.scalars(select(Migration).where(
                     Migration.source_compute == host, Migration.migration_type == "evacuation",
                     Migration.status == "done")):

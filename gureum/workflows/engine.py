@@ -9,6 +9,13 @@ conductor) need. Every step is idempotent. The engine:
   then lets the workflow record the outcome (fault, events, instance state);
 * after a restart, ``resume`` continues from the step after ``step``.
 
+Every write of the instance's state is a compare-and-swap from the task_state the
+run holds (``Run.task_state``, starting with the one the API set). When someone
+else changed it first — an admin's reset-state, a delete — the write raises
+``StateConflict`` and the run is *superseded*: it stops, gives back what it held
+(the destination's claim, copies it made) and leaves the instance's state to
+whoever changed it; see ``Workflow.superseded``.
+
 Crash injection (``conductor.crash_after``, e.g. "resize:power_off") stops a
 workflow right after a step is saved, as a killed process would, so tests can
 restart the conductor at every step and check the invariants.
@@ -26,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from gureum.bus import BusError, RemoteError, Transport
 from gureum.compute import instances
+from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, Migration
 from gureum.config import Settings
 from gureum.db import Database
@@ -57,6 +65,21 @@ class Run:
     request_id: str
     state: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def task_state(self) -> str | None:
+        """The task_state this run holds: every state write expects it."""
+        value = self.state.get("task_state")
+        return value if isinstance(value, str) else None
+
+    @task_state.setter
+    def task_state(self, value: str | None) -> None:
+        self.state["task_state"] = value
+
+
+# Tests only: awaited at ("enter" | "done", step name) of every run, to interleave other
+# requests with each step (tests/functional/test_state_races.py).
+StepHook = Callable[["Workflow", Run, str, str], Awaitable[None]]
+
 
 StepFn = Callable[[Any, Run], Awaitable[None]]  # (the workflow, the run)
 
@@ -78,11 +101,16 @@ class Workflow:
 
     kind = ""
     steps: tuple[Step, ...] = ()
+    step_hook: StepHook | None = None  # tests only
 
     def __init__(self, settings: Settings, db: Database, bus: Transport) -> None:
         self.settings = settings
         self.db = db
         self.bus = bus
+
+    def task_states(self) -> frozenset[str | None]:
+        """The task_states a run of this workflow holds, one step after another."""
+        return frozenset(s.task_state for s in self.steps if s.task_state is not None)
 
     # -- running ----------------------------------------------------------------------
     async def execute(self, run: Run, start_after: str = "") -> bool:
@@ -92,19 +120,37 @@ class Workflow:
         for step in self.steps[index:]:
             try:
                 await self._enter(run, step)
+                await self._hook(run, "enter", step.name)
                 await step.do(self, run)
                 await self._finish_step(run, step)
                 done.append(step)
                 self._maybe_crash(step)
+                await self._hook(run, "done", step.name)
+            except StateConflict as lost:
+                log.warning("%s %s superseded at %s: %s", self.kind, run.instance_id,
+                            step.name, lost.message)
+                await self.superseded(run, done, step, lost)
+                return False
             except (StepFailed, RemoteError, BusError) as exc:
                 message = _message(exc)
                 log.warning("%s %s failed at %s: %s", self.kind, run.instance_id,
                             step.name, message)
                 await self._record_event(run, step, "Error", message)
-                await self.rollback(run, done, step, message)
+                try:
+                    await self.rollback(run, done, step, message)
+                except StateConflict as lost:
+                    await self.superseded(run, [], step, lost)
                 return False
-        await self.completed(run)
+        try:
+            await self.completed(run)
+        except StateConflict as lost:
+            await self.superseded(run, [], self.steps[-1], lost)
+            return False
         return True
+
+    async def _hook(self, run: Run, when: str, step: str) -> None:
+        if self.step_hook is not None:
+            await type(self).step_hook(self, run, when, step)  # type: ignore[misc]
 
     async def rollback(self, run: Run, done: list[Step], failed: Step, message: str) -> None:
         for step in reversed([*done, failed]):
@@ -120,6 +166,35 @@ class Workflow:
                 return
         await self.rolled_back(run, failed, message)
 
+    async def superseded(self, run: Run, done: list[Step], at: Step,
+                         lost: StateConflict) -> None:
+        """Someone else changed the instance's state (reset-state, delete) while the run
+        held it. The run stops: what it made on hosts is undone (best effort, each
+        undo idempotent), the destination's claim goes back, the migration ends in
+        ``error``, and the instance's state is left to whoever changed it."""
+        for step in reversed([*done, at]):
+            if step.undo is None:
+                continue
+            try:
+                await step.undo(self, run)
+            except (StepFailed, RemoteError, BusError, StateConflict) as exc:
+                log.warning("%s %s: undo of %s after being superseded failed: %s",
+                            self.kind, run.instance_id, step.name, _message(exc))
+        await self.abandon(run, f"{self.kind} of {run.instance_id} stopped at {at.name}: "
+                                f"{lost.message}")
+
+    async def abandon(self, run: Run, message: str) -> None:
+        """The end of a superseded run: claims back, migration ``error``, event recorded."""
+        def _do(s: Session) -> None:
+            mig = s.get(Migration, run.migration_id)
+            if mig is not None:
+                claims.release(s, mig.uuid)
+                if mig.status not in TERMINAL:
+                    mig.status = "error"
+                mig.state = {**dict(mig.state or {}), "superseded": message}
+            instances.finish_action(s, run.instance_id, run.request_id)
+        await self.with_session(_do)
+
     def _maybe_crash(self, step: Step) -> None:
         target = self.settings.conductor.crash_after
         if target and target in (f"{self.kind}:{step.name}", f"*:{step.name}"):
@@ -131,8 +206,11 @@ class Workflow:
 
     def _enter_sync(self, run: Run, step: Step) -> None:
         with self.db.session() as s:
-            if step.task_state is not None:
-                instances.save(s, run.instance_id, {"task_state": step.task_state})
+            # Still ours? The compare-and-swap also moves to the step's task_state.
+            target = step.task_state if step.task_state is not None else run.task_state
+            instances.save(s, run.instance_id, {"task_state": target},
+                           expected_task_state=run.task_state)
+            run.task_state = target
             if step.event:
                 inst = s.get(Instance, run.instance_id)
                 instances.event_start(s, run.instance_id, run.request_id, step.event,
@@ -143,6 +221,8 @@ class Workflow:
 
     def _finish_step_sync(self, run: Run, step: Step) -> None:
         with self.db.session() as s:
+            # The step's progress is recorded only while the run still holds the instance.
+            instances.save(s, run.instance_id, {}, expected_task_state=run.task_state)
             mig = s.get(Migration, run.migration_id)
             assert mig is not None
             mig.step = step.name
@@ -233,6 +313,6 @@ class Workflow:
 def _message(exc: BaseException) -> str:
     if isinstance(exc, RemoteError):
         return exc.remote_message
-    if isinstance(exc, BusError):
+    if isinstance(exc, (BusError, StateConflict)):
         return exc.message
     return str(exc)

@@ -10,15 +10,21 @@ back, finds its copy belongs elsewhere and destroys it instead of starting it
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.orm import Session
 
+from gureum.bus import BusError, RemoteError
 from gureum.compute import instances, states
+from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, Migration
 from gureum.conductor.build import allocate_network, bind_network, guest_spec
 from gureum.scheduler import claims
 from gureum.virt.driver import GuestSpec
 from gureum.workflows.engine import Run, Step, Workflow
 from gureum.workflows.resize import shared_storage
+
+log = logging.getLogger("gureum.workflows.evacuate")
 
 
 class EvacuateWorkflow(Workflow):
@@ -64,9 +70,10 @@ class EvacuateWorkflow(Workflow):
             instances.save(s, inst.id, {
                 "host": run.state["dest"], "node": run.state["dest_node"],
                 "vm_state": states.ACTIVE if running else states.STOPPED,
-                "power_state": states.RUNNING if running else states.SHUTDOWN})
+                "power_state": states.RUNNING if running else states.SHUTDOWN},
+                expected_task_state=run.task_state)
             if not inst.network_info:
-                instances.save(s, inst.id, {"network_info": allocate_network(s, inst)})
+                instances.update(s, inst.id, {"network_info": allocate_network(s, inst)})
             bind_network(s, inst.id, run.state["dest"])
         await self.with_session(moved)
 
@@ -79,12 +86,44 @@ class EvacuateWorkflow(Workflow):
         Step("move", _move, None, status="post-migrating", event="conductor_move_instance"),
     )
 
+    async def superseded(self, run: Run, done: list[Step], at: Step,
+                         lost: StateConflict) -> None:
+        """Once the guest was rebuilt on the destination, the server lives there: the
+        move is recorded (or, for a deleted server, the new copy destroyed)."""
+        dest: str = run.state.get("dest") or ""
+        rebuilt = False
+        if dest:
+            try:
+                rebuilt = run.instance_id in (await self.driver(dest, "list_guests") or [])
+            except (RemoteError, BusError):
+                rebuilt = False
+        if rebuilt and (lost.deleted or lost.task_state == states.DELETING):
+            try:
+                await self.driver(dest, "destroy", guest_id=run.instance_id)
+            except (RemoteError, BusError) as exc:
+                log.warning("could not destroy %s on %s: %s", run.instance_id, dest, exc)
+        elif rebuilt:
+            def record(s: Session) -> None:
+                inst = s.get(Instance, run.instance_id)
+                mig = s.get(Migration, run.migration_id)
+                assert inst is not None and mig is not None
+                if inst.host != dest:
+                    claims.release(s, inst.id)
+                    claims.move(s, mig.uuid, inst.id)
+                    instances.update(s, inst.id, {"host": dest,
+                                                  "node": run.state["dest_node"]})
+                    bind_network(s, inst.id, dest)
+            await self.with_session(record)
+        await self.abandon(run, f"evacuation of {run.instance_id} stopped at {at.name}: "
+                                f"{lost.message}")
+
     async def completed(self, run: Run) -> None:
         def done(s: Session) -> None:
             mig = s.get(Migration, run.migration_id)
             assert mig is not None
             mig.status = "done"  # "completed" once the dead host has cleaned up
-            instances.save(s, run.instance_id, {"task_state": None, "fault": None})
+            instances.save(s, run.instance_id, {"task_state": None, "fault": None},
+                           expected_task_state=run.task_state)
             instances.finish_action(s, run.instance_id, run.request_id)
         await self.with_session(done)
 
@@ -95,7 +134,8 @@ class EvacuateWorkflow(Workflow):
             claims.release(s, mig.uuid)
             mig.status = "failed"
             # As in Nova, a failed evacuation leaves the server in ERROR on its dead host.
-            instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None})
+            instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None},
+                           expected_task_state=run.task_state)
             instances.set_fault(s, run.instance_id, f"Evacuation failed at {failed.name}: "
                                 f"{message}", 500, message)
             instances.finish_action(s, run.instance_id, run.request_id)

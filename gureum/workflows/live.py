@@ -10,9 +10,13 @@ failure (or an abort) there leaves it running on the source, untouched.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.orm import Session
 
+from gureum.bus import BusError, RemoteError
 from gureum.compute import instances, states
+from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, Migration
 from gureum.conductor.build import bind_network, guest_spec
 from gureum.db import utcnow
@@ -20,6 +24,8 @@ from gureum.scheduler import claims
 from gureum.virt.driver import GuestSpec
 from gureum.workflows.engine import Run, Step, StepFailed, Workflow
 from gureum.workflows.resize import node_of
+
+log = logging.getLogger("gureum.workflows.live")
 
 
 class LiveMigrationWorkflow(Workflow):
@@ -89,8 +95,8 @@ class LiveMigrationWorkflow(Workflow):
             assert inst is not None and mig is not None
             claims.release(s, inst.id)  # the source's resources
             claims.move(s, mig.uuid, inst.id)  # the destination's become the instance's
-            instances.save(s, inst.id, {"host": run.state["dest"],
-                                        "node": run.state["dest_node"]})
+            instances.update(s, inst.id, {"host": run.state["dest"],
+                                          "node": run.state["dest_node"]})
             bind_network(s, inst.id, run.state["dest"])
         await self.with_session(moved)
 
@@ -107,12 +113,48 @@ class LiveMigrationWorkflow(Workflow):
              event="compute_post_live_migration_at_destination"),
     )
 
+    async def superseded(self, run: Run, done: list[Step], at: Step,
+                         lost: StateConflict) -> None:
+        """Past the point of no return (the guest already runs on the destination), the
+        move is a fact: it is recorded (or, for a deleted server, the copy destroyed);
+        before it, the run is undone as usual."""
+        dest: str = run.state.get("dest") or ""
+        moved = False
+        if dest and run.state.get("uri"):
+            try:
+                moved = run.instance_id in (await self.driver(dest, "list_guests") or [])
+            except (RemoteError, BusError):
+                moved = False
+        if not moved:
+            await super().superseded(run, done, at, lost)
+            return
+        if lost.deleted or lost.task_state == states.DELETING:
+            try:
+                await self.driver(dest, "destroy", guest_id=run.instance_id)
+            except (RemoteError, BusError) as exc:
+                log.warning("could not destroy %s on %s: %s", run.instance_id, dest, exc)
+        else:
+            def record(s: Session) -> None:
+                inst = s.get(Instance, run.instance_id)
+                mig = s.get(Migration, run.migration_id)
+                assert inst is not None and mig is not None
+                if inst.host != dest:
+                    claims.release(s, inst.id)
+                    claims.move(s, mig.uuid, inst.id)
+                    instances.update(s, inst.id, {"host": dest,
+                                                  "node": run.state["dest_node"]})
+                    bind_network(s, inst.id, dest)
+            await self.with_session(record)
+        await self.abandon(run, f"live migration of {run.instance_id} was superseded after "
+                                f"the guest moved to {dest}: {lost.message}")
+
     async def completed(self, run: Run) -> None:
         def done(s: Session) -> None:
             mig = s.get(Migration, run.migration_id)
             assert mig is not None
             mig.status = "completed"  # terminal only once the instance says so too
-            instances.save(s, run.instance_id, {"task_state": None})
+            instances.save(s, run.instance_id, {"task_state": None},
+                           expected_task_state=run.task_state)
             instances.finish_action(s, run.instance_id, run.request_id)
         await self.with_session(done)
 
@@ -124,7 +166,8 @@ class LiveMigrationWorkflow(Workflow):
             aborted = (mig.state or {}).get("abort_requested") or "aborted" in message
             mig.status = "cancelled" if aborted else "error"
             mig.updated_at = utcnow()
-            instances.save(s, run.instance_id, {"task_state": None})
+            instances.save(s, run.instance_id, {"task_state": None},
+                           expected_task_state=run.task_state)
             instances.set_fault(s, run.instance_id, f"Live migration to "
                                 f"{run.state.get('dest') or 'another host'} failed at "
                                 f"{failed.name}; the server keeps running on its source: "
@@ -138,7 +181,8 @@ class LiveMigrationWorkflow(Workflow):
             if mig is not None:
                 mig.status = "error"
                 claims.release(s, mig.uuid)  # the destination's claim goes with it
-            instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None})
+            instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None},
+                           expected_task_state=run.task_state)
             instances.set_fault(s, run.instance_id, message, 500, message)
             instances.finish_action(s, run.instance_id, run.request_id)
         await self.with_session(broken)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from gureum.bus import BusError, RemoteError, Transport
 from gureum.compute import instances, states
+from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, InstanceAction, Migration
 from gureum.config import Settings
 from gureum.db import Database, utcnow
@@ -39,15 +40,19 @@ class WorkflowManager:
         self.db = db
         self.bus = bus
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._running: dict[int, asyncio.Task[Any]] = {}  # migration id → its run
         self._auto_confirm: asyncio.Task[None] | None = None
 
     def workflow(self, kind: str) -> Workflow:
         return KINDS[kind](self.settings, self.db, self.bus)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, migration_id: int | None = None) -> None:
         task = asyncio.create_task(self._guard(coro))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if migration_id is not None:
+            self._running[migration_id] = task
+            task.add_done_callback(lambda _t: self._running.pop(migration_id, None))
 
     async def _guard(self, coro: Any) -> None:
         try:
@@ -75,11 +80,29 @@ class WorkflowManager:
 
     # -- entry points (the conductor's bus methods call these) --------------------------------
     async def begin(self, migration_id: int, request_id: str) -> None:
-        mig = await asyncio.to_thread(self._migration, migration_id)
-        if mig is None:
+        loaded = await asyncio.to_thread(self._migration, migration_id)
+        if loaded is None:
             return
+        mig, task_state = loaded
+        if mig.status in TERMINAL or migration_id in self._running:
+            return  # a repeated hand-over (the outbox may deliver twice)
+        wf = self.workflow(mig.migration_type)
         run = Run(migration_id, mig.instance_id, request_id, dict(mig.state or {}))
-        self._spawn(self.workflow(mig.migration_type).execute(run, mig.step))
+        run.task_state = task_state
+        self._spawn(self._execute(wf, run, mig.step), migration_id)
+
+    async def _execute(self, wf: Workflow, run: Run, start_after: str) -> None:
+        """Run (or resume) a workflow; a run whose instance moved on is superseded."""
+        owned = wf.task_states()
+        if run.task_state not in owned:
+            lost = StateConflict(run.instance_id, sorted(t for t in owned if t),
+                                 await asyncio.to_thread(self._instance, run.instance_id))
+            names = [s.name for s in wf.steps]
+            index = names.index(start_after) + 1 if start_after in names else 0
+            at = wf.steps[min(index, len(wf.steps) - 1)]
+            await wf.superseded(run, list(wf.steps[:index]), at, lost)
+            return
+        await wf.execute(run, start_after)
 
     async def finish_resize(self, instance_id: str, request_id: str, confirm: bool) -> None:
         mig = await asyncio.to_thread(self._finished_migration, instance_id)
@@ -95,14 +118,22 @@ class WorkflowManager:
     async def _finish(self, wf: ResizeWorkflow, run: Run, confirm: bool) -> None:
         try:
             await (wf.confirm(run) if confirm else wf.revert(run))
+        except StateConflict as lost:
+            log.warning("%s of the resize of %s superseded: %s",
+                        "confirm" if confirm else "revert", run.instance_id, lost.message)
         except (RemoteError, BusError) as exc:
             message = exc.remote_message if isinstance(exc, RemoteError) else exc.message
-            await asyncio.to_thread(self._finish_failed, run, confirm, message)
+            try:
+                await asyncio.to_thread(self._finish_failed, run, confirm, message)
+            except StateConflict as lost:
+                log.warning("%s: %s", run.instance_id, lost.message)
 
     def _finish_failed(self, run: Run, confirm: bool, message: str) -> None:
         # The server stays in VERIFY_RESIZE: the user can try again.
         with self.db.session() as s:
-            instances.save(s, run.instance_id, {"task_state": None})
+            instances.save(s, run.instance_id, {"task_state": None},
+                           expected_task_state=states.RESIZE_CONFIRMING if confirm
+                           else states.RESIZE_REVERTING)
             what = "Confirming" if confirm else "Reverting"
             instances.set_fault(s, run.instance_id, f"{what} the resize failed: {message}",
                                 500, message)
@@ -127,8 +158,11 @@ class WorkflowManager:
                 if task_state is None:
                     continue  # VERIFY_RESIZE: waiting for the user
                 # else: the last step finished but its completion was not recorded
+            if mig_id in self._running:
+                continue
             log.info("resuming %s of %s after step %r", kind, instance_id, step)
-            self._spawn(wf.execute(run, step))
+            run.task_state = task_state
+            self._spawn(self._execute(wf, run, step), mig_id)
 
     def _unfinished(self) -> list[tuple[Any, ...]]:
         with self.db.session(write=False) as s:
@@ -144,12 +178,22 @@ class WorkflowManager:
                             mig.status, mig.state, inst.task_state, request_id))
             return out
 
-    def _migration(self, migration_id: int) -> Migration | None:
+    def _migration(self, migration_id: int) -> tuple[Migration, str | None] | None:
         with self.db.session(write=False) as s:
             mig = s.get(Migration, migration_id)
-            if mig is not None:
-                s.expunge(mig)
-            return mig
+            if mig is None:
+                return None
+            inst = s.get(Instance, mig.instance_id)
+            s.expunge(mig)
+            task_state = inst.task_state if inst is not None and not inst.deleted else None
+            return mig, task_state
+
+    def _instance(self, instance_id: str) -> Instance | None:
+        with self.db.session(write=False) as s:
+            inst = s.get(Instance, instance_id)
+            if inst is not None:
+                s.expunge(inst)
+            return inst
 
     def _finished_migration(self, instance_id: str) -> Migration | None:
         with self.db.session(write=False) as s:
@@ -178,10 +222,13 @@ class WorkflowManager:
                 inst = s.get(Instance, mig.instance_id)
                 if inst is None or inst.vm_state != states.RESIZED or inst.task_state:
                     continue
-                if instances.save(s, inst.id, {"task_state": states.RESIZE_CONFIRMING},
-                                  expected_task_state=None,
-                                  expected_vm_state=states.RESIZED):
-                    instances.start_action(s, inst.id, "confirmResize", "req-auto-confirm",
-                                           None, inst.project_id)
-                    due.append(inst.id)
+                try:
+                    instances.save(s, inst.id, {"task_state": states.RESIZE_CONFIRMING},
+                                   expected_task_state=None,
+                                   expected_vm_state=states.RESIZED)
+                except StateConflict:
+                    continue  # the user acted first
+                instances.start_action(s, inst.id, "confirmResize", "req-auto-confirm",
+                                       None, inst.project_id)
+                due.append(inst.id)
         return due

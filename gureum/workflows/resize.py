@@ -108,14 +108,14 @@ class ResizeWorkflow(Workflow):
                     s, run.instance_id, run.request_id, "compute_power_off_forced",
                     host=run.state["source"], details="The guest did not shut down in time "
                     "and was forced off before the move."))
-            await self.with_session(lambda s: instances.save(
+            await self.with_session(lambda s: instances.update(
                 s, run.instance_id, {"power_state": states.SHUTDOWN}))
 
     async def _power_on_source(self, run: Run) -> None:
         if run.state.get("was_running"):
             await self.driver(run.state["source"], "power_on",
                               spec=await self._spec(run, new=False))
-            await self.with_session(lambda s: instances.save(
+            await self.with_session(lambda s: instances.update(
                 s, run.instance_id, {"power_state": states.RUNNING}))
 
     async def _transfer(self, run: Run) -> None:
@@ -158,7 +158,7 @@ class ResizeWorkflow(Workflow):
                                                                           inst.flavor_id),
                 "vm_state": states.RESIZED,
                 "power_state": states.RUNNING if run.state.get("was_running")
-                else states.SHUTDOWN})
+                else states.SHUTDOWN}, expected_task_state=run.task_state)
             bind_network(s, inst.id, run.state["dest"])
         await self.with_session(moved)
 
@@ -179,7 +179,8 @@ class ResizeWorkflow(Workflow):
     # -- outcomes ------------------------------------------------------------------------
     async def completed(self, run: Run) -> None:
         def done(s: Session) -> None:
-            instances.save(s, run.instance_id, {"task_state": None, "fault": None})
+            instances.save(s, run.instance_id, {"task_state": None, "fault": None},
+                           expected_task_state=run.task_state)
             instances.finish_action(s, run.instance_id, run.request_id)
         await self.with_session(done)
         window = self.settings.compute.resize_confirm_window
@@ -199,7 +200,8 @@ class ResizeWorkflow(Workflow):
                                         "power_state": states.RUNNING
                                         if run.state.get("was_running", True)
                                         and inst.vm_state == states.ACTIVE
-                                        else inst.power_state})
+                                        else inst.power_state},
+                           expected_task_state=run.task_state)
             where = ("before the guest was touched" if failed.name in ("claim", "preflight")
                      else "and was rolled back; the server runs on its source again")
             instances.set_fault(s, inst.id, f"{self.kind.capitalize()} failed at "
@@ -215,7 +217,8 @@ class ResizeWorkflow(Workflow):
                 # The move is over: the destination's claim goes (the undo that
                 # would have released it never ran).
                 claims.release(s, mig.uuid)
-            instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None})
+            instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None},
+                           expected_task_state=run.task_state)
             instances.set_fault(s, run.instance_id, message, 500, message)
             instances.finish_action(s, run.instance_id, run.request_id)
         await self.with_session(broken)
@@ -237,7 +240,8 @@ class ResizeWorkflow(Workflow):
             running = inst.power_state == states.RUNNING
             instances.save(s, inst.id, {
                 "vm_state": states.ACTIVE if running else states.STOPPED,
-                "task_state": None, "old_flavor": None, "new_flavor": None})
+                "task_state": None, "old_flavor": None, "new_flavor": None},
+                expected_task_state=states.RESIZE_CONFIRMING)
             instances.event_finish(s, inst.id, run.request_id, "compute_confirm_resize",
                                    host=source)
             instances.finish_action(s, inst.id, run.request_id)
@@ -272,7 +276,8 @@ class ResizeWorkflow(Workflow):
                 "flavor_id": (old_flavor or {}).get("id", inst.flavor_id),
                 "vm_state": states.ACTIVE if running else states.STOPPED,
                 "power_state": states.RUNNING if running else states.SHUTDOWN,
-                "task_state": None, "old_flavor": None, "new_flavor": None})
+                "task_state": None, "old_flavor": None, "new_flavor": None},
+                expected_task_state=states.RESIZE_REVERTING)
             bind_network(s, inst.id, source)
             instances.event_finish(s, inst.id, run.request_id, "compute_revert_resize",
                                    host=dest)
@@ -291,7 +296,7 @@ def start_migration(s: Session, inst: Instance, migration_type: str,
                     state={"requested_host": requested_host} if requested_host else {},
                     user_id=user_id, project_id=project_id, updated_at=utcnow())
     s.add(mig)
-    instances.save(s, inst.id, {"old_flavor": inst.flavor,
-                                "new_flavor": new_flavor or inst.flavor})
+    instances.update(s, inst.id, {"old_flavor": inst.flavor,
+                                  "new_flavor": new_flavor or inst.flavor})
     s.flush()
     return mig

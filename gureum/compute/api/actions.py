@@ -140,7 +140,7 @@ def lock(req: Request, body: Any) -> Response:
         inst = instance_for(s, ctx, req.path_params["server_id"])
         instances.start_action(s, inst.id, "lock", ctx.request_id, ctx.user_id,
                                ctx.project_id)
-        instances.save(s, inst.id, {"locked": True,
+        instances.update(s, inst.id, {"locked": True,
                                     "locked_by": "admin" if ctx.is_admin and
                                     inst.project_id != ctx.project_id else "owner",
                                     "locked_reason": body.get("locked_reason")})
@@ -159,7 +159,7 @@ def unlock(req: Request, body: Any) -> Response:
                             "unlock_override to be performed.")
         instances.start_action(s, inst.id, "unlock", ctx.request_id, ctx.user_id,
                                ctx.project_id)
-        instances.save(s, inst.id, {"locked": False, "locked_by": None,
+        instances.update(s, inst.id, {"locked": False, "locked_by": None,
                                     "locked_reason": None})
         instances.finish_action(s, inst.id, ctx.request_id)
     return empty(202)
@@ -179,7 +179,10 @@ def reset_state(req: Request, body: Any) -> Response:
         inst = instance_for(s, ctx, req.path_params["server_id"])
         instances.start_action(s, inst.id, "resetState", ctx.request_id, ctx.user_id,
                                ctx.project_id)
-        instances.save(s, inst.id, {"vm_state": body["state"], "task_state": None})
+        # A compare-and-swap too: the state the admin saw is the one replaced (409 if
+        # it changed in between); a workflow holding the old task_state then stops.
+        instances.save(s, inst.id, {"vm_state": body["state"], "task_state": None},
+                       expected_task_state=inst.task_state, expected_vm_state=inst.vm_state)
         instances.finish_action(s, inst.id, ctx.request_id)
     return empty(202)
 
@@ -619,7 +622,7 @@ def rebuild(req: Request, body: Any) -> Response:
                 values[attr] = body[key]
         if "user_data" in body and at_least(req, "2.57"):
             values["user_data"] = decode_user_data(body["user_data"])
-        instances.save(s, inst.id, values)
+        instances.update(s, inst.id, values)
         s.refresh(inst)
         view = show_view(req, s, inst, ctx)
         instance_id = inst.id

@@ -388,7 +388,7 @@ def update_server(req: Request, s: Session) -> Response:
         if key in body:
             values[attr] = body[key]
     if values:
-        instances.save(s, inst.id, values)
+        instances.update(s, inst.id, values)
         s.refresh(inst)
     return json_response({"server": show_view(req, s, inst, ctx)})
 
