@@ -75,6 +75,11 @@ SHELVING_IMAGE_UPLOADING = "shelving_image_uploading"
 SHELVING_OFFLOADING = "shelving_offloading"
 UNSHELVING = "unshelving"
 
+# -- migrations --------------------------------------------------------------------
+# Statuses in which a migration is over: it holds no claim and no copy any more.
+MIGRATION_TERMINAL = frozenset({"confirmed", "reverted", "completed", "error", "failed",
+                                "cancelled", "done"})
+
 # -- power_state (the numbers Nova puts on the wire) --------------------------------
 NOSTATE = 0
 RUNNING = 1

@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from gureum.bus import BusError, RemoteError, Transport
 from gureum.compute import instances, states
+from gureum.compute.guests import guest_spec, shutdown_timeout
 from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, InstanceAction
-from gureum.conductor.build import guest_spec
 from gureum.config import Settings
 from gureum.db import Database
 
@@ -50,16 +50,6 @@ class SimpleAction:
     success: Callable[[Instance, Params], dict[str, Any]]
     timeout: Callable[[Instance, Settings, Params], float] = field(
         default=lambda i, s, p: s.compute.rpc_timeout)
-
-
-def shutdown_timeout(inst: Instance, settings: Settings) -> float:
-    """S1: image property os_shutdown_timeout overrides the setting."""
-    props = (inst.system_metadata or {}).get("image_properties", {})
-    value = props.get("os_shutdown_timeout")
-    try:
-        return float(value) if value is not None else settings.compute.shutdown_timeout
-    except ValueError:
-        return settings.compute.shutdown_timeout
 
 
 def _power_off_kwargs(inst: Instance, settings: Settings, p: Params) -> dict[str, Any]:

@@ -27,11 +27,17 @@ from sqlalchemy.orm import Session
 
 from gureum.bus import BusError, Transport
 from gureum.compute import instances, states
+from gureum.compute.guests import (
+    allocate_network,
+    bind_network,
+    deallocate_network,
+    guest_spec,
+    unbind_network,
+)
 from gureum.compute.instances import StateConflict
-from gureum.compute.models import ComputeService, Instance
+from gureum.compute.models import ComputeService, Instance, Migration
 from gureum.config import Settings
 from gureum.db import Database, utcnow
-from gureum.network import service as netsvc
 from gureum.scheduler import claims
 from gureum.scheduler.requests import request_spec
 from gureum.scheduler.select import COMPUTE_BINARY, NoValidHost, select_and_claim, service_is_up
@@ -295,25 +301,36 @@ class BuildWorkflow:
 
     # -- delete --------------------------------------------------------------------
     async def _delete(self, instance_id: str, request_id: str) -> None:
-        host = await asyncio.to_thread(self._delete_target, instance_id, request_id)
-        if host:
+        hosts = await asyncio.to_thread(self._delete_targets, instance_id)
+        for host in hosts:
             await self._terminate_on(host, instance_id)
-        await asyncio.to_thread(self._finish_delete, instance_id, request_id, host)
+        await asyncio.to_thread(self._finish_delete, instance_id, request_id,
+                                hosts[0] if hosts else None)
 
-    def _delete_target(self, instance_id: str, request_id: str) -> str | None:
-        """The host to destroy the guest on, or None (no host, or its agent is down)."""
+    def _delete_targets(self, instance_id: str) -> list[str]:
+        """The hosts to destroy copies on: the instance's, and both ends of a move that
+        has not ended (a resize waiting for confirm keeps the source copy; Nova
+        confirms it before deleting). A host whose agent is down is skipped."""
         with self.db.session(write=False) as s:
             inst = s.get(Instance, instance_id)
-            if inst is None or inst.deleted or not inst.host:
-                return None
-            svc = s.scalar(select(ComputeService).where(
-                ComputeService.host == inst.host, ComputeService.binary == COMPUTE_BINARY))
-            if svc is None or not service_is_up(svc, self.conf.service_down_time):
-                # Nova's "local delete": the agent destroys the stale guest when it
-                # comes back (it reconciles against the database).
-                log.warning("deleting %s while its host %s is down", instance_id, inst.host)
-                return None
-            return inst.host
+            if inst is None or inst.deleted:
+                return []
+            wanted = [inst.host] if inst.host else []
+            for mig in s.scalars(select(Migration).where(
+                    Migration.instance_id == instance_id,
+                    Migration.status.not_in(states.MIGRATION_TERMINAL))):
+                wanted += [h for h in (mig.source_compute, mig.dest_compute) if h]
+            hosts: list[str] = []
+            for host in dict.fromkeys(wanted):
+                svc = s.scalar(select(ComputeService).where(
+                    ComputeService.host == host, ComputeService.binary == COMPUTE_BINARY))
+                if svc is None or not service_is_up(svc, self.conf.service_down_time):
+                    # Nova's "local delete": the agent destroys the stale guest when it
+                    # comes back (it reconciles against the database).
+                    log.warning("deleting %s while its host %s is down", instance_id, host)
+                    continue
+                hosts.append(host)
+            return hosts
 
     async def _terminate_on(self, host: str, instance_id: str) -> None:
         try:
@@ -329,6 +346,11 @@ class BuildWorkflow:
                 if inst is None or inst.deleted:
                     return
                 claims.release(s, instance_id)
+                for mig in s.scalars(select(Migration).where(
+                        Migration.instance_id == instance_id,
+                        Migration.status.not_in(states.MIGRATION_TERMINAL))):
+                    claims.release(s, mig.uuid)  # a move that never ended holds nothing now
+                    mig.status = "error"
                 deallocate_network(s, instance_id)
                 now = utcnow()
                 instances.save(s, instance_id, {
@@ -339,40 +361,3 @@ class BuildWorkflow:
                 instances.finish_action(s, instance_id, request_id)
         except StateConflict as lost:  # an admin reset the state while it was deleting
             log.warning("delete of %s superseded: %s", instance_id, lost.message)
-
-
-def guest_spec(inst: Instance) -> GuestSpec:
-    """The VM definition, always rebuilt from the database (S9)."""
-    flavor = inst.flavor or {}
-    sysmeta = inst.system_metadata or {}
-    return GuestSpec(
-        id=inst.id, name=instances.instance_name(inst.seq), vcpus=int(flavor.get("vcpus", 1)),
-        memory_mb=int(flavor.get("ram", 64)), root_gb=int(flavor.get("disk", 0)),
-        ephemeral_gb=int(flavor.get("ephemeral", 0)), swap_mb=int(flavor.get("swap", 0)),
-        image_id=inst.image_ref, image_properties=dict(sysmeta.get("image_properties", {})),
-        hostname=inst.hostname, user_data=inst.user_data, key_data=inst.key_data,
-        metadata=dict(inst.metadata_ or {}), network_info=list(inst.network_info or []),
-        block_devices=list(inst.block_device_mapping or []), config_drive=inst.config_drive,
-    )
-
-
-# -- networking ---------------------------------------------------------------------
-
-def allocate_network(s: Session, inst: Instance) -> list[dict[str, Any]]:
-    """Ports for the instance (the same ones again when a build is retried)."""
-    return list(netsvc.allocate_for_instance(
-        s, instance_id=inst.id, project_id=inst.project_id,
-        requests=inst.requested_networks, host=inst.host,
-        availability_zone=inst.availability_zone))
-
-
-def bind_network(s: Session, instance_id: str, host: str) -> None:
-    netsvc.bind_ports(s, instance_id, host)
-
-
-def unbind_network(s: Session, instance_id: str) -> None:
-    netsvc.unbind_ports(s, instance_id)
-
-
-def deallocate_network(s: Session, instance_id: str) -> None:
-    netsvc.deallocate_for_instance(s, instance_id)

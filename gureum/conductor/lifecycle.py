@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session
 
 from gureum.bus import BusError, RemoteError, Transport
 from gureum.compute import instances, states
+from gureum.compute.guests import bind_network, guest_spec, shutdown_timeout, unbind_network
 from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance
-from gureum.conductor.actions import shutdown_timeout
-from gureum.conductor.build import bind_network, guest_spec, unbind_network
 from gureum.config import Settings
 from gureum.context import RequestContext
 from gureum.db import Database, utcnow

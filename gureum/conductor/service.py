@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy import select
 
 from gureum.bus import Transport
+from gureum.compute import states
+from gureum.compute.guests import guest_spec
 from gureum.compute.models import ComputeNode, ComputeService, Instance
 from gureum.conductor.actions import ActionRunner
-from gureum.conductor.build import BuildWorkflow, guest_spec
+from gureum.conductor.build import BuildWorkflow
 from gureum.conductor.lifecycle import LifecycleRunner
 from gureum.config import Settings
 from gureum.db import Database, utcnow
@@ -93,7 +95,6 @@ class ConductorEndpoint:
 
     def _guests_expected(self, host: str) -> dict[str, Any]:
         from gureum.compute.models import Migration
-        from gureum.workflows.engine import TERMINAL
 
         with self.db.session(write=False) as s:
             rows = s.scalars(select(Instance).where(Instance.host == host,
@@ -102,7 +103,7 @@ class ConductorEndpoint:
                        "task_state": i.task_state, "power_state": i.power_state}
                       for i in rows]
             keep = [m.instance_id for m in s.scalars(select(Migration).where(
-                Migration.status.not_in(TERMINAL),
+                Migration.status.not_in(states.MIGRATION_TERMINAL),
                 (Migration.source_compute == host) | (Migration.dest_compute == host)))]
             return {"guests": guests, "keep": keep}
 
@@ -113,7 +114,7 @@ class ConductorEndpoint:
 
     def _sync_power_states(self, host: str, observed: dict[str, int | None],
                            destroyed: list[str]) -> None:
-        from gureum.compute import instances, states
+        from gureum.compute import instances
         from gureum.compute.models import Migration
 
         with self.db.session() as s:

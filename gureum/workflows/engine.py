@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gureum.bus import BusError, RemoteError, Transport
-from gureum.compute import instances
+from gureum.compute import instances, states
 from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, Migration
 from gureum.config import Settings
@@ -44,8 +44,7 @@ from gureum.virt.driver import GuestSpec
 
 log = logging.getLogger("gureum.workflows")
 
-TERMINAL = frozenset({"confirmed", "reverted", "completed", "error", "failed", "cancelled",
-                      "done"})
+TERMINAL = states.MIGRATION_TERMINAL
 
 
 class StepFailed(Exception):

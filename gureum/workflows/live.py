@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from gureum.bus import BusError, RemoteError
 from gureum.compute import instances, states
+from gureum.compute.guests import bind_network, guest_spec
 from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, Migration
-from gureum.conductor.build import bind_network, guest_spec
 from gureum.db import utcnow
 from gureum.scheduler import claims
 from gureum.virt.driver import GuestSpec

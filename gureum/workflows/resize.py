@@ -18,9 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gureum.compute import instances, states
+from gureum.compute.guests import bind_network, guest_spec, shutdown_timeout
 from gureum.compute.models import ComputeNode, Instance, Migration
-from gureum.conductor.actions import shutdown_timeout
-from gureum.conductor.build import bind_network, guest_spec
 from gureum.db import utcnow
 from gureum.scheduler import claims
 from gureum.virt.driver import GuestSpec

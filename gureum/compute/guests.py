@@ -1,0 +1,65 @@
+"""What the conductor and the workflows both need to know about a guest.
+
+The VM definition (``guest_spec``, always rebuilt from the database: S9), how
+long a clean shutdown may take (S1), and the instance's ports. Kept apart from
+the conductor and the workflows so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gureum.compute import instances
+from gureum.compute.models import Instance
+from gureum.config import Settings
+from gureum.network import service as netsvc
+from gureum.virt.driver import GuestSpec
+
+
+def shutdown_timeout(inst: Instance, settings: Settings) -> float:
+    """S1: image property os_shutdown_timeout overrides the setting."""
+    props = (inst.system_metadata or {}).get("image_properties", {})
+    value = props.get("os_shutdown_timeout")
+    try:
+        return float(value) if value is not None else settings.compute.shutdown_timeout
+    except ValueError:
+        return settings.compute.shutdown_timeout
+
+
+def guest_spec(inst: Instance) -> GuestSpec:
+    """The VM definition, always rebuilt from the database (S9)."""
+    flavor = inst.flavor or {}
+    sysmeta = inst.system_metadata or {}
+    return GuestSpec(
+        id=inst.id, name=instances.instance_name(inst.seq), vcpus=int(flavor.get("vcpus", 1)),
+        memory_mb=int(flavor.get("ram", 64)), root_gb=int(flavor.get("disk", 0)),
+        ephemeral_gb=int(flavor.get("ephemeral", 0)), swap_mb=int(flavor.get("swap", 0)),
+        image_id=inst.image_ref, image_properties=dict(sysmeta.get("image_properties", {})),
+        hostname=inst.hostname, user_data=inst.user_data, key_data=inst.key_data,
+        metadata=dict(inst.metadata_ or {}), network_info=list(inst.network_info or []),
+        block_devices=list(inst.block_device_mapping or []), config_drive=inst.config_drive,
+    )
+
+
+# -- networking ---------------------------------------------------------------------
+
+def allocate_network(s: Session, inst: Instance) -> list[dict[str, Any]]:
+    """Ports for the instance (the same ones again when a build is retried)."""
+    return list(netsvc.allocate_for_instance(
+        s, instance_id=inst.id, project_id=inst.project_id,
+        requests=inst.requested_networks, host=inst.host,
+        availability_zone=inst.availability_zone))
+
+
+def bind_network(s: Session, instance_id: str, host: str) -> None:
+    netsvc.bind_ports(s, instance_id, host)
+
+
+def unbind_network(s: Session, instance_id: str) -> None:
+    netsvc.unbind_ports(s, instance_id)
+
+
+def deallocate_network(s: Session, instance_id: str) -> None:
+    netsvc.deallocate_for_instance(s, instance_id)
