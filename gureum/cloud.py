@@ -95,6 +95,7 @@ def prepare(settings: Settings, db: Database, out: Any = sys.stderr) -> tuple[st
         network_bootstrap.create_default_networks(settings, db, out)
     else:
         identity_bootstrap.reconcile_endpoints(identity, settings.public_url)
+        identity_bootstrap.reconcile_roles(identity)
         passwords = read_passwords(clouds)  # type: ignore[assignment]
     if passwords is not None:
         write_clouds_yaml(clouds, settings.public_url, settings.server.region, *passwords)

@@ -23,6 +23,7 @@ class RequestContext:
     project_name: str | None = None
     project_domain_id: str | None = None
     domain_id: str | None = None  # set for domain-scoped tokens
+    system_scope: str | None = None  # "all" for system-scoped tokens
     roles: frozenset[str] = field(default_factory=frozenset)
     request_id: str = field(default_factory=new_request_id)
     auth_token: str = ""
@@ -32,7 +33,41 @@ class RequestContext:
 
     @property
     def is_admin(self) -> bool:
+        """The admin role in any scope (Nova's ``context_is_admin``, Keystone's
+        ``admin_required``)."""
         return "admin" in self.roles
+
+    @property
+    def is_manager(self) -> bool:
+        """The manager role (implied by admin): Nova's ``project_manager_api`` when
+        the token is scoped to the project acted on."""
+        return "manager" in self.roles or self.is_admin
+
+    @property
+    def is_member(self) -> bool:
+        return "member" in self.roles or self.is_admin
+
+    @property
+    def is_reader(self) -> bool:
+        return self.can_read
+
+    @property
+    def is_service(self) -> bool:
+        """The service role: service-to-service calls (Nova's ``service_api``)."""
+        return "service" in self.roles
+
+    @property
+    def is_system(self) -> bool:
+        """A system-scoped token (``system_scope:all``)."""
+        return self.system_scope == "all"
+
+    @property
+    def is_system_admin(self) -> bool:
+        return self.is_system and self.is_admin
+
+    @property
+    def is_system_reader(self) -> bool:
+        return self.is_system and self.can_read
 
     @property
     def can_write(self) -> bool:
@@ -46,5 +81,6 @@ class RequestContext:
     @classmethod
     def system(cls, request_id: str | None = None) -> RequestContext:
         """An internal admin context for bootstrap, the conductor and tests."""
-        return cls(user_id="gureum-internal", user_name="gureum", roles=frozenset({"admin"}),
-                   request_id=request_id or new_request_id())
+        return cls(user_id="gureum-internal", user_name="gureum",
+                   roles=frozenset({"admin", "manager", "member", "reader"}),
+                   system_scope="all", request_id=request_id or new_request_id())

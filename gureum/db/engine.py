@@ -7,6 +7,7 @@ failing on a lock upgrade. MariaDB and PostgreSQL get ordinary transactions.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ class Database:
                 kwargs["poolclass"] = StaticPool
             else:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite_files(Path(database))
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
         else:
             kwargs["pool_pre_ping"] = True
@@ -79,6 +81,24 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def private_sqlite_files(path: Path) -> None:
+    """Make the database file and its -wal and -shm companions 0600 from the start.
+
+    They hold password hashes. SQLite creates -wal and -shm with the mode of
+    the database file, so the file is created 0600 before the first connection
+    (an empty file is an empty database); companions left readable by an older
+    version are tightened.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -9,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.errors import InvalidInput
+from gureum.errors import InvalidInput, Unauthorized
 from gureum.identity import assignments, policy, schemas, service, views
 from gureum.identity import models as m
 from gureum.identity.core import Identity
+from gureum.identity.login import Login, LoginFailed
 
 router = Router()
 
@@ -102,8 +104,7 @@ def delete_domain(req: Request, s: Session) -> Response:
 
 @router.get("/v3/projects", tx=True)
 def list_projects(req: Request, s: Session) -> Response:
-    ctx = req.context
-    assert ctx is not None
+    only_domain = policy.list_projects(req.context)
     stmt = filtered(req, select(m.Project).order_by(m.Project.name),
                     {"name": m.Project.name, "domain_id": m.Project.domain_id,
                      "enabled": m.Project.enabled})
@@ -122,10 +123,8 @@ def list_projects(req: Request, s: Session) -> Response:
     if tags_any:
         wanted = set(tags_any.split(","))
         projects = [p for p in projects if wanted & set(p.tags or [])]
-    if not ctx.is_admin:
-        # Everyone else sees the projects they have a role on.
-        mine = {p.id for p in assignments.user_projects(s, ctx.user_id)}
-        projects = [p for p in projects if p.id in mine]
+    if only_domain is not None:
+        projects = [p for p in projects if p.domain_id == only_domain]
     items = [views.project(p, req.base_url) for p in projects]
     return json_response(views.collection(req.base_url, "projects", "projects", items))
 
@@ -137,14 +136,17 @@ def create_project(req: Request, s: Session) -> Response:
     return one("project", views.project(p, req.base_url), 201)
 
 
+def _project_for_read(req: Request, s: Session, rule: str) -> m.Project:
+    """The project of the path, once the caller may read it (403 before 404)."""
+    project_id = req.path_params["project_id"]
+    found = s.get(m.Project, project_id)
+    policy.get_project(req.context, project_id, found.domain_id if found else "", rule)
+    return service.get_or_404(s, m.Project, project_id, "project")
+
+
 @router.get("/v3/projects/{project_id}", tx=True)
 def get_project(req: Request, s: Session) -> Response:
-    ctx = req.context
-    project_id = req.path_params["project_id"]
-    if not (ctx and (ctx.is_admin or ctx.project_id == project_id or any(
-            p.id == project_id for p in assignments.user_projects(s, ctx.user_id)))):
-        raise policy.deny("identity:get_project")
-    p = service.get_or_404(s, m.Project, project_id, "project")
+    p = _project_for_read(req, s, "identity:get_project")
     return one("project", views.project(p, req.base_url))
 
 
@@ -165,8 +167,7 @@ def delete_project(req: Request, s: Session) -> Response:
 
 @router.get("/v3/projects/{project_id}/tags", tx=True)
 def list_project_tags(req: Request, s: Session) -> Response:
-    policy.reader_or_admin(req.context, "identity:list_project_tags")
-    p = service.get_or_404(s, m.Project, req.path_params["project_id"], "project")
+    p = _project_for_read(req, s, "identity:list_project_tags")
     return json_response({"tags": list(p.tags or [])})
 
 
@@ -181,8 +182,7 @@ def add_project_tag(req: Request, s: Session) -> Response:
 
 @router.get("/v3/projects/{project_id}/tags/{tag}", tx=True)
 def check_project_tag(req: Request, s: Session) -> Response:
-    policy.reader_or_admin(req.context, "identity:get_project_tag")
-    p = service.get_or_404(s, m.Project, req.path_params["project_id"], "project")
+    p = _project_for_read(req, s, "identity:get_project_tag")
     if req.path_params["tag"] not in (p.tags or []):
         raise service.NotFound(f"Tag {req.path_params['tag']} not found on the project.")
     return empty()
@@ -249,20 +249,34 @@ def delete_user(req: Request, s: Session) -> Response:
     return empty()
 
 
-@router.post("/v3/users/{user_id}/password")
-def change_password(req: Request) -> Response:
-    user_id = req.path_params["user_id"]
-    ctx = req.context
-    if ctx is None or ctx.user_id != user_id:
-        raise policy.deny("identity:change_password")
+@router.post("/v3/users/{user_id}/password", auth=False)
+async def change_password(req: Request) -> Response:
+    """The user's own password change (Keystone: no policy, no token needed).
+
+    The original password is the proof, so a wrong one counts towards the
+    lockout and the address throttle exactly as a failed login does.
+    """
     ident = ident_of(req)
+    user_id = req.path_params["user_id"]
     body = body_of(req, schemas.password_change, "user")
-    with ident.db.session(write=False) as s:
-        service.verify_original_password(s, user_id, body["original_password"])
-    new_hash = service.hash_password(ident, body["password"])
-    assert new_hash is not None
-    with ident.db.session() as s:
-        service.change_password(ident, s, user_id, body["original_password"], new_hash)
+    address = req.remote_addr
+    delay = ident.throttle.delay(address)
+    if delay:
+        await asyncio.sleep(delay)
+
+    def _change() -> None:
+        login = Login(req.app_state.tokens, address)
+        try:
+            login.verify_password({"id": user_id}, body["original_password"])
+        except LoginFailed as exc:
+            ident.throttle.failed(address)
+            raise Unauthorized(f"Error when changing user password: {exc.message}") from None
+        new_hash = service.hash_password(ident, body["password"])
+        assert new_hash is not None
+        with ident.db.session() as s:
+            service.change_password(ident, s, user_id, new_hash)
+
+    await asyncio.get_running_loop().run_in_executor(req.app_state.executor, _change)
     return empty()
 
 

@@ -61,7 +61,7 @@ async def issue_token(req: Request) -> Response:
         await asyncio.sleep(delay)
     body = validate(schemas.auth, req.json())
     loop = asyncio.get_running_loop()
-    login = Login(_tokens(req))
+    login = Login(_tokens(req), address)
     try:
         token, vt = await loop.run_in_executor(req.app_state.executor, login.authenticate,
                                                body["auth"])

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gureum.api.web import Request
@@ -67,6 +66,7 @@ class ValidatedToken:
             project_name=self.project.name if self.project else None,
             project_domain_id=self.project.domain_id if self.project else None,
             domain_id=self.domain.id if self.domain else None,
+            system_scope="all" if self.payload.system else None,
             roles=frozenset(name for _id, name in self.roles),
             request_id=request_id, auth_token=token, audit_ids=self.payload.audit_ids,
             application_credential_id=self.app_cred.id if self.app_cred else None,
@@ -221,53 +221,3 @@ class TokenAuthenticator:
         except TokenInvalid:
             raise Unauthorized() from None
         return vt.context(token, req.request_id, req.remote_addr)
-
-
-# -- password lockout (Keystone's [security_compliance]) -----------------------
-
-@dataclass(frozen=True)
-class PasswordCheck:
-    user_id: str
-    password_hash: str | None
-    enabled: bool
-    domain_enabled: bool
-    failed_auth_count: int
-    failed_auth_at: dt.datetime | None
-    ignore_lockout: bool
-
-
-def load_password_check(s: Session, user_id: str) -> PasswordCheck | None:
-    user = s.get(m.User, user_id)
-    if user is None:
-        return None
-    domain = s.get(m.Domain, user.domain_id)
-    return PasswordCheck(user.id, user.password_hash, user.enabled,
-                         bool(domain and domain.enabled), user.failed_auth_count or 0,
-                         user.failed_auth_at,
-                         bool((user.options or {}).get("ignore_lockout_failure_attempts")))
-
-
-def find_user_id(s: Session, ref: dict[str, Any]) -> str | None:
-    """A user reference {"id"} or {"name", "domain": {"id"|"name"}} → user id."""
-    if "id" in ref:
-        return s.scalar(select(m.User.id).where(m.User.id == ref["id"]))
-    domain = ref.get("domain") or {}
-    domain_id = domain.get("id")
-    if domain_id is None and "name" in domain:
-        domain_id = s.scalar(select(m.Domain.id).where(m.Domain.name == domain["name"]))
-    if domain_id is None:
-        return None
-    return s.scalar(select(m.User.id).where(m.User.domain_id == domain_id,
-                                             m.User.name == ref.get("name")))
-
-
-def record_failed_login(s: Session, user_id: str) -> None:
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    s.execute(update(m.User).where(m.User.id == user_id).values(
-        failed_auth_count=m.User.failed_auth_count + 1, failed_auth_at=now))
-
-
-def reset_failed_logins(s: Session, user_id: str) -> None:
-    s.execute(update(m.User).where(m.User.id == user_id)
-              .values(failed_auth_count=0, failed_auth_at=None))
-

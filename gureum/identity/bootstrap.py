@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gureum.identity import assignments, catalog, service
 from gureum.identity import models as m
@@ -25,6 +26,8 @@ SERVICES = [
     ("block-storage", "cinder", "/volume/v3"),
 ]
 INTERFACES = ("public", "internal", "admin")
+DEFAULT_ROLES = ("reader", "member", "manager", "admin", "service")
+IMPLIED_ROLES = (("member", "reader"), ("manager", "member"), ("admin", "manager"))
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,7 @@ def bootstrap(ident: Identity, public_url: str, region: str,
         projects = {name: service.create_project(ident, s, {
             "name": name, "description": f"Bootstrap project {name}"})
             for name in ("admin", "demo", "service")}
-        roles = {name: assignments.create_role(ident, s, {"name": name})
-                 for name in ("admin", "member", "reader")}
-        # admin implies member implies reader, as Keystone's bootstrap sets it up.
-        assignments.add_implied_role(ident, s, roles["admin"].id, roles["member"].id)
-        assignments.add_implied_role(ident, s, roles["member"].id, roles["reader"].id)
+        roles = ensure_default_roles(ident, s)
         admin = service.create_user(ident, s, {
             "name": "admin", "default_project_id": projects["admin"].id,
             "options": {"ignore_lockout_failure_attempts": False}}, admin_hash)
@@ -84,6 +83,32 @@ def bootstrap(ident: Identity, public_url: str, region: str,
                     "url": public_url + path, "region_id": region},
                     extra={"gureum_path": path})
     return creds
+
+
+def ensure_default_roles(ident: Identity, s: Session) -> dict[str, m.Role]:
+    """Keystone's default roles, created when missing (also in clouds bootstrapped
+    before they existed): admin implies manager implies member implies reader, and
+    service stands alone. New ones are immutable, as ``keystone-manage bootstrap``
+    makes them; the old direct admin → member inference is replaced."""
+    roles: dict[str, m.Role] = {}
+    for name in DEFAULT_ROLES:
+        role = s.scalar(select(m.Role).where(m.Role.name == name, m.Role.domain_id == ""))
+        if role is None:
+            role = assignments.create_role(ident, s, {"name": name,
+                                                      "options": {"immutable": True}})
+        roles[name] = role
+    for prior, implied in IMPLIED_ROLES:
+        assignments.add_implied_role(ident, s, roles[prior].id, roles[implied].id)
+    stale = s.get(m.ImpliedRole, (roles["admin"].id, roles["member"].id))
+    if stale is not None:
+        s.delete(stale)
+        service.changed(ident, s)
+    return roles
+
+
+def reconcile_roles(ident: Identity) -> None:
+    with ident.db.session() as s:
+        ensure_default_roles(ident, s)
 
 
 def reconcile_endpoints(ident: Identity, public_url: str) -> int:

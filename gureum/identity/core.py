@@ -25,6 +25,7 @@ from gureum.identity.cache import (
     UserInfo,
 )
 from gureum.identity.keys import KeyRepository
+from gureum.identity.passwords import dummy_hash
 from gureum.identity.throttle import AddressThrottle
 from gureum.identity.tokens import TokenCodec
 
@@ -39,6 +40,9 @@ class Identity:
         self.keys = KeyRepository(settings.key_repository, self.conf.max_active_keys)
         self.codec = TokenCodec(self.keys)
         self.cache = IdentityCache(self.conf.cache_check_interval)
+        # The dummy hash unknown users are checked against, made once up front so
+        # the first such login costs no more than later ones.
+        dummy_hash(self.conf.password_hash_rounds)
         self.throttle = AddressThrottle(self.conf.address_failure_threshold,
                                         self.conf.address_failure_window,
                                         self.conf.address_max_delay)

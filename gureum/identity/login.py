@@ -15,16 +15,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.db.base import utcnow
 from gureum.errors import Unauthorized
 from gureum.identity import models as m
-from gureum.identity.auth import (
-    TokenInvalid,
-    TokenService,
-    ValidatedToken,
+from gureum.identity.auth import TokenInvalid, TokenService, ValidatedToken
+from gureum.identity.lockout import (
     find_user_id,
     load_password_check,
-    record_failed_login,
-    reset_failed_logins,
+    record_failure,
+    reset_failures,
 )
 from gureum.identity.passwords import check_secret
 from gureum.identity.tokens import (
@@ -61,8 +60,9 @@ class Proof:
 
 
 class Login:
-    def __init__(self, tokens: TokenService) -> None:
+    def __init__(self, tokens: TokenService, address: str = "") -> None:
         self.tokens = tokens
+        self.address = address
         self.identity = tokens.identity
         self.conf = tokens.identity.conf
 
@@ -88,36 +88,44 @@ class Login:
 
     # -- methods ---------------------------------------------------------------
     def _password(self, ref: dict[str, Any], proof: Proof) -> None:
+        user_id = self.verify_password(ref, ref.get("password", ""))
+        proof.set_user(user_id)
+        proof.methods.append("password")
+
+    def verify_password(self, ref: dict[str, Any], password: str) -> str:
+        """The id of the user ``ref`` names when ``password`` is theirs; LoginFailed
+        otherwise. Every failure costs one bcrypt check at the configured cost, so
+        an unknown user answers as slowly as a wrong password."""
         db = self.identity.db
+        rounds = self.conf.password_hash_rounds
         with db.session(write=False) as s:
             user_id = find_user_id(s, ref)
-            check = load_password_check(s, user_id) if user_id else None
+            check = load_password_check(s, user_id, self.address) if user_id else None
         if check is None:
-            check_secret(ref.get("password", ""), None)  # same time as a real check
+            check_secret(password, None, rounds)
             raise LoginFailed(GENERIC)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        attempts = self.conf.lockout_failure_attempts
-        if attempts > 0 and not check.ignore_lockout and check.failed_auth_count >= attempts:
-            until = (check.failed_auth_at or now) + dt.timedelta(
-                seconds=self.conf.lockout_duration)
-            if until > now:
-                raise LoginFailed(f"The account is locked for user: {check.user_id}.")
-            with db.session() as s:  # the lock expired: start counting again
-                reset_failed_logins(s, check.user_id)
-            check = load_password_check_fresh(db, check.user_id) or check
-        if not check_secret(ref.get("password", ""), check.password_hash):
+        now = utcnow()
+        until = check.locked_until(self.conf.lockout_failure_attempts,
+                                   self.conf.lockout_duration)
+        if until is not None and until > now:
+            check_secret(password, check.password_hash, rounds)  # same time as any answer
+            # Keystone names the user id here; an unauthenticated caller learns none.
+            raise LoginFailed("The account is locked for this address; try again later.")
+        if until is not None:  # the lock expired: start counting again
             with db.session() as s:
-                record_failed_login(s, check.user_id)
+                reset_failures(s, check.user_id, self.address)
+        if not check_secret(password, check.password_hash, rounds):
+            with db.session() as s:
+                record_failure(s, check.user_id, self.address)
             raise LoginFailed(GENERIC)
         if not check.enabled:
-            raise LoginFailed(f"The account is disabled for user: {check.user_id}.")
+            raise LoginFailed("The account is disabled.")
         if not check.domain_enabled:
             raise LoginFailed(GENERIC)
-        if check.failed_auth_count:
+        if check.failures and until is None:
             with db.session() as s:
-                reset_failed_logins(s, check.user_id)
-        proof.set_user(check.user_id)
-        proof.methods.append("password")
+                reset_failures(s, check.user_id, self.address)
+        return check.user_id
 
     def _token(self, data: dict[str, Any], proof: Proof) -> None:
         try:
@@ -140,10 +148,11 @@ class Login:
             info = (cred.id, cred.user_id, cred.project_id, cred.secret_hash,
                     cred.expires_at) if cred else None
         if info is None:
-            check_secret(data.get("secret", ""), None)
+            check_secret(data.get("secret", ""), None, self.conf.password_hash_rounds)
             raise LoginFailed(GENERIC)
         cred_id, user_id, project_id, secret_hash, expires_at = info
-        if not check_secret(data.get("secret", ""), secret_hash):
+        if not check_secret(data.get("secret", ""), secret_hash,
+                            self.conf.password_hash_rounds):
             raise LoginFailed(GENERIC)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         if expires_at is not None and expires_at <= now:
@@ -251,8 +260,3 @@ class Login:
         if "name" in ref:
             return s.scalar(select(m.Domain.id).where(m.Domain.name == ref["name"]))
         return None
-
-
-def load_password_check_fresh(db: Any, user_id: str) -> Any:
-    with db.session(write=False) as s:
-        return load_password_check(s, user_id)

@@ -67,9 +67,23 @@ class User(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    failed_auth_count: Mapped[int] = mapped_column(Integer, default=0)
-    failed_auth_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LoginFailure(Base):
+    """Failed password logins of one user from one address (account lockout).
+
+    Keystone counts failures per user, so anyone can lock the admin out by
+    guessing wrong six times. Counting per user *and address* locks only the
+    address that guessed; the user still logs in from anywhere else.
+    """
+
+    __tablename__ = "identity_login_failures"
+    user_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_users.id", ondelete="CASCADE"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Group(Base):

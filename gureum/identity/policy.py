@@ -1,7 +1,9 @@
-"""Who may call which identity API.
+"""Who may call which identity API (Keystone's default policies).
 
-Admin may do everything. Everyone else may read and manage only themselves:
-their own user, password, projects, application credentials and tokens.
+Admin may do everything. System readers read everything; a reader of a
+domain-scoped token reads its domain's projects. Everyone else reads and
+manages only themselves: their own user, password, projects, application
+credentials and tokens, and the project their token is scoped to.
 """
 
 from __future__ import annotations
@@ -31,3 +33,28 @@ def reader_or_admin(ctx: RequestContext | None, rule: str) -> RequestContext:
     if ctx is None or not (ctx.is_admin or ctx.can_read):
         raise deny(rule)
     return ctx
+
+
+def system_reader(ctx: RequestContext | None) -> bool:
+    """Keystone's ``role:reader and system_scope:all`` (or any admin)."""
+    return ctx is not None and (ctx.is_admin or ctx.is_system_reader)
+
+
+def list_projects(ctx: RequestContext | None) -> str | None:
+    """``identity:list_projects``: admin or system reader (every project), or a reader
+    of a domain-scoped token (that domain's projects: the id returned). Project
+    members list theirs with /v3/auth/projects or /v3/users/{id}/projects."""
+    if system_reader(ctx):
+        return None
+    if ctx is not None and ctx.domain_id and ctx.can_read:
+        return ctx.domain_id
+    raise deny("identity:list_projects")
+
+
+def get_project(ctx: RequestContext | None, project_id: str, domain_id: str,
+                rule: str = "identity:get_project") -> RequestContext:
+    """Admin, system reader, a reader of the project's domain, or a token scoped to it."""
+    if ctx is not None and (system_reader(ctx) or ctx.project_id == project_id or
+                            (ctx.domain_id == domain_id and ctx.can_read)):
+        return ctx
+    raise deny(rule)

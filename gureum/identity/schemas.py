@@ -56,7 +56,7 @@ user_update = wrapped("user", {**_obj(_user_props), "minProperties": 1})
 password_change = wrapped("user", _obj({
     "password": {"type": "string", "minLength": 1, "maxLength": 4096},
     "original_password": {"type": "string", "maxLength": 4096},
-}), ["password", "original_password"])
+}, additional=False), ["password", "original_password"])
 
 _group_props = {"name": _name(64), "domain_id": _id, "description": _description}
 group_create = wrapped("group", _obj(_group_props), ["name"])

@@ -15,11 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gureum.db.base import utcnow
-from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gureum.identity import models as m
 from gureum.identity.cache import bump_revision
 from gureum.identity.core import Identity
-from gureum.identity.passwords import check_secret, hash_secret
+from gureum.identity.lockout import reset_failures
+from gureum.identity.passwords import hash_secret
 
 T = TypeVar("T")
 
@@ -258,7 +259,7 @@ def update_user(ident: Identity, s: Session, user_id: str, body: dict[str, Any],
     if "password" in body:
         u.password_hash = password_hash
         u.password_created_at = utcnow()
-        u.failed_auth_count = 0
+        reset_failures(s, u.id)
         revoke = True
     if "default_project_id" in body:
         if body["default_project_id"]:
@@ -280,20 +281,20 @@ def update_user(ident: Identity, s: Session, user_id: str, body: dict[str, Any],
     return u
 
 
-def change_password(ident: Identity, s: Session, user_id: str, original: str,
-                    new_hash: str) -> None:
-    """The user's own password change: the original must match (checked by the caller)."""
+def change_password(ident: Identity, s: Session, user_id: str, new_hash: str) -> None:
+    """The user's own password change; the caller has checked the original password.
+
+    A user with the option ``lock_password`` may not change it (Keystone's 403).
+    """
     u = get_or_404(s, m.User, user_id, "user")
+    if (u.options or {}).get("lock_password"):
+        raise Forbidden("You cannot change your password at this time due to password "
+                        "policy disallowing password changes. Please contact your "
+                        "administrator to reset your password.")
     u.password_hash = new_hash
     u.password_created_at = utcnow()
-    u.failed_auth_count = 0
+    reset_failures(s, u.id)
     revoke_user_tokens(ident, s, u.id)
-
-
-def verify_original_password(s: Session, user_id: str, original: str) -> None:
-    u = get_or_404(s, m.User, user_id, "user")
-    if not check_secret(original, u.password_hash):
-        raise Unauthorized("The request you have made requires authentication.")
 
 
 def delete_user(ident: Identity, s: Session, user_id: str) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 
-from tests.harness import GureumUp
+from tests.harness import BIN, GureumUp
 
 pytestmark = pytest.mark.e2e
 
@@ -36,10 +37,6 @@ def test_project_user_role_assignment_flow(gureum_up: GureumUp) -> None:
     env = {**os.environ, "OS_AUTH_URL": gureum_up.url + "/identity", "OS_USERNAME": "u1",
            "OS_PASSWORD": "pw", "OS_PROJECT_NAME": "p1", "OS_USER_DOMAIN_NAME": "Default",
            "OS_PROJECT_DOMAIN_NAME": "Default", "OS_IDENTITY_API_VERSION": "3"}
-    import subprocess
-
-    from tests.harness import BIN
-
     env.pop("OS_CLIENT_CONFIG_FILE", None)
     proc = subprocess.run([str(BIN / "openstack"), "token", "issue", "-f", "json"], env=env,
                           capture_output=True, text=True, timeout=120)
@@ -93,3 +90,59 @@ def test_openstacksdk_lists_projects(gureum_up: GureumUp) -> None:
         assert {"admin", "demo", "service"} <= names
     finally:
         conn.close()
+
+
+def _as_user(gureum_up: GureumUp, user: str, password: str, project: str | None,
+             *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `openstack` CLI, authenticated as ``user`` through OS_* variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update({"OS_AUTH_URL": gureum_up.url + "/identity", "OS_USERNAME": user,
+                "OS_PASSWORD": password, "OS_USER_DOMAIN_NAME": "Default",
+                "OS_IDENTITY_API_VERSION": "3", "OS_REGION_NAME": "RegionOne"})
+    if project:
+        env.update({"OS_PROJECT_NAME": project, "OS_PROJECT_DOMAIN_NAME": "Default"})
+    return subprocess.run([str(BIN / "openstack"), *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_role_list_shows_keystones_five_default_roles(gureum_up: GureumUp) -> None:
+    roles = json.loads(gureum_up.openstack("--os-cloud", "gureum", "role", "list",
+                                           "-f", "json").stdout)
+    assert {"admin", "manager", "member", "reader", "service"} <= {r["Name"] for r in roles}
+    implied = json.loads(gureum_up.openstack("--os-cloud", "gureum", "implied", "role",
+                                             "list", "-f", "json").stdout)
+    pairs = {(row["Prior Role Name"], row["Implied Role Name"]) for row in implied}
+    assert {("admin", "manager"), ("manager", "member"), ("member", "reader")} <= pairs
+
+
+def test_member_project_list_is_forbidden_but_my_projects_works(gureum_up: GureumUp) -> None:
+    os_ = gureum_up.openstack
+    # A filtered list goes to GET /v3/projects, which is the admin's (Keystone's policy).
+    proc = os_("--os-cloud", "gureum-demo", "project", "list", "--enabled", check=False)
+    assert proc.returncode != 0
+    assert "403" in proc.stderr and "identity:list_projects" in proc.stderr
+    mine = json.loads(os_("--os-cloud", "gureum-demo", "project", "list", "--my-projects",
+                          "-f", "json").stdout)
+    assert [p["Name"] for p in mine] == ["demo"]
+    # Without filters the CLI falls back to the user's own projects on the 403.
+    plain = json.loads(os_("--os-cloud", "gureum-demo", "project", "list",
+                           "-f", "json").stdout)
+    assert [p["Name"] for p in plain] == ["demo"]
+
+
+def test_user_password_set_is_the_users_own_right(gureum_up: GureumUp) -> None:
+    os_ = gureum_up.openstack
+    os_("--os-cloud", "gureum", "user", "create", "--project", "demo", "--password",
+        "first-pw", "pw-changer")
+    os_("--os-cloud", "gureum", "role", "add", "--project", "demo", "--user", "pw-changer",
+        "member")
+    proc = _as_user(gureum_up, "pw-changer", "first-pw", "demo", "user", "password", "set",
+                    "--original-password", "first-pw", "--password", "second-pw")
+    assert proc.returncode == 0, proc.stderr
+    proc = _as_user(gureum_up, "pw-changer", "second-pw", "demo", "token", "issue")
+    assert proc.returncode == 0, proc.stderr
+    proc = _as_user(gureum_up, "pw-changer", "first-pw", "demo", "token", "issue")
+    assert proc.returncode != 0
+    proc = _as_user(gureum_up, "pw-changer", "second-pw", "demo", "user", "password", "set",
+                    "--original-password", "wrong", "--password", "third-pw")
+    assert proc.returncode != 0 and "401" in proc.stderr

@@ -1,12 +1,16 @@
-"""Brute force: account lockout after N failures, and slow answers to a guessing address."""
+"""Brute force: account lockout after N failures (per address), slow answers to a
+guessing address, and login timing that does not tell whether a user exists."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from gureum.identity.login import GENERIC
+from gureum.identity.passwords import dummy_hash, hash_rounds, hash_secret
 from tests.harness import Api, InProcessCloud, make_settings, password_auth
 
 
@@ -30,10 +34,14 @@ def test_lockout_after_failed_attempts_then_expiry(strict_cloud: InProcessCloud)
         r = api.request("POST", "/identity/v3/auth/tokens",
                         json=password_auth("victim", "wrong"))
         assert r.status_code == 401
-    # Locked: even the right password is refused, with Keystone's message.
+    # Locked: even the right password is refused, with Keystone's message minus the
+    # user id (the caller is not authenticated).
     r = api.request("POST", "/identity/v3/auth/tokens", json=password_auth("victim", "right"))
     assert r.status_code == 401
-    assert "locked" in r.json()["error"]["message"]
+    message = r.json()["error"]["message"]
+    assert "locked" in message
+    victim = api.request("GET", "/identity/v3/users?name=victim", admin).json()["users"][0]
+    assert victim["id"] not in message
     time.sleep(2.2)
     r = api.request("POST", "/identity/v3/auth/tokens", json=password_auth("victim", "right"))
     assert r.status_code == 201, r.text
@@ -58,3 +66,66 @@ def test_admin_bootstrap_files_are_private(strict_cloud: InProcessCloud) -> None
     assert strict_cloud.settings.key_repository.stat().st_mode & 0o777 == 0o700
     for key in strict_cloud.settings.key_repository.iterdir():
         assert key.stat().st_mode & 0o777 == 0o600
+    # The database and its WAL and shared-memory files hold password hashes.
+    for name in ("gureum.db", "gureum.db-wal", "gureum.db-shm"):
+        assert (data / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_lockout_holds_only_against_the_guessing_address(strict_cloud: InProcessCloud) -> None:
+    """Six wrong guesses from one address must not lock the admin out everywhere."""
+    api = Api(strict_cloud.url)
+    admin = api.token("admin", strict_cloud.admin_password, "admin")
+    api.request("POST", "/identity/v3/users", admin,
+                json={"user": {"name": "boss", "password": "boss-pw"}})
+    attacker = httpx.Client(base_url=strict_cloud.url, timeout=30,
+                            transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    for _ in range(4):
+        r = attacker.post("/identity/v3/auth/tokens", json=password_auth("boss", "guess"))
+        assert r.status_code == 401
+    r = attacker.post("/identity/v3/auth/tokens", json=password_auth("boss", "boss-pw"))
+    assert r.status_code == 401 and "locked" in r.json()["error"]["message"]
+    # From the user's own address the right password still works...
+    r = api.request("POST", "/identity/v3/auth/tokens", json=password_auth("boss", "boss-pw"))
+    assert r.status_code == 201, r.text
+    # ...and so does the bootstrap admin, whatever one address guessed.
+    for _ in range(4):
+        attacker.post("/identity/v3/auth/tokens", json=password_auth("admin", "guess"))
+    assert api.token("admin", strict_cloud.admin_password, "admin")
+    attacker.close()
+    api.close()
+
+
+@pytest.fixture(scope="module")
+def costly_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessCloud]:
+    """bcrypt at a real cost, so the time of a check is well above the noise."""
+    settings = make_settings(tmp_path_factory.mktemp("costly"),
+                             identity={"password_hash_rounds": 10})
+    c = InProcessCloud(settings).start()
+    yield c
+    c.stop()
+
+
+def _median_login_time(api: Api, user: str, tries: int = 5) -> float:
+    times = []
+    for _ in range(tries):
+        started = time.perf_counter()
+        r = api.request("POST", "/identity/v3/auth/tokens", json=password_auth(user, "wrong"))
+        times.append(time.perf_counter() - started)
+        assert r.status_code == 401
+        assert r.json()["error"]["message"] == GENERIC
+    return sorted(times)[tries // 2]
+
+
+def test_unknown_user_takes_as_long_as_a_wrong_password(costly_cloud: InProcessCloud) -> None:
+    api = Api(costly_cloud.url)
+    known = _median_login_time(api, "demo")
+    unknown = _median_login_time(api, "no-such-user")
+    # Before: a cost-4 dummy hash answered in ~1 ms against ~60 ms at cost 10.
+    assert unknown > 0.6 * known, (unknown, known)
+    assert known > 0.6 * unknown, (unknown, known)
+    api.close()
+
+
+def test_dummy_hash_costs_the_configured_rounds() -> None:
+    assert hash_rounds(dummy_hash(11)) == 11
+    assert hash_rounds(hash_secret("pw", 5)) == 5
