@@ -60,7 +60,13 @@ class AgentEndpoint:
             args.append(GuestSpec.from_dict(spec))
         elif guest_id is not None:
             args.append(guest_id)
-        result = await fn(*args, **kwargs)
+        try:
+            result = await fn(*args, **kwargs)
+        except GuestNotFound:
+            target = spec["id"] if spec is not None else guest_id
+            if target:
+                self.agent.report_missing(target, op)
+            raise
         if hasattr(result, "__dataclass_fields__"):
             return dataclasses.asdict(result)
         return result
@@ -164,6 +170,12 @@ class ComputeAgent:
             observed[guest_id] = power
         await self._report_to_conductor("sync_power_states", {
             "host": self.host, "observed": observed, "destroyed": destroyed})
+
+    def report_missing(self, guest_id: str, operation: str) -> None:
+        """Tell the conductor a guest it asked about is not here (it records NOSTATE and a
+        fault); in the background, so the caller gets its GuestNotFound at once."""
+        self.background(self._report_to_conductor("guest_missing", {
+            "host": self.host, "instance_id": guest_id, "operation": operation}))
 
     async def _heartbeat_loop(self) -> None:
         interval = self.settings.compute.report_interval

@@ -13,6 +13,7 @@ import socket
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gureum.bus import Transport
 from gureum.compute import states
@@ -122,7 +123,9 @@ class ConductorEndpoint:
                 inst = s.get(Instance, instance_id)
                 if inst is None or inst.deleted or inst.host != host or inst.task_state:
                     continue
-                power = states.SHUTDOWN if power is None else power
+                if power is None:  # the guest is not there: a state to reconcile (Nova's)
+                    _record_missing(s, instance_id, host, "the compute agent's start")
+                    continue
                 values: dict[str, Any] = {"power_state": power}
                 if inst.vm_state == states.ACTIVE and power == states.SHUTDOWN:
                     values["vm_state"] = states.STOPPED  # the guest is off: say so (S9)
@@ -137,6 +140,21 @@ class ConductorEndpoint:
                 mig.status = "completed"
             if destroyed:
                 log.info("%s destroyed stale guests %s at start", host, destroyed)
+
+    async def guest_missing(self, host: str, instance_id: str, operation: str) -> None:
+        """An agent found no guest for an instance it was asked about (GuestNotFound)."""
+        await asyncio.to_thread(self._guest_missing, host, instance_id, operation)
+
+    def _guest_missing(self, host: str, instance_id: str, operation: str) -> None:
+        from gureum.compute.models import Migration
+        from gureum.workflows.engine import TERMINAL
+
+        with self.db.session() as s:
+            moving = s.scalar(select(Migration.id).where(
+                Migration.instance_id == instance_id, Migration.status.not_in(TERMINAL))
+                .limit(1))
+            if moving is None:  # a guest in the middle of a move may be on either host
+                _record_missing(s, instance_id, host, operation)
 
     # -- servers -----------------------------------------------------------------------
     async def build_instances(self, instance_ids: list[str], request_id: str) -> None:
@@ -178,6 +196,21 @@ class ConductorEndpoint:
                            ) -> dict[str, Any]:
         return await self.build.build_result(instance_id, host, ok, error, request_id,
                                              power_state, details)
+
+
+def _record_missing(s: Session, instance_id: str, host: str, found_by: str) -> None:
+    """Power state NOSTATE and a fault, as Nova records a guest its driver cannot find;
+    vm_state stays (a hard reboot rebuilds the guest from the database)."""
+    from gureum.compute import instances, states
+    from gureum.db import compare_and_swap
+
+    if compare_and_swap(s, Instance, instance_id, {"host": host, "deleted": False},
+                        {"power_state": states.NOSTATE, "updated_at": utcnow()}):
+        log.warning("the guest of %s is missing from %s (found by %s)", instance_id, host,
+                    found_by)
+        instances.set_fault(s, instance_id, "The server's guest is missing from its host; "
+                            "a hard reboot rebuilds it.", 500,
+                            f"No guest {instance_id} on host {host} (found by {found_by}).")
 
 
 class Conductor:

@@ -24,5 +24,6 @@ def make_driver(settings: Settings, host: str) -> VirtDriver:
                           failures=parse_injections(conf.fake_failures, host),
                           shared_storage_id=parse_shared_storage(conf.fake_shared_storage,
                                                                  host),
-                          ignore_acpi=parse_ignore_acpi(conf.fake_ignore_acpi, host))
+                          ignore_acpi=parse_ignore_acpi(conf.fake_ignore_acpi, host),
+                          state_dir=settings.host_state_dir(host))
     raise ConfigError(f"Unknown virt driver {conf.driver!r}; use 'fake' or 'qemu'.")

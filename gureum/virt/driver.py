@@ -27,7 +27,9 @@ class DriverError(Exception):
 
 
 class GuestNotFound(DriverError):
-    """No guest with that id on this host."""
+    """No guest with that id on this host (an API answers 404, never 500)."""
+
+    status = 404
 
 
 class SpawnFailed(DriverError):

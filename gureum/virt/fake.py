@@ -17,13 +17,32 @@ A ``gureum up`` cloud sets all of these from ``[compute]`` settings (see
 or ``"*:vm1"`` (HOST or HOST:GUEST_HOSTNAME, HOST may be "*");
 ``fake_shared_storage = "c01,c02"`` (hosts sharing one instances directory;
 groups separated by ";").
+
+Guests outlive the agent, as a real hypervisor's running VMs outlive the
+compute service: given a ``state_dir``, every guest's definition and run state
+is a small JSON file there (``guests/<uuid>.json``, written atomically) and
+its disks are files under the instances directory (``instances/<uuid>/disk``,
+``state_dir/instances`` unless ``instances_dir`` says otherwise). A restarted
+agent (``init_host``) finds them again. The definitions live outside the
+instances directory because that directory may be shared between hosts while
+a definition belongs to one host (during a live migration on shared storage
+both hosts define the guest). Writes are not fsynced: the fake models the
+agent process dying, not the machine. Without a ``state_dir`` (unit tests,
+thousand-host simulations) guests live in memory only. A guest still waiting
+for an incoming live migration is never written (it would not survive its
+hypervisor's restart either).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gureum.compute import states
@@ -40,6 +59,8 @@ from gureum.virt.driver import (
     VirtDriver,
 )
 
+log = logging.getLogger("gureum.virt.fake")
+
 _ERRORS: dict[str, type[DriverError]] = {
     "spawn": SpawnFailed, "preflight": PreflightFailed, "live_migrate": MigrationFailed,
     "import_disks": MigrationFailed, "finish_migration": MigrationFailed,
@@ -54,6 +75,18 @@ class FakeGuest:
     rescued: bool = False
     console: list[str] = field(default_factory=list)
     incoming: bool = False
+    made_disks: bool = False  # an incoming guest that created its disks drops them on abort
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec.to_dict(), "power_state": self.power_state,
+                "disks": list(self.disks), "rescued": self.rescued,
+                "console": list(self.console)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FakeGuest:
+        return cls(GuestSpec.from_dict(data["spec"]), int(data["power_state"]),
+                   [str(d) for d in data.get("disks", [])], bool(data.get("rescued")),
+                   [str(line) for line in data.get("console", [])])
 
 
 @dataclass
@@ -75,7 +108,9 @@ class FakeDriver(VirtDriver):
                  delays: dict[str, float] | None = None,
                  failures: dict[str, str] | None = None,
                  shared_storage_id: str | None = None,
-                 ignore_acpi: set[str] | None = None) -> None:
+                 ignore_acpi: set[str] | None = None,
+                 state_dir: str | Path | None = None,
+                 instances_dir: str | Path | None = None) -> None:
         self.vcpus = vcpus
         self.memory_mb = memory_mb
         self.local_gb = local_gb
@@ -88,6 +123,9 @@ class FakeDriver(VirtDriver):
         self.host = ""
         self.calls: list[tuple[str, str]] = []  # (step, guest id): what was asked, in order
         self._migrations: dict[str, _Migration] = {}
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.instances_dir = (Path(instances_dir) if instances_dir is not None
+                              else self.state_dir / "instances" if self.state_dir else None)
 
     # -- test controls ---------------------------------------------------------------
     def inject(self, step: str, message: str, times: int | None = 1) -> None:
@@ -112,6 +150,69 @@ class FakeDriver(VirtDriver):
         raise _ERRORS.get(step, DriverError)(f"{injected.message} (injected into {step} "
                                              f"on {self.host or 'fake host'})")
 
+    def simulate_host_reboot(self) -> None:
+        """The host went down and came back: no guest process runs any more."""
+        for guest in self.guests.values():
+            guest.power_state = states.SHUTDOWN
+            self._save(guest)
+
+    def lose_definition(self, guest_id: str) -> None:
+        """The guest's definition is gone (its disks stay), as after a lost domain file."""
+        self.guests.pop(guest_id, None)
+        self._undefine(guest_id)
+
+    # -- what is on the host's disk ----------------------------------------------------
+    def _definition(self, guest_id: str) -> Path | None:
+        return self.state_dir / "guests" / f"{guest_id}.json" if self.state_dir else None
+
+    def _save(self, guest: FakeGuest) -> None:
+        """Write the guest's definition and state (atomically: a reader never sees half)."""
+        path = self._definition(guest.spec.id)
+        if path is None or guest.incoming:
+            return
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(guest.to_dict(), sort_keys=True))
+        os.replace(tmp, path)
+
+    def _undefine(self, guest_id: str) -> None:
+        path = self._definition(guest_id)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def _load(self) -> dict[str, FakeGuest]:
+        found: dict[str, FakeGuest] = {}
+        if self.state_dir is None:
+            return found
+        for path in sorted((self.state_dir / "guests").glob("*.json")):
+            try:
+                guest = FakeGuest.from_dict(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("%s: unreadable guest definition %s (%s); ignoring it",
+                            self.host, path, exc)
+                continue
+            found[guest.spec.id] = guest
+        return found
+
+    def _disk_dir(self, guest_id: str) -> Path | None:
+        return self.instances_dir / guest_id if self.instances_dir else None
+
+    def _make_disks(self, spec: GuestSpec) -> list[str]:
+        """The guest's root disk: a small file standing for the qcow2 overlay."""
+        where = self._disk_dir(spec.id)
+        if where is None:
+            return [f"{spec.id}/disk"]
+        where.mkdir(parents=True, exist_ok=True)
+        disk = where / "disk"
+        if not disk.exists():
+            disk.write_text(f"fake disk of {spec.id}: {spec.root_gb} GB from image "
+                            f"{spec.image_id or '-'}\n")
+        return [str(disk)]
+
+    def _remove_disks(self, guest_id: str) -> None:
+        where = self._disk_dir(guest_id)
+        if where is not None:
+            shutil.rmtree(where, ignore_errors=True)
+
     def ignores_acpi(self, guest: FakeGuest) -> bool:
         names = {"*", guest.spec.id, guest.spec.hostname} - {""}
         return bool(names & self.ignore_acpi)
@@ -125,6 +226,12 @@ class FakeDriver(VirtDriver):
     # -- the contract ------------------------------------------------------------------
     async def init_host(self, host: str) -> None:
         self.host = host
+        if self.state_dir is not None:
+            (self.state_dir / "guests").mkdir(parents=True, exist_ok=True)
+            if self.instances_dir is not None:
+                self.instances_dir.mkdir(parents=True, exist_ok=True)
+            # The hypervisor kept running while the agent was away: its guests are here.
+            self.guests = self._load()
 
     async def host_resources(self) -> HostResources:
         return HostResources(self.vcpus, self.memory_mb, self.local_gb, "fake", 1000,
@@ -140,12 +247,17 @@ class FakeDriver(VirtDriver):
 
     async def spawn(self, spec: GuestSpec) -> None:
         await self._step("spawn", spec.id)
-        self.guests[spec.id] = FakeGuest(spec, states.RUNNING, [f"{spec.id}/disk"],
-                                         console=[f"{spec.hostname or spec.name} login:"])
+        guest = FakeGuest(spec, states.RUNNING, self._make_disks(spec),
+                          console=[f"{spec.hostname or spec.name} login:"])
+        self.guests[spec.id] = guest
+        self._save(guest)
 
     async def destroy(self, guest_id: str, keep_disks: bool = False) -> None:
         await self._step("destroy", guest_id)
         self.guests.pop(guest_id, None)
+        self._undefine(guest_id)
+        if not keep_disks:
+            self._remove_disks(guest_id)
 
     async def power_off(self, guest_id: str, timeout: float, retry_interval: float
                         ) -> PowerOffResult:
@@ -154,23 +266,29 @@ class FakeDriver(VirtDriver):
         if g.power_state == states.SHUTDOWN:
             return PowerOffResult(True, 0.0)
         started = time.monotonic()
+        clean = timeout > 0
         if self.ignores_acpi(g) and timeout > 0:
             # The guest ignores every ACPI request: re-send it until the timeout, then force.
             deadline = started + timeout
             while (left := deadline - time.monotonic()) > 0:
                 self.calls.append(("acpi_power_down", guest_id))
                 await asyncio.sleep(min(left, retry_interval) if retry_interval > 0 else left)
-            g.power_state = states.SHUTDOWN
-            return PowerOffResult(False, time.monotonic() - started)
-        if timeout > 0:
+            clean = False
+        elif timeout > 0:
             self.calls.append(("acpi_power_down", guest_id))
-        g.power_state = states.SHUTDOWN
-        return PowerOffResult(timeout > 0, time.monotonic() - started)
+        self._set_power(g, states.SHUTDOWN)
+        return PowerOffResult(clean, time.monotonic() - started)
+
+    def _set_power(self, g: FakeGuest, power_state: int, **changes: Any) -> None:
+        g.power_state = power_state
+        for name, value in changes.items():
+            setattr(g, name, value)
+        self._save(g)
 
     async def power_on(self, spec: GuestSpec) -> None:
         g = self._guest(spec.id)
         await self._step("power_on", spec.id)
-        g.power_state = states.RUNNING
+        self._set_power(g, states.RUNNING)
 
     async def reboot(self, spec: GuestSpec, hard: bool) -> None:
         await self._step("reboot_hard" if hard else "reboot", spec.id)
@@ -179,29 +297,28 @@ class FakeDriver(VirtDriver):
             if not hard:
                 raise GuestNotFound(f"Guest {spec.id} is not on host {self.host}.")
             # A hard reboot recreates a missing definition from the spec.
-            g = self.guests[spec.id] = FakeGuest(spec, states.RUNNING, [f"{spec.id}/disk"])
-        g.spec = spec
-        g.power_state = states.RUNNING
+            g = self.guests[spec.id] = FakeGuest(spec, states.RUNNING, self._make_disks(spec))
+        self._set_power(g, states.RUNNING, spec=spec)
 
     async def pause(self, guest_id: str) -> None:
         g = self._guest(guest_id)
         await self._step("pause", guest_id)
-        g.power_state = states.POWER_PAUSED
+        self._set_power(g, states.POWER_PAUSED)
 
     async def unpause(self, guest_id: str) -> None:
         g = self._guest(guest_id)
         await self._step("unpause", guest_id)
-        g.power_state = states.RUNNING
+        self._set_power(g, states.RUNNING)
 
     async def suspend(self, guest_id: str) -> None:
         g = self._guest(guest_id)
         await self._step("suspend", guest_id)
-        g.power_state = states.POWER_SUSPENDED
+        self._set_power(g, states.POWER_SUSPENDED)
 
     async def resume(self, spec: GuestSpec) -> None:
         g = self._guest(spec.id)
         await self._step("resume", spec.id)
-        g.power_state = states.RUNNING
+        self._set_power(g, states.RUNNING)
 
     async def console_output(self, guest_id: str, tail: int | None = None) -> str:
         g = self._guest(guest_id)
@@ -219,14 +336,12 @@ class FakeDriver(VirtDriver):
     async def rescue(self, spec: GuestSpec, rescue_image_path: str) -> None:
         g = self._guest(spec.id)
         await self._step("rescue", spec.id)
-        g.rescued = True
-        g.power_state = states.RUNNING
+        self._set_power(g, states.RUNNING, rescued=True)
 
     async def unrescue(self, spec: GuestSpec) -> None:
         g = self._guest(spec.id)
         await self._step("unrescue", spec.id)
-        g.rescued = False
-        g.power_state = states.RUNNING
+        self._set_power(g, states.RUNNING, rescued=False)
 
     async def preflight(self, spec: GuestSpec) -> dict[str, Any]:
         await self._step("preflight", spec.id)
@@ -243,18 +358,18 @@ class FakeDriver(VirtDriver):
     async def import_disks(self, spec: GuestSpec, disks: list[dict[str, Any]],
                            source: str) -> None:
         await self._step("import_disks", spec.id)
-        self.guests[spec.id] = FakeGuest(spec, states.SHUTDOWN, [d["path"] for d in disks],
+        self.guests[spec.id] = FakeGuest(spec, states.SHUTDOWN, self._make_disks(spec),
                                          incoming=True)
 
     async def finish_migration(self, spec: GuestSpec, resize_disk: bool,
                                power_on: bool) -> None:
         await self._step("finish_migration", spec.id)
         g = self.guests.get(spec.id)
-        if g is None:  # shared storage: the disks were already here
-            g = self.guests[spec.id] = FakeGuest(spec, states.SHUTDOWN, [f"{spec.id}/disk"])
-        g.spec = spec
+        if g is None:  # shared storage (or an agent restarted since the copy): disks are here
+            g = self.guests[spec.id] = FakeGuest(spec, states.SHUTDOWN,
+                                                 self._make_disks(spec))
         g.incoming = False
-        g.power_state = states.RUNNING if power_on else states.SHUTDOWN
+        self._set_power(g, states.RUNNING if power_on else states.SHUTDOWN, spec=spec)
 
     async def live_migrate(self, guest_id: str, dest_uri: str, block_migration: bool
                            ) -> None:
@@ -279,10 +394,13 @@ class FakeDriver(VirtDriver):
         if target is None:
             raise MigrationFailed(f"Nothing is waiting for {guest_id} at {dest_uri}.")
         guest = self.guests.pop(guest_id)
+        self._undefine(guest_id)
+        if block_migration:
+            self._remove_disks(guest_id)  # the destination has its own copy now
         incoming = target.guests[guest_id]
-        incoming.power_state = guest.power_state
-        incoming.incoming = False
         incoming.console = guest.console
+        incoming.incoming = False
+        target._set_power(incoming, guest.power_state)
         _LIVE_TARGETS.pop(dest_uri, None)
 
     async def abort_migration(self, guest_id: str) -> None:
@@ -298,8 +416,10 @@ class FakeDriver(VirtDriver):
 
     async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
         await self._step("prepare_incoming", spec.id)
-        self.guests[spec.id] = FakeGuest(spec, states.POWER_PAUSED, [f"{spec.id}/disk"],
-                                         incoming=True)
+        where = self._disk_dir(spec.id)
+        made = where is not None and not where.exists()  # not there already (shared storage)
+        self.guests[spec.id] = FakeGuest(spec, states.POWER_PAUSED, self._make_disks(spec),
+                                         incoming=True, made_disks=made)
         uri = f"fake://{self.host}/{spec.id}"
         _LIVE_TARGETS[uri] = self
         return uri
@@ -309,6 +429,8 @@ class FakeDriver(VirtDriver):
         g = self.guests.get(guest_id)
         if g is not None and g.incoming:
             del self.guests[guest_id]
+            if g.made_disks:
+                self._remove_disks(guest_id)
         for uri, drv in list(_LIVE_TARGETS.items()):
             if drv is self and uri.endswith("/" + guest_id):
                 del _LIVE_TARGETS[uri]

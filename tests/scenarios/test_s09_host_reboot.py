@@ -41,14 +41,13 @@ def reboot_host(c: InProcessCloud, host: str, lose_definition: str,
                 resume: bool) -> FakeDriver:
     """The host goes down, comes back with nothing running and one definition gone."""
     driver = host_down(c, host)
-    for guest in driver.guests.values():
-        guest.power_state = states.SHUTDOWN
-    del driver.guests[lose_definition]
+    driver.simulate_host_reboot()
+    driver.lose_definition(lose_definition)
     host_up(c, host, driver, resume_guests_state_on_host_boot=resume)
     return driver
 
 
-RUNNING, SHUTDOWN = 1, 4  # the Power State column (-f json prints the number)
+NOSTATE, RUNNING, SHUTDOWN = 0, 1, 4  # the Power State column (-f json prints the number)
 
 
 def listed(op: Operator, host: str) -> dict[str, tuple[str, int]]:
@@ -86,14 +85,17 @@ def test_without_it_guests_show_shutoff_and_hard_reboot_rebuilds(
 
     driver = reboot_host(c, "c02", lose_definition=vms["cache"]["id"], resume=False)
 
-    # Power states synced to reality: nothing runs, and the API says so.
+    # Power states synced to reality: nothing runs, and the API says so; the guest
+    # that is gone altogether has no power state (NOSTATE) and a fault says why.
     assert listed(op, "c02") == {"app": ("SHUTOFF", SHUTDOWN),
-                                 "cache": ("SHUTOFF", SHUTDOWN)}
+                                 "cache": ("ACTIVE", NOSTATE)}
+    assert "missing from its host" in op.show(vms["cache"]["id"])["fault"]["message"]
     op.cli("server", "start", "app")
     assert op.wait(vms["app"]["id"], {"ACTIVE"})["OS-EXT-STS:power_state"] == 1
     # The guest whose definition is gone: a hard reboot rebuilds it.
     op.cli("server", "reboot", "--hard", "cache")
-    assert op.wait(vms["cache"]["id"], {"ACTIVE"})["OS-EXT-STS:power_state"] == 1
+    rebuilt = op.wait(vms["cache"]["id"], {"ACTIVE"})
+    assert rebuilt["OS-EXT-STS:power_state"] == 1 and "fault" not in rebuilt
     assert copies(c, vms["cache"]["id"]) == {"c02": states.RUNNING}
     assert driver.guests[vms["cache"]["id"]].spec.name == \
         op.show(vms["cache"]["id"])["OS-EXT-SRV-ATTR:instance_name"]

@@ -14,6 +14,7 @@ from typing import Any
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
+from gureum.bus import RemoteError
 from gureum.compute import instances, states
 from gureum.compute.api import servers
 from gureum.compute.api.common import (
@@ -207,9 +208,17 @@ def console_output(req: Request, body: Any) -> Response:
             raise Conflict(f"Cannot 'os-getConsoleOutput' instance {inst.id} while it is in "
                            f"vm_state {inst.vm_state}")
         host, instance_id = inst.host, inst.id
-    output = call_agent(req, host, "driver", {"op": "console_output",
-                                              "guest_id": instance_id,
-                                              "tail": tail if tail and tail > 0 else None})
+    try:
+        output = call_agent(req, host, "driver", {"op": "console_output",
+                                                  "guest_id": instance_id,
+                                                  "tail": tail if tail and tail > 0 else None})
+    except RemoteError as exc:
+        if exc.kind != "GuestNotFound":
+            raise
+        # Nova's answer when the hypervisor has no such guest (the agent has reported
+        # it to the conductor, which records NOSTATE and a fault).
+        raise NotFound(f"Instance {instance_id} could not be found.",
+                       kind="instance") from None
     return json_response({"output": output})
 
 
