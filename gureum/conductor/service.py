@@ -147,12 +147,11 @@ class ConductorEndpoint:
 
     def _guest_missing(self, host: str, instance_id: str, operation: str) -> None:
         from gureum.compute.models import Migration
-        from gureum.workflows.engine import TERMINAL
 
         with self.db.session() as s:
             moving = s.scalar(select(Migration.id).where(
-                Migration.instance_id == instance_id, Migration.status.not_in(TERMINAL))
-                .limit(1))
+                Migration.instance_id == instance_id,
+                Migration.status.not_in(states.MIGRATION_TERMINAL)).limit(1))
             if moving is None:  # a guest in the middle of a move may be on either host
                 _record_missing(s, instance_id, host, operation)
 
@@ -201,7 +200,7 @@ class ConductorEndpoint:
 def _record_missing(s: Session, instance_id: str, host: str, found_by: str) -> None:
     """Power state NOSTATE and a fault, as Nova records a guest its driver cannot find;
     vm_state stays (a hard reboot rebuilds the guest from the database)."""
-    from gureum.compute import instances, states
+    from gureum.compute import instances
     from gureum.db import compare_and_swap
 
     if compare_and_swap(s, Instance, instance_id, {"host": host, "deleted": False},
