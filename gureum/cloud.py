@@ -83,6 +83,9 @@ def prepare(settings: Settings, db: Database, out: Any = sys.stderr) -> tuple[st
     identity = Identity(settings, db)
     if identity.keys.setup():
         print(f"created the token key repository in {identity.keys.path}", file=out)
+    if identity.credential_keys.setup():
+        print(f"created the credential key repository in {identity.credential_keys.path}",
+              file=out)
     clouds = settings.data_dir / "clouds.yaml"
     if not identity_bootstrap.is_bootstrapped(identity):
         print("first start: creating the Default domain, projects, roles, users and the "

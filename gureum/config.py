@@ -63,6 +63,9 @@ class IdentitySettings:
     max_active_keys: int = 3
     # Empty: <data_dir>/fernet-keys
     key_repository: str = ""
+    # The keys that encrypt credential blobs (/v3/credentials), apart from the
+    # token keys as in Keystone. Empty: <data_dir>/credential-keys
+    credential_key_repository: str = ""
     # How often a process checks the database for identity changes made elsewhere.
     cache_check_interval: float = 1.0
 
@@ -158,6 +161,11 @@ class Settings:
     @property
     def key_repository(self) -> Path:
         return Path(self.identity.key_repository or self.data_dir / "fernet-keys")
+
+    @property
+    def credential_key_repository(self) -> Path:
+        return Path(self.identity.credential_key_repository
+                    or self.data_dir / "credential-keys")
 
     @property
     def image_store_dir(self) -> Path:

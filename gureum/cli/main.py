@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     fernet = msub.add_parser("fernet", help="token keys")
     _common(fernet)
     fernet.add_argument("action", choices=["setup", "rotate"])
+    credential = msub.add_parser(
+        "credential", help="credential encryption keys (Keystone's credential_setup, "
+        "credential_rotate, credential_migrate)")
+    _common(credential)
+    credential.add_argument("action", choices=["setup", "rotate", "migrate"])
     boot = msub.add_parser("bootstrap", help="create the initial identity records")
     _common(boot)
     _server_opts(boot)

@@ -87,11 +87,43 @@ def manage(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"rotated: key {primary} is now primary; a new staged key is ready. "
                       "Running servers pick it up on their own.")
             return 0
+        if args.manage_command == "credential":
+            return _credential_keys(args.action, identity)
         if args.manage_command == "bootstrap":
             return _bootstrap(args, settings, db, identity)
     finally:
         db.dispose()
     return 1
+
+
+def _credential_keys(action: str, identity: object) -> int:
+    """Keystone's credential_setup / credential_rotate / credential_migrate."""
+    from gureum.identity import credentials
+    from gureum.identity.core import Identity
+
+    assert isinstance(identity, Identity)
+    keys = identity.credential_keys
+    if action == "setup":
+        created = keys.setup()
+        print(f"credential key repository {keys.path} "
+              f"{'created' if created else 'already exists'}")
+        return 0
+    if action == "migrate":
+        with identity.db.session() as s:
+            count = credentials.migrate(keys, s)
+        print(f"re-encrypted {count} credential(s) with the primary key")
+        return 0
+    with identity.db.session(write=False) as s:
+        stale = credentials.stale_count(keys, s)
+    if stale:
+        print(f"gureum: {stale} credential(s) are not encrypted with the primary key; "
+              "run `gureum manage credential migrate` before rotating again (the key "
+              "a rotation drops may be the only one that decrypts them)", file=sys.stderr)
+        return 1
+    primary = keys.rotate()
+    print(f"rotated: credential key {primary} is now primary. Run `gureum manage "
+          "credential migrate` to re-encrypt the stored credentials with it.")
+    return 0
 
 
 def _bootstrap(args: argparse.Namespace, settings: Settings, db: Database,

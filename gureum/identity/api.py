@@ -9,6 +9,7 @@ from gureum.identity import (
     api_admin,
     api_auth,
     api_catalog,
+    api_credentials,
     api_ep_filter,
     api_limits,
     api_roles,
@@ -17,6 +18,7 @@ from gureum.identity import (
 
 def family() -> Family:
     router = Router()
-    for module in (api_auth, api_admin, api_roles, api_catalog, api_ep_filter, api_limits):
+    for module in (api_auth, api_admin, api_roles, api_catalog, api_credentials, api_ep_filter,
+                   api_limits):
         router.include(module.router)
     return Family("identity", "/identity", router, identity_fault)

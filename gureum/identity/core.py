@@ -38,6 +38,9 @@ class Identity:
         self.conf = settings.identity
         self.db = db
         self.keys = KeyRepository(settings.key_repository, self.conf.max_active_keys)
+        # Keystone keeps credential keys apart from token keys, three at most.
+        self.credential_keys = KeyRepository(settings.credential_key_repository, 3,
+                                             command="gureum manage credential")
         self.codec = TokenCodec(self.keys)
         self.cache = IdentityCache(self.conf.cache_check_interval)
         # The dummy hash unknown users are checked against, made once up front so

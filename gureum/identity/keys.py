@@ -1,4 +1,7 @@
-"""The Fernet key repository: staged, primary and secondary keys on disk.
+"""A Fernet key repository: staged, primary and secondary keys on disk.
+
+Two exist, as in Keystone: the token keys and the credential keys (which
+encrypt credential blobs at rest).
 
 Layout as Keystone's: files named by integer. ``0`` is the staged key (the next
 primary), the highest number is the primary (it encrypts), every other file is
@@ -10,6 +13,7 @@ rotation by watching its modification time.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -20,15 +24,18 @@ from gureum.errors import ConfigError
 
 
 class KeyRepository:
-    def __init__(self, path: Path, max_active_keys: int = 3) -> None:
+    def __init__(self, path: Path, max_active_keys: int = 3,
+                 command: str = "gureum manage fernet") -> None:
         if max_active_keys < 2:
             raise ConfigError("identity.max_active_keys must be at least 2 "
                               "(a staged key and a primary key)")
         self.path = Path(path)
         self.max_active_keys = max_active_keys
+        self.command = command  # what an operator runs to set the repository up
         self._lock = threading.Lock()
         self._mtime: float = -1.0
         self._fernet: MultiFernet | None = None
+        self._primary_hash = ""
 
     # -- on disk -----------------------------------------------------------
     def _indexes(self) -> list[int]:
@@ -60,7 +67,7 @@ class KeyRepository:
         with self._lock:
             indexes = self._indexes()
             if not indexes:
-                raise ConfigError(f"no keys in {self.path}; run `gureum manage fernet setup`")
+                raise ConfigError(f"no keys in {self.path}; run `{self.command} setup`")
             new_primary = max(indexes) + 1
             os.replace(self.path / "0", self.path / str(new_primary))
             self._write(0, Fernet.generate_key())
@@ -79,16 +86,23 @@ class KeyRepository:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
             raise ConfigError(f"key repository {self.path} is missing; "
-                              "run `gureum manage fernet setup`") from None
+                              f"run `{self.command} setup`") from None
         if self._fernet is not None and mtime == self._mtime:
             return self._fernet
         with self._lock:
             indexes = self._indexes()
             if not indexes:
-                raise ConfigError(f"no keys in {self.path}; run `gureum manage fernet setup`")
+                raise ConfigError(f"no keys in {self.path}; run `{self.command} setup`")
             order = [*sorted((i for i in indexes if i != 0), reverse=True), 0]
-            keys = [Fernet((self.path / str(i)).read_bytes().strip()) for i in order
-                    if (self.path / str(i)).exists()]
-            self._fernet = MultiFernet(keys)
+            raw = [(self.path / str(i)).read_bytes().strip() for i in order
+                   if (self.path / str(i)).exists()]
+            self._fernet = MultiFernet([Fernet(key) for key in raw])
+            self._primary_hash = hashlib.sha256(raw[0]).hexdigest()
             self._mtime = mtime
             return self._fernet
+
+    def primary_key_hash(self) -> str:
+        """A hash of the primary key: which key encrypted a stored value (Keystone's
+        ``key_hash`` of credentials), without revealing it."""
+        self.fernet()
+        return self._primary_hash

@@ -190,6 +190,24 @@ class ApplicationCredential(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class Credential(Base):
+    """A blob a user stores with identity (/v3/credentials): an EC2 key pair, a
+    certificate, a TOTP secret. The blob is encrypted at rest with the credential
+    key repository (not the token keys), as Keystone does; ``key_hash`` says which
+    primary key encrypted it, so a rotation knows what must be re-encrypted first.
+    An EC2 credential's id is the SHA-256 of its access key."""
+
+    __tablename__ = "identity_credentials"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
+    type: Mapped[str] = mapped_column(String(255))
+    encrypted_blob: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 class AccessRule(Base):
     """One (service, path, method) an application credential may be limited to.
 

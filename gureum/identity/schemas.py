@@ -204,3 +204,18 @@ endpoint_group_create = wrapped("endpoint_group", _obj(_endpoint_group_props),
                                 ["name", "filters"])
 endpoint_group_update = wrapped("endpoint_group", {**_obj(_endpoint_group_props),
                                                    "minProperties": 1})
+
+# -- credentials (keystone/credential/schema.py) ------------------------------------------
+
+_credential_props = {"blob": {"type": "string"}, "project_id": _nullable_id,
+                     "type": {"type": "string", "minLength": 1, "maxLength": 255},
+                     "user_id": _id}
+credential_create = wrapped("credential", {
+    **_obj({**_credential_props, "id": {"type": "string"}}),
+    "if": {"properties": {"type": {"const": "ec2"}}},
+    "then": {"required": ["blob", "type", "user_id", "project_id"],
+             "properties": {"project_id": _id}},
+}, ["blob", "type", "user_id"])
+credential_update = wrapped("credential", {**_obj(_credential_props), "minProperties": 1})
+ec2_credential_create = {"type": "object", "required": ["tenant_id"],
+                         "properties": {"tenant_id": _id}}

@@ -130,3 +130,17 @@ def endpoint_group(g: m.EndpointGroup, base: str) -> dict[str, Any]:
     return {"id": g.id, "name": g.name, "description": g.description,
             "filters": dict(g.filters or {}),
             "links": {"self": f"{base}/v3/OS-EP-FILTER/endpoint_groups/{g.id}"}}
+
+
+def credential(c: m.Credential, blob: str, base: str) -> dict[str, Any]:
+    return {**dict(c.extra or {}), "id": c.id, "user_id": c.user_id,
+            "project_id": c.project_id, "type": c.type, "blob": blob,
+            "links": links(base, "credentials", c.id)}
+
+
+def ec2_credential(c: m.Credential, blob: dict[str, Any], base: str) -> dict[str, Any]:
+    """The OS-EC2 shape (``tenant_id``, ``access``, ``secret``) of an ec2 credential."""
+    access = blob.get("access")
+    return {"user_id": c.user_id, "tenant_id": c.project_id, "access": access,
+            "secret": blob.get("secret"), "trust_id": blob.get("trust_id"),
+            "links": {"self": f"{base}/v3/users/{c.user_id}/credentials/OS-EC2/{access}"}}

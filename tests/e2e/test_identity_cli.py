@@ -146,3 +146,38 @@ def test_user_password_set_is_the_users_own_right(gureum_up: GureumUp) -> None:
     proc = _as_user(gureum_up, "pw-changer", "second-pw", "demo", "user", "password", "set",
                     "--original-password", "wrong", "--password", "third-pw")
     assert proc.returncode != 0 and "401" in proc.stderr
+
+
+def test_credential_create_and_list(gureum_up: GureumUp) -> None:
+    os_ = gureum_up.openstack
+    cred = json.loads(os_("--os-cloud", "gureum", "credential", "create", "--type", "totp",
+                          "admin", "GEZDGNBVGY3TQOJQ", "-f", "json").stdout)
+    assert cred["type"] == "totp" and cred["blob"] == "GEZDGNBVGY3TQOJQ"
+    rows = json.loads(os_("--os-cloud", "gureum", "credential", "list", "-f",
+                          "json").stdout)
+    assert cred["id"] in {r["ID"] for r in rows}
+    shown = json.loads(os_("--os-cloud", "gureum", "credential", "show", cred["id"],
+                           "-f", "json").stdout)
+    assert shown["blob"] == "GEZDGNBVGY3TQOJQ"
+    # The demo user sees none of the admin's credentials.
+    demo_rows = json.loads(os_("--os-cloud", "gureum-demo", "credential", "list", "-f",
+                               "json").stdout)
+    assert cred["id"] not in {r["ID"] for r in demo_rows}
+    os_("--os-cloud", "gureum", "credential", "delete", cred["id"])
+
+
+def test_ec2_credentials_create_list_show_delete(gureum_up: GureumUp) -> None:
+    os_ = gureum_up.openstack
+    made = json.loads(os_("--os-cloud", "gureum-demo", "ec2", "credentials", "create",
+                          "-f", "json").stdout)
+    assert made["access"] and made["secret"] and made["project_id"]
+    rows = json.loads(os_("--os-cloud", "gureum-demo", "ec2", "credentials", "list",
+                          "-f", "json").stdout)
+    assert [r["Access"] for r in rows] == [made["access"]]
+    shown = json.loads(os_("--os-cloud", "gureum-demo", "ec2", "credentials", "show",
+                           made["access"], "-f", "json").stdout)
+    assert shown["secret"] == made["secret"]
+    os_("--os-cloud", "gureum-demo", "ec2", "credentials", "delete", made["access"])
+    rows = json.loads(os_("--os-cloud", "gureum-demo", "ec2", "credentials", "list",
+                          "-f", "json").stdout)
+    assert rows == []
