@@ -124,6 +124,10 @@ class ConductorSettings:
     # Failure injection for tests: stop a workflow right after a step, as if the
     # conductor process died there, e.g. "resize:power_off" or "*:transfer".
     crash_after: str = ""
+    # The outbox (gureum/outbox.py): how often the conductor looks for work whose
+    # hand-over message was lost, and how old such work must be to count as lost.
+    outbox_sweep_interval: float = 1.0
+    outbox_grace: float = 2.0
 
 
 @dataclass(frozen=True)

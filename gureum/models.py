@@ -1,5 +1,6 @@
 """Imports every model module so Base.metadata knows every table (for Alembic)."""
 
+from gureum import outbox as outbox_models  # noqa: F401
 from gureum.compute import models as compute_models  # noqa: F401
 from gureum.identity import models as identity_models  # noqa: F401
 from gureum.image import models as image_models  # noqa: F401

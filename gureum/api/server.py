@@ -22,6 +22,7 @@ from gureum.identity.auth import TokenAuthenticator, TokenService
 from gureum.identity.core import Identity
 from gureum.image import api as image_api
 from gureum.network import api as network_api
+from gureum.outbox import Announcer
 
 log = logging.getLogger("gureum.api")
 
@@ -40,6 +41,10 @@ def build_app(settings: Settings, db: Database, bus: Transport) -> GureumApp:
         discovery.volume_family(),
     ]
     app = GureumApp(state, families, TokenAuthenticator(tokens))
+    # Work handed to the conductor is announced after its transaction commits.
+    announcer = Announcer(bus)
+    db.outbox_notifier = announcer
+    app.on_startup.append(lambda: announcer.bind(asyncio.get_running_loop()))
     return app
 
 

@@ -155,10 +155,13 @@ class BuildWorkflow:
             return inst.host, guest_spec(inst), attempt
 
     # -- restart ----------------------------------------------------------------------
-    async def recover(self) -> None:
-        """Boots and deletes a previous conductor left half-done are taken up again."""
+    async def recover(self, skip: set[str] | frozenset[str] = frozenset()) -> None:
+        """Boots and deletes a previous conductor left half-done are taken up again
+        (except ``skip``: instances whose work was just handed over again)."""
         rows = await asyncio.to_thread(self._in_flight)
         for instance_id, task_state, host, request_id in rows:
+            if instance_id in skip:
+                continue
             if task_state == states.DELETING:
                 self._spawn_task(self._delete(instance_id, request_id))
             elif task_state == states.SPAWNING and host:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum import outbox
 from gureum.bus import Transport
 from gureum.compute import states
 from gureum.compute.guests import guest_spec
@@ -155,6 +156,36 @@ class ConductorEndpoint:
             if moving is None:  # a guest in the middle of a move may be on either host
                 _record_missing(s, instance_id, host, operation)
 
+    # -- the outbox: work the API handed over after its transaction committed -------------
+    async def dispatch_outbox(self, ids: list[int]) -> list[str]:
+        """Take each row (whoever deletes it owns its work) and start that work.
+
+        Returns the instances whose work was started."""
+        started: list[str] = []
+        for message_id in ids:
+            taken = await asyncio.to_thread(self._take, int(message_id))
+            if taken is None:
+                continue  # another conductor (or the sweep) has it
+            method, args = taken
+            try:
+                await getattr(self, method)(**args)
+            except Exception:  # a bad row must not stop the others
+                log.exception("outbox row %s (%s) failed to start", message_id, method)
+                continue
+            started += list(args.get("instance_ids") or [])
+            if args.get("instance_id"):
+                started.append(str(args["instance_id"]))
+        return started
+
+    def _take(self, message_id: int) -> tuple[str, dict[str, Any]] | None:
+        with self.db.session() as s:
+            taken = outbox.take(s, message_id)
+        if taken is not None and taken[0] not in outbox.METHODS:
+            log.error("outbox row %s names an unknown method %r; dropped", message_id,
+                      taken[0])
+            return None
+        return taken
+
     # -- servers -----------------------------------------------------------------------
     async def build_instances(self, instance_ids: list[str], request_id: str) -> None:
         await self.build.build_instances(instance_ids, request_id)
@@ -220,6 +251,7 @@ class Conductor:
         self.bus = bus
         self.name = name or socket.gethostname()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.build = BuildWorkflow(settings, db, bus)
         self.actions = ActionRunner(settings, db, bus)
         self.workflows = WorkflowManager(settings, db, bus)
@@ -231,6 +263,24 @@ class Conductor:
         await self.endpoint.report_state(self.name, "gureum-conductor", "conductor")
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="conductor-hb")
         await self.recover()
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="conductor-outbox")
+
+    async def _sweep_loop(self) -> None:
+        """Work whose hand-over message was lost is started a moment later anyway."""
+        conf = self.settings.conductor
+        while True:
+            await asyncio.sleep(conf.outbox_sweep_interval)
+            try:
+                ids = await asyncio.to_thread(self._due, conf.outbox_grace)
+                if ids:
+                    log.warning("starting %d hand-over(s) whose message was lost", len(ids))
+                    await self.endpoint.dispatch_outbox(ids)
+            except Exception:  # the database may be briefly unavailable; try next time
+                log.exception("outbox sweep failed")
+
+    def _due(self, grace: float) -> list[int]:
+        with self.db.session(write=False) as s:
+            return outbox.due(s, grace)
 
     async def _heartbeat_loop(self) -> None:
         """The conductor reports itself like any service, so os-services shows it up."""
@@ -242,15 +292,26 @@ class Conductor:
                 log.exception("conductor heartbeat failed")
 
     async def recover(self) -> None:
-        """Finish what a previous conductor left in flight (no task_state stays stuck)."""
+        """Finish what a previous conductor left in flight (no task_state stays stuck).
+
+        Hand-overs still in the outbox go first (they carry the newest work); work
+        that was taken before the restart is found from the instances' task_states.
+        """
+        with self.db.session(write=False) as s:
+            pending = outbox.pending(s)
+        started = set(await self.endpoint.dispatch_outbox(pending)) if pending else set()
         for instance_id, action, request_id in await asyncio.to_thread(
                 self.actions.in_flight):
+            if instance_id in started:
+                continue
             log.info("resuming %s of %s after a restart", action, instance_id)
             await self.endpoint.run_action(instance_id, action, request_id)
-        await self.build.recover()
+        await self.build.recover(skip=started)
         await self.workflows.start()
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         await self.bus.unserve("conductor", self.name)

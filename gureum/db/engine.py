@@ -21,6 +21,9 @@ from sqlalchemy.pool import StaticPool
 
 from gureum.errors import ConfigError
 
+# Session.info key under which gureum.outbox records the rows a transaction wrote.
+OUTBOX_KEY = "gureum.outbox"
+
 
 class Database:
     """One engine per process; ``session()`` opens a unit of work."""
@@ -30,6 +33,8 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.after_commit_hooks: list[Callable[[], None]] = []
+        # Told the outbox rows a transaction wrote, once it committed (the API sets it).
+        self.outbox_notifier: Callable[[list[int]], None] | None = None
         self._local = threading.local()
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.is_sqlite:
@@ -68,8 +73,12 @@ class Database:
                 session.commit()
             except BaseException:
                 session.rollback()
+                session.info.pop(OUTBOX_KEY, None)  # rolled back: nothing to hand over
                 raise
         if write:
+            outbox_ids = session.info.pop(OUTBOX_KEY, None)
+            if outbox_ids and self.outbox_notifier is not None:
+                self.outbox_notifier(list(outbox_ids))
             for hook in self.after_commit_hooks:
                 hook()
 

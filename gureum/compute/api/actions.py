@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from gureum import outbox
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
@@ -19,7 +20,6 @@ from gureum.compute import instances, states
 from gureum.compute.api import servers
 from gureum.compute.api.common import (
     call_agent,
-    cast_conductor,
     check_not_locked,
     ctx_of,
     instance_for,
@@ -57,9 +57,9 @@ def start(req: Request, action: str, nova_action: str, params: dict[str, Any] | 
         instances.start_action(s, inst.id, nova_action, ctx.request_id, ctx.user_id,
                                ctx.project_id)
         instance_id = inst.id
-    cast_conductor(req, "run_action", {"instance_id": instance_id, "action": action,
-                                       "request_id": ctx.request_id,
-                                       "params": params or {}})
+        outbox.add(s, "run_action", {"instance_id": instance_id, "action": action,
+                                     "request_id": ctx.request_id,
+                                     "params": params or {}})
     return instance_id
 
 
@@ -272,8 +272,8 @@ def begin_move(req: Request, action: str, nova_action: str, migration_type: str,
         mig = start_migration(s, inst, migration_type, new_flavor, host, ctx.user_id,
                               ctx.project_id or "")
         migration_id = mig.id
-    cast_conductor(req, "begin_workflow", {"migration_id": migration_id,
-                                           "request_id": ctx.request_id})
+        outbox.add(s, "begin_workflow", {"migration_id": migration_id,
+                                         "request_id": ctx.request_id})
 
 
 def check_host(s: Any, host: str, source: str | None) -> None:
@@ -331,8 +331,8 @@ def _finish_resize(req: Request, confirm: bool) -> None:
         instances.start_action(s, inst.id, action, ctx.request_id, ctx.user_id,
                                ctx.project_id)
         instance_id = inst.id
-    cast_conductor(req, "finish_resize", {"instance_id": instance_id,
-                                          "request_id": ctx.request_id, "confirm": confirm})
+        outbox.add(s, "finish_resize", {"instance_id": instance_id,
+                                        "request_id": ctx.request_id, "confirm": confirm})
 
 
 @action("confirmResize")
@@ -395,8 +395,8 @@ def begin_live(req: Request, host: str | None, block: Any) -> None:
         mig.status = "queued"
         mig.state = {**(mig.state or {}), "block_migration": block}
         migration_id = mig.id
-    cast_conductor(req, "begin_workflow", {"migration_id": migration_id,
-                                           "request_id": ctx.request_id})
+        outbox.add(s, "begin_workflow", {"migration_id": migration_id,
+                                         "request_id": ctx.request_id})
 
 
 _evacuate = {"type": ["object", "null"], "additionalProperties": False,
@@ -438,8 +438,8 @@ def evacuate(req: Request, body: Any) -> Response:
         mig.status = "accepted"
         mig.state = {**(mig.state or {}), "keep_stopped": at_least(req, "2.95")}
         migration_id = mig.id
-    cast_conductor(req, "begin_workflow", {"migration_id": migration_id,
-                                           "request_id": ctx.request_id})
+        outbox.add(s, "begin_workflow", {"migration_id": migration_id,
+                                         "request_id": ctx.request_id})
     if at_least(req, "2.14"):
         return json_response(None)
     return json_response({"adminPass": password})
@@ -482,8 +482,8 @@ def create_image_action(req: Request, body: Any) -> Response:
                                ctx.project_id)
         image_id = _snapshot_record(req, s, inst, body["name"], body.get("metadata") or {})
         instance_id = inst.id
-    cast_conductor(req, "snapshot", {"instance_id": instance_id, "image_id": image_id,
-                                     "request_id": ctx.request_id})
+        outbox.add(s, "snapshot", {"instance_id": instance_id, "image_id": image_id,
+                                   "request_id": ctx.request_id})
     location = f"{req.host_url}/image/v2/images/{image_id}"
     if at_least(req, "2.45"):
         return json_response({"image_id": image_id}, 202)
@@ -516,10 +516,10 @@ def create_backup(req: Request, body: Any) -> Response:
         metadata = {**(body.get("metadata") or {}), "backup_type": body["backup_type"]}
         image_id = _snapshot_record(req, s, inst, body["name"], metadata)
         instance_id = inst.id
-    cast_conductor(req, "snapshot", {"instance_id": instance_id, "image_id": image_id,
-                                     "request_id": ctx.request_id,
-                                     "backup": {"type": body["backup_type"],
-                                                "rotation": rotation}})
+        outbox.add(s, "snapshot", {"instance_id": instance_id, "image_id": image_id,
+                                   "request_id": ctx.request_id,
+                                   "backup": {"type": body["backup_type"],
+                                              "rotation": rotation}})
     if at_least(req, "2.45"):
         return json_response({"image_id": image_id}, 202)
     return empty(202, {"location": f"{req.host_url}/image/v2/images/{image_id}"})
@@ -537,8 +537,8 @@ def shelve(req: Request, body: Any) -> Response:
                                ctx.project_id)
         image_id = _snapshot_record(req, s, inst, f"{inst.name}-shelved", {})
         instance_id = inst.id
-    cast_conductor(req, "shelve", {"instance_id": instance_id, "image_id": image_id,
-                                   "request_id": ctx.request_id})
+        outbox.add(s, "shelve", {"instance_id": instance_id, "image_id": image_id,
+                                 "request_id": ctx.request_id})
     return empty(202)
 
 
@@ -582,9 +582,9 @@ def unshelve(req: Request, body: Any) -> Response:
         instances.start_action(s, inst.id, "unshelve", ctx.request_id, ctx.user_id,
                                ctx.project_id)
         instance_id = inst.id
-    cast_conductor(req, "unshelve", {"instance_id": instance_id, "request_id": ctx.request_id,
-                                     "availability_zone": body.get("availability_zone"),
-                                     "host": body.get("host")})
+        outbox.add(s, "unshelve", {"instance_id": instance_id, "request_id": ctx.request_id,
+                                   "availability_zone": body.get("availability_zone"),
+                                   "host": body.get("host")})
     return empty(202)
 
 
@@ -635,7 +635,7 @@ def rebuild(req: Request, body: Any) -> Response:
         s.refresh(inst)
         view = show_view(req, s, inst, ctx)
         instance_id = inst.id
-    cast_conductor(req, "rebuild", {"instance_id": instance_id,
-                                    "request_id": ctx.request_id})
+        outbox.add(s, "rebuild", {"instance_id": instance_id,
+                                  "request_id": ctx.request_id})
     view["adminPass"] = body.get("adminPass") or secrets.token_urlsafe(9)
     return json_response({"server": view}, 202)

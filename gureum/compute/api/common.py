@@ -58,10 +58,6 @@ def run(req: Request, coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> 
     return asyncio.run_coroutine_threadsafe(coro, req.loop).result(timeout)
 
 
-def cast_conductor(req: Request, method: str, args: dict[str, Any]) -> None:
-    run(req, req.app_state.bus.cast("conductor", method, args))
-
-
 def call_agent(req: Request, host: str, method: str, args: dict[str, Any],
                timeout: float | None = None) -> Any:
     settings = settings_of(req)

@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select, true
 from sqlalchemy.orm import Session
 
+from gureum import outbox
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.compute import instances, schemas, servers, states
 from gureum.compute.api.common import (
     bool_arg,
-    cast_conductor,
     check_not_locked,
     ctx_of,
     instance_for,
@@ -102,9 +102,8 @@ def create_server(req: Request) -> Response:
         reservation = first.reservation_id
         view = views.created(req, first, [{"name": n} for n in create.security_groups],
                              create.admin_pass or secrets.token_urlsafe(9))
-    # Committed: now the conductor can see the rows.
-    cast_conductor(req, "build_instances", {"instance_ids": ids,
-                                            "request_id": ctx.request_id})
+        # Handed to the conductor once this transaction committed (gureum/outbox.py).
+        outbox.add(s, "build_instances", {"instance_ids": ids, "request_id": ctx.request_id})
     if schemas.to_bool(body["server"].get("return_reservation_id", False)):
         return json_response({"reservation_id": reservation}, 202)
     return json_response({"server": view}, 202, {"location": view["links"][0]["href"]})
@@ -409,9 +408,8 @@ def _delete(req: Request, action: str) -> Response:
         instances.start_task(s, inst, action)
         instances.start_action(s, inst.id, "delete", ctx.request_id, ctx.user_id,
                                ctx.project_id)
-        instance_id = inst.id
-    cast_conductor(req, "delete_instance", {"instance_id": instance_id,
-                                            "request_id": ctx.request_id})
+        outbox.add(s, "delete_instance", {"instance_id": inst.id,
+                                          "request_id": ctx.request_id})
     return empty(204)
 
 
