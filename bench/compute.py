@@ -1,6 +1,8 @@
-"""Compute benchmark on the fake driver: boots, listing, claims, actions.
+"""Compute benchmark on the fake driver: boots, listing, claims, actions; and the
+Compute API side by side with upstream Nova 34.
 
-    .venv/bin/python -m bench.compute [--quick] [--skip-cli] [--output FILE]
+    .venv/bin/python -m bench.compute [--quick] [--skip-cli] [--only PARTS] [--output FILE]
+    .venv/bin/python -m bench.compute --only nova     # just the comparison with Nova
 
 Starts `gureum up` (fake driver, 10 hosts, quotas lifted by a config file) and measures
 through the Compute API, as a user's program would:
@@ -16,8 +18,14 @@ through the Compute API, as a user's program would:
 4. actions with 100 servers at once: stop, start, resize + confirm, cold migrate +
    confirm, live migrate, evacuate (100 servers on a forced-down host), delete.
 
-Prints tables; a full run (or one given --output) writes its section of
-docs/performance.md. Raw results go to .bench/compute-*.json.
+5. nova: upstream Nova 34 (the shared recipe ../shared/bench/nova) and `gureum up
+   --hosts 10`, one after the other, measured by the recipe's novabench.py: boot 100
+   at concurrency 10, `GET /servers/detail` at 100 and 1,000 servers, delete
+   (bench/compute_nova.py).
+
+Prints tables; a full run (or one given --output) writes its sections of
+docs/performance.md, from a committed revision only. Raw results go to
+.bench/compute-*.json.
 """
 
 from __future__ import annotations
@@ -28,7 +36,6 @@ import datetime as dt
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -40,6 +47,7 @@ import psutil
 from bench.compute_cloud import BenchCloud, ComputeClient, Watcher, host_of, settled
 from bench.compute_flow import Flow, FlowResult, Stage, percentile
 from bench.compute_list import api_list, cli_list, count_servers, seed_servers
+from bench.compute_nova import NovaArgs, NovaResults
 from bench.compute_report import (
     ClaimRow,
     FlowRow,
@@ -417,7 +425,7 @@ def run(args: argparse.Namespace, command: str) -> Results:
     results.machine["gureum"] = git_revision()
     results.machine["load_at_start"] = load_avg()
     bench = Bench(plan, results)
-    parts = set(args.only.split(",")) if args.only else {"claims", "create", "actions", "list"}
+    parts = selected_parts(args)
     if parts & {"claims", "create", "actions"}:
         data = bench_root / f"compute-{stamp}"
         bench.say(f"starting `gureum up --hosts {plan.hosts}` in {data}…")
@@ -449,10 +457,37 @@ def run(args: argparse.Namespace, command: str) -> Results:
     return results
 
 
+PARTS = ("claims", "create", "actions", "list", "nova")
+
+
+def selected_parts(args: argparse.Namespace) -> set[str]:
+    parts = set(args.only.split(",")) if args.only else set(PARTS)
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown part(s) {', '.join(sorted(unknown))}; choose from "
+                         f"{','.join(PARTS)}")
+    return parts
+
+
+def nova_args(args: argparse.Namespace) -> NovaArgs:
+    base = NovaArgs(count=20, list_sizes="20,100", repeats=2) if args.quick else NovaArgs()
+    return NovaArgs(**{**asdict(base), "poll": args.poll, "fine_poll": args.fine_poll})
+
+
+def run_nova(args: argparse.Namespace, command: str) -> NovaResults:
+    from bench import compute_nova
+
+    machine = machine_info()
+    machine["gureum"] = git_revision()
+    return compute_nova.run(nova_args(args), args.nova_bench_dir, Path(args.nova_state_dir),
+                            reuse=args.reuse_nova, upstream_json=args.upstream_json,
+                            command=command, machine=machine)
+
+
 def git_revision() -> str:
-    out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                         capture_output=True, text=True)
-    return out.stdout.strip() or "?"
+    from bench import revision
+
+    return revision.describe()
 
 
 def _remove_tree(path: Path) -> None:
@@ -470,7 +505,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="small sizes (100 boots, 200/1,000 listed, 20 servers per action)")
     p.add_argument("--skip-cli", action="store_true", help="no `openstack` CLI runs")
     p.add_argument("--only", metavar="PARTS",
-                   help="comma-separated subset of claims,create,actions,list")
+                   help="comma-separated subset of claims,create,actions,list,nova")
+    p.add_argument("--nova-bench-dir", metavar="DIR",
+                   help="the shared upstream Nova recipe (default ../shared/bench/nova)")
+    p.add_argument("--nova-state-dir", metavar="DIR",
+                   default=str(Path.home() / ".cache" / "nova-bench"),
+                   help="the recipe's BENCH_DIR: its venv, configs, logs (default "
+                        "%(default)s, the recipe's own default)")
+    p.add_argument("--reuse-nova", action="store_true",
+                   help="skip the recipe's setup.sh (which recreates its databases)")
+    p.add_argument("--upstream-json", metavar="FILE",
+                   help="take upstream Nova's figures from a novabench.py JSON line instead "
+                        "of running it (e.g. the recipe's results-upstream.jsonl)")
+    p.add_argument("--poll", type=float, default=0.5,
+                   help="novabench.py's status poll interval for both clouds (default 0.5)")
+    p.add_argument("--fine-poll", type=float, default=0.05,
+                   help="poll interval of gureum's extra run (0: no extra run; default 0.05)")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="write docs/performance.md even from uncommitted changes")
     p.add_argument("--output", metavar="FILE",
                    help="write the report section here (default docs/performance.md for a "
                         "full run; a --quick run only prints)")
@@ -481,15 +533,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench import compute_nova, revision
     from bench.compute_findings import INTERPRETATION, PROFILED_AT, findings, method
 
     args = parse_args(argv)
+    parts = selected_parts(args)
     t0 = time.monotonic()
     command = (".venv/bin/python -m bench.compute " + shlex.join(
         sys.argv[1:] if argv is None else argv)).strip()
+    docs = str(ROOT / "docs" / "performance.md")
+    # A full run writes both sections; --only nova writes the comparison's (its own).
+    writes_docs = not args.from_json and not args.output and not args.quick and (
+        not args.only or parts == {"nova"})
+    why = revision.refuse_dirty(writes_docs, args.allow_dirty)
+    if why:
+        print(f"bench.compute: {why}", file=sys.stderr)
+        return 2
     if args.from_json:
-        results = Results.from_json(json.loads(Path(args.from_json).read_text()))
+        data = json.loads(Path(args.from_json).read_text())
+        if "runs" in data:  # a comparison with Nova
+            nova = NovaResults.from_json(data)
+            print(compute_nova.markdown(nova))
+            if args.output:
+                write_section(Path(args.output), compute_nova.markdown(nova),
+                              compute_nova.BEGIN, compute_nova.END)
+            return 0
+        results = Results.from_json(data)
+        output = args.output
     else:
+        output = args.output or (docs if writes_docs else None)
+        nova = None
+        if "nova" in parts:
+            nova = run_nova(args, command)
+            print()
+            print(compute_nova.markdown(nova))
+            if output:
+                write_section(Path(output), compute_nova.markdown(nova), compute_nova.BEGIN,
+                              compute_nova.END)
+                print(f"wrote the Nova comparison section of {output}")
+        if parts == {"nova"}:
+            print(f"done in {time.monotonic() - t0:,.0f} s")
+            return 0
         results = run(args, command)
     print()
     print(text_report(results))
@@ -497,9 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     said = findings(results)
     for line in said:
         print(f"- {line}")
-    output = args.output or (None if results.quick or args.only else
-                             str(ROOT / "docs" / "performance.md"))
-    if output:
+    if output and (args.from_json or not args.only or args.output):
         write_section(Path(output), markdown_section(results, said, method(results),
                                                      INTERPRETATION, PROFILED_AT))
         print(f"wrote the compute section of {output}")

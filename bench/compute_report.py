@@ -231,11 +231,11 @@ def markdown_section(results: Results, findings: list[str], method: list[str],
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
     """Put the section into the document: replace an earlier one between the markers,
     else append it; everything else in the file stays as it is."""
     text = path.read_text() if path.exists() else "# Performance\n"
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.S)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:

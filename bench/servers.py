@@ -2,8 +2,8 @@
 
 Keystone comes from the shared recipe (``shared/bench/keystone``: a venv with
 Keystone, uwsgi and a bootstrapped SQLite database, served by ``serve.sh``),
-set up once under ``.bench/keystone`` and reused by later runs. Every process
-started here is stopped here, by its own pid.
+set up once under ``~/.cache/gureum-bench/keystone`` and reused by later runs.
+Every process started here is stopped here, by its own pid.
 """
 
 from __future__ import annotations
@@ -27,17 +27,31 @@ KEYSTONE_PORT = 35357
 KEYSTONE_URL = f"http://127.0.0.1:{KEYSTONE_PORT}"
 
 
-def recipe_dir() -> Path:
-    """The shared Keystone recipe: $BENCH_KEYSTONE_RECIPE, or shared/ beside the repo."""
-    env = os.environ.get("BENCH_KEYSTONE_RECIPE")
-    candidates = [Path(env)] if env else []
-    candidates += [ROOT.parent / "shared" / "bench" / "keystone",
-                   Path("/work/shared/bench/keystone")]
+def shared_dir(name: str, explicit: Path | None = None, env: str = "") -> Path:
+    """A peer's recipe in the shared folder: ``explicit``, $``env``, or
+    ``../shared/bench/<name>`` beside the repository (/work/shared for a worktree)."""
+    candidates = [explicit] if explicit else []
+    if env and os.environ.get(env):
+        candidates.append(Path(os.environ[env]))
+    candidates += [ROOT.parent / "shared" / "bench" / name,
+                   Path("/work/shared/bench") / name]
     for path in candidates:
-        if (path / "setup.sh").exists():
-            return path
-    raise RuntimeError("the Keystone recipe (shared/bench/keystone/setup.sh) was not found; "
-                       "set BENCH_KEYSTONE_RECIPE or run with --skip-keystone")
+        if path is not None and (path / "setup.sh").exists():
+            return path.resolve()
+    raise RuntimeError(f"the {name} recipe (shared/bench/{name}/setup.sh) was not found; "
+                       f"tried {', '.join(str(c) for c in candidates)}")
+
+
+def recipe_dir(explicit: Path | None = None) -> Path:
+    """The shared Keystone recipe (setup.sh, serve.sh)."""
+    return shared_dir("keystone", explicit, "BENCH_KEYSTONE_RECIPE")
+
+
+def cache_dir() -> Path:
+    """Where peers are installed once per machine (venvs, databases): outside the
+    repository, so every worktree and clone shares them."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gureum-bench"
 
 
 def free_port() -> int:
@@ -210,59 +224,67 @@ class GureumServer(Server):
             self.proc.wait(timeout=10)
 
 
-def _clouds_password(path: Path) -> str:
-    """The admin password of cloud `gureum` (the first password line) in clouds.yaml."""
+def _clouds_password(path: Path, index: int = 0) -> str:
+    """A password from clouds.yaml: cloud `gureum` (admin) is the first password line,
+    `gureum-demo` (demo) the second."""
+    found = []
     for line in path.read_text().splitlines():
         line = line.strip()
         if line.startswith("password:"):
-            value: str = json.loads(line.split(":", 1)[1].strip())
-            return value
-    raise RuntimeError(f"no password in {path}")
+            found.append(json.loads(line.split(":", 1)[1].strip()))
+    if len(found) <= index:
+        raise RuntimeError(f"no password number {index + 1} in {path}")
+    value: str = found[index]
+    return value
 
 
 class KeystoneServer(Server):
-    """Keystone under uwsgi (2 workers) from the shared recipe, with or without its cache."""
+    """Keystone under uwsgi (2 workers) from the shared recipe, with or without its cache.
 
-    bench_dir: Path = ROOT / ".bench" / "keystone"
+    The recipe stays where it is: its ``setup.sh`` installs into a state directory
+    (venv, keys, SQLite database) once, and its own ``serve.sh`` starts uwsgi from
+    there, so a change to the recipe (keep-alive, say) is what the next run measures.
+    """
+
+    state_dir: Path = Path()
 
     @staticmethod
-    def ensure_setup(bench_dir: Path, log_path: Path) -> None:
+    def ensure_setup(state_dir: Path, recipe: Path, log_path: Path) -> None:
         """Run the recipe's setup.sh once; later runs reuse the venv and database."""
-        if (bench_dir / "keystone.db").exists() and (bench_dir / "venv/bin/uwsgi").exists() \
-                and (bench_dir / "serve.sh").exists():
+        if (state_dir / "keystone.db").exists() and (state_dir / "venv/bin/uwsgi").exists():
             return
-        recipe = recipe_dir()
-        print(f"setting up Keystone from PyPI in {bench_dir} (a few minutes, once)…",
+        print(f"setting up Keystone from PyPI in {state_dir} (a few minutes, once)…",
               flush=True)
-        if bench_dir.exists() and any(bench_dir.iterdir()):
-            raise RuntimeError(f"{bench_dir} holds an incomplete Keystone setup; remove it "
+        if state_dir.exists() and any(state_dir.iterdir()):
+            raise RuntimeError(f"{state_dir} holds an incomplete Keystone setup; remove it "
                                "and run again")
+        state_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "w") as log:
             subprocess.run(["bash", str(recipe / "setup.sh")], check=True, stdout=log,
                            stderr=subprocess.STDOUT,
-                           env={**os.environ, "BENCH_DIR": str(bench_dir)})
+                           env={**os.environ, "BENCH_DIR": str(state_dir)})
 
     @staticmethod
-    def version(bench_dir: Path) -> str:
+    def version(state_dir: Path) -> str:
         out = subprocess.run(
-            [str(bench_dir / "venv/bin/python"), "-c",
+            [str(state_dir / "venv/bin/python"), "-c",
              "import importlib.metadata as m; print(m.version('keystone'), "
              "m.version('uwsgi'))"], capture_output=True, text=True, timeout=60)
         return out.stdout.strip() or "?"
 
     @classmethod
-    def start(cls, bench_dir: Path, cache: bool) -> KeystoneServer:
+    def start(cls, state_dir: Path, recipe: Path, cache: bool) -> KeystoneServer:
         if port_open(KEYSTONE_PORT):
             raise RuntimeError(f"something already listens on 127.0.0.1:{KEYSTONE_PORT}; "
                                "stop it (an earlier Keystone?) and run again")
         mode = "memcache" if cache else "nocache"
-        subprocess.run(["bash", str(bench_dir / "serve.sh"), "uwsgi", "2", mode], check=True,
-                       stdout=subprocess.DEVNULL, env={**os.environ, "BENCH_DIR": str(bench_dir)},
+        subprocess.run(["bash", str(recipe / "serve.sh"), "uwsgi", "2", mode], check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, "BENCH_DIR": str(state_dir)},
                        timeout=120)
-        pid = int((bench_dir / "server.pid").read_text().strip())
+        pid = int((state_dir / "server.pid").read_text().strip())
         server = cls("keystone" if cache else "keystone-nocache", KEYSTONE_URL, "secret",
                      pid=pid)
-        server.bench_dir = bench_dir
+        server.state_dir = state_dir
         return server
 
     def stop(self) -> None:

@@ -2,8 +2,14 @@
 
 The same client drives every server, so the comparison is fair and the client is
 not the bottleneck: a Python load generator on this 2-core machine runs out of
-CPU near the speed of the server it measures. Results come back as one JSON
-line printed by the script's ``done`` hook (latency percentiles in µs).
+CPU near the speed of the server it measures. wrk keeps its connections alive
+(HTTP/1.1), as a service's client or a front proxy would. Results come back as
+one JSON line printed by the script's ``done`` hook (latency percentiles in µs).
+
+Two script pieces serve the token benchmark: :func:`capture_header` writes one
+response header of every 2xx answer to a file (the tokens a bulk issue hands out),
+and :func:`cycle_header` sends each request with the next line of a file in a
+header (validating many distinct tokens, in the order the file gives).
 """
 
 from __future__ import annotations
@@ -61,13 +67,74 @@ def _lua_str(value: str) -> str:
     return f"[{eq}[{value}]{eq}]"
 
 
-def lua_script(method: str, headers: dict[str, str], body: str | None) -> str:
-    """The wrk script: the request, and a JSON report printed when the run is done."""
+def capture_header(header: str, path: Path) -> str:
+    """Lua: append ``header`` of every 2xx response to ``path``, one value a line.
+
+    wrk keeps header names as the server wrote them, so the name is matched without
+    regard to case. The file is opened on the first response (so the copy of the script
+    wrk loads for ``done`` leaves it alone) and line-buffered: wrk never closes a
+    thread's Lua state, and a value must not be lost with the buffer when it exits.
+    """
+    return "\n".join([
+        f"local capture_name = string.lower({_lua_str(header)})",
+        "local capture_file = nil",
+        "function response(status, headers, body)",
+        "  if status >= 200 and status < 300 then",
+        "    if not capture_file then",
+        f"      capture_file = assert(io.open({_lua_str(str(path))}, 'a'))",
+        "      capture_file:setvbuf('line')",
+        "    end",
+        "    for name, value in pairs(headers) do",
+        "      if string.lower(name) == capture_name then",
+        "        capture_file:write(value, '\\n')",
+        "        break",
+        "      end",
+        "    end",
+        "  end",
+        "end",
+    ]) + "\n"
+
+
+def cycle_header(header: str, path: Path) -> str:
+    """Lua: each request carries the next line of ``path`` in ``header`` (from the top
+    again after the last), with ``wrk.method``, ``wrk.headers`` and ``wrk.body``.
+
+    The file is read in ``init``, which runs in the thread's Lua state only (the script
+    is loaded once more for ``done``; that copy need not read it).
+    """
+    return "\n".join([
+        "local cycle_values, cycle_n, cycle_i = {}, 0, 0",
+        "function init(args)",
+        f"  for line in io.lines({_lua_str(str(path))}) do",
+        "    if #line > 0 then",
+        "      cycle_n = cycle_n + 1",
+        "      cycle_values[cycle_n] = line",
+        "    end",
+        "  end",
+        f"  assert(cycle_n > 0, 'no values in ' .. {_lua_str(str(path))})",
+        "end",
+        "function request()",
+        "  cycle_i = cycle_i + 1",
+        "  if cycle_i > cycle_n then cycle_i = 1 end",
+        "  local headers = {}",
+        "  for name, value in pairs(wrk.headers) do headers[name] = value end",
+        f"  headers[ {_lua_str(header)} ] = cycle_values[cycle_i]",
+        "  return wrk.format(nil, nil, headers, nil)",
+        "end",
+    ]) + "\n"
+
+
+def lua_script(method: str, headers: dict[str, str], body: str | None,
+               extra: str = "") -> str:
+    """The wrk script: the request, any ``extra`` Lua (hooks), and a JSON report
+    printed when the run is done."""
     lines = [f"wrk.method = {_lua_str(method)}"]
     for name, value in headers.items():
         lines.append(f"wrk.headers[ {_lua_str(name)} ] = {_lua_str(value)}")
     if body is not None:
         lines.append(f"wrk.body = {_lua_str(body)}")
+    if extra:
+        lines.append(extra.rstrip("\n"))
     lines += [
         "function done(summary, latency, requests)",
         "  local e = summary.errors",
@@ -99,7 +166,7 @@ def parse_output(text: str) -> WrkStats:
 
 def run(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
         body: str | None = None, concurrency: int = 1, duration: float = 10.0,
-        timeout: float = 30.0) -> WrkStats:
+        timeout: float = 30.0, extra_lua: str = "") -> WrkStats:
     """Load ``url`` from ``concurrency`` connections for ``duration`` (whole) seconds."""
     host = urlsplit(url).hostname or ""
     if host not in LOOPBACK:
@@ -108,7 +175,7 @@ def run(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
         raise WrkError("wrk is not installed (Debian: apt-get install wrk)")
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         script = Path(tmp) / "bench.lua"
-        script.write_text(lua_script(method, headers or {}, body))
+        script.write_text(lua_script(method, headers or {}, body, extra_lua))
         cmd = [WRK, "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s",
                f"--timeout={max(1, round(timeout))}s", "-s", str(script), url]
         proc = subprocess.run(cmd, capture_output=True, text=True,
