@@ -115,6 +115,12 @@ class ComputeSettings:
     # (S3): "c01,c02" (groups separated by ";").
     fake_ignore_acpi: str = ""
     fake_shared_storage: str = ""
+    # Test-only failure injection over the bus (the agent's fake_inject); off in a cloud.
+    fake_test_mode: bool = False
+    # Calls an agent runs at once, per lane (look-ups and controls; guest operations);
+    # more wait their turn. Live migrations have their own bound (Nova's default: 1).
+    max_concurrent_calls: int = 16
+    max_concurrent_live_migrations: int = 1
     # How long the API waits for an agent to answer a synchronous call.
     rpc_timeout: float = 60.0
 

@@ -13,8 +13,10 @@ import logging
 import traceback
 from typing import Any
 
-from gureum.bus import BusError, Transport
+from gureum.agent import messages
+from gureum.bus import Admission, BusError, Transport
 from gureum.config import Settings
+from gureum.errors import ConfigError
 from gureum.virt import make_driver
 from gureum.virt.driver import DriverError, GuestNotFound, GuestSpec, VirtDriver
 
@@ -22,72 +24,76 @@ log = logging.getLogger("gureum.agent")
 
 BINARY = "gureum-compute"
 
-# Driver operations the conductor may ask for (see virt/driver.py for what each means).
-DRIVER_OPS = frozenset({
-    "guest_info", "list_guests", "destroy", "power_off", "power_on", "reboot", "pause",
-    "unpause", "suspend", "resume", "console_output", "snapshot", "rescue", "unrescue",
-    "preflight", "export_disks", "import_disks", "finish_migration", "live_migrate",
-    "prepare_incoming", "abort_incoming", "spawn", "abort_migration",
-    "force_complete_migration",
-})
-
-
 class AgentEndpoint:
-    """Methods the conductor calls on this host (topic "compute", server = host)."""
+    """What the bus reaches on this host (topic "compute", server = host): one method,
+    ``run``, taking the typed messages of ``gureum/agent/messages.py``."""
 
     def __init__(self, agent: ComputeAgent) -> None:
         self.agent = agent
 
-    async def ping(self) -> dict[str, Any]:
-        return {"host": self.agent.host, "driver": self.agent.driver.name}
+    async def run(self, version: Any = None, message: Any = None, args: Any = None) -> Any:
+        """Check the call (version, type, fields), run it, return its result as JSON."""
+        msg = messages.decode(version, message, args)
+        handler = getattr(self, f"_{msg.name}", None)
+        if handler is not None:
+            return await handler(msg)
+        return await self._driver_call(msg)
 
-    async def build_and_run_instance(self, spec: dict[str, Any], request_id: str,
-                                     attempt: int = 1) -> None:
-        self.agent.background(self.agent.build(GuestSpec.from_dict(spec), request_id))
-
-    async def driver(self, op: str, spec: dict[str, Any] | None = None,
-                     guest_id: str | None = None, **kwargs: Any) -> Any:
-        """Run one virt driver operation (the conductor's workflows call this).
-
-        ``spec`` becomes a GuestSpec for operations that take one; ``guest_id``
-        is passed for those that take an id. Results are plain JSON values.
-        """
-        if op not in DRIVER_OPS:
-            raise DriverError(f"Unknown driver operation {op!r}.")
-        fn = getattr(self.agent.driver, op)
-        args: list[Any] = []
-        if spec is not None:
-            args.append(GuestSpec.from_dict(spec))
-        elif guest_id is not None:
-            args.append(guest_id)
+    async def _driver_call(self, msg: messages.Message[Any]) -> Any:
+        """A message named after a VirtDriver method: its fields are the arguments."""
+        kwargs = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}
         try:
-            result = await fn(*args, **kwargs)
+            result = await getattr(self.agent.driver, msg.name)(**kwargs)
         except GuestNotFound:
-            target = spec["id"] if spec is not None else guest_id
-            if target:
-                self.agent.report_missing(target, op)
+            spec = kwargs.get("spec")
+            target = spec.id if isinstance(spec, GuestSpec) else kwargs.get("guest_id")
+            if isinstance(target, str):
+                self.agent.report_missing(target, msg.name)
             raise
-        if hasattr(result, "__dataclass_fields__"):
-            return dataclasses.asdict(result)
-        return result
+        return messages.result_to_wire(result)
 
-    async def terminate_instance(self, instance_id: str) -> dict[str, Any]:
-        await self.agent.driver.destroy(instance_id)
-        return {"destroyed": instance_id}
+    async def _build(self, msg: messages.Build) -> None:
+        # Awaited (the conductor casts it): the spawn holds its place in the bound.
+        await self.agent.build(msg.spec, msg.request_id)
 
-    async def guest_power_state(self, instance_id: str) -> int | None:
+    async def _power_state(self, msg: messages.GetPowerState) -> int | None:
         try:
-            return (await self.agent.driver.guest_info(instance_id)).power_state
+            return (await self.agent.driver.guest_info(msg.guest_id)).power_state
         except GuestNotFound:
             return None
 
-    async def fake_inject(self, step: str, message: str = "injected failure",
-                          times: int | None = 1) -> None:
-        """Failure injection for tests and demos; only the fake driver has it."""
+    async def _ping(self, msg: messages.Ping) -> dict[str, Any]:
+        return {"host": self.agent.host, "driver": self.agent.driver.name,
+                "protocol": messages.VERSION_TEXT}
+
+    async def _fake_inject(self, msg: messages.FakeInject) -> None:
+        """Failure injection for tests: only the fake driver, only in its test mode."""
         inject = getattr(self.agent.driver, "inject", None)
         if inject is None:
             raise DriverError(f"The {self.agent.driver.name} driver has no failure injection.")
-        inject(step, message, times)
+        if not self.agent.settings.compute.fake_test_mode:
+            raise messages.BadMessage("Failure injection is for tests only; it needs "
+                                      "[compute] fake_test_mode = true on this host.")
+        inject(msg.step, msg.message, msg.times)
+
+
+def admission(settings: Settings) -> Admission:
+    """The agent's bound on calls running at once, per lane (see messages.py)."""
+    conf = settings.compute
+    for name in ("max_concurrent_calls", "max_concurrent_live_migrations"):
+        if getattr(conf, name) < 1:
+            raise ConfigError(f"[compute] {name} must be at least 1, not "
+                              f"{getattr(conf, name)}.")
+
+    def lane_of(envelope: dict[str, Any]) -> str:
+        args = envelope.get("args")
+        name = args.get("message") if isinstance(args, dict) else None
+        cls = messages.MESSAGES.get(name) if isinstance(name, str) else None
+        return cls.lane if cls is not None else messages.CONTROL  # refused at once
+    return Admission({messages.CONTROL: conf.max_concurrent_calls,
+                      messages.OPERATION: conf.max_concurrent_calls,
+                      messages.LIVE_MIGRATION: conf.max_concurrent_live_migrations},
+                     lane_of)
 
 
 class ComputeAgent:
@@ -100,6 +106,7 @@ class ComputeAgent:
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reports = 0
+        self.admission = admission(settings)
 
     def background(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -108,7 +115,7 @@ class ComputeAgent:
 
     async def start(self) -> None:
         await self.driver.init_host(self.host)
-        await self.bus.serve("compute", self.host, AgentEndpoint(self))
+        await self.bus.serve("compute", self.host, AgentEndpoint(self), self.admission)
         await self.report()
         await self.reconcile()
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"hb-{self.host}")

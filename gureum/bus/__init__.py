@@ -5,6 +5,14 @@ in-memory transport serves `gureum up`; an AMQP transport serves distributed
 mode. Messages are JSON so both transports carry exactly the same thing.
 """
 
-from gureum.bus.transport import BusError, BusTimeout, RemoteError, Transport, open_transport
+from gureum.bus.transport import (
+    Admission,
+    BusError,
+    BusTimeout,
+    RemoteError,
+    Transport,
+    open_transport,
+)
 
-__all__ = ["BusError", "BusTimeout", "RemoteError", "Transport", "open_transport"]
+__all__ = ["Admission", "BusError", "BusTimeout", "RemoteError", "Transport",
+           "open_transport"]

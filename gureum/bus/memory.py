@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from typing import Any
 
 from gureum.bus.transport import (
+    Admission,
     BusError,
     BusTimeout,
     RemoteError,
@@ -15,17 +17,21 @@ from gureum.bus.transport import (
     dispatch,
     encode,
     error_reply,
+    expired,
     log_task_error,
 )
 
 
 class _Server:
-    def __init__(self, topic: str, server: str, endpoint: object) -> None:
+    def __init__(self, topic: str, server: str, endpoint: object,
+                 admission: Admission | None) -> None:
         self.topic = topic
         self.server = server
         self.endpoint = endpoint
+        self.admission = admission
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
+        self.serving = True
 
 
 class MemoryTransport(Transport):
@@ -70,7 +76,8 @@ class MemoryTransport(Transport):
         msg_id = str(next(self._ids))
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._replies[msg_id] = fut
-        target.queue.put_nowait(encode({"method": method, "args": args, "reply_to": msg_id}))
+        target.queue.put_nowait(encode({"method": method, "args": args, "reply_to": msg_id,
+                                        "deadline": time.time() + timeout}))
         try:
             reply = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
@@ -93,16 +100,19 @@ class MemoryTransport(Transport):
             if t == topic:
                 srv.queue.put_nowait(data)
 
-    async def serve(self, topic: str, server: str, endpoint: object) -> None:
+    async def serve(self, topic: str, server: str, endpoint: object,
+                    admission: Admission | None = None) -> None:
         if (topic, server) in self._servers:
             raise BusError(f"{topic}.{server} is already being served.")
-        srv = _Server(topic, server, endpoint)
+        srv = _Server(topic, server, endpoint, admission)
         self._servers[(topic, server)] = srv
         srv.task = asyncio.create_task(self._run(srv), name=f"bus-{topic}.{server}")
         srv.task.add_done_callback(log_task_error)
 
     async def unserve(self, topic: str, server: str) -> None:
         srv = self._servers.pop((topic, server), None)
+        if srv is not None:
+            srv.serving = False  # messages waiting for admission are dropped
         if srv is not None and srv.task is not None:
             srv.task.cancel()
             try:
@@ -114,12 +124,31 @@ class MemoryTransport(Transport):
         while True:
             data = await srv.queue.get()
             message = decode(data)
-            # Each message runs on its own, so one slow handler never blocks the queue.
-            task = asyncio.create_task(self._handle(srv, message))
-            task.add_done_callback(log_task_error)
+            if srv.admission is None:
+                # Each message runs on its own, so one slow handler never blocks the queue.
+                self._start(srv, message, None)
+                continue
+            lane = srv.admission.admit(message)
+            if lane is not None:
+                self._start(srv, message, lane)
+
+    def _start(self, srv: _Server, message: dict[str, Any], lane: str | None) -> None:
+        task = asyncio.create_task(self._handle(srv, message))
+        task.add_done_callback(log_task_error)
+        if lane is not None:
+            task.add_done_callback(lambda _t: self._release(srv, lane))
+
+    def _release(self, srv: _Server, lane: str) -> None:
+        assert srv.admission is not None
+        while (message := srv.admission.release(lane)) is not None:
+            if srv.serving and not expired(message):
+                self._start(srv, message, lane)
+                return
 
     async def _handle(self, srv: _Server, message: dict[str, Any]) -> None:
         reply_to = message.get("reply_to")
+        if reply_to is not None and expired(message):
+            return  # the caller gave up (BusTimeout): doing it now would surprise everyone
         try:
             result = await dispatch(srv.endpoint, message)
             reply = {"result": result}

@@ -6,7 +6,11 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from gureum.errors import ConfigError, GureumError
@@ -42,6 +46,53 @@ def decode(data: bytes) -> dict[str, Any]:
     return result
 
 
+@dataclass
+class Admission:
+    """How many messages of each lane one server runs at once: back-pressure.
+
+    A message over its lane's bound waits in line as data, not as a task, and
+    starts when a message of the same lane finishes (first come, first served).
+    Lanes never wait for each other, so hour-long live migrations cannot hold up
+    a console read. ``lane_of`` names a message's lane; a lane without a bound
+    in ``limits`` is unbounded.
+    """
+
+    limits: dict[str, int]
+    lane_of: Callable[[dict[str, Any]], str]
+    running: dict[str, int] = field(default_factory=dict)
+    waiting: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)  # most ever running at once
+
+    def admit(self, message: dict[str, Any]) -> str | None:
+        """The message's lane if it may start now (counted as running); else None
+        (it waits and ``release`` hands it out later)."""
+        lane = self.lane_of(message)
+        limit = self.limits.get(lane)
+        if limit is not None and self.running.get(lane, 0) >= limit:
+            self.waiting.setdefault(lane, deque()).append(message)
+            return None
+        self._count(lane)
+        return lane
+
+    def release(self, lane: str) -> dict[str, Any] | None:
+        """One message of ``lane`` finished: the next waiting one starts, if any."""
+        line = self.waiting.get(lane)
+        if line:
+            return line.popleft()  # it takes over the finished one's place
+        self.running[lane] = self.running.get(lane, 1) - 1
+        return None
+
+    def _count(self, lane: str) -> None:
+        self.running[lane] = self.running.get(lane, 0) + 1
+        self.peak[lane] = max(self.peak.get(lane, 0), self.running[lane])
+
+
+def expired(message: dict[str, Any]) -> bool:
+    """A call whose caller has stopped waiting (its timeout passed) is not run."""
+    deadline = message.get("deadline")
+    return isinstance(deadline, int | float) and time.time() > deadline
+
+
 class Transport(ABC):
     """Topics are service kinds ("conductor", "compute"); servers are hosts ("c01")."""
 
@@ -66,8 +117,10 @@ class Transport(ABC):
         """Send to every server listening on the topic."""
 
     @abstractmethod
-    async def serve(self, topic: str, server: str, endpoint: object) -> None:
-        """Dispatch messages for (topic) and (topic, server) to endpoint's methods."""
+    async def serve(self, topic: str, server: str, endpoint: object,
+                    admission: Admission | None = None) -> None:
+        """Dispatch messages for (topic) and (topic, server) to endpoint's methods;
+        ``admission`` bounds how many run at once (unbounded without it)."""
 
     @abstractmethod
     async def unserve(self, topic: str, server: str) -> None: ...

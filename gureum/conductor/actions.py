@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gureum.agent import messages as msg
+from gureum.agent import rpc as agent_rpc
 from gureum.bus import BusError, RemoteError, Transport
 from gureum.compute import instances, states
 from gureum.compute.guests import guest_spec, shutdown_timeout
@@ -26,20 +28,23 @@ from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, InstanceAction
 from gureum.config import Settings
 from gureum.db import Database
+from gureum.virt.driver import GuestSpec, PowerOffResult
 
 log = logging.getLogger("gureum.conductor.actions")
 
 Params = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Call:
-    """One driver operation on the instance's host."""
+# One driver operation on the instance's host: the typed message for it.
+Call = Callable[[Instance, Settings, Params], msg.Message[Any]]
 
-    op: str
-    by_spec: bool = False  # pass the GuestSpec (else the guest id)
-    kwargs: Callable[[Instance, Settings, Params], dict[str, Any]] = field(
-        default=lambda i, s, p: {})
+
+def by_id(cls: Callable[[str], msg.Message[Any]]) -> Call:
+    return lambda inst, settings, p: cls(inst.id)
+
+
+def by_spec(cls: Callable[[GuestSpec], msg.Message[Any]]) -> Call:
+    return lambda inst, settings, p: cls(guest_spec(inst))
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,9 @@ class SimpleAction:
         default=lambda i, s, p: s.compute.rpc_timeout)
 
 
-def _power_off_kwargs(inst: Instance, settings: Settings, p: Params) -> dict[str, Any]:
+def _power_off(inst: Instance, settings: Settings, p: Params) -> msg.PowerOff:
     timeout = 0.0 if p.get("force") else shutdown_timeout(inst, settings)
-    return {"timeout": timeout, "retry_interval": settings.compute.shutdown_retry_interval}
+    return msg.PowerOff(inst.id, timeout, settings.compute.shutdown_retry_interval)
 
 
 def _long(inst: Instance, settings: Settings, p: Params) -> float:
@@ -66,33 +71,30 @@ def _end(vm_state: str, power_state: int, **extra: Any
     return lambda inst, p: {"vm_state": vm_state, "power_state": power_state, **extra}
 
 
-POWER_OFF = Call("power_off", kwargs=_power_off_kwargs)
-
 SIMPLE: dict[str, SimpleAction] = {a.name: a for a in (
-    SimpleAction("stop", "compute_stop_instance", (POWER_OFF,),
+    SimpleAction("stop", "compute_stop_instance", (_power_off,),
                  _end(states.STOPPED, states.SHUTDOWN), timeout=_long),
-    SimpleAction("start", "compute_start_instance", (Call("power_on", by_spec=True),),
+    SimpleAction("start", "compute_start_instance", (by_spec(msg.PowerOn),),
                  _end(states.ACTIVE, states.RUNNING)),
     SimpleAction("reboot", "compute_reboot_instance",
-                 (Call("reboot", by_spec=True, kwargs=lambda i, s, p: {"hard": False}),),
+                 (lambda i, s, p: msg.Reboot(guest_spec(i), hard=False),),
                  _end(states.ACTIVE, states.RUNNING)),
     SimpleAction("reboot_hard", "compute_reboot_instance",
-                 (Call("reboot", by_spec=True, kwargs=lambda i, s, p: {"hard": True}),),
+                 (lambda i, s, p: msg.Reboot(guest_spec(i), hard=True),),
                  _end(states.ACTIVE, states.RUNNING, fault=None)),
-    SimpleAction("pause", "compute_pause_instance", (Call("pause"),),
+    SimpleAction("pause", "compute_pause_instance", (by_id(msg.Pause),),
                  _end(states.PAUSED, states.POWER_PAUSED)),
-    SimpleAction("unpause", "compute_unpause_instance", (Call("unpause"),),
+    SimpleAction("unpause", "compute_unpause_instance", (by_id(msg.Unpause),),
                  _end(states.ACTIVE, states.RUNNING)),
-    SimpleAction("suspend", "compute_suspend_instance", (Call("suspend"),),
+    SimpleAction("suspend", "compute_suspend_instance", (by_id(msg.Suspend),),
                  _end(states.SUSPENDED, states.POWER_SUSPENDED)),
-    SimpleAction("resume", "compute_resume_instance", (Call("resume", by_spec=True),),
+    SimpleAction("resume", "compute_resume_instance", (by_spec(msg.Resume),),
                  _end(states.ACTIVE, states.RUNNING)),
     SimpleAction("rescue", "compute_rescue_instance",
-                 (Call("power_off", kwargs=_power_off_kwargs),
-                  Call("rescue", by_spec=True,
-                       kwargs=lambda i, s, p: {"rescue_image_path": p.get("image_path", "")})),
+                 (_power_off,
+                  lambda i, s, p: msg.Rescue(guest_spec(i), p.get("image_path", ""))),
                  _end(states.RESCUED, states.RUNNING), timeout=_long),
-    SimpleAction("unrescue", "compute_unrescue_instance", (Call("unrescue", by_spec=True),),
+    SimpleAction("unrescue", "compute_unrescue_instance", (by_spec(msg.Unrescue),),
                  _end(states.ACTIVE, states.RUNNING)),
     SimpleAction("changePassword", "compute_set_admin_password", (),
                  lambda inst, p: {}),
@@ -133,19 +135,14 @@ class ActionRunner:
             if spec_def.calls and not host:
                 raise BusError(f"Instance {instance_id} has no host to run {action} on.")
             for call in spec_def.calls:
-                args: dict[str, Any] = {"op": call.op, **call.kwargs(inst, self.settings,
-                                                                     params)}
-                if call.by_spec:
-                    args["spec"] = guest_spec(inst).to_dict()
-                else:
-                    args["guest_id"] = inst.id
-                result = await self.bus.call("compute", "driver", args, server=host,
-                                             timeout=spec_def.timeout(inst, self.settings,
-                                                                      params))
-                if call.op == "power_off" and isinstance(result, dict) and \
-                        not result.get("clean", True) and not params.get("force"):
+                assert host is not None
+                result = await agent_rpc.call(
+                    self.bus, host, call(inst, self.settings, params),
+                    spec_def.timeout(inst, self.settings, params))
+                if isinstance(result, PowerOffResult) and not result.clean and \
+                        not params.get("force"):
                     await asyncio.to_thread(self._forced, inst.id, request_id, host,
-                                            float(result.get("waited", 0)))
+                                            result.waited)
         except (RemoteError, BusError) as exc:
             message = exc.remote_message if isinstance(exc, RemoteError) else exc.message
             await asyncio.to_thread(self._failed, inst.id, task_state, request_id,

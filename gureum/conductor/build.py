@@ -5,7 +5,7 @@ The boot workflow for one instance:
 1. schedule: filter and weigh hosts, claim the best one (one atomic write),
    record host/node/AZ; task_state scheduling → networking.
 2. network: allocate and bind ports on that host; networking → spawning.
-3. spawn: cast ``build_and_run_instance`` to the host's agent.
+3. spawn: cast a ``Build`` message (gureum/agent/messages.py) to the host's agent.
 4. the agent reports back (``build_result``): ACTIVE, or — on failure — the
    claim is released, the host is excluded, and the instance goes back to
    step 1 until ``max_attempts`` hosts have failed; then ERROR with a fault.
@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.agent import messages as msg
+from gureum.agent import rpc as agent_rpc
 from gureum.bus import BusError, Transport
 from gureum.compute import instances, states
 from gureum.compute.guests import (
@@ -92,9 +94,7 @@ class BuildWorkflow:
                 return
             host, guest, attempt = spec
             try:
-                await self.bus.cast("compute", "build_and_run_instance",
-                                    {"spec": guest.to_dict(), "request_id": request_id,
-                                     "attempt": attempt}, server=host)
+                await agent_rpc.cast(self.bus, host, msg.Build(guest, request_id, attempt))
             except BusError as exc:
                 await self.build_result(instance_id, host, False,
                                         f"Compute host {host} is not reachable: {exc}",
@@ -199,9 +199,8 @@ class BuildWorkflow:
     async def _check_spawned(self, instance_id: str, host: str, request_id: str) -> None:
         """After a restart in 'spawning': ask the host whether the guest came up."""
         try:
-            power = await self.bus.call("compute", "guest_power_state",
-                                        {"instance_id": instance_id}, server=host,
-                                        timeout=self.conf.rpc_timeout)
+            power = await agent_rpc.call(self.bus, host, msg.GetPowerState(instance_id),
+                                         self.conf.rpc_timeout)
         except BusError as exc:
             await self.build_result(instance_id, host, False,
                                     f"Compute host {host} did not answer after a conductor "
@@ -337,8 +336,7 @@ class BuildWorkflow:
 
     async def _terminate_on(self, host: str, instance_id: str) -> None:
         try:
-            await self.bus.call("compute", "terminate_instance", {"instance_id": instance_id},
-                                server=host, timeout=self.conf.rpc_timeout)
+            await agent_rpc.call(self.bus, host, msg.Destroy(instance_id), self.conf.rpc_timeout)
         except BusError as exc:
             log.warning("could not destroy %s on %s: %s", instance_id, host, exc)
 

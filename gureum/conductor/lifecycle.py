@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from gureum.agent import messages as msg
+from gureum.agent import rpc as agent_rpc
 from gureum.bus import BusError, RemoteError, Transport
 from gureum.compute import instances, states
 from gureum.compute.guests import bind_network, guest_spec, shutdown_timeout, unbind_network
@@ -33,6 +35,8 @@ from gureum.scheduler.requests import request_spec
 from gureum.scheduler.select import NoValidHost, select_and_claim
 
 log = logging.getLogger("gureum.conductor.lifecycle")
+
+R = TypeVar("R")
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -61,11 +65,11 @@ class LifecycleRunner:
         self.db = db
         self.bus = bus
 
-    async def _driver(self, host: str, op: str, *, rpc_timeout: float | None = None,
-                      **args: Any) -> Any:
-        """One driver operation on a host; args go to the driver method."""
-        return await self.bus.call("compute", "driver", {"op": op, **args}, server=host,
-                                   timeout=rpc_timeout or self.settings.compute.rpc_timeout)
+    async def _driver(self, host: str, message: msg.Message[R], *,
+                      rpc_timeout: float | None = None) -> R:
+        """One typed driver operation on a host's agent."""
+        return await agent_rpc.call(self.bus, host, message,
+                                    rpc_timeout or self.settings.compute.rpc_timeout)
 
     def _with(self, fn: Any) -> Any:
         def _do() -> Any:
@@ -102,7 +106,7 @@ class LifecycleRunner:
         target = store.path(image_id, staging=True).with_suffix(".snapshot")
         target.parent.mkdir(parents=True, exist_ok=True)
         assert inst.host is not None
-        await self._driver(inst.host, "snapshot", guest_id=inst.id, target_path=str(target))
+        await self._driver(inst.host, msg.Snapshot(inst.id, target_path=str(target)))
         ctx = RequestContext(user_id=inst.user_id, project_id=inst.project_id,
                              roles=frozenset({"admin", "member", "reader"}))
         try:
@@ -181,10 +185,11 @@ class LifecycleRunner:
         try:
             timeout = shutdown_timeout(inst, self.settings)
             result = await self._driver(
-                inst.host, "power_off", guest_id=inst.id, timeout=timeout,
-                retry_interval=self.settings.compute.shutdown_retry_interval,
+                inst.host, msg.PowerOff(
+                    inst.id, timeout=timeout,
+                    retry_interval=self.settings.compute.shutdown_retry_interval),
                 rpc_timeout=timeout + self.settings.compute.rpc_timeout)
-            if isinstance(result, dict) and not result.get("clean", True):
+            if not result.clean:
                 await self._with(lambda s: instances.event_finish(  # S1: forcing is recorded
                     s, instance_id, request_id, "compute_power_off_forced", host=inst.host,
                     details=f"The guest did not shut down within {timeout:.0f}s of ACPI "
@@ -194,7 +199,7 @@ class LifecycleRunner:
                 "power_state": states.SHUTDOWN}, expected_task_state=states.SHELVING))
             await self._snapshot_to(inst, image_id)
             # Offload at once (Nova's shelved_offload_time = 0): free the host.
-            await self._driver(inst.host, "destroy", guest_id=inst.id)
+            await self._driver(inst.host, msg.Destroy(inst.id))
         except (RemoteError, BusError, GureumError) as exc:
             await self._delete_image(image_id)
             await self._with(lambda s: instances.save(s, instance_id, {
@@ -255,7 +260,7 @@ class LifecycleRunner:
             return
         chosen_host, snap, gs = placed
         try:
-            await self._driver(chosen_host, "spawn", spec=gs.to_dict())
+            await self._driver(chosen_host, msg.Spawn(gs))
         except (RemoteError, BusError) as exc:
             def undo(s: Session) -> None:
                 claims.release(s, instance_id)
@@ -295,10 +300,10 @@ class LifecycleRunner:
                              "The server has no host to rebuild on.")
             return
         try:
-            await self._driver(inst.host, "destroy", guest_id=inst.id)
+            await self._driver(inst.host, msg.Destroy(inst.id))
             await self._with(lambda s: instances.save(s, instance_id, {
                 "task_state": states.REBUILD_SPAWNING}, expected_task_state=states.REBUILDING))
-            await self._driver(inst.host, "spawn", spec=guest_spec(inst).to_dict())
+            await self._driver(inst.host, msg.Spawn(guest_spec(inst)))
         except (RemoteError, BusError) as exc:
             await self._with(lambda s: instances.save(s, instance_id, {
                 "task_state": states.REBUILDING},

@@ -110,6 +110,15 @@ class PowerOffResult:
     waited: float  # seconds spent waiting for it
 
 
+@dataclass(frozen=True)
+class PreflightFacts:
+    """What a destination's preflight tells the source."""
+
+    host: str
+    # Hosts reporting the same id share their instances directory.
+    shared_storage_id: str | None = None
+
+
 class VirtDriver(ABC):
     """One hypervisor host's guests."""
 
@@ -209,7 +218,7 @@ class VirtDriver(ABC):
 
     # -- moving guests between hosts (resize, cold and live migration, evacuation) --
     @abstractmethod
-    async def preflight(self, spec: GuestSpec) -> dict[str, Any]:
+    async def preflight(self, spec: GuestSpec) -> PreflightFacts:
         """On a destination: can this host take the guest (space, directory)?
 
         Returns facts the source needs (e.g. the shared storage id). Raises

@@ -54,6 +54,7 @@ from gureum.virt.driver import (
     HostResources,
     MigrationFailed,
     PowerOffResult,
+    PreflightFacts,
     PreflightFailed,
     SpawnFailed,
     VirtDriver,
@@ -343,12 +344,12 @@ class FakeDriver(VirtDriver):
         await self._step("unrescue", spec.id)
         self._set_power(g, states.RUNNING, rescued=False)
 
-    async def preflight(self, spec: GuestSpec) -> dict[str, Any]:
+    async def preflight(self, spec: GuestSpec) -> PreflightFacts:
         await self._step("preflight", spec.id)
         if spec.root_gb > self.local_gb:
             raise PreflightFailed(f"Host {self.host} has {self.local_gb} GB of disk; the "
                                   f"guest needs {spec.root_gb} GB.")
-        return {"host": self.host, "shared_storage_id": self.shared_storage_id}
+        return PreflightFacts(self.host, self.shared_storage_id)
 
     async def export_disks(self, guest_id: str) -> list[dict[str, Any]]:
         g = self._guest(guest_id)

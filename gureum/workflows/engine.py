@@ -27,10 +27,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from gureum.agent import rpc as agent_rpc
+from gureum.agent.messages import Message
 from gureum.bus import BusError, RemoteError, Transport
 from gureum.compute import instances, states
 from gureum.compute.instances import StateConflict
@@ -40,9 +42,10 @@ from gureum.db import Database
 from gureum.scheduler import claims
 from gureum.scheduler.requests import request_spec
 from gureum.scheduler.select import NoValidHost, select_and_claim
-from gureum.virt.driver import GuestSpec
 
 log = logging.getLogger("gureum.workflows")
+
+R = TypeVar("R")
 
 TERMINAL = states.MIGRATION_TERMINAL
 
@@ -286,17 +289,11 @@ class Workflow:
         await self.with_session(release)
 
     # -- talking to hosts ---------------------------------------------------------------------
-    async def driver(self, host: str, op: str, *, rpc_timeout: float | None = None,
-                     spec: GuestSpec | None = None, guest_id: str | None = None,
-                     **kwargs: Any) -> Any:
-        """One driver operation on a host (kwargs go to the driver method)."""
-        args: dict[str, Any] = {"op": op, **kwargs}
-        if spec is not None:
-            args["spec"] = spec.to_dict()
-        if guest_id is not None:
-            args["guest_id"] = guest_id
-        return await self.bus.call("compute", "driver", args, server=host,
-                                   timeout=rpc_timeout or self.settings.compute.rpc_timeout)
+    async def driver(self, host: str, message: Message[R], *,
+                     rpc_timeout: float | None = None) -> R:
+        """One typed driver operation on a host's agent (gureum/agent/messages.py)."""
+        return await agent_rpc.call(self.bus, host, message,
+                                    rpc_timeout or self.settings.compute.rpc_timeout)
 
     # -- outcomes (workflows override) -------------------------------------------------------
     async def completed(self, run: Run) -> None:

@@ -14,6 +14,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from gureum.agent import messages as msg
 from gureum.bus import BusError, RemoteError
 from gureum.compute import instances, states
 from gureum.compute.guests import allocate_network, bind_network, guest_spec
@@ -48,16 +49,16 @@ class EvacuateWorkflow(Workflow):
         spec = await self.with_session(load)
         dest = run.state["dest"]
         run.state["event_host"] = dest
-        if run.instance_id in (await self.driver(dest, "list_guests") or []):
+        if run.instance_id in await self.driver(dest, msg.ListGuests()):
             return  # rebuilt before a restart
         if run.state.get("shared"):
-            await self.driver(dest, "finish_migration", spec=spec, resize_disk=False,
-                              power_on=bool(run.state["power_on"]))
+            await self.driver(dest, msg.FinishMigration(
+                spec, resize_disk=False, power_on=bool(run.state["power_on"])))
         else:
-            await self.driver(dest, "spawn", spec=spec)
+            await self.driver(dest, msg.Spawn(spec))
             if not run.state["power_on"]:
-                await self.driver(dest, "power_off", guest_id=run.instance_id, timeout=0,
-                                  retry_interval=1)
+                await self.driver(dest, msg.PowerOff(run.instance_id, timeout=0,
+                                                     retry_interval=1))
 
     async def _move(self, run: Run) -> None:
         def moved(s: Session) -> None:
@@ -94,12 +95,12 @@ class EvacuateWorkflow(Workflow):
         rebuilt = False
         if dest:
             try:
-                rebuilt = run.instance_id in (await self.driver(dest, "list_guests") or [])
+                rebuilt = run.instance_id in await self.driver(dest, msg.ListGuests())
             except (RemoteError, BusError):
                 rebuilt = False
         if rebuilt and (lost.deleted or lost.task_state == states.DELETING):
             try:
-                await self.driver(dest, "destroy", guest_id=run.instance_id)
+                await self.driver(dest, msg.Destroy(run.instance_id))
             except (RemoteError, BusError) as exc:
                 log.warning("could not destroy %s on %s: %s", run.instance_id, dest, exc)
         elif rebuilt:

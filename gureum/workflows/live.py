@@ -14,6 +14,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from gureum.agent import messages as msg
 from gureum.bus import BusError, RemoteError
 from gureum.compute import instances, states
 from gureum.compute.guests import bind_network, guest_spec
@@ -45,10 +46,10 @@ class LiveMigrationWorkflow(Workflow):
     async def _preflight(self, run: Run) -> None:
         spec = await self._spec(run)
         run.state["event_host"] = run.state["dest"]
-        facts = await self.driver(run.state["dest"], "preflight", spec=spec)
+        facts = await self.driver(run.state["dest"], msg.Preflight(spec))
         source_shared = await self.with_session(
             lambda s: node_of(s, run.state["source"]).shared_storage_id)
-        dest_shared = (facts or {}).get("shared_storage_id")
+        dest_shared = facts.shared_storage_id
         shared = bool(source_shared) and source_shared == dest_shared
         requested = run.state.get("block_migration", "auto")
         if requested == "auto":
@@ -70,23 +71,23 @@ class LiveMigrationWorkflow(Workflow):
 
     async def _prepare(self, run: Run) -> None:
         spec = await self._spec(run)
-        uri = await self.driver(run.state["dest"], "prepare_incoming", spec=spec,
-                                block_migration=bool(run.state["block"]))
+        uri = await self.driver(run.state["dest"], msg.PrepareIncoming(
+            spec, block_migration=bool(run.state["block"])))
         run.state["uri"] = uri
 
     async def _unprepare(self, run: Run) -> None:
         if run.state.get("dest"):
-            await self.driver(run.state["dest"], "abort_incoming", guest_id=run.instance_id)
+            await self.driver(run.state["dest"], msg.AbortIncoming(run.instance_id))
 
     async def _migrate(self, run: Run) -> None:
         run.state["event_host"] = run.state["source"]
         # Idempotent: after a restart the move may already have happened.
-        if run.instance_id in (await self.driver(run.state["dest"], "list_guests") or []):
+        if run.instance_id in await self.driver(run.state["dest"], msg.ListGuests()):
             return
-        await self.driver(run.state["source"], "live_migrate", guest_id=run.instance_id,
-                          rpc_timeout=max(self.settings.compute.rpc_timeout, 3600.0),
-                          dest_uri=run.state["uri"],
-                          block_migration=bool(run.state["block"]))
+        await self.driver(run.state["source"], msg.LiveMigrate(
+            run.instance_id, dest_uri=run.state["uri"],
+            block_migration=bool(run.state["block"])),
+            rpc_timeout=max(self.settings.compute.rpc_timeout, 3600.0))
 
     async def _post(self, run: Run) -> None:
         def moved(s: Session) -> None:
@@ -122,7 +123,7 @@ class LiveMigrationWorkflow(Workflow):
         moved = False
         if dest and run.state.get("uri"):
             try:
-                moved = run.instance_id in (await self.driver(dest, "list_guests") or [])
+                moved = run.instance_id in await self.driver(dest, msg.ListGuests())
             except (RemoteError, BusError):
                 moved = False
         if not moved:
@@ -130,7 +131,7 @@ class LiveMigrationWorkflow(Workflow):
             return
         if lost.deleted or lost.task_state == states.DELETING:
             try:
-                await self.driver(dest, "destroy", guest_id=run.instance_id)
+                await self.driver(dest, msg.Destroy(run.instance_id))
             except (RemoteError, BusError) as exc:
                 log.warning("could not destroy %s on %s: %s", run.instance_id, dest, exc)
         else:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.agent import messages as msg
 from gureum.compute import instances, states
 from gureum.compute.guests import bind_network, guest_spec, shutdown_timeout
 from gureum.compute.models import ComputeNode, Instance, Migration
@@ -79,12 +80,12 @@ class ResizeWorkflow(Workflow):
 
     async def _preflight(self, run: Run) -> None:
         run.state["event_host"] = run.state["dest"]
-        facts = await self.driver(run.state["dest"], "preflight", spec=await self._spec(run))
-        if isinstance(facts, dict) and facts.get("shared_storage_id") is not None:
+        facts = await self.driver(run.state["dest"], msg.Preflight(await self._spec(run)))
+        if facts.shared_storage_id is not None:
             src_shared = await self.with_session(
                 lambda s: node_of(s, run.state["source"]).shared_storage_id)
             run.state["shared"] = (run.state["source"] == run.state["dest"]
-                                   or facts["shared_storage_id"] == src_shared)
+                                   or facts.shared_storage_id == src_shared)
 
     async def _power_off(self, run: Run) -> None:
         def was_running(s: Session) -> tuple[bool, float]:
@@ -99,10 +100,11 @@ class ResizeWorkflow(Workflow):
         if run.state["was_running"]:
             timeout = float(run.state["shutdown_timeout"])
             result = await self.driver(
-                run.state["source"], "power_off", guest_id=run.instance_id,
-                rpc_timeout=timeout + self.settings.compute.rpc_timeout, timeout=timeout,
-                retry_interval=self.settings.compute.shutdown_retry_interval)
-            if isinstance(result, dict) and not result.get("clean", True):
+                run.state["source"], msg.PowerOff(
+                    run.instance_id, timeout=timeout,
+                    retry_interval=self.settings.compute.shutdown_retry_interval),
+                rpc_timeout=timeout + self.settings.compute.rpc_timeout)
+            if not result.clean:
                 await self.with_session(lambda s: instances.event_finish(
                     s, run.instance_id, run.request_id, "compute_power_off_forced",
                     host=run.state["source"], details="The guest did not shut down in time "
@@ -112,34 +114,33 @@ class ResizeWorkflow(Workflow):
 
     async def _power_on_source(self, run: Run) -> None:
         if run.state.get("was_running"):
-            await self.driver(run.state["source"], "power_on",
-                              spec=await self._spec(run, new=False))
+            await self.driver(run.state["source"],
+                              msg.PowerOn(await self._spec(run, new=False)))
             await self.with_session(lambda s: instances.update(
                 s, run.instance_id, {"power_state": states.RUNNING}))
 
     async def _transfer(self, run: Run) -> None:
         if run.state.get("shared"):
             return  # same instances directory: nothing to copy
-        disks = await self.driver(run.state["source"], "export_disks",
-                                  guest_id=run.instance_id)
+        disks = await self.driver(run.state["source"], msg.ExportDisks(run.instance_id))
         run.state["event_host"] = run.state["dest"]
-        await self.driver(run.state["dest"], "import_disks", spec=await self._spec(run),
-                          disks=disks, source=run.state["source"])
+        await self.driver(run.state["dest"], msg.ImportDisks(
+            await self._spec(run), disks=disks, source=run.state["source"]))
 
     async def _drop_copy(self, run: Run) -> None:
         if run.state.get("shared") or run.state.get("dest") == run.state.get("source"):
             return
-        await self.driver(run.state["dest"], "destroy", guest_id=run.instance_id)
+        await self.driver(run.state["dest"], msg.Destroy(run.instance_id))
 
     async def _finish(self, run: Run) -> None:
         spec = await self._spec(run)
         run.state["event_host"] = run.state["dest"]
         if run.state.get("shared") and run.state["dest"] != run.state["source"]:
             # Same disks seen from both hosts: only the definition moves.
-            await self.driver(run.state["source"], "destroy", guest_id=run.instance_id,
-                              keep_disks=True)
-        await self.driver(run.state["dest"], "finish_migration", spec=spec,
-                          resize_disk=True, power_on=bool(run.state.get("was_running")))
+            await self.driver(run.state["source"],
+                              msg.Destroy(run.instance_id, keep_disks=True))
+        await self.driver(run.state["dest"], msg.FinishMigration(
+            spec, resize_disk=True, power_on=bool(run.state.get("was_running"))))
 
         def moved(s: Session) -> None:
             inst = s.get(Instance, run.instance_id)
@@ -228,7 +229,7 @@ class ResizeWorkflow(Workflow):
         source = run.state.get("source")
         shared = run.state.get("shared")
         if source and source != run.state.get("dest") and not shared:
-            await self.driver(source, "destroy", guest_id=run.instance_id)
+            await self.driver(source, msg.Destroy(run.instance_id))
 
         def confirmed(s: Session) -> None:
             mig = s.get(Migration, run.migration_id)
@@ -252,10 +253,10 @@ class ResizeWorkflow(Workflow):
         assert dest and source
         old = await self._spec(run, new=False)
         if dest != source:
-            await self.driver(dest, "destroy", guest_id=run.instance_id,
-                              keep_disks=bool(run.state.get("shared")))
-        await self.driver(source, "finish_migration", spec=old, resize_disk=False,
-                          power_on=bool(run.state.get("was_running")))
+            await self.driver(dest, msg.Destroy(run.instance_id,
+                                                keep_disks=bool(run.state.get("shared"))))
+        await self.driver(source, msg.FinishMigration(
+            old, resize_disk=False, power_on=bool(run.state.get("was_running"))))
 
         def reverted(s: Session) -> None:
             mig = s.get(Migration, run.migration_id)

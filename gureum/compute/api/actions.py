@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gureum import outbox
+from gureum.agent.messages import ConsoleOutput
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
@@ -209,9 +210,8 @@ def console_output(req: Request, body: Any) -> Response:
                            f"vm_state {inst.vm_state}")
         host, instance_id = inst.host, inst.id
     try:
-        output = call_agent(req, host, "driver", {"op": "console_output",
-                                                  "guest_id": instance_id,
-                                                  "tail": tail if tail and tail > 0 else None})
+        output = call_agent(req, host, ConsoleOutput(instance_id,
+                                                     tail if tail and tail > 0 else None))
     except RemoteError as exc:
         if exc.kind != "GuestNotFound":
             raise

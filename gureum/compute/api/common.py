@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from gureum.agent import rpc as agent_rpc
+from gureum.agent.messages import Message
 from gureum.api.web import Request
 from gureum.compute.models import Instance
 from gureum.config import Settings
 from gureum.context import RequestContext
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+R = TypeVar("R")
 
 
 def ctx_of(req: Request) -> RequestContext:
@@ -58,12 +62,13 @@ def run(req: Request, coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> 
     return asyncio.run_coroutine_threadsafe(coro, req.loop).result(timeout)
 
 
-def call_agent(req: Request, host: str, method: str, args: dict[str, Any],
-               timeout: float | None = None) -> Any:
+def call_agent(req: Request, host: str, message: Message[R],
+               timeout: float | None = None) -> R:
+    """One typed call to a host's compute agent (gureum/agent/messages.py)."""
     settings = settings_of(req)
     t = timeout or settings.compute.rpc_timeout
-    return run(req, req.app_state.bus.call("compute", method, args, server=host, timeout=t),
-               t + 5)
+    result: R = run(req, agent_rpc.call(req.app_state.bus, host, message, t), t + 5)
+    return result
 
 
 def int_arg(req: Request, name: str, minimum: int = 0) -> int | None:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.agent.messages import AbortMigration, ForceCompleteMigration
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
@@ -94,7 +95,7 @@ def force_complete(req: Request) -> Response:
                            f"{mig.status}. Cannot force_complete_migration while the "
                            "migration is in this state.")
         host, guest = mig.source_compute, mig.instance_id
-    call_agent(req, host, "driver", {"op": "force_complete_migration", "guest_id": guest})
+    call_agent(req, host, ForceCompleteMigration(guest))
     return empty(202)
 
 
@@ -111,5 +112,5 @@ def abort(req: Request) -> Response:
         mig.state = {**(mig.state or {}), "abort_requested": True}
         host, guest = mig.source_compute, mig.instance_id
     if host:
-        call_agent(req, host, "driver", {"op": "abort_migration", "guest_id": guest})
+        call_agent(req, host, AbortMigration(guest))
     return empty(202)
