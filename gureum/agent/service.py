@@ -191,6 +191,9 @@ class ComputeAgent:
             await self.report()
 
     async def build(self, spec: GuestSpec, request_id: str) -> None:
+        """Spawn, then report the outcome in the background: the report may lead the
+        conductor to call this agent again (a guest deleted while spawning is
+        destroyed), which must not wait for the place this build holds in the bound."""
         ok, error, details, power_state = True, "", "", 1
         try:
             await self.driver.spawn(spec)
@@ -200,9 +203,9 @@ class ComputeAgent:
         except Exception as exc:  # a driver bug must still end the build
             log.exception("%s: spawn of %s failed", self.host, spec.id)
             ok, error, details = False, f"{type(exc).__name__}: {exc}", traceback.format_exc()
-        await self._report_to_conductor("build_result", {
+        self.background(self._report_to_conductor("build_result", {
             "instance_id": spec.id, "host": self.host, "ok": ok, "error": error,
-            "request_id": request_id, "power_state": power_state, "details": details})
+            "request_id": request_id, "power_state": power_state, "details": details}))
 
     async def _report_to_conductor(self, method: str, args: dict[str, Any],
                                    attempts: int = 5) -> Any:

@@ -120,13 +120,21 @@ class PreflightFacts:
 
 
 class VirtDriver(ABC):
-    """One hypervisor host's guests."""
+    """One hypervisor host's guests.
+
+    Every method that names an existing guest (by id or by ``spec.id``) raises
+    GuestNotFound when the guest is not defined on this host, and then changes
+    nothing; the exceptions (destroy, a hard reboot, abort_*, force_complete_*)
+    say so. Guests belong to the host, not to the driver object: they outlive it.
+    """
 
     name = "abstract"
 
     @abstractmethod
     async def init_host(self, host: str) -> None:
-        """Prepare the host. After: the driver can answer every other call."""
+        """Prepare the host. After: the driver can answer every other call, and the
+        guests defined on the host before (by an earlier driver, before an agent
+        restart) are found again with their power states."""
 
     async def cleanup_host(self) -> None:
         """Release what init_host took (sockets, tasks). Guests keep running."""
@@ -134,12 +142,12 @@ class VirtDriver(ABC):
 
     @abstractmethod
     async def host_resources(self) -> HostResources:
-        """What the host offers right now."""
+        """What the host offers right now (positive vCPUs, memory and disk)."""
 
     @abstractmethod
     async def list_guests(self) -> list[str]:
         """Ids of every guest defined on this host, running or not (a guest still
-        waiting for incoming live-migration state is not listed)."""
+        waiting for incoming live-migration state or disks is not listed)."""
 
     @abstractmethod
     async def guest_info(self, guest_id: str) -> GuestInfo:
@@ -149,16 +157,17 @@ class VirtDriver(ABC):
     async def spawn(self, spec: GuestSpec) -> None:
         """Create the guest's disks and definition and start it.
 
-        After success: the guest is defined and RUNNING.
+        After success: the guest is defined, listed and RUNNING.
         After failure (SpawnFailed): nothing of the guest remains on the host.
         """
 
     @abstractmethod
     async def destroy(self, guest_id: str, keep_disks: bool = False) -> None:
-        """Stop the guest at once and undefine it; remove its disks unless keep_disks.
+        """Stop the guest at once and undefine it; remove its disks unless keep_disks
+        (a hard reboot can then define it again on them).
 
         Idempotent: destroying a guest that is not there succeeds.
-        After: no process of the guest runs on this host.
+        After: no process of the guest runs on this host and it is not listed.
         """
 
     @abstractmethod
@@ -167,7 +176,8 @@ class VirtDriver(ABC):
         """Ask the guest to shut down (ACPI), re-asking every retry_interval; force it
         off after timeout. timeout 0 forces off at once.
 
-        After success: SHUTDOWN; ``clean`` says whether forcing was needed.
+        After success: SHUTDOWN; ``clean`` says whether the guest shut itself down
+        (False when it was forced); a guest already off is clean after 0 s.
         """
 
     @abstractmethod
@@ -176,9 +186,10 @@ class VirtDriver(ABC):
 
     @abstractmethod
     async def reboot(self, spec: GuestSpec, hard: bool) -> None:
-        """Soft: ask the guest to restart. Hard: destroy the running process and start
-        it again from a definition rebuilt from ``spec`` (a missing definition is
-        recreated). After success: RUNNING.
+        """Soft: ask the guest to restart (GuestNotFound if it is not here). Hard:
+        destroy the running process and start it again from a definition rebuilt
+        from ``spec`` (a missing definition is recreated on the kept disks).
+        After success: RUNNING, defined as ``spec`` says.
         """
 
     @abstractmethod
@@ -199,11 +210,12 @@ class VirtDriver(ABC):
 
     @abstractmethod
     async def console_output(self, guest_id: str, tail: int | None = None) -> str:
-        """The serial console log (last ``tail`` lines when given)."""
+        """The serial console log (only its last ``tail`` lines when given)."""
 
     @abstractmethod
     async def snapshot(self, guest_id: str, target_path: str) -> int:
-        """Write a consistent copy of the root disk to target_path; return its size."""
+        """Write a consistent copy of the root disk to target_path; return its size in
+        bytes. After failure: no file at target_path was created."""
 
     @abstractmethod
     async def rescue(self, spec: GuestSpec, rescue_image_path: str) -> None:
@@ -222,17 +234,19 @@ class VirtDriver(ABC):
         """On a destination: can this host take the guest (space, directory)?
 
         Returns facts the source needs (e.g. the shared storage id). Raises
-        PreflightFailed with the reason. Changes nothing.
+        PreflightFailed with the reason. Changes nothing, whatever the outcome.
         """
 
     @abstractmethod
     async def export_disks(self, guest_id: str) -> list[dict[str, Any]]:
-        """On the source, guest SHUTDOWN: describe the disks to copy (path, size, format)."""
+        """On the source, guest SHUTDOWN: describe the disks to copy (path, size in
+        bytes, format). Changes nothing."""
 
     @abstractmethod
     async def import_disks(self, spec: GuestSpec, disks: list[dict[str, Any]],
                            source: str) -> None:
-        """On the destination: receive copies of the disks from ``source``.
+        """On the destination: receive copies of the disks from ``source``. The guest
+        is not listed until finish_migration defines it.
 
         After failure: no partial copy remains.
         """
@@ -242,6 +256,8 @@ class VirtDriver(ABC):
                                power_on: bool) -> None:
         """On the destination: define the guest on the copied (or shared) disks, grow the
         root disk to spec.root_gb if resize_disk, start it if power_on.
+
+        After success: listed, RUNNING if power_on else SHUTDOWN.
         """
 
     @abstractmethod
@@ -249,7 +265,7 @@ class VirtDriver(ABC):
                            ) -> None:
         """On the source: move the running guest's memory (and disks when block_migration)
         to dest_uri. After success: the guest runs on the destination and is gone here.
-        After failure: the guest still runs here, untouched.
+        After failure (MigrationFailed): the guest still runs here, untouched.
         """
 
     @abstractmethod
@@ -266,7 +282,8 @@ class VirtDriver(ABC):
 
     @abstractmethod
     async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
-        """On a live-migration destination: start an empty guest waiting for state.
+        """On a live-migration destination: start an empty guest waiting for state
+        (not listed until the state arrived).
 
         Returns the URI the source must migrate to.
         """
@@ -274,7 +291,8 @@ class VirtDriver(ABC):
     @abstractmethod
     async def abort_incoming(self, guest_id: str) -> None:
         """On a live-migration destination: drop the guest if it is still waiting for
-        state (rollback). A guest that already runs here is never touched."""
+        state (rollback). A guest that already runs here is never touched; a no-op
+        if there is none."""
 
 
 def power_state_name(value: int) -> str:

@@ -1,114 +1,511 @@
-"""The virt contract, checked against every driver (the fake now; QEMU later).
+"""The virt contract, checked against every driver: one test per VirtDriver method.
 
-Each test states one sentence of virt/driver.py's docstrings.
+Each test states what virt/driver.py's docstrings promise after success and
+after failure. The suite runs once per entry of ``HARNESSES`` (the fake driver
+now; the QEMU driver joins by adding its harness). A harness builds a driver on
+a host's state directory and knows how to make the next call of a step fail or
+run slowly on that driver; a driver that cannot do that skips those checks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gureum.compute import states
-from gureum.virt.driver import GuestNotFound, GuestSpec, SpawnFailed, VirtDriver
+from gureum.virt.driver import (
+    GuestNotFound,
+    GuestSpec,
+    HostResources,
+    MigrationFailed,
+    PreflightFacts,
+    PreflightFailed,
+    SpawnFailed,
+    VirtDriver,
+)
 from gureum.virt.fake import FakeDriver
 
-DRIVERS: dict[str, Callable[[Path], VirtDriver]] = {
-    "fake": lambda tmp: FakeDriver(),
+
+@dataclass
+class Harness:
+    """How the suite drives one kind of driver."""
+
+    make: Callable[[Path], VirtDriver]  # a driver on a host's state directory
+    fail_next: Callable[[VirtDriver, str, str], None] | None = None  # step, message
+    slow: Callable[[VirtDriver, str, float], None] | None = None  # step, seconds
+
+
+def _fake_fail(driver: VirtDriver, step: str, message: str) -> None:
+    assert isinstance(driver, FakeDriver)
+    driver.inject(step, message, times=1)
+
+
+def _fake_slow(driver: VirtDriver, step: str, seconds: float) -> None:
+    assert isinstance(driver, FakeDriver)
+    driver.delays[step] = seconds
+
+
+HARNESSES: dict[str, Harness] = {
+    "fake": Harness(lambda state: FakeDriver(state_dir=state), _fake_fail, _fake_slow),
 }
 
 
-def spec(guest_id: str = "g1") -> GuestSpec:
-    return GuestSpec(id=guest_id, name="instance-00000001", vcpus=1, memory_mb=64, root_gb=1)
+class Host:
+    """One host of the test: its state directory and the driver running on it."""
+
+    def __init__(self, harness: Harness, state: Path, name: str) -> None:
+        self.harness = harness
+        self.state = state
+        self.name = name
+        self.driver = harness.make(state)
+
+    async def start(self) -> VirtDriver:
+        await self.driver.init_host(self.name)
+        return self.driver
+
+    async def restart(self) -> VirtDriver:
+        """The agent restarts: a new driver object on the same host."""
+        await self.driver.cleanup_host()
+        self.driver = self.harness.make(self.state)
+        return await self.start()
+
+    def fail_next(self, step: str, message: str) -> None:
+        if self.harness.fail_next is None:
+            pytest.skip("this driver has no failure injection")
+        self.harness.fail_next(self.driver, step, message)
+
+    def slow(self, step: str, seconds: float) -> None:
+        if self.harness.slow is None:
+            pytest.skip("this driver cannot be slowed down")
+        self.harness.slow(self.driver, step, seconds)
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def drivers(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], Host]:
+    """Hosts of one driver kind: drivers("h1"), drivers("h2")…"""
+    harness = HARNESSES[request.param]
+    return lambda name: Host(harness, tmp_path / name, name)
+
+
+def spec(guest_id: str = "g1", root_gb: int = 1, memory_mb: int = 64) -> GuestSpec:
+    return GuestSpec(id=guest_id, name="instance-00000001", vcpus=1, memory_mb=memory_mb,
+                     root_gb=root_gb, hostname="vm1")
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
 
 
-@pytest.fixture(params=sorted(DRIVERS))
-def driver(request: pytest.FixtureRequest, tmp_path: Path) -> VirtDriver:
-    d = DRIVERS[request.param](tmp_path)
-    run(d.init_host("h1"))
-    return d
+async def power(driver: VirtDriver, guest_id: str = "g1") -> int:
+    return (await driver.guest_info(guest_id)).power_state
 
 
-def test_spawn_runs_and_destroy_removes(driver: VirtDriver) -> None:
+async def absent(driver: VirtDriver, guest_id: str = "g1") -> bool:
+    try:
+        await driver.guest_info(guest_id)
+    except GuestNotFound:
+        return guest_id not in await driver.list_guests()
+    return False
+
+
+async def running(host: Host, guest_id: str = "g1") -> VirtDriver:
+    driver = await host.start()
+    await driver.spawn(spec(guest_id))
+    return driver
+
+
+# -- the host ---------------------------------------------------------------------------
+
+def test_init_host(drivers: Callable[[str], Host]) -> None:
+    host = drivers("h1")
+
     async def go() -> None:
-        await driver.spawn(spec())
-        assert (await driver.guest_info("g1")).power_state == states.RUNNING
-        assert await driver.list_guests() == ["g1"]
-        await driver.destroy("g1")
-        assert await driver.list_guests() == []
-        await driver.destroy("g1")  # idempotent
+        driver = await running(host)
+        await driver.spawn(spec("g2"))
+        await driver.power_off("g2", timeout=0, retry_interval=1)
+        again = await host.restart()
+        assert sorted(await again.list_guests()) == ["g1", "g2"]
+        assert await power(again, "g1") == states.RUNNING
+        assert await power(again, "g2") == states.SHUTDOWN
+    run(go())
+
+
+def test_cleanup_host(drivers: Callable[[str], Host]) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        driver = await running(host)
+        await driver.cleanup_host()
+        assert await power(await host.restart()) == states.RUNNING  # guests keep running
+    run(go())
+
+
+def test_host_resources(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await drivers("h1").start()
+        res = await driver.host_resources()
+        assert isinstance(res, HostResources)
+        assert res.vcpus > 0 and res.memory_mb > 0 and res.local_gb > 0
+        assert res.hypervisor_type
+    run(go())
+
+
+def test_list_guests(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        await driver.prepare_incoming(spec("waiting"), block_migration=True)
+        await driver.import_disks(spec("copied"), [], source="h0")
+        assert await driver.list_guests() == ["g1"]  # nothing waiting is listed
+    run(go())
+
+
+def test_guest_info(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        info = await driver.guest_info("g1")
+        assert (info.id, info.power_state) == ("g1", states.RUNNING)
         with pytest.raises(GuestNotFound):
-            await driver.guest_info("g1")
+            await driver.guest_info("nope")
     run(go())
 
 
-def test_failed_spawn_leaves_nothing(driver: VirtDriver) -> None:
-    if not isinstance(driver, FakeDriver):
-        pytest.skip("failure injection is the fake driver's")
+# -- a guest's life ------------------------------------------------------------------------
+
+def test_spawn(drivers: Callable[[str], Host]) -> None:
+    host = drivers("h1")
 
     async def go() -> None:
-        driver.inject("spawn", "disk full")
+        driver = await running(host)
+        assert await driver.list_guests() == ["g1"]
+        assert await power(driver) == states.RUNNING
+        host.fail_next("spawn", "disk full")
         with pytest.raises(SpawnFailed, match="disk full"):
-            await driver.spawn(spec())
-        assert await driver.list_guests() == []
-        await driver.spawn(spec())  # only the next call failed
+            await driver.spawn(spec("g2"))
+        assert await absent(driver, "g2")  # nothing of it remains
+        assert await absent(await host.restart(), "g2")
     run(go())
 
 
-def test_power_cycle(driver: VirtDriver) -> None:
+def test_destroy(drivers: Callable[[str], Host]) -> None:
+    host = drivers("h1")
+
     async def go() -> None:
-        await driver.spawn(spec())
+        driver = await running(host)
+        await driver.destroy("g1")
+        assert await absent(driver)
+        await driver.destroy("g1")  # idempotent
+        await driver.spawn(spec("g2"))
+        await driver.destroy("g2", keep_disks=True)
+        assert await absent(driver, "g2")
+        await driver.reboot(spec("g2"), hard=True)  # defined again on the kept disks
+        assert await power(driver, "g2") == states.RUNNING
+        assert await absent(await host.restart(), "g1")
+    run(go())
+
+
+def test_power_off(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        await driver.spawn(spec("g2"))
         result = await driver.power_off("g1", timeout=5, retry_interval=1)
-        assert result.clean
-        assert (await driver.guest_info("g1")).power_state == states.SHUTDOWN
+        assert result.clean and await power(driver) == states.SHUTDOWN
+        again = await driver.power_off("g1", timeout=5, retry_interval=1)
+        assert again.clean and again.waited == 0  # already off
+        forced = await driver.power_off("g2", timeout=0, retry_interval=1)
+        assert not forced.clean and await power(driver, "g2") == states.SHUTDOWN
+        with pytest.raises(GuestNotFound):
+            await driver.power_off("nope", timeout=0, retry_interval=1)
+    run(go())
+
+
+def test_power_on(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        await driver.power_off("g1", timeout=0, retry_interval=1)
         await driver.power_on(spec())
+        assert await power(driver) == states.RUNNING
+        with pytest.raises(GuestNotFound):
+            await driver.power_on(spec("nope"))
+        assert await absent(driver, "nope")
+    run(go())
+
+
+def test_reboot(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        await driver.reboot(spec(), hard=False)
+        assert await power(driver) == states.RUNNING
+        await driver.power_off("g1", timeout=0, retry_interval=1)
+        await driver.reboot(spec(memory_mb=128), hard=True)
+        info = await driver.guest_info("g1")
+        assert info.power_state == states.RUNNING and info.memory_mb == 128  # as spec says
+        with pytest.raises(GuestNotFound):
+            await driver.reboot(spec("nope"), hard=False)
+        assert await absent(driver, "nope")
+        await driver.reboot(spec("lost"), hard=True)  # a missing definition is recreated
+        assert await power(driver, "lost") == states.RUNNING
+    run(go())
+
+
+def test_pause(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
         await driver.pause("g1")
-        assert (await driver.guest_info("g1")).power_state == states.POWER_PAUSED
+        assert await power(driver) == states.POWER_PAUSED
+        with pytest.raises(GuestNotFound):
+            await driver.pause("nope")
+    run(go())
+
+
+def test_unpause(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        await driver.pause("g1")
         await driver.unpause("g1")
+        assert await power(driver) == states.RUNNING
+        with pytest.raises(GuestNotFound):
+            await driver.unpause("nope")
+    run(go())
+
+
+def test_suspend(drivers: Callable[[str], Host]) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        driver = await running(host)
         await driver.suspend("g1")
-        assert (await driver.guest_info("g1")).power_state == states.POWER_SUSPENDED
+        assert await power(driver) == states.POWER_SUSPENDED
+        assert await power(await host.restart()) == states.POWER_SUSPENDED
+        with pytest.raises(GuestNotFound):
+            await host.driver.suspend("nope")
+    run(go())
+
+
+def test_resume(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        await driver.suspend("g1")
         await driver.resume(spec())
-        assert (await driver.guest_info("g1")).power_state == states.RUNNING
+        assert await power(driver) == states.RUNNING
+        with pytest.raises(GuestNotFound):
+            await driver.resume(spec("nope"))
     run(go())
 
 
-def test_hard_reboot_recreates_a_lost_definition(driver: VirtDriver) -> None:
+def test_console_output(drivers: Callable[[str], Host]) -> None:
+    host = drivers("h1")
+
     async def go() -> None:
-        await driver.spawn(spec())
-        await driver.destroy("g1", keep_disks=True)
-        await driver.reboot(spec(), hard=True)
-        assert (await driver.guest_info("g1")).power_state == states.RUNNING
+        driver = await running(host)
+        whole = await driver.console_output("g1")
+        assert isinstance(whole, str) and whole
+        last = await driver.console_output("g1", tail=1)
+        assert len(last.splitlines()) == 1 and whole.endswith(last)
+        assert await (await host.restart()).console_output("g1") == whole
+        with pytest.raises(GuestNotFound):
+            await host.driver.console_output("nope")
     run(go())
 
 
-def test_guest_ignoring_acpi_is_forced_off_after_timeout() -> None:
-    driver = FakeDriver(ignore_acpi={"g1"})
+def test_snapshot(drivers: Callable[[str], Host], tmp_path: Path) -> None:
+    host = drivers("h1")
 
     async def go() -> None:
-        await driver.init_host("h1")
-        await driver.spawn(spec())
-        result = await driver.power_off("g1", timeout=0.05, retry_interval=0.01)
-        assert not result.clean and result.waited >= 0.05
-        assert (await driver.guest_info("g1")).power_state == states.SHUTDOWN
+        driver = await running(host)
+        target = tmp_path / "snap"
+        size = await driver.snapshot("g1", str(target))
+        assert size > 0 and target.stat().st_size == size
+        assert await power(driver) == states.RUNNING
+        with pytest.raises(GuestNotFound):
+            await driver.snapshot("nope", str(tmp_path / "none"))
+        host.fail_next("snapshot", "no space")
+        with pytest.raises(Exception, match="no space"):
+            await driver.snapshot("g1", str(tmp_path / "failed"))
+        assert not (tmp_path / "none").exists() and not (tmp_path / "failed").exists()
     run(go())
 
 
-def test_live_migration_between_two_fake_hosts() -> None:
-    src, dst = FakeDriver(), FakeDriver()
+def test_rescue(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        disks = await driver.export_disks("g1")
+        await driver.rescue(spec(), rescue_image_path="")
+        assert await power(driver) == states.RUNNING
+        assert await driver.export_disks("g1") == disks  # the original disk is untouched
+        with pytest.raises(GuestNotFound):
+            await driver.rescue(spec("nope"), rescue_image_path="")
+    run(go())
+
+
+def test_unrescue(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        disks = await driver.export_disks("g1")
+        await driver.rescue(spec(), rescue_image_path="")
+        await driver.unrescue(spec())
+        assert await power(driver) == states.RUNNING
+        assert await driver.export_disks("g1") == disks
+        with pytest.raises(GuestNotFound):
+            await driver.unrescue(spec("nope"))
+    run(go())
+
+
+# -- moving guests ---------------------------------------------------------------------------
+
+def test_preflight(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        facts = await driver.preflight(spec("g2"))
+        assert isinstance(facts, PreflightFacts) and facts.host == "h1"
+        too_big = (await driver.host_resources()).local_gb + 1
+        with pytest.raises(PreflightFailed, match="GB"):
+            await driver.preflight(spec("g2", root_gb=too_big))
+        assert await driver.list_guests() == ["g1"]  # nothing changed either way
+    run(go())
+
+
+def test_export_disks(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        driver = await running(drivers("h1"))
+        await driver.power_off("g1", timeout=0, retry_interval=1)
+        disks = await driver.export_disks("g1")
+        assert disks and all({"path", "size", "format"} <= set(d) for d in disks)
+        assert await power(driver) == states.SHUTDOWN
+        with pytest.raises(GuestNotFound):
+            await driver.export_disks("nope")
+    run(go())
+
+
+def test_import_disks(drivers: Callable[[str], Host]) -> None:
+    source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
-        await src.init_host("a")
-        await dst.init_host("b")
-        await src.spawn(spec())
+        src = await running(source)
+        await src.power_off("g1", timeout=0, retry_interval=1)
+        disks = await src.export_disks("g1")
+        dst = await dest.start()
+        await dst.import_disks(spec(), disks, source="h1")
+        assert await dst.list_guests() == []  # not defined before finish_migration
+        await dst.destroy("g1")
+        dest.fail_next("import_disks", "copy broke")
+        with pytest.raises(MigrationFailed, match="copy broke"):
+            await dst.import_disks(spec(), disks, source="h1")
+        assert await absent(dst)
+        assert await absent(await dest.restart())
+    run(go())
+
+
+def test_finish_migration(drivers: Callable[[str], Host]) -> None:
+    source, dest = drivers("h1"), drivers("h2")
+
+    async def go() -> None:
+        src = await running(source)
+        await src.power_off("g1", timeout=0, retry_interval=1)
+        dst = await dest.start()
+        await dst.import_disks(spec(root_gb=2), await src.export_disks("g1"), source="h1")
+        await dst.finish_migration(spec(root_gb=2), resize_disk=True, power_on=True)
+        assert await dst.list_guests() == ["g1"] and await power(dst) == states.RUNNING
+        await dst.import_disks(spec("g2"), [], source="h1")
+        await dst.finish_migration(spec("g2"), resize_disk=False, power_on=False)
+        assert await power(dst, "g2") == states.SHUTDOWN
+        assert sorted(await (await dest.restart()).list_guests()) == ["g1", "g2"]
+    run(go())
+
+
+def test_live_migrate(drivers: Callable[[str], Host]) -> None:
+    source, dest = drivers("h1"), drivers("h2")
+
+    async def go() -> None:
+        src = await running(source)
+        dst = await dest.start()
+        gone = await dst.prepare_incoming(spec(), block_migration=True)
+        await dst.abort_incoming("g1")
+        with pytest.raises(MigrationFailed):  # nothing waits there any more
+            await src.live_migrate("g1", gone, block_migration=True)
+        assert await power(src) == states.RUNNING  # untouched
         uri = await dst.prepare_incoming(spec(), block_migration=True)
         await src.live_migrate("g1", uri, block_migration=True)
-        assert await src.list_guests() == []
-        assert (await dst.guest_info("g1")).power_state == states.RUNNING
+        assert await absent(src)
+        assert await power(dst) == states.RUNNING and await dst.list_guests() == ["g1"]
+        assert await absent(await source.restart())
+        assert await power(await dest.restart()) == states.RUNNING
     run(go())
+
+
+def test_abort_migration(drivers: Callable[[str], Host]) -> None:
+    source, dest = drivers("h1"), drivers("h2")
+
+    async def go() -> None:
+        src = await running(source)
+        dst = await dest.start()
+        await src.abort_migration("g1")  # nothing running: a no-op
+        source.slow("live_migrate", 30)
+        uri = await dst.prepare_incoming(spec(), block_migration=True)
+        moving = asyncio.ensure_future(src.live_migrate("g1", uri, block_migration=True))
+        await asyncio.sleep(0.05)
+        await src.abort_migration("g1")
+        with pytest.raises(MigrationFailed):
+            await asyncio.wait_for(moving, 5)
+        assert await power(src) == states.RUNNING and await src.list_guests() == ["g1"]
+        await dst.abort_incoming("g1")
+        assert await absent(dst)
+    run(go())
+
+
+def test_force_complete_migration(drivers: Callable[[str], Host]) -> None:
+    source, dest = drivers("h1"), drivers("h2")
+
+    async def go() -> None:
+        src = await running(source)
+        dst = await dest.start()
+        await src.force_complete_migration("g1")  # nothing running: a no-op
+        assert await power(src) == states.RUNNING
+        source.slow("live_migrate", 30)
+        uri = await dst.prepare_incoming(spec(), block_migration=True)
+        moving = asyncio.ensure_future(src.live_migrate("g1", uri, block_migration=True))
+        await asyncio.sleep(0.05)
+        await src.force_complete_migration("g1")
+        await asyncio.wait_for(moving, 5)
+        assert await absent(src) and await power(dst) == states.RUNNING
+    run(go())
+
+
+def test_prepare_incoming(drivers: Callable[[str], Host]) -> None:
+    async def go() -> None:
+        dst = await drivers("h2").start()
+        uri = await dst.prepare_incoming(spec(), block_migration=False)
+        assert isinstance(uri, str) and uri
+        assert await dst.list_guests() == []  # waiting for the state
+    run(go())
+
+
+def test_abort_incoming(drivers: Callable[[str], Host]) -> None:
+    source, dest = drivers("h1"), drivers("h2")
+
+    async def go() -> None:
+        src = await running(source)
+        dst = await dest.start()
+        await dst.abort_incoming("g1")  # nothing there: a no-op
+        uri = await dst.prepare_incoming(spec(), block_migration=True)
+        await dst.abort_incoming("g1")
+        with pytest.raises(MigrationFailed):  # nothing waits at the URI any more
+            await src.live_migrate("g1", uri, block_migration=True)
+        uri = await dst.prepare_incoming(spec(), block_migration=True)
+        await src.live_migrate("g1", uri, block_migration=True)
+        await dst.abort_incoming("g1")  # a guest that already runs is never touched
+        assert await power(dst) == states.RUNNING
+    run(go())
+
+
+def test_every_driver_method_has_a_contract_test() -> None:
+    methods = {name for name, fn in inspect.getmembers(VirtDriver, inspect.iscoroutinefunction)
+               if not name.startswith("_")}
+    tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
+    assert methods - tested == set()
+    assert len(methods) == 27
