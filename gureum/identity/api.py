@@ -10,15 +10,17 @@ from gureum.identity import (
     api_auth,
     api_catalog,
     api_credentials,
+    api_domain_config,
     api_ep_filter,
     api_limits,
+    api_registries,
     api_roles,
 )
 
 
 def family() -> Family:
     router = Router()
-    for module in (api_auth, api_admin, api_roles, api_catalog, api_credentials, api_ep_filter,
-                   api_limits):
+    for module in (api_auth, api_admin, api_roles, api_catalog, api_credentials,
+                   api_domain_config, api_registries, api_ep_filter, api_limits):
         router.include(module.router)
     return Family("identity", "/identity", router, identity_fault)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.identity import appcreds, catalog, policy, schemas, service, views
 from gureum.identity import models as m
@@ -34,8 +35,9 @@ def create_region(req: Request, s: Session) -> Response:
 @router.put("/v3/regions/{region_id}", tx=True)
 def put_region(req: Request, s: Session) -> Response:
     policy.admin(req.context, "identity:create_region")
-    r = catalog.create_region(ident_of(req), s, body_of(req, schemas.region_create, "region"),
-                              region_id=req.path_params["region_id"])
+    body = body_of(req, schemas.region_create, "region")
+    region_id = validate(schemas.region_id, req.path_params["region_id"])
+    r = catalog.create_region(ident_of(req), s, body, region_id=region_id)
     return one("region", views.region(r, req.base_url), 201)
 
 

@@ -144,6 +144,7 @@ def put_grant(req: Request, s: Session) -> Response:
     policy.admin(req.context, "identity:create_grant")
     actor, actor_id, target, target_id = _grant_parts(req)
     asg.check_grant_parts(s, actor, actor_id, target, target_id, req.path_params["role_id"])
+    asg.check_domain_role(s, req.path_params["role_id"], target, target_id)
     asg.add_grant(ident_of(req), s, _grant(req, req.route.extra.get("inherited", False)
                                            if req.route else False))
     return empty()
@@ -215,7 +216,9 @@ def list_role_assignments(req: Request, s: Session) -> Response:
         "effective": "effective" in req.query and parse_bool(req.arg("effective") or "",
                                                              "effective"),
     }
-    if not ctx.is_admin and q["user_id"] != ctx.user_id:
+    # Admins and system readers list everyone's; others (a lenience Keystone does not
+    # have) only their own.
+    if not (ctx.is_admin or ctx.is_system_reader) and q["user_id"] != ctx.user_id:
         raise policy.deny("identity:list_role_assignments")
     include_names = "include_names" in req.query and parse_bool(
         req.arg("include_names") or "", "include_names")
@@ -262,14 +265,15 @@ def _assignment_view(r: asg.AssignmentRow, base: str, names: _Names | None
     if r.inherited:
         scope["OS-INHERIT:inherited_to"] = "projects"
     target = "system" if r.scope == "system" else f"{r.scope}s/{r.target_id}"
-    link = f"{base}/v3/{target}/{r.actor}s/{r.actor_id}/roles/{r.role_id}"
+    # An implied role's assignment is the grant of the role that implied it (Keystone).
+    granted = r.via_role or r.role_id
+    link = f"{base}/v3/{target}/{r.actor}s/{r.actor_id}/roles/{granted}"
     if r.inherited:
-        link = f"{base}/v3/OS-INHERIT/{target}/{r.actor}s/{r.actor_id}/roles/{r.role_id}" \
+        link = f"{base}/v3/OS-INHERIT/{target}/{r.actor}s/{r.actor_id}/roles/{granted}" \
                "/inherited_to_projects"
     links: dict[str, str] = {"assignment": link}
     if r.via_group:
         links["membership"] = f"{base}/v3/groups/{r.via_group}/users/{r.actor_id}"
-    out: dict[str, Any] = {"role": role, r.actor: actor, "scope": scope, "links": links}
     if r.via_role:
-        out["prior_role"] = {"id": r.via_role}
-    return out
+        links["prior_role"] = f"{base}/v3/prior_role/{r.role_id}/implies/{r.via_role}"
+    return {"role": role, r.actor: actor, "scope": scope, "links": links}

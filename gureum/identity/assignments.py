@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gureum.identity import models as m
 from gureum.identity.core import Identity, project_ancestors, user_group_ids
-from gureum.identity.service import changed, flush_unique, get_or_404
+from gureum.identity.service import (
+    changed,
+    check_immutable_delete,
+    check_immutable_update,
+    flush_unique,
+    get_or_404,
+    merged_options,
+)
 
 # -- roles ---------------------------------------------------------------------
 
@@ -25,7 +32,7 @@ def create_role(ident: Identity, s: Session, body: dict[str, Any]) -> m.Role:
         raise Conflict(f"Conflict occurred attempting to store role - Duplicate entry found "
                        f"with name {name}.")
     r = m.Role(name=name, domain_id=domain_id, description=body.get("description") or "",
-               options=body.get("options") or {})
+               options=merged_options({}, body.get("options")))
     s.add(r)
     flush_unique(s, "role", f"name {name}")
     changed(ident, s)
@@ -34,8 +41,7 @@ def create_role(ident: Identity, s: Session, body: dict[str, Any]) -> m.Role:
 
 def update_role(ident: Identity, s: Session, role_id: str, body: dict[str, Any]) -> m.Role:
     r = get_or_404(s, m.Role, role_id, "role")
-    if (r.options or {}).get("immutable"):
-        raise Forbidden(f"Role {r.id} is immutable.")
+    check_immutable_update(r, body, "role")
     if "domain_id" in body and (body["domain_id"] or "") != r.domain_id:
         raise InvalidInput("Cannot change the domain of a role.", field="role.domain_id")
     if "name" in body and body["name"] != r.name:
@@ -47,7 +53,7 @@ def update_role(ident: Identity, s: Session, role_id: str, body: dict[str, Any])
     if "description" in body:
         r.description = body["description"] or ""
     if "options" in body:
-        r.options = {**(r.options or {}), **(body["options"] or {})}
+        r.options = merged_options(r.options, body["options"])
     flush_unique(s, "role", f"name {r.name}")
     changed(ident, s)
     return r
@@ -55,8 +61,7 @@ def update_role(ident: Identity, s: Session, role_id: str, body: dict[str, Any])
 
 def delete_role(ident: Identity, s: Session, role_id: str) -> None:
     r = get_or_404(s, m.Role, role_id, "role")
-    if (r.options or {}).get("immutable"):
-        raise Forbidden(f"Role {r.id} is immutable.")
+    check_immutable_delete(r, "role")
     s.execute(delete(m.Assignment).where(m.Assignment.role_id == r.id))
     s.execute(delete(m.ImpliedRole).where(
         (m.ImpliedRole.prior_role_id == r.id) | (m.ImpliedRole.implied_role_id == r.id)))
@@ -64,9 +69,18 @@ def delete_role(ident: Identity, s: Session, role_id: str) -> None:
     changed(ident, s)
 
 
+# Keystone's [assignment] prohibited_implied_role: nothing may imply admin.
+PROHIBITED_IMPLIED = ("admin",)
+
+
 def add_implied_role(ident: Identity, s: Session, prior_id: str, implied_id: str) -> None:
-    get_or_404(s, m.Role, prior_id, "role")
-    get_or_404(s, m.Role, implied_id, "role")
+    prior = get_or_404(s, m.Role, prior_id, "role")
+    implied = get_or_404(s, m.Role, implied_id, "role")
+    if implied.name in PROHIBITED_IMPLIED and not implied.domain_id:
+        raise Forbidden(f"{implied_id} cannot be an implied roles.")
+    if not prior.domain_id and implied.domain_id:
+        raise Forbidden(f"Global role cannot imply a domain-specific role: {implied_id} "
+                        "cannot be an implied roles.")
     if prior_id == implied_id:
         raise InvalidInput("A role cannot imply itself.")
     # Refuse cycles: the implied role must not (transitively) imply the prior one.
@@ -116,6 +130,17 @@ def check_grant_parts(s: Session, actor: str, actor_id: str, target: str, target
         get_or_404(s, m.Domain, target_id, "domain")
     if role_id is not None:
         get_or_404(s, m.Role, role_id, "role")
+
+
+def check_domain_role(s: Session, role_id: str, target: str, target_id: str) -> None:
+    """A domain-specific role is granted only on projects of its own domain."""
+    role = s.get(m.Role, role_id)
+    if role is None or not role.domain_id or target != "project":
+        return
+    project = s.get(m.Project, target_id)
+    if project is not None and project.domain_id != role.domain_id:
+        raise Forbidden(f"Project {target_id} must be in the same domain as the role "
+                        f"{role_id} being assigned.")
 
 
 def add_grant(ident: Identity, s: Session, g: Grant) -> None:
@@ -235,9 +260,14 @@ def _effective(s: Session, rows: list[AssignmentRow], q: dict[str, Any]
                     frontier.append(child)
                     expanded.append(AssignmentRow(child, r.actor, r.actor_id, r.scope,
                                                   r.target_id, False, r.via_group, prior))
+    # Domain-specific roles have done their job (implying others); they are not
+    # effective themselves, as in Keystone.
+    global_roles = set(s.scalars(select(m.Role.id).where(m.Role.domain_id == "")))
     seen_keys: set[tuple[Any, ...]] = set()
     result = []
     for r in expanded:
+        if r.role_id not in global_roles:
+            continue
         if not _matches(r, {**q, "group_id": None}):
             continue
         if q.get("role_id") and r.role_id != q["role_id"]:

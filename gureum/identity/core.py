@@ -151,7 +151,8 @@ def expand_implied(s: Session, role_ids: set[str]) -> set[str]:
 
 
 def effective_roles(s: Session, user_id: str, kind: str, target: str) -> tuple[RoleRef, ...]:
-    """Roles a user holds on a target directly, through groups, inheritance, implication."""
+    """Roles a user holds on a target directly, through groups, inheritance, implication
+    (domain-specific roles contribute the global roles they imply, not themselves)."""
     actors = [user_id, *user_group_ids(s, user_id)]
     A = m.Assignment
     if kind == "project":
@@ -176,7 +177,9 @@ def effective_roles(s: Session, user_id: str, kind: str, target: str) -> tuple[R
     if not role_ids:
         return ()
     role_ids = expand_implied(s, role_ids)
-    rows = s.execute(select(m.Role.id, m.Role.name).where(m.Role.id.in_(role_ids)))
+    # Domain-specific roles only imply others; they never reach a token (Keystone).
+    rows = s.execute(select(m.Role.id, m.Role.name).where(m.Role.id.in_(role_ids))
+                     .where(m.Role.domain_id == ""))
     return tuple(sorted(((r.id, r.name) for r in rows), key=lambda r: r[1]))
 
 

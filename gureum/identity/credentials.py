@@ -234,16 +234,24 @@ def delete(s: Session, ctx: RequestContext, cred_id: str) -> None:
 # -- key rotation (gureum manage credential rotate|migrate) -----------------------------
 
 def stale_count(keys: KeyRepository, s: Session) -> int:
-    """How many credentials are encrypted with a key other than the primary."""
+    """How many stored secrets (credential blobs, OAuth1 consumer secrets) are
+    encrypted with a key other than the primary."""
     primary = keys.primary_key_hash()
-    return sum(1 for h in s.scalars(select(m.Credential.key_hash)) if h != primary)
+    hashes = [*s.scalars(select(m.Credential.key_hash)),
+              *s.scalars(select(m.OAuth1Consumer.key_hash))]
+    return sum(1 for h in hashes if h != primary)
 
 
 def migrate(keys: KeyRepository, s: Session) -> int:
-    """Re-encrypt every credential not encrypted with the primary key; how many."""
+    """Re-encrypt every stored secret not encrypted with the primary key; how many."""
     primary = keys.primary_key_hash()
     count = 0
     for cred in s.scalars(select(m.Credential).where(m.Credential.key_hash != primary)):
         set_blob(keys, cred, blob_of(keys, cred))
+        count += 1
+    for consumer in s.scalars(select(m.OAuth1Consumer)
+                              .where(m.OAuth1Consumer.key_hash != primary)):
+        secret = decrypt(keys, consumer.encrypted_secret)
+        consumer.encrypted_secret, consumer.key_hash = encrypt(keys, secret)
         count += 1
     return count

@@ -208,6 +208,45 @@ class Credential(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class DomainConfigOption(Base):
+    """One option of a domain-specific configuration (/v3/domains/{id}/config).
+
+    Recorded and served as Keystone does; gureum has one SQL identity backend,
+    so no option changes how the domain's users are looked up.
+    """
+
+    __tablename__ = "identity_domain_configs"
+    domain_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_domains.id", ondelete="CASCADE"), primary_key=True)
+    group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    option: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Policy(Base):
+    """A policy blob registered for services to fetch (/v3/policies): stored, not
+    enforced."""
+
+    __tablename__ = "identity_policies"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OAuth1Consumer(Base):
+    """A registered OAuth1 consumer (OS-OAUTH1). Its secret is encrypted with the
+    credential keys: OAuth1 signatures need it in the clear, so it cannot be hashed."""
+
+    __tablename__ = "identity_oauth1_consumers"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    encrypted_secret: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 class AccessRule(Base):
     """One (service, path, method) an application credential may be limited to.
 

@@ -58,3 +58,13 @@ def get_project(ctx: RequestContext | None, project_id: str, domain_id: str,
                             (ctx.domain_id == domain_id and ctx.can_read)):
         return ctx
     raise deny(rule)
+
+
+def admin_or_domain_manager(ctx: RequestContext | None, domain_id: str | None, rule: str
+                            ) -> RequestContext:
+    """Keystone's ADMIN_OR_DOMAIN_MANAGER: an admin, or the manager role on a token
+    scoped to the domain the project is (or will be) in."""
+    if ctx is not None and (ctx.is_admin or (
+            domain_id is not None and ctx.domain_id == domain_id and ctx.is_manager)):
+        return ctx
+    raise deny(rule)

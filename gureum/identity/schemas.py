@@ -4,19 +4,48 @@ from __future__ import annotations
 
 from typing import Any
 
+# Printable text: no NUL or other control characters (Keystone's names only ask for
+# one non-blank character; a NUL in a name breaks clients, logs and other databases).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
 
 def _name(max_length: int = 255) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": r"\S"}
+    """A name: printable, at least one non-blank character."""
+    return {"type": "string", "minLength": 1, "maxLength": max_length,
+            "pattern": r"^(?=.*\S)[^\x00-\x1f\x7f]+$"}
+
+
+def _text(max_length: int = 255, min_length: int = 0) -> dict[str, Any]:
+    return {"type": "string", "minLength": min_length, "maxLength": max_length,
+            "pattern": PRINTABLE}
 
 
 _id = {"type": "string", "minLength": 1, "maxLength": 64}
 _nullable_id = {"type": ["string", "null"], "minLength": 1, "maxLength": 64}
 _description = {"type": ["string", "null"]}
 _enabled = {"type": "boolean"}
-_tags = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 255,
-                                     "pattern": "^[^,/]*$"},
-         "maxItems": 80, "uniqueItems": True}
-_options = {"type": "object"}
+_tag = {"type": "string", "minLength": 1, "maxLength": 255,
+        "pattern": r"^[^,/\x00-\x1f\x7f]*$"}
+_tags = {"type": "array", "items": _tag, "maxItems": 80, "uniqueItems": True}
+tag = _tag
+project_tags_replace = {"type": "object", "required": ["tags"], "additionalProperties": False,
+                        "properties": {"tags": {**_tags, "uniqueItems": False}}}
+_nullable_bool = {"type": ["boolean", "null"]}
+# Resource options as Keystone registers them: known names only, each nullable
+# (null removes the option).
+_options = {"type": "object", "properties": {"immutable": _nullable_bool},
+            "additionalProperties": False}
+_mfa_rules = {"type": ["array", "null"], "uniqueItems": True, "items": {
+    "type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string"}}}
+_user_options = {"type": "object", "additionalProperties": False, "properties": {
+    "ignore_change_password_upon_first_use": _nullable_bool,
+    "ignore_password_expiry": _nullable_bool,
+    "ignore_lockout_failure_attempts": _nullable_bool,
+    "lock_password": _nullable_bool,
+    "ignore_user_inactivity": _nullable_bool,
+    "multi_factor_auth_rules": _mfa_rules,
+    "multi_factor_auth_enabled": _nullable_bool,
+}}
 
 
 def wrapped(key: str, body: dict[str, Any], required: list[str] | None = None
@@ -38,19 +67,17 @@ domain_update = wrapped("domain", {**_obj(_domain_props), "minProperties": 1})
 
 _project_props = {"name": _name(64), "description": _description, "enabled": _enabled,
                   "domain_id": _nullable_id, "parent_id": _nullable_id,
-                  "is_domain": {"type": "boolean", "enum": [False]}, "tags": _tags,
-                  "options": _options}
+                  "is_domain": _enabled, "tags": _tags, "options": _options}
 project_create = wrapped("project", _obj(_project_props), ["name"])
 project_update = wrapped("project", {**_obj({
-    k: v for k, v in _project_props.items() if k not in ("domain_id", "parent_id",
-                                                         "is_domain")}),
+    k: v for k, v in _project_props.items() if k not in ("domain_id", "parent_id")}),
     "minProperties": 1})
 
 _password = {"type": ["string", "null"], "maxLength": 4096}
 _user_props = {"name": _name(255), "domain_id": _id, "enabled": _enabled,
                "password": _password, "default_project_id": _nullable_id,
                "description": _description, "email": {"type": ["string", "null"]},
-               "options": _options}
+               "options": _user_options}
 user_create = wrapped("user", _obj(_user_props), ["name"])
 user_update = wrapped("user", {**_obj(_user_props), "minProperties": 1})
 password_change = wrapped("user", _obj({
@@ -67,12 +94,13 @@ _role_props = {"name": _name(255), "domain_id": _nullable_id, "description": _de
 role_create = wrapped("role", _obj(_role_props), ["name"])
 role_update = wrapped("role", {**_obj(_role_props), "minProperties": 1})
 
-_region_props = {"id": {"type": "string", "minLength": 1, "maxLength": 255},
+region_id = _text(255, 1)
+_region_props = {"id": region_id,
                  "description": _description, "parent_region_id": _nullable_id}
 region_create = wrapped("region", _obj(_region_props))
 region_update = wrapped("region", {**_obj(_region_props), "minProperties": 1})
 
-_service_props = {"type": _name(255), "name": {"type": "string", "maxLength": 255},
+_service_props = {"type": _name(255), "name": _text(255),
                   "description": _description, "enabled": _enabled}
 service_create = wrapped("service", _obj(_service_props), ["type"])
 service_update = wrapped("service", {**_obj(_service_props), "minProperties": 1})
@@ -219,3 +247,12 @@ credential_create = wrapped("credential", {
 credential_update = wrapped("credential", {**_obj(_credential_props), "minProperties": 1})
 ec2_credential_create = {"type": "object", "required": ["tenant_id"],
                          "properties": {"tenant_id": _id}}
+
+# -- registries: policies (keystone/policy/schema.py), OAuth1 consumers ----------------------
+
+_policy_props = {"blob": {"type": "string"}, "type": _text(255)}
+policy_create = wrapped("policy", _obj(_policy_props), ["blob", "type"])
+policy_update = wrapped("policy", {**_obj(_policy_props), "minProperties": 1})
+consumer_create = wrapped("consumer", _obj({"description": _description}))
+consumer_update = wrapped("consumer", {**_obj({"description": _description}),
+                                       "not": {"required": ["secret"]}, "minProperties": 1})

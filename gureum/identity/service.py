@@ -25,6 +25,7 @@ from gureum.identity.passwords import hash_secret
 T = TypeVar("T")
 
 DEFAULT_DOMAIN_ID = "default"
+MAX_TAGS = 80
 
 
 def get_or_404(s: Session, model: type[T], ident: str, kind: str) -> T:
@@ -42,6 +43,29 @@ def flush_unique(s: Session, kind: str, description: str) -> None:
         s.rollback()
         raise Conflict(f"Conflict occurred attempting to store {kind} - Duplicate entry "
                        f"found with {description}.") from None
+
+
+def merged_options(old: dict[str, Any] | None, new: dict[str, Any] | None
+                   ) -> dict[str, Any]:
+    """Resource options after an update: a null value removes the option (Keystone)."""
+    return {k: v for k, v in {**(old or {}), **(new or {})}.items() if v is not None}
+
+
+def check_immutable_update(row: Any, body: dict[str, Any], kind: str) -> None:
+    """An immutable resource may only be made mutable, in a request doing nothing else."""
+    if not (row.options or {}).get("immutable"):
+        return
+    options = body.get("options") or {}
+    if len(body) > 1 or "immutable" not in options or options["immutable"] not in (False,
+                                                                                  None):
+        raise Forbidden(f"Unable to update immutable {kind} resource: `{row.id}. Set "
+                        'resource option "immutable" to false first.')
+
+
+def check_immutable_delete(row: Any, kind: str) -> None:
+    if (row.options or {}).get("immutable"):
+        raise Forbidden(f"Unable to delete immutable {kind} resource: `{row.id}. Set "
+                        'resource option "immutable" to false first.')
 
 
 def changed(ident: Identity, s: Session) -> None:
@@ -76,7 +100,7 @@ def create_domain(ident: Identity, s: Session, body: dict[str, Any],
                   domain_id: str | None = None) -> m.Domain:
     d = m.Domain(name=body["name"], description=body.get("description") or "",
                  enabled=body.get("enabled", True), tags=body.get("tags") or [],
-                 options=body.get("options") or {})
+                 options=merged_options({}, body.get("options")))
     if domain_id:
         d.id = domain_id
     if s.scalar(select(m.Domain.id).where(m.Domain.name == d.name)):
@@ -88,9 +112,26 @@ def create_domain(ident: Identity, s: Session, body: dict[str, Any],
     return d
 
 
+def create_domain_as_project(ident: Identity, s: Session, body: dict[str, Any]
+                             ) -> m.Domain:
+    """POST /v3/projects with is_domain: a domain, which may have no parent."""
+    if body.get("parent_id") or body.get("domain_id"):
+        raise InvalidInput("only root projects are allowed to act as domains.",
+                           field="project.parent_id" if body.get("parent_id")
+                           else "project.domain_id")
+    if s.scalar(select(m.Domain.id).where(m.Domain.name == body["name"])):
+        raise Conflict("Conflict occurred attempting to store project - it is not "
+                       "permitted to have two projects acting as domains with the same "
+                       f"name: {body['name']}.")
+    keys = ("name", "description", "enabled", "tags", "options")
+    fields: dict[str, Any] = {k: body[k] for k in keys if k in body}
+    return create_domain(ident, s, fields)
+
+
 def update_domain(ident: Identity, s: Session, domain_id: str, body: dict[str, Any]
                   ) -> m.Domain:
     d = get_or_404(s, m.Domain, domain_id, "domain")
+    check_immutable_update(d, body, "domain")
     if "name" in body and body["name"] != d.name:
         if s.scalar(select(m.Domain.id).where(m.Domain.name == body["name"])):
             raise Conflict(f"Conflict occurred attempting to store domain - Duplicate entry "
@@ -100,10 +141,12 @@ def update_domain(ident: Identity, s: Session, domain_id: str, body: dict[str, A
         if d.id == DEFAULT_DOMAIN_ID and not body["enabled"]:
             raise Forbidden("The default domain cannot be disabled.")
         d.enabled = body["enabled"]
-    for key in ("description", "tags", "options"):
-        if key in body:
-            setattr(d, key, body[key] if body[key] is not None else
-                    ("" if key == "description" else type(getattr(d, key))()))
+    if "description" in body:
+        d.description = body["description"] or ""
+    if "tags" in body:
+        d.tags = body["tags"] or []
+    if "options" in body:
+        d.options = merged_options(d.options, body["options"])
     flush_unique(s, "domain", f"name {d.name}")
     changed(ident, s)
     return d
@@ -111,6 +154,7 @@ def update_domain(ident: Identity, s: Session, domain_id: str, body: dict[str, A
 
 def delete_domain(ident: Identity, s: Session, domain_id: str) -> None:
     d = get_or_404(s, m.Domain, domain_id, "domain")
+    check_immutable_delete(d, "domain")
     if d.enabled:
         raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
     for p in s.scalars(select(m.Project).where(m.Project.domain_id == d.id)
@@ -138,7 +182,12 @@ def create_project(ident: Identity, s: Session, body: dict[str, Any],
         if parent is None:
             if s.get(m.Domain, parent_id) is not None:
                 # A domain given as parent means a top-level project in it.
-                domain_id, parent_id = domain_id or parent_id, None
+                if domain_id and domain_id != parent_id:
+                    raise InvalidInput(
+                        f"Cannot create project, the parent ({parent_id}) is acting as a "
+                        f"domain, but this project's domain id ({domain_id}) does not "
+                        "match the parent's id.", field="project.domain_id")
+                domain_id, parent_id = parent_id, None
             else:
                 raise NotFound(f"Could not find project: {parent_id}.", kind="project")
         else:
@@ -156,7 +205,7 @@ def create_project(ident: Identity, s: Session, body: dict[str, Any],
     p = m.Project(name=name, domain_id=domain_id, parent_id=parent_id,
                   description=body.get("description") or "",
                   enabled=body.get("enabled", True), tags=body.get("tags") or [],
-                  options=body.get("options") or {})
+                  options=merged_options({}, body.get("options")))
     s.add(p)
     flush_unique(s, "project", f"name {name} at domain ID {domain_id}")
     changed(ident, s)
@@ -166,6 +215,7 @@ def create_project(ident: Identity, s: Session, body: dict[str, Any],
 def update_project(ident: Identity, s: Session, project_id: str, body: dict[str, Any]
                    ) -> m.Project:
     p = get_or_404(s, m.Project, project_id, "project")
+    check_immutable_update(p, body, "project")
     if "name" in body and body["name"] != p.name:
         if s.scalar(select(m.Project.id).where(m.Project.domain_id == p.domain_id,
                                                m.Project.name == body["name"])):
@@ -180,7 +230,7 @@ def update_project(ident: Identity, s: Session, project_id: str, body: dict[str,
     if "tags" in body:
         p.tags = body["tags"] or []
     if "options" in body:
-        p.options = body["options"] or {}
+        p.options = merged_options(p.options, body["options"])
     flush_unique(s, "project", f"name {p.name} at domain ID {p.domain_id}")
     changed(ident, s)
     return p
@@ -188,6 +238,7 @@ def update_project(ident: Identity, s: Session, project_id: str, body: dict[str,
 
 def delete_project(ident: Identity, s: Session, project_id: str) -> None:
     p = get_or_404(s, m.Project, project_id, "project")
+    check_immutable_delete(p, "project")
     if s.scalar(select(m.Project.id).where(m.Project.parent_id == p.id).limit(1)):
         raise Forbidden(f"Cannot delete the project {p.id} since it is not a leaf in the "
                         "hierarchy. Use the cascade option if you want to delete a subtree.")
@@ -207,10 +258,16 @@ def _delete_project_row(s: Session, p: m.Project) -> None:
     s.flush()
 
 
-def add_project_tag(ident: Identity, s: Session, project_id: str, tag: str) -> m.Project:
+def set_project_tags(ident: Identity, s: Session, project_id: str, tags: list[str]
+                     ) -> m.Project:
+    """The project's tags become ``tags`` (duplicates dropped, order kept), at most 80."""
     p = get_or_404(s, m.Project, project_id, "project")
-    if tag not in (p.tags or []):
-        p.tags = [*(p.tags or []), tag]
+    check_immutable_update(p, {"tags": tags}, "project")
+    tags = list(dict.fromkeys(tags))
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"Invalid input for field 'tags': a project has at most "
+                           f"{MAX_TAGS} tags.", field="tags")
+    p.tags = tags
     changed(ident, s)
     return p
 
@@ -235,7 +292,7 @@ def create_user(ident: Identity, s: Session, body: dict[str, Any], password_hash
                password_hash=password_hash,
                password_created_at=utcnow() if password_hash else None,
                default_project_id=project_id, description=body.get("description") or "",
-               extra=extra, options=body.get("options") or {})
+               extra=extra, options=merged_options({}, body.get("options")))
     s.add(u)
     flush_unique(s, "user", f"name {name} at domain ID {domain_id}")
     changed(ident, s)
@@ -269,7 +326,7 @@ def update_user(ident: Identity, s: Session, user_id: str, body: dict[str, Any],
     if "description" in body:
         u.description = body["description"] or ""
     if "options" in body:
-        u.options = {**(u.options or {}), **(body["options"] or {})}
+        u.options = merged_options(u.options, body["options"])
     extra = {k: v for k, v in body.items() if k not in (
         "name", "domain_id", "enabled", "password", "default_project_id", "description",
         "options", "id")}
@@ -285,11 +342,12 @@ def update_user(ident: Identity, s: Session, user_id: str, body: dict[str, Any],
 def change_password(ident: Identity, s: Session, user_id: str, new_hash: str) -> None:
     """The user's own password change; the caller has checked the original password.
 
-    A user with the option ``lock_password`` may not change it (Keystone's 403).
+    A user with the option ``lock_password`` may not change it (Keystone's
+    PasswordSelfServiceDisabled, a 400).
     """
     u = get_or_404(s, m.User, user_id, "user")
     if (u.options or {}).get("lock_password"):
-        raise Forbidden("You cannot change your password at this time due to password "
+        raise InvalidInput("You cannot change your password at this time due to password "
                         "policy disallowing password changes. Please contact your "
                         "administrator to reset your password.")
     u.password_hash = new_hash

@@ -39,6 +39,14 @@ def project(p: m.Project, base: str) -> dict[str, Any]:
             **dict(p.extra or {}), "links": links(base, "projects", p.id)}
 
 
+def domain_project(d: m.Domain, base: str) -> dict[str, Any]:
+    """A domain seen through the projects API (a project acting as a domain)."""
+    return {"id": d.id, "name": d.name, "domain_id": None, "description": d.description,
+            "enabled": d.enabled, "parent_id": None, "is_domain": True,
+            "tags": list(d.tags or []), "options": dict(d.options or {}),
+            "links": links(base, "projects", d.id)}
+
+
 def user(u: m.User, base: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         **dict(u.extra or {}),
@@ -144,3 +152,14 @@ def ec2_credential(c: m.Credential, blob: dict[str, Any], base: str) -> dict[str
     return {"user_id": c.user_id, "tenant_id": c.project_id, "access": access,
             "secret": blob.get("secret"), "trust_id": blob.get("trust_id"),
             "links": {"self": f"{base}/v3/users/{c.user_id}/credentials/OS-EC2/{access}"}}
+
+
+def policy(p: m.Policy, base: str) -> dict[str, Any]:
+    return {**dict(p.extra or {}), "id": p.id, "type": p.type, "blob": p.blob,
+            "links": links(base, "policies", p.id)}
+
+
+def consumer(c: m.OAuth1Consumer, base: str) -> dict[str, Any]:
+    """A consumer without its secret (shown once, when it is created)."""
+    return {**dict(c.extra or {}), "id": c.id, "description": c.description,
+            "links": links(base, "OS-OAUTH1/consumers", c.id)}
