@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
 from gureum.errors import InvalidInput
+from gureum.names import InvalidText, register_formats
 
-_checker = Draft7Validator.FORMAT_CHECKER
+# Draft 7's formats (ipv4, ipv6, …) and the OpenStack name formats.
+_checker = FormatChecker(formats=())
+_checker.checkers.update(Draft7Validator.FORMAT_CHECKER.checkers)
+register_formats(_checker)
 
 
 _by_identity: dict[int, Draft7Validator] = {}
@@ -52,4 +56,6 @@ def validate(schema: dict[str, Any], body: Any) -> Any:
         raise InvalidInput("Invalid input.")
     field = field_of(error)
     where = f"field '{field}'" if field else "the request body"
-    raise InvalidInput(f"Invalid input for {where}: {error.message}", field=field or None)
+    # A format check that failed with a reason says why, not just "is not a 'name'".
+    message = str(error.cause) if isinstance(error.cause, InvalidText) else error.message
+    raise InvalidInput(f"Invalid input for {where}: {message}", field=field or None)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from gureum.compute.models import QuotaLimit
 from gureum.config import QuotaSettings, Settings
+from gureum.errors import QuotaExceeded
 
 RESOURCES = tuple(f.name for f in dataclasses.fields(QuotaSettings))
 
@@ -23,3 +24,11 @@ def limits_for(s: Session, project_id: str, settings: Settings) -> dict[str, int
     for row in s.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
         limits[row.resource] = row.hard_limit
     return limits
+
+
+def check_metadata_items(s: Session, project_id: str, settings: Settings, count: int) -> None:
+    """Nova's 403 when a server would hold more metadata items than the project may."""
+    limit = limits_for(s, project_id, settings).get("metadata_items", -1)
+    if 0 <= limit < count:
+        raise QuotaExceeded(f"Maximum number of metadata items exceeds {limit}",
+                            resource="metadata_items")

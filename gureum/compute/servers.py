@@ -28,6 +28,7 @@ from gureum.compute.models import (
     KeyPair,
     ServerGroup,
 )
+from gureum.compute.quotas import check_metadata_items
 from gureum.config import Settings
 from gureum.context import RequestContext
 from gureum.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
@@ -201,6 +202,7 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
         if kp is None:
             raise InvalidInput("Invalid key_name provided.", field="key_name")
         key_data = kp.public_key
+    check_metadata_items(s, ctx.project_id, settings, len(req.metadata))
     az, force_host, force_node = parse_availability_zone(s, ctx, req.availability_zone,
                                                          settings)
     requested: dict[str, str] = {}

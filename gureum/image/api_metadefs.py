@@ -14,6 +14,7 @@ from gureum.image import metadef_items as items
 from gureum.image import metadef_schemas, metadefs, policy
 from gureum.image import models as m
 from gureum.image.api_images import ctx_of
+from gureum.query import parse_bool
 
 router = Router()
 
@@ -167,8 +168,8 @@ def list_tags(req: Request, s: Session) -> Response:
 
 @router.post(f"{NS}/tags", tx=True)
 def create_tags(req: Request, s: Session) -> Response:
-    append = (req.headers.get("x-openstack-append") or "").strip().lower() in (
-        "true", "1", "yes", "on", "y", "t")
+    # Glance: oslo's bool_from_string, not strict (anything else is false).
+    append = parse_bool(req.headers.get("x-openstack-append") or "") is True
     made = items.create_tags(s, ctx_of(req), namespace_of(req, s), req.json(), append)
     return json_response({"tags": [{"name": t.name} for t in made]}, 201)
 

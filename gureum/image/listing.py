@@ -15,13 +15,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from gureum import paging
 from gureum.context import RequestContext
 from gureum.errors import InvalidInput, NotFound
 from gureum.image import models as m
 from gureum.image import policy, service
+from gureum.paging import SortKey
+from gureum.query import GLANCE, parse_bool
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
@@ -51,10 +54,11 @@ class ListQuery:
 
 
 def _bool(value: str, name: str) -> bool:
-    if value not in ("true", "false"):
+    parsed = parse_bool(value, GLANCE)
+    if parsed is None:
         raise InvalidInput(f"Invalid value '{value}' for '{name}' filter. Valid values are "
                            "'true' or 'false'.", field=name)
-    return value == "true"
+    return parsed
 
 
 def _split_op(expression: str) -> tuple[str, str]:
@@ -243,31 +247,14 @@ def _visible(ctx: RequestContext, q: ListQuery) -> list[ColumnElement[bool]]:
     return out
 
 
-def _sort_column(name: str) -> Any:
-    column = getattr(m.Image, name)
+def _sort_key(name: str, direction: str) -> SortKey:
+    """Nullable text and size sort through COALESCE, so every database orders them alike."""
+    column: Any = getattr(m.Image, name)
     if name in ("name", "container_format", "disk_format"):
-        return func.coalesce(column, "")
+        return SortKey(func.coalesce(column, ""), direction == "asc", nullable=False)
     if name == "size":
-        return func.coalesce(column, -1)
-    return column
-
-
-def _sort_value(image: m.Image, name: str) -> Any:
-    value = getattr(image, name)
-    if value is None:
-        return -1 if name == "size" else ""
-    return value
-
-
-def _after_marker(marker: m.Image, sort: list[tuple[str, str]]) -> ColumnElement[bool]:
-    """Rows strictly after the marker in the sort order (keyset paging)."""
-    clauses = []
-    for i, (name, direction) in enumerate(sort):
-        equal = [_sort_column(k) == _sort_value(marker, k) for k, _d in sort[:i]]
-        column, value = _sort_column(name), _sort_value(marker, name)
-        beyond = column > value if direction == "asc" else column < value
-        clauses.append(and_(*equal, beyond))
-    return or_(*clauses) if clauses else false()
+        return SortKey(func.coalesce(column, -1), direction == "asc", nullable=False)
+    return SortKey(column, direction == "asc")
 
 
 def list_images(s: Session, ctx: RequestContext, q: ListQuery
@@ -282,14 +269,14 @@ def list_images(s: Session, ctx: RequestContext, q: ListQuery
         stmt = stmt.where(exists().where(m.ImageProperty.image_id == m.Image.id,
                                          m.ImageProperty.name == key,
                                          m.ImageProperty.value == value))
+    keys = [_sort_key(k, d) for k, d in q.sort]
+    marker = None
     if q.marker is not None:
         try:
-            marker = service.get_visible(s, ctx, q.marker)
+            found = service.get_visible(s, ctx, q.marker)
         except NotFound as exc:
             raise InvalidInput(f"No image found with ID {q.marker}", field="marker") from exc
-        stmt = stmt.where(_after_marker(marker, q.sort))
-    order = [_sort_column(k).asc() if d == "asc" else _sort_column(k).desc()
-             for k, d in q.sort]
-    images = list(s.scalars(stmt.order_by(*order).limit(q.limit)))
+        marker = paging.marker_values(s, keys, m.Image.id == found.id)
+    images = paging.fetch(s, stmt, keys, q.limit, marker).rows
     next_marker = images[-1].id if images and len(images) == q.limit else None
     return images, next_marker

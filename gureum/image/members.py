@@ -24,7 +24,7 @@ def _member_body(body: Any, schema: dict[str, Any], key: str, example: str) -> s
     if not isinstance(body, dict):
         raise InvalidInput(f"Expected a {key} in the form: {example}")
     validate(schema, body)
-    return service.check_text(str(body[key]), key, 255)
+    return service.check_stored_text(str(body[key]), key, 255)
 
 
 def member_not_found(image: m.Image, member_id: str) -> NotFound:

@@ -50,6 +50,26 @@ def check_text(value: str, field: str, max_bytes: int = MAX_VALUE_BYTES) -> str:
     return value
 
 
+_FOUR_BYTE = re.compile("[\U00010000-\U0010ffff]")
+
+
+def check_stored_text(value: str, field: str, max_bytes: int = MAX_VALUE_BYTES,
+                      what: str = "value") -> str:
+    """Text an image keeps: ``check_text``, and no character beyond U+FFFF.
+
+    Glance refuses 4-byte UTF-8 characters in every value it writes (its
+    ``no_4byte_params``), with one wording for property names, one for values
+    and one for bare parameters (tags, members); ``what`` picks it.
+    """
+    check_text(value, field, max_bytes)
+    if _FOUR_BYTE.search(value):
+        message = {"name": "Property names can't contain 4 byte unicode.",
+                   "param": "Param values can't contain 4 byte unicode."}.get(
+            what, f"{field.title()} can't contain 4 byte unicode characters.")
+        raise InvalidInput(message, field=field)
+    return value
+
+
 def flush_or_conflict(s: Session, message: str) -> None:
     """Flush; a unique key another request just took is a 409, not a 500."""
     try:
@@ -102,14 +122,14 @@ def create_image(s: Session, ctx: RequestContext, body: Any) -> m.Image:
         if len(key) > 255:
             raise InvalidInput("Custom property should not be greater than 255 characters.",
                                field=key[:40])
-        check_text(key, key[:40])
+        check_stored_text(key, key[:40], what="name")
         if key == "locations":
             raise Forbidden("Attribute 'locations' is reserved.")
         if key != "id":
             patch.check_name(key)
     owner = body.get("owner", ctx.project_id)
     if isinstance(owner, str):
-        check_text(owner, "owner")
+        check_stored_text(owner, "owner")
     policy.check_create(ctx, owner)
     policy.check_visibility(ctx, body.get("visibility"))
     image_id = body.get("id")
@@ -143,9 +163,9 @@ def set_attribute(image: m.Image, key: str, value: Any, creating: bool = False) 
             raise Forbidden(f"Attribute {key} can be only replaced for a queued image.")
         setattr(image, key, value)
     elif key == "name":
-        image.name = None if value is None else check_text(value, key)
+        image.name = None if value is None else check_stored_text(value, key)
     elif key == "owner":
-        image.owner = None if value is None else check_text(value, key)
+        image.owner = None if value is None else check_stored_text(value, key)
     elif key in ("visibility", "protected", "os_hidden"):
         setattr(image, key, value)
     elif key == "tags":
@@ -155,7 +175,7 @@ def set_attribute(image: m.Image, key: str, value: Any, creating: bool = False) 
 
 
 def set_tags(image: m.Image, values: list[str]) -> None:
-    wanted = {check_text(v, "tags") for v in values}
+    wanted = {check_stored_text(v, "tags", what="param") for v in values}
     if len(wanted) > MAX_TAGS:
         raise PayloadTooLarge(f"Maximum number of tags exceeded: {MAX_TAGS} allowed.")
     keep = [t for t in image.tags if t.value in wanted]
@@ -167,10 +187,10 @@ def set_property(image: m.Image, key: str, value: Any) -> None:
     if len(key) > 255:
         raise InvalidInput("Custom property should not be greater than 255 characters.",
                            field=key[:40])
-    check_text(key, key[:40])
+    check_stored_text(key, key[:40], what="name")
     if value is None:  # the schema allows null for kernel_id and ramdisk_id
         value = ""
-    check_text(value, key)
+    check_stored_text(value, key)
     for prop in image.properties:
         if prop.name == key:
             prop.value = value
@@ -243,7 +263,7 @@ def set_active(s: Session, ctx: RequestContext, image: m.Image, active: bool) ->
 def add_tag(s: Session, ctx: RequestContext, image: m.Image, tag: str) -> None:
     policy.check_modify(ctx, image)
     validate(schemas.IMAGE, {"tags": [tag]})
-    check_text(tag, "tag")
+    check_stored_text(tag, "tag", what="param")
     if tag in image.tag_values():
         return
     if len(image.tags) >= MAX_TAGS:

@@ -14,18 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, and_, exists, literal, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
 from sqlalchemy.orm import Session
 
+from gureum import paging
 from gureum.api.web import Request
 from gureum.context import RequestContext
 from gureum.network import errors as e
 from gureum.network import models as m
+from gureum.paging import SortKey
+from gureum.query import parse_bool
 
 CONTROL = ("fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir")
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
-TRUE = ("true", "1", "yes", "on")
-FALSE = ("false", "0", "no", "off")
 
 Custom = Callable[[list[str]], ColumnElement[bool]]
 
@@ -57,12 +58,11 @@ class Page:
 
 
 def to_bool(value: str, name: str) -> bool:
-    text = value.strip().lower()
-    if text in TRUE:
-        return True
-    if text in FALSE:
-        return False
-    raise e.invalid_input(f"'{value}' cannot be converted to boolean", name)
+    """Neutron's convert_to_boolean: oslo's words, else its 400."""
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise e.invalid_input(f"'{value}' cannot be converted to boolean", name)
+    return parsed
 
 
 def to_int(value: str, name: str) -> int:
@@ -120,12 +120,12 @@ def filtered(req: Request, ctx: RequestContext, coll: Collection, stmt: Select[A
     return stmt
 
 
-def _sort_keys(req: Request, coll: Collection) -> list[tuple[Any, bool]]:
+def _sort_keys(req: Request, coll: Collection) -> list[SortKey]:
     keys = [k for v in req.query.get("sort_key", []) for k in v.split(",") if k]
     dirs = [d.lower() for v in req.query.get("sort_dir", []) for d in v.split(",") if d]
     if dirs and len(dirs) != len(keys):
         raise e.bad_request("The number of sort_keys and sort_dirs must be same", "sort_dir")
-    out: list[tuple[Any, bool]] = []
+    out: list[SortKey] = []
     for i, key in enumerate(keys):
         attr = coll.attrs.get(key)
         if attr is None or attr.column is None or not attr.sortable:
@@ -134,25 +134,12 @@ def _sort_keys(req: Request, coll: Collection) -> list[tuple[Any, bool]]:
         if direction not in ("asc", "desc"):
             raise e.bad_request(f"{direction} is invalid value for sort_dirs, valid value is "
                                 "'asc' and 'desc'", "sort_dir")
-        out.append((attr.column, direction == "asc"))
+        out.append(SortKey(attr.column, direction == "asc"))
     if not keys:
-        out.append((coll.model.created_at, True))
+        out.append(SortKey(coll.model.created_at))
     if "id" not in keys:
-        out.append((coll.model.id, True))
+        out.append(SortKey(coll.model.id))
     return out
-
-
-def _after(keys: list[tuple[Any, bool]], values: list[Any]) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in the order of ``keys`` (keyset paging)."""
-    alternatives = []
-    # Bound as literals of the column's type: SQL compares booleans, SQLAlchemy's
-    # operators refuse `column > True`.
-    bound = [literal(v, keys[i][0].type) for i, v in enumerate(values)]
-    for i, (column, ascending) in enumerate(keys):
-        equal = [keys[j][0] == bound[j] for j in range(i)]
-        beyond = column > bound[i] if ascending else column < bound[i]
-        alternatives.append(and_(*equal, beyond))
-    return or_(*alternatives)
 
 
 def _link(req: Request, coll: Collection, marker: str, reverse: bool, limit: int
@@ -174,31 +161,22 @@ def list_page(req: Request, s: Session, ctx: RequestContext, coll: Collection,
         stmt = stmt.where(visible)
     stmt = filtered(req, ctx, coll, stmt)
     keys = _sort_keys(req, coll)
-    reverse = to_bool(req.arg("page_reverse") or "false", "page_reverse")
+    # Neutron reads page_reverse as "true" (any case) or not: never an error.
+    reverse = (req.arg("page_reverse") or "").lower() == "true"
     limit_arg = req.arg("limit")
     limit = to_int(limit_arg, "limit") if limit_arg not in (None, "") else 0
     if limit < 0:
         raise e.bad_request(f"Limit must be an integer 0 or greater and not '{limit}'",
                             "limit")
     marker = req.arg("marker") or None
-    order = [(col, asc != reverse) for col, asc in keys]
+    values = None
     if marker:
-        mstmt = select(*[col for col, _ in keys]).where(coll.model.id == marker)
-        if visible is not None:
-            mstmt = mstmt.where(visible)
-        marker_row = s.execute(mstmt).first()
-        if marker_row is None:
+        where = [coll.model.id == marker] + ([visible] if visible is not None else [])
+        values = paging.marker_values(s, keys, *where)
+        if values is None:
             raise e.bad_request(f"Marker {marker} could not be found", "marker")
-        stmt = stmt.where(_after(order, list(marker_row)))
-    stmt = stmt.order_by(*[col.asc() if asc else col.desc() for col, asc in order])
-    if limit:
-        stmt = stmt.limit(limit + 1)
-    rows = list(s.scalars(stmt).unique())
-    more = bool(limit) and len(rows) > limit
-    if more:
-        rows = rows[:limit]
-    if reverse:
-        rows.reverse()
+    page = paging.fetch(s, stmt, keys, limit or None, values, reverse=reverse)
+    rows, more = page.rows, page.more
     links: list[dict[str, str]] = []
     if limit and rows:
         has_next = marker is not None if reverse else more

@@ -15,6 +15,7 @@ from jsonschema.exceptions import best_match
 
 from gureum.api.validation import validator_for
 from gureum.network import errors as e
+from gureum.query import parse_bool
 
 _NO_NUL = "^[^\x00]*$"
 VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical",
@@ -148,8 +149,12 @@ def coerce(item: dict[str, Any]) -> dict[str, Any]:
             out[key] = int(value)
     for key in BOOL_ATTRS:
         value = out.get(key)
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            out[key] = value.strip().lower() == "true"
+        # Neutron's convert_to_boolean: oslo's words and 0/1; anything else stays as
+        # it is for the schema to refuse.
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            parsed = parse_bool(value)
+            if parsed is not None:
+                out[key] = parsed
     return out
 
 

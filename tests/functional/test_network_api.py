@@ -115,7 +115,8 @@ def test_subnet_defaults_and_validation(api: Api, demo_token: str) -> None:
         gateway_ip="10.1.0.5", allocation_pools=[{"start": "10.1.0.2", "end": "10.1.0.20"}])
     assert "Unrecognized attribute(s) 'colour'" in bad(400, None, cidr="10.1.0.0/24",
                                                         colour="red")
-    assert "enable_dhcp" in bad(400, None, cidr="10.1.0.0/24", enable_dhcp="yes")
+    # Neutron's convert_to_boolean takes oslo's words ("yes", "t", "0"…), nothing else.
+    assert "enable_dhcp" in bad(400, None, cidr="10.1.0.0/24", enable_dhcp="maybe")
     assert "ipv6_ra_mode" in bad(400, None, cidr="10.1.0.0/24", ipv6_ra_mode="slaac")
     bad(400, "DNSNameServersExhausted", cidr="10.1.0.0/24",
         dns_nameservers=[f"10.9.9.{i}" for i in range(6)])

@@ -17,7 +17,7 @@ from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.bus import RemoteError
-from gureum.compute import instances, states
+from gureum.compute import instances, schemas, states
 from gureum.compute.api import servers
 from gureum.compute.api.common import (
     call_agent,
@@ -26,7 +26,10 @@ from gureum.compute.api.common import (
     instance_for,
     require_admin,
     require_writer,
+    settings_of,
 )
+from gureum.compute.quotas import check_metadata_items
+from gureum.compute.servers import known_zones
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 router = Router()
@@ -197,6 +200,8 @@ _console = {"type": ["object", "null"], "additionalProperties": False,
 @action("os-getConsoleOutput")
 def console_output(req: Request, body: Any) -> Response:
     ctx = ctx_of(req)
+    # Nova's default is PROJECT_MEMBER_OR_ADMIN: the console may hold secrets.
+    require_writer(ctx, "os_compute_api:os-console-output")
     body = validate(_console, body) or {}
     length = body.get("length")
     tail = int(length) if length not in (None, "") else None
@@ -352,16 +357,13 @@ def revert_resize(req: Request, body: Any) -> Response:
 _live = {"type": "object", "additionalProperties": False,
          "properties": {"host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
                         "block_migration": {"type": ["boolean", "string"],
-                                            "enum": [True, False, "auto", "True", "False",
-                                                     "true", "false"]},
-                        "disk_over_commit": {"type": ["boolean", "string"]},
-                        "force": {"type": ["boolean", "string"]}}}
+                                            "enum": [*schemas.boolean["enum"], "auto"]},
+                        "disk_over_commit": schemas.boolean,
+                        "force": schemas.boolean}}
 
 
 def _block(value: Any) -> Any:
-    if value == "auto":
-        return "auto"
-    return value if isinstance(value, bool) else str(value).lower() == "true"
+    return "auto" if value == "auto" else schemas.to_bool(value)
 
 
 @action("os-migrateLive")
@@ -447,12 +449,6 @@ def evacuate(req: Request, body: Any) -> Response:
 
 # -- snapshot, shelve, unshelve, rebuild -------------------------------------------------------
 
-_create_image = {"type": "object", "required": ["name"], "additionalProperties": False,
-                 "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255},
-                                "metadata": {"type": "object",
-                                             "additionalProperties": {"type": "string"}}}}
-
-
 def _snapshot_record(req: Request, s: Any, inst: Any, name: str,
                      metadata: dict[str, str]) -> str:
     from gureum.image.service import create_image
@@ -471,7 +467,7 @@ def _snapshot_record(req: Request, s: Any, inst: Any, name: str,
 
 @action("createImage")
 def create_image_action(req: Request, body: Any) -> Response:
-    body = validate(_create_image, body)
+    body = validate(schemas.create_image, body)
     ctx = ctx_of(req)
     require_writer(ctx, "os_compute_api:servers:create_image")
     with req.app_state.db.session() as s:
@@ -490,20 +486,10 @@ def create_image_action(req: Request, body: Any) -> Response:
     return empty(202, {"location": location})
 
 
-_create_backup = {"type": "object", "required": ["name", "backup_type", "rotation"],
-                  "additionalProperties": False,
-                  "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255},
-                                 "backup_type": {"type": "string"},
-                                 "rotation": {"type": ["integer", "string"],
-                                              "pattern": "^[0-9]+$", "minimum": 0},
-                                 "metadata": {"type": "object",
-                                              "additionalProperties": {"type": "string"}}}}
-
-
 @action("createBackup")
 def create_backup(req: Request, body: Any) -> Response:
     """A snapshot kept in a rotation: only the newest ``rotation`` backups of a type stay."""
-    body = validate(_create_backup, body)
+    body = validate(schemas.create_backup, body)
     ctx = ctx_of(req)
     require_writer(ctx, "os_compute_api:os-create-backup")
     rotation = int(body["rotation"])
@@ -556,7 +542,7 @@ def shelve_offload(req: Request, body: Any) -> Response:
 
 
 _unshelve = {"type": ["object", "null"], "additionalProperties": False,
-             "properties": {"availability_zone": {"type": ["string", "null"]},
+             "properties": {"availability_zone": {"oneOf": [schemas.name, {"type": "null"}]},
                             "host": {"type": "string", "minLength": 1, "maxLength": 255}}}
 
 
@@ -578,6 +564,10 @@ def unshelve(req: Request, body: Any) -> Response:
         check_not_locked(ctx, inst)
         if body.get("host"):
             check_host(s, body["host"], None)
+        zone = body.get("availability_zone")
+        if zone and zone not in known_zones(s, settings_of(req)):
+            raise InvalidInput("The requested availability zone is not available",
+                               field="unshelve.availability_zone")
         instances.start_task(s, inst, "unshelve")
         instances.start_action(s, inst.id, "unshelve", ctx.request_id, ctx.user_id,
                                ctx.project_id)
@@ -588,34 +578,19 @@ def unshelve(req: Request, body: Any) -> Response:
     return empty(202)
 
 
-_rebuild = {"type": "object", "required": ["imageRef"], "additionalProperties": False,
-            "properties": {"imageRef": {"type": "string", "minLength": 1},
-                           "name": {"type": "string", "minLength": 1, "maxLength": 255},
-                           "adminPass": {"type": "string"},
-                           "metadata": {"type": "object",
-                                        "additionalProperties": {"type": "string"}},
-                           "preserve_ephemeral": {"type": "boolean"},
-                           "description": {"type": ["string", "null"], "maxLength": 255},
-                           "key_name": {"type": ["string", "null"]},
-                           "user_data": {"type": ["string", "null"]},
-                           "OS-DCF:diskConfig": {"type": "string"},
-                           "accessIPv4": {"type": "string"},
-                           "accessIPv6": {"type": "string"},
-                           "hostname": {"type": "string"},
-                           "trusted_image_certificates": {"type": ["array", "null"]}}}
-
-
 @action("rebuild")
 def rebuild(req: Request, body: Any) -> Response:
     from gureum.compute.api.servers import show_view
     from gureum.compute.servers import decode_user_data, find_image, image_properties
 
-    body = validate(_rebuild, body)
+    body = validate(schemas.server_rebuild_for(req.version), body)
     ctx = ctx_of(req)
     require_writer(ctx, "os_compute_api:servers:rebuild")
     with req.app_state.db.session() as s:
         inst = instance_for(s, ctx, req.path_params["server_id"])
         check_not_locked(ctx, inst)
+        if body.get("metadata"):
+            check_metadata_items(s, inst.project_id, settings_of(req), len(body["metadata"]))
         image = find_image(s, ctx, body["imageRef"])
         instances.start_task(s, inst, "rebuild")
         instances.start_action(s, inst.id, "rebuild", ctx.request_id, ctx.user_id,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.compute import aggregates
+from gureum.compute import aggregates, schemas
 from gureum.compute.api.common import ctx_of, require_admin
 from gureum.compute.api.params import int_id, reject_unknown
 from gureum.compute.models import Aggregate
@@ -19,11 +19,9 @@ from gureum.errors import InvalidInput, NotFound
 
 router = Router()
 
-_name = {"type": "string", "minLength": 1, "maxLength": 255,
-         "pattern": r"^(?![\s])[\s\S]*(?<![\s])$"}
-_name_spaces = {"type": "string", "minLength": 1, "maxLength": 255}
-_zone = {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 255,
-                    "pattern": r"^(?![\s])[^:]*(?<![\s])$"}, {"type": "null"}]}
+_name = schemas.name
+_name_spaces = schemas.name_with_spaces
+_zone = {"oneOf": [schemas.az_name, {"type": "null"}]}
 _host = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9-._]*$"}
 _metadata = {"type": "object", "additionalProperties": False, "patternProperties": {
     "^[a-zA-Z0-9-_:. ]{1,255}$": {"type": ["string", "null"], "maxLength": 255}}}

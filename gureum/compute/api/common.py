@@ -15,6 +15,7 @@ from gureum.compute.models import Instance
 from gureum.config import Settings
 from gureum.context import RequestContext
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gureum.query import parse_bool
 
 R = TypeVar("R")
 
@@ -90,10 +91,10 @@ def bool_arg(req: Request, name: str) -> bool | None:
     value = req.arg(name)
     if value is None:
         return None
-    text = value.strip().lower()
-    if text in ("1", "true", "t", "yes", "y", "on", ""):
-        return True
-    if text in ("0", "false", "f", "no", "n", "off"):
-        return False
+    if not value.strip():
+        return True  # a bare flag (?all_tenants) is a true one, as with Nova
+    parsed = parse_bool(value)
+    if parsed is not None:
+        return parsed
     raise InvalidInput(f"Invalid input for query parameters {name}. Value: {value}. "
                        f"'{value}' is not a 'boolean'", field=name)

@@ -5,24 +5,29 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.compute.api.common import bool_arg, ctx_of, int_arg, require_admin
+from gureum.compute import schemas
+from gureum.compute.api.common import ctx_of, int_arg, require_admin
+from gureum.compute.api.params import limit_marker, page, reject_unknown
 from gureum.compute.models import Flavor, FlavorAccess
 from gureum.compute.views import flavors as views
 from gureum.compute.views.common import next_link
 from gureum.context import RequestContext
 from gureum.errors import Conflict, InvalidInput, NotFound
+from gureum.paging import SortKey
+from gureum.query import parse_bool
 
 router = Router()
 
 _spec_key = {"type": "string", "minLength": 1, "maxLength": 255,
              "pattern": r"^[a-zA-Z0-9-_:. ]{1,255}$"}
 _spec_value = {"type": ["string", "integer", "number", "boolean"]}
+_description = {**schemas.description, "maxLength": 65535}  # a TEXT column
 
 flavor_create = {
     "type": "object", "required": ["flavor"], "additionalProperties": False,
@@ -30,8 +35,7 @@ flavor_create = {
         "type": "object", "required": ["name", "ram", "vcpus", "disk"],
         "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 255,
-                     "pattern": r"^(?! )[\S ]*(?<! )$"},
+            "name": schemas.name,
             "id": {"type": ["string", "integer", "null"], "minLength": 1, "maxLength": 255,
                    "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
             "ram": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
@@ -42,8 +46,8 @@ flavor_create = {
             "swap": {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 0},
             "rxtx_factor": {"type": ["number", "string"],
                             "exclusiveMinimum": 0},
-            "os-flavor-access:is_public": {"type": ["boolean", "string"]},
-            "description": {"type": ["string", "null"], "maxLength": 65535},
+            "os-flavor-access:is_public": schemas.boolean,
+            "description": _description,
         },
     }},
 }
@@ -51,8 +55,7 @@ flavor_update = {"type": "object", "required": ["flavor"], "additionalProperties
                  "properties": {"flavor": {
                      "type": "object", "required": ["description"],
                      "additionalProperties": False,
-                     "properties": {"description": {"type": ["string", "null"],
-                                                    "maxLength": 65535}}}}}
+                     "properties": {"description": _description}}}}
 extra_specs_create = {"type": "object", "required": ["extra_specs"],
                       "additionalProperties": False,
                       "properties": {"extra_specs": {
@@ -80,20 +83,38 @@ def visible(s: Session, ctx: RequestContext, flavor_id: str) -> Flavor:
     return f
 
 
+_LIST_QUERY = ("limit", "marker", "is_public", "minRam", "minDisk", "sort_key", "sort_dir")
+_SORT_COLUMNS = {"flavorid": Flavor.id, "id": Flavor.id, "name": Flavor.name,
+                 "memory_mb": Flavor.ram, "ram": Flavor.ram, "vcpus": Flavor.vcpus,
+                 "root_gb": Flavor.disk, "disk": Flavor.disk, "created_at": Flavor.created_at}
+
+
+def _is_public_filter(value: str | None) -> bool | None:
+    """Nova's is_public query: absent → public only, "none" → all, else a strict boolean."""
+    if value is None:
+        return True
+    if value.lower() == "none":
+        return None
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise InvalidInput(f"Invalid is_public filter [{value}]", field="is_public")
+    return parsed
+
+
 def _list(req: Request, s: Session, detail: bool) -> Response:
     ctx = ctx_of(req)
-    stmt = select(Flavor).where(Flavor.disabled.is_(False))
-    is_public = req.arg("is_public")
-    if ctx.is_admin and is_public is not None and is_public.lower() == "none":
-        pass  # admin: every flavor
-    elif ctx.is_admin and is_public is not None:
-        stmt = stmt.where(Flavor.is_public.is_(bool_arg(req, "is_public")))
-    elif ctx.is_admin:
-        stmt = stmt.where(Flavor.is_public.is_(True))
+    reject_unknown(req, _LIST_QUERY)
+    visible: list[ColumnElement[bool]] = [Flavor.disabled.is_(False)]
+    if ctx.is_admin:
+        # Only admins choose; a member's is_public is ignored, as with Nova.
+        is_public = _is_public_filter(req.arg("is_public"))
+        if is_public is not None:
+            visible.append(Flavor.is_public.is_(is_public))
     else:
         granted = select(FlavorAccess.flavor_id).where(
             FlavorAccess.project_id == ctx.project_id)
-        stmt = stmt.where(Flavor.is_public.is_(True) | Flavor.id.in_(granted))
+        visible.append(Flavor.is_public.is_(True) | Flavor.id.in_(granted))
+    stmt = select(Flavor).where(*visible)
     min_ram = int_arg(req, "minRam")
     if min_ram is not None:
         stmt = stmt.where(Flavor.ram >= min_ram)
@@ -101,28 +122,18 @@ def _list(req: Request, s: Session, detail: bool) -> Response:
     if min_disk is not None:
         stmt = stmt.where(Flavor.disk >= min_disk)
     sort_key = req.arg("sort_key") or "flavorid"
-    columns = {"flavorid": Flavor.id, "id": Flavor.id, "name": Flavor.name,
-               "memory_mb": Flavor.ram, "ram": Flavor.ram, "vcpus": Flavor.vcpus,
-               "root_gb": Flavor.disk, "disk": Flavor.disk, "created_at": Flavor.created_at}
-    if sort_key not in columns:
+    if sort_key not in _SORT_COLUMNS:
         raise InvalidInput(f"Invalid input for query parameters sort_key. Value: {sort_key}.",
                            field="sort_key")
     sort_dir = req.arg("sort_dir") or "asc"
     if sort_dir not in ("asc", "desc"):
         raise InvalidInput(f"Invalid input for query parameters sort_dir. Value: {sort_dir}.",
                            field="sort_dir")
-    col = columns[sort_key]
-    rows = list(s.scalars(stmt.order_by(col.asc() if sort_dir == "asc" else col.desc(),
-                                        Flavor.id.asc())))
-    marker = req.arg("marker")
-    if marker:
-        ids = [f.id for f in rows]
-        if marker not in ids:
-            raise InvalidInput(f"Marker {marker} could not be found.", field="marker")
-        rows = rows[ids.index(marker) + 1:]
-    limit = int_arg(req, "limit")
-    if limit is not None:
-        rows = rows[:limit]
+    keys = [SortKey(_SORT_COLUMNS[sort_key], sort_dir == "asc"), SortKey(Flavor.id)]
+    limit, marker = limit_marker(req)
+    # The marker is looked up among the flavors the caller sees, not the filtered ones.
+    rows = page(s, stmt, keys, limit, marker, Flavor.id == marker, *visible,
+                not_found="marker [{marker}] not found")
     items = [views.flavor(req, f, detail=detail) for f in rows]
     body: dict[str, Any] = {"flavors": items}
     links = next_link(req, "flavors/detail" if detail else "flavors", items, limit)
@@ -161,15 +172,13 @@ def create_flavor(req: Request, s: Session) -> Response:
         raise Conflict(f"Flavor with ID {flavor_id} already exists.")
     if s.scalar(select(Flavor.id).where(Flavor.name == body["name"])):
         raise Conflict(f"Flavor with name {body['name']} already exists.")
-    public = body.get("os-flavor-access:is_public", True)
-    if isinstance(public, str):
-        public = public.strip().lower() in ("1", "true", "yes", "on")
+    public = schemas.to_bool(body.get("os-flavor-access:is_public", True))
     try:
         f = Flavor(id=flavor_id, name=body["name"], ram=int(body["ram"]),
                    vcpus=int(body["vcpus"]), disk=int(body["disk"]),
                    ephemeral=int(body.get("OS-FLV-EXT-DATA:ephemeral") or 0),
                    swap=int(body.get("swap") or 0),
-                   rxtx_factor=float(body.get("rxtx_factor") or 1.0), is_public=bool(public),
+                   rxtx_factor=float(body.get("rxtx_factor") or 1.0), is_public=public,
                    description=body.get("description"))
     except ValueError as exc:
         raise InvalidInput(f"Invalid flavor: {exc}") from None

@@ -11,19 +11,20 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, false, select
 from sqlalchemy.orm import Session
 
 from gureum.api.microversion import at_least
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.compute import zones
 from gureum.compute.api.common import ctx_of, require_admin, settings_of
-from gureum.compute.api.params import int_id, is_uuid, limit_marker, reject_unknown
+from gureum.compute.api.params import int_id, is_uuid, limit_marker, page, reject_unknown
 from gureum.compute.api.params import strict_bool as flag
 from gureum.compute.models import ComputeNode, ComputeService, Instance
 from gureum.compute.views import hypervisors as views
 from gureum.compute.views.common import next_link
 from gureum.errors import InvalidInput, NotFound
+from gureum.paging import SortKey
 from gureum.scheduler.select import COMPUTE_BINARY
 
 router = Router()
@@ -83,7 +84,7 @@ def _list(req: Request, s: Session, detail: bool) -> Response:
         nodes = _matching(s, pattern)
         paging = False
     else:
-        nodes = _page(s, req, select(ComputeNode).order_by(ComputeNode.id), limit, marker)
+        nodes = _page(s, req, select(ComputeNode), limit, marker)
     services = _services(s)
     nodes = [n for n in nodes if n.host in services]  # a deleted service hides its node
     on_host = _instances(s, {n.host for n in nodes})
@@ -103,19 +104,16 @@ def _list(req: Request, s: Session, detail: bool) -> Response:
 
 def _page(s: Session, req: Request, stmt: Select[Any], limit: int | None,
           marker: str | None) -> list[ComputeNode]:
-    if marker:
-        if at_least(req, "2.53"):
-            found = s.scalar(select(ComputeNode.id).where(ComputeNode.uuid == marker))
-        else:
-            number = int_id(marker)
-            found = s.scalar(select(ComputeNode.id).where(ComputeNode.id == number)) \
-                if number is not None else None
-        if found is None:
-            raise InvalidInput(f"marker [{marker}] not found", field="marker")
-        stmt = stmt.where(ComputeNode.id > found)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list(s.scalars(stmt))
+    """From 2.53 the marker is a node's uuid, before it its integer id."""
+    if not marker:
+        where: ColumnElement[bool] = ComputeNode.id.is_(None)  # no marker: not looked up
+    elif at_least(req, "2.53"):
+        where = ComputeNode.uuid == marker
+    else:
+        number = int_id(marker)
+        where = ComputeNode.id == number if number is not None else false()
+    return page(s, stmt, [SortKey(ComputeNode.id)], limit, marker, where,
+                not_found="marker [{marker}] not found")
 
 
 @router.get("/v2.1/os-hypervisors", tx=True)

@@ -12,15 +12,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum import paging
 from gureum.api.microversion import at_least
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.compute.api.common import ctx_of
-from gureum.compute.api.params import limit_marker, reject_unknown, time_window
+from gureum.compute.api.params import limit_marker, page, reject_unknown, time_window
 from gureum.compute.models import Instance, InstanceAction, InstanceActionEvent
 from gureum.compute.views import instance_actions as views
 from gureum.compute.views.common import next_link
 from gureum.context import RequestContext
-from gureum.errors import InvalidInput, NotFound
+from gureum.errors import NotFound
+from gureum.paging import SortKey
 
 router = Router()
 
@@ -39,8 +41,9 @@ def instance_with_history(req: Request, s: Session, ctx: RequestContext,
 def list_actions(req: Request, s: Session) -> Response:
     ctx = ctx_of(req)
     inst = instance_with_history(req, s, ctx, req.path_params["server_id"])
-    stmt = select(InstanceAction).where(InstanceAction.instance_id == inst.id).order_by(
-        InstanceAction.start_time.desc(), InstanceAction.id.desc())
+    stmt = select(InstanceAction).where(InstanceAction.instance_id == inst.id)
+    keys = [SortKey(InstanceAction.start_time, ascending=False),
+            SortKey(InstanceAction.id, ascending=False)]
     limit = None
     paged = at_least(req, "2.58")
     if paged:
@@ -55,16 +58,13 @@ def list_actions(req: Request, s: Session) -> Response:
         if before is not None:
             stmt = stmt.where(InstanceAction.updated_at <= before)
         limit, marker = limit_marker(req)
-        rows = list(s.scalars(stmt))
-        if marker:
-            ids = [a.request_id for a in rows]
-            if marker not in ids:
-                raise InvalidInput(f"Marker {marker} could not be found.", field="marker")
-            rows = rows[ids.index(marker) + 1:]
-        if limit is not None:
-            rows = rows[:limit]
+        # The marker is the newest action of that request on this server (as Nova).
+        found = s.scalar(select(InstanceAction.id).where(
+            InstanceAction.instance_id == inst.id, InstanceAction.request_id == marker)
+            .order_by(InstanceAction.id.desc()).limit(1)) if marker else None
+        rows = page(s, stmt, keys, limit, marker, InstanceAction.id == found)
     else:
-        rows = list(s.scalars(stmt))
+        rows = list(s.scalars(stmt.order_by(*paging.order_by(keys))))
     items = [views.action(req, a) for a in rows]
     body: dict[str, Any] = {"instanceActions": items}
     if paged:

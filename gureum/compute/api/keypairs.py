@@ -14,27 +14,35 @@ from sqlalchemy.orm import Session
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
+from gureum.compute import schemas
 from gureum.compute.api.common import ctx_of, int_arg, require_writer, settings_of
+from gureum.compute.api.params import page, reject_unknown
 from gureum.compute.models import KeyPair
 from gureum.compute.quotas import limits_for
-from gureum.compute.views.common import isotime
+from gureum.compute.views.common import isotime, next_link
 from gureum.context import RequestContext
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
+from gureum.paging import SortKey
 
 router = Router()
 
-keypair_create = {
-    "type": "object", "required": ["keypair"], "additionalProperties": False,
-    "properties": {"keypair": {
-        "type": "object", "required": ["name"], "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 255},
-            "public_key": {"type": "string", "maxLength": 16384},
-            "type": {"type": "string", "enum": ["ssh", "x509"]},
-            "user_id": {"type": "string", "minLength": 1, "maxLength": 255},
-        },
-    }},
-}
+def _create_schema(name: dict[str, Any], *required: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["keypair"], "additionalProperties": False,
+            "properties": {"keypair": {
+                "type": "object", "required": ["name", *required],
+                "additionalProperties": False,
+                "properties": {
+                    "name": name,
+                    "public_key": {"type": "string", "maxLength": 16384},
+                    "type": {"type": "string", "enum": ["ssh", "x509"]},
+                    "user_id": {"type": "string", "minLength": 1, "maxLength": 255},
+                },
+            }}}
+
+
+keypair_create = _create_schema(schemas.keypair_name)
+# 2.92: no more generated keys, so the public key is required.
+keypair_create_v292 = _create_schema(schemas.keypair_name_v292, "public_key")
 
 
 def fingerprint(public_key: str, key_type: str = "ssh") -> str:
@@ -89,21 +97,18 @@ def view(req: Request, kp: KeyPair, detail: bool = False) -> dict[str, Any]:
 @router.get("/v2.1/os-keypairs", tx=True)
 def list_keypairs(req: Request, s: Session) -> Response:
     ctx = ctx_of(req)
-    stmt = select(KeyPair).where(KeyPair.user_id == _owner(req, ctx)).order_by(KeyPair.name)
+    reject_unknown(req, ("user_id", "limit", "marker"))
+    owner = _owner(req, ctx)
+    stmt = select(KeyPair).where(KeyPair.user_id == owner)
     marker = req.arg("marker") if at_least(req, "2.35") else None
-    if marker:
-        if s.scalar(select(KeyPair.id).where(KeyPair.user_id == _owner(req, ctx),
-                                             KeyPair.name == marker)) is None:
-            raise InvalidInput(f"Marker {marker} could not be found.", field="marker")
-        stmt = stmt.where(KeyPair.name > marker)
     limit = int_arg(req, "limit") if at_least(req, "2.35") else None
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    items = [{"keypair": view(req, kp)} for kp in s.scalars(stmt)]
+    rows = page(s, stmt, [SortKey(KeyPair.name)], limit, marker, KeyPair.user_id == owner,
+                KeyPair.name == marker)
+    items = [{"keypair": view(req, kp)} for kp in rows]
     body: dict[str, Any] = {"keypairs": items}
-    if limit and len(items) == limit:
-        body["keypairs_links"] = [{"rel": "next", "href": f"{req.base_url}/v2.1/os-keypairs"
-                                   f"?limit={limit}&marker={items[-1]['keypair']['name']}"}]
+    links = next_link(req, "os-keypairs", [i["keypair"] for i in items], limit, key="name")
+    if links:
+        body["keypairs_links"] = links
     return json_response(body)
 
 
@@ -111,16 +116,9 @@ def list_keypairs(req: Request, s: Session) -> Response:
 def create_keypair(req: Request, s: Session) -> Response:
     ctx = ctx_of(req)
     require_writer(ctx, "os_compute_api:os-keypairs:create")
-    body = validate(keypair_create, req.json())["keypair"]
+    body = validate(keypair_create_v292 if at_least(req, "2.92") else keypair_create,
+                    req.json())["keypair"]
     name = body["name"]
-    if at_least(req, "2.92"):
-        import re
-
-        if not re.match(r"^[a-zA-Z0-9 @._-]+$", name):
-            raise InvalidInput("Keypair data is invalid: The keypair name contains unsafe "
-                               "characters", field="keypair.name")
-        if "public_key" not in body:
-            raise InvalidInput("'public_key' is a required property", field="keypair.public_key")
     owner = ctx.user_id
     if body.get("user_id") and body["user_id"] != ctx.user_id:
         if not (at_least(req, "2.10") and ctx.is_admin):
@@ -151,6 +149,7 @@ def create_keypair(req: Request, s: Session) -> Response:
 
 def _find(req: Request, s: Session) -> KeyPair:
     ctx = ctx_of(req)
+    reject_unknown(req, ("user_id",))
     name = req.path_params["name"]
     kp = s.scalar(select(KeyPair).where(KeyPair.user_id == _owner(req, ctx),
                                         KeyPair.name == name))

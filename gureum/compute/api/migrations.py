@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 from gureum.api.microversion import at_least
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.compute.api.common import ctx_of, require_admin
-from gureum.compute.api.params import limit_marker, reject_unknown, time_window
+from gureum.compute.api.params import limit_marker, page, reject_unknown, time_window
 from gureum.compute.models import Migration
 from gureum.compute.views import migrations as views
 from gureum.compute.views.common import next_link
-from gureum.errors import InvalidInput
+from gureum.paging import SortKey
 
 router = Router()
 
@@ -59,15 +59,9 @@ def list_migrations(req: Request, s: Session) -> Response:
         if before is not None:
             stmt = stmt.where(Migration.updated_at <= before)
         limit, marker = limit_marker(req)
-        rows = list(s.scalars(stmt.order_by(Migration.created_at.desc(),
-                                            Migration.id.desc())))
-        if marker:
-            ids = [m.uuid for m in rows]
-            if marker not in ids:
-                raise InvalidInput(f"Marker {marker} could not be found.", field="marker")
-            rows = rows[ids.index(marker) + 1:]
-        if limit is not None:
-            rows = rows[:limit]
+        keys = [SortKey(Migration.created_at, ascending=False),
+                SortKey(Migration.id, ascending=False)]
+        rows = page(s, stmt, keys, limit, marker, Migration.uuid == marker)
     else:
         rows = list(s.scalars(stmt.order_by(Migration.id)))
     items = [views.migration(req, m) for m in rows]

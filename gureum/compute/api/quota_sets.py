@@ -17,6 +17,7 @@ from gureum.compute import quota_usage
 from gureum.compute.api.common import ctx_of, require_admin, settings_of
 from gureum.compute.api.params import reject_unknown
 from gureum.compute.quotas import defaults
+from gureum.compute.schemas import boolean as _boolean
 from gureum.compute.schemas import to_bool
 from gureum.compute.views import quotas as views
 from gureum.context import RequestContext
@@ -26,9 +27,6 @@ router = Router()
 
 _quota = {"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1,
           "maximum": 0x7FFFFFFF}
-_boolean: dict[str, Any] = {"type": ["boolean", "string"],
-                            "enum": [True, False, "True", "False", "true", "false", "1",
-                                     "0", "yes", "no", "on", "off", "t", "f", "y", "n"]}
 
 
 def update_schema(resources: tuple[str, ...]) -> dict[str, Any]:

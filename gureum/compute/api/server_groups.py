@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
+from gureum.compute import schemas
 from gureum.compute.api.common import ctx_of, int_arg, require_writer, settings_of
 from gureum.compute.api.params import MAX_LIMIT, reject_unknown
 from gureum.compute.models import Instance, ServerGroup
@@ -22,8 +23,7 @@ router = Router()
 
 HARD = ["anti-affinity", "affinity"]
 SOFT = ["soft-anti-affinity", "soft-affinity"]
-_name = {"type": "string", "minLength": 1, "maxLength": 255,
-         "pattern": r"^(?![\s])[\s\S]*(?<![\s])$"}
+_name = schemas.name
 
 
 def _create_schema(group: dict[str, Any]) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from gureum.compute.api.common import (
     settings_of,
 )
 from gureum.compute.models import Instance
-from gureum.compute.quotas import limits_for
+from gureum.compute.quotas import check_metadata_items
 from gureum.db import compare_and_swap, utcnow
-from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gureum.errors import Conflict, InvalidInput, NotFound
 
 router = Router()
 
@@ -57,10 +57,8 @@ def change_metadata(req: Request, s: Session, verb: str,
                            f"{err.state}") from None
         old = dict(inst.metadata_ or {})
         new = mutate(dict(old))
-        limit = limits_for(s, inst.project_id, settings_of(req)).get("metadata_items", -1)
-        if len(new) > len(old) and 0 <= limit < len(new):
-            raise Forbidden(f"Quota exceeded for metadata_items: Maximum number of metadata "
-                            f"items exceeds {limit}")
+        if len(new) > len(old):
+            check_metadata_items(s, inst.project_id, settings_of(req), len(new))
         expected = {"deleted": False, "vm_state": inst.vm_state,
                     "task_state": inst.task_state, "updated_at": inst.updated_at}
         if compare_and_swap(s, Instance, inst.id, expected,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select, true
@@ -25,12 +24,13 @@ from gureum.compute.api.common import (
     require_writer,
     settings_of,
 )
-from gureum.compute.api.params import MAX_LIMIT
+from gureum.compute.api.params import MAX_LIMIT, page, reject_unknown
 from gureum.compute.models import ComputeService, Instance
 from gureum.compute.views import servers as views
 from gureum.compute.views.common import next_link
 from gureum.context import RequestContext
 from gureum.errors import Forbidden, InvalidInput
+from gureum.paging import SortKey
 from gureum.scheduler.select import COMPUTE_BINARY, service_is_up
 
 router = Router()
@@ -66,6 +66,9 @@ def _create_request(req: Request, body: dict[str, Any]) -> servers.CreateRequest
                            field="server.min_count")
     if min_count > max_count:
         raise InvalidInput("min_count must be <= max_count", field="server.min_count")
+    if server.get("hostname") and max_count > 1:
+        raise InvalidInput("Unable to allocate a single hostname to multiple instances",
+                           field="server.hostname")
     hints = dict(body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints")
                  or {})
     if isinstance(hints.get("group"), list):
@@ -93,7 +96,7 @@ def _create_request(req: Request, body: dict[str, Any]) -> servers.CreateRequest
 def create_server(req: Request) -> Response:
     ctx = ctx_of(req)
     require_writer(ctx, "os_compute_api:servers:create")
-    body = validate(schemas.server_create, req.json())
+    body = validate(schemas.server_create_for(req.version), req.json())
     create = _create_request(req, body)
     with req.app_state.db.session() as s:
         made = servers.create(s, ctx, create, settings_of(req), ctx.request_id)
@@ -153,8 +156,38 @@ def _status_condition(status: str) -> Any:
     return or_(*conds) if conds else False
 
 
-def _query(req: Request, s: Session, ctx: RequestContext) -> tuple[Select[Any], Any]:
-    """The filtered, sorted statement and a Python predicate for regex filters."""
+# GET /servers query parameters Nova's schema knows (others: ignored before 2.75, 400 after).
+_LIST_QUERY = (
+    "user_id", "project_id", "tenant_id", "launch_index", "image_ref", "image", "kernel_id",
+    "ramdisk_id", "hostname", "key_name", "power_state", "vm_state", "task_state", "host",
+    "node", "flavor", "reservation_id", "launched_at", "terminated_at", "availability_zone",
+    "name", "display_name", "description", "display_description", "locked_by", "uuid",
+    "root_device_name", "config_drive", "access_ip_v4", "access_ip_v6", "auto_disk_config",
+    "progress", "sort_key", "sort_dir", "all_tenants", "soft_deleted", "deleted", "status",
+    "changes-since", "ip", "ip6", "created_at", "limit", "marker")
+_LIST_QUERY_SINCE = {"2.26": ("tags", "tags-any", "not-tags", "not-tags-any"),
+                     "2.66": ("changes-before",), "2.73": ("locked",)}
+# Joined tables and internal attributes: never a filter, at any microversion.
+_NOT_FILTERS = ("block_device_mapping", "services", "metadata", "system_metadata",
+                "info_cache", "security_groups", "pci_devices")
+
+
+def check_list_query(req: Request) -> None:
+    """Refuse what Nova's servers index refuses: internal fields, and from 2.75 unknowns."""
+    for name in req.query:
+        if name in _NOT_FILTERS or name.startswith("_"):
+            raise InvalidInput(f"Invalid filter field: {name}.", field=name)
+    allowed = list(_LIST_QUERY)
+    for since, names in _LIST_QUERY_SINCE.items():
+        if at_least(req, since):
+            allowed.extend(names)
+    reject_unknown(req, allowed)
+
+
+def _query(req: Request, s: Session, ctx: RequestContext
+           ) -> tuple[Select[Any], list[SortKey], Any]:
+    """The filtered statement, its sort keys and a Python predicate for regex filters."""
+    check_list_query(req)
     stmt = select(Instance)
     admin = ctx.is_admin
     all_tenants = bool_arg(req, "all_tenants") if "all_tenants" in req.query else False
@@ -206,8 +239,7 @@ def _query(req: Request, s: Session, ctx: RequestContext) -> tuple[Select[Any], 
     ip_ids = _ip_filter(req, s)
     if ip_ids is not None:
         stmt = stmt.where(Instance.id.in_(ip_ids))
-    stmt = _sorted(req, stmt)
-    return stmt, _python_filters(req)
+    return stmt, _sort_keys(req), _python_filters(req)
 
 
 def _ip_filter(req: Request, s: Session) -> list[str] | None:
@@ -254,10 +286,10 @@ def _python_filters(req: Request) -> Any:
     return keep
 
 
-def _sorted(req: Request, stmt: Select[Any]) -> Select[Any]:
+def _sort_keys(req: Request) -> list[SortKey]:
     keys = req.query.get("sort_key", [])
     dirs = req.query.get("sort_dir", [])
-    order: list[Any] = []
+    out: list[SortKey] = []
     for i, key in enumerate(keys):
         column = SORT_KEYS.get(key)
         if column is None:
@@ -267,37 +299,25 @@ def _sorted(req: Request, stmt: Select[Any]) -> Select[Any]:
         if direction not in ("asc", "desc"):
             raise InvalidInput(f"Invalid input for query parameters sort_dir. Value: "
                                f"{direction}.", field="sort_dir")
-        order.append(column.asc() if direction == "asc" else column.desc())
-    if not order:
-        order = [Instance.created_at.desc(), Instance.seq.desc()]
-    else:
-        order.append(Instance.seq.desc())
-    return stmt.order_by(*order)
-
-
-def _page(s: Session, stmt: Select[Any], keep: Any, limit: int | None,
-          marker: str | None) -> list[Instance]:
-    """Rows after the marker that pass the Python filters, at most ``limit``."""
-    if marker:
-        # Find the marker among the ids alone (same filters, same total order: the sort
-        # ends with the unique seq), then skip that many rows in SQL. Loading every
-        # server before the marker made each later page slower than the one before.
-        ids = list(s.scalars(stmt.with_only_columns(Instance.id)))
-        try:
-            position = ids.index(marker)
-        except ValueError:
-            raise InvalidInput(f"marker [{marker}] not found", field="marker") from None
-        stmt = stmt.offset(position + 1)
-    if keep is None and limit is not None:
-        stmt = stmt.limit(max(limit, 1))  # limit=0 has always returned one server
-    rows: Iterator[Instance] = iter(s.scalars(stmt.execution_options(yield_per=500)))
-    out = []
-    for inst in rows:
-        if keep is None or keep(inst):
-            out.append(inst)
-            if limit is not None and len(out) >= limit:
-                break
+        out.append(SortKey(column, direction == "asc"))
+    if not out:
+        out.append(SortKey(Instance.created_at, ascending=False))
+    out.append(SortKey(Instance.seq, ascending=False))  # unique: the order is total
     return out
+
+
+def _page(s: Session, ctx: RequestContext, stmt: Select[Any], keys: list[SortKey],
+          keep: Any, limit: int | None, marker: str | None) -> list[Instance]:
+    """Rows after the marker that pass the Python filters, at most ``limit``.
+
+    The marker need not pass the filters (Nova finds it by id alone); paging goes
+    on from its place in the sort order.
+    """
+    where = [Instance.id == marker]
+    if not ctx.is_admin:
+        where.append(Instance.project_id == ctx.project_id)
+    return page(s, stmt, keys, limit, marker, *where, not_found="marker [{marker}] not found",
+                keep=keep)
 
 
 def host_statuses(s: Session, req: Request, hosts: set[str]) -> dict[str, str]:
@@ -322,8 +342,8 @@ def _list(req: Request, s: Session, detail: bool) -> Response:
     # Nova's [api] max_limit: no page is larger, whatever the client asks.
     limit = min(int_arg(req, "limit") or MAX_LIMIT, MAX_LIMIT)
     marker = req.arg("marker")
-    stmt, keep = _query(req, s, ctx)
-    rows = _page(s, stmt, keep, limit, marker)
+    stmt, keys, keep = _query(req, s, ctx)
+    rows = _page(s, ctx, stmt, keys, keep, limit, marker)
     if detail:
         statuses = (host_statuses(s, req, {i.host for i in rows if i.host})
                     if ctx.is_admin and at_least(req, "2.16") else {})
@@ -371,7 +391,7 @@ def show_server(req: Request, s: Session) -> Response:
 def update_server(req: Request, s: Session) -> Response:
     ctx = ctx_of(req)
     require_writer(ctx, "os_compute_api:servers:update")
-    body = validate(schemas.server_update, req.json())["server"]
+    body = validate(schemas.server_update_for(req.version), req.json())["server"]
     if "description" in body and not at_least(req, "2.19"):
         raise InvalidInput("Additional properties are not allowed ('description' was "
                            "unexpected)", field="server.description")

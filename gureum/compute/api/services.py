@@ -26,15 +26,13 @@ from gureum.compute.models import (
     Instance,
     Migration,
 )
+from gureum.compute.schemas import boolean as _boolean
 from gureum.compute.schemas import to_bool
 from gureum.compute.views import services as views
 from gureum.errors import Conflict, InvalidInput, NotFound
 
 router = Router()
 
-_boolean: dict[str, Any] = {"type": ["boolean", "string"],
-                            "enum": [True, False, "True", "False", "true", "false", "1",
-                                     "0", "yes", "no", "on", "off", "t", "f", "y", "n"]}
 _host = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9-._]*$"}
 _reason = {"type": "string", "minLength": 1, "maxLength": 255}
 _binary = {"type": "string", "minLength": 1, "maxLength": 255}

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 from gureum.api.microversion import at_least
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.compute.api.common import ctx_of, require_admin
-from gureum.compute.api.params import MAX_LIMIT, limit_marker, reject_unknown
+from gureum.compute.api.params import MAX_LIMIT, limit_marker, page, reject_unknown
 from gureum.compute.models import Instance
 from gureum.compute.views import usage as views
 from gureum.db import utcnow
 from gureum.errors import Forbidden, InvalidInput
+from gureum.paging import SortKey
 
 router = Router()
 
@@ -58,16 +59,12 @@ def _instances(s: Session, start: dt.datetime, stop: dt.datetime, project_id: st
     stmt = select(Instance).where(
         or_(Instance.terminated_at.is_(None), Instance.terminated_at > start),
         or_(Instance.launched_at.is_(None), Instance.launched_at < stop),
-    ).order_by(Instance.created_at, Instance.seq)
-    if project_id is not None:
-        stmt = stmt.where(Instance.project_id == project_id)
-    rows = list(s.scalars(stmt))
-    if marker:
-        ids = [i.id for i in rows]
-        if marker not in ids:
-            raise InvalidInput(f"Marker {marker} could not be found.", field="marker")
-        rows = rows[ids.index(marker) + 1:]
-    return rows[:limit if limit is not None else MAX_LIMIT]
+    )
+    mine = [] if project_id is None else [Instance.project_id == project_id]
+    keys = [SortKey(Instance.created_at), SortKey(Instance.seq)]
+    # The marker is any server (of the project asked about), deleted ones too, as Nova.
+    return page(s, stmt.where(*mine), keys, limit if limit is not None else MAX_LIMIT,
+                marker, Instance.id == marker, *mine)
 
 
 def _paging(req: Request) -> tuple[int | None, str | None]:
