@@ -25,6 +25,7 @@ from gureum.compute.api.common import (
     ctx_of,
     instance_for,
     require_admin,
+    require_manager,
     require_writer,
     settings_of,
 )
@@ -321,7 +322,9 @@ def migrate(req: Request, body: Any) -> Response:
     if host and not at_least(req, "2.56"):
         raise InvalidInput("Additional properties are not allowed ('host' was unexpected)",
                            field="migrate.host")
-    begin_move(req, "migrate", "migrate", "migration", host=host, admin_only=True)
+    # A project manager may migrate its servers; naming the host is the admin's.
+    require_manager(ctx_of(req), "os_compute_api:os-migrate-server:migrate")
+    begin_move(req, "migrate", "migrate", "migration", host=host, admin_only=bool(host))
     return empty(202)
 
 
@@ -384,7 +387,9 @@ def begin_live(req: Request, host: str | None, block: Any) -> None:
     from gureum.workflows.resize import start_migration
 
     ctx = ctx_of(req)
-    require_admin(ctx, "os_compute_api:os-migrate-server:migrate_live")
+    if host is not None:
+        require_admin(ctx, "os_compute_api:os-migrate-server:migrate_live:host")
+    require_manager(ctx, "os_compute_api:os-migrate-server:migrate_live")
     with req.app_state.db.session() as s:
         inst = instance_for(s, ctx, req.path_params["server_id"])
         if host is not None:

@@ -38,6 +38,13 @@ def require_admin(ctx: RequestContext, rule: str) -> None:
         raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
 
 
+def require_manager(ctx: RequestContext, rule: str) -> None:
+    """Nova's PROJECT_MANAGER_OR_ADMIN (the caller's token is scoped to the server's
+    project: ``instance_for`` only finds other projects' servers for admins)."""
+    if not ctx.is_manager:
+        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
+
+
 def require_writer(ctx: RequestContext, rule: str) -> None:
     if not ctx.can_write:
         raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
