@@ -112,12 +112,17 @@ def fetch(s: Session, stmt: Select[Any], keys: Sequence[SortKey], limit: int | N
         # unique(): models that load collections with a join repeat their rows.
         rows = list(s.scalars(stmt if wanted is None else stmt.limit(wanted)).unique())
     else:
-        # Streamed: a filter may drop most rows; stop as soon as the page is full.
-        for row in s.scalars(stmt.execution_options(yield_per=500)):
-            if keep(row):
-                rows.append(row)
-                if wanted is not None and len(rows) >= wanted:
-                    break
+        # Streamed: a filter may drop most rows; stop as soon as the page is full, and
+        # close the result (a server-side cursor on PostgreSQL) when stopping early.
+        result = s.scalars(stmt.execution_options(yield_per=500))
+        try:
+            for row in result:
+                if keep(row):
+                    rows.append(row)
+                    if wanted is not None and len(rows) >= wanted:
+                        break
+        finally:
+            result.close()
     more = limit is not None and len(rows) > limit
     if more:
         rows = rows[:limit]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from gureum import paging
 from gureum.api.validation import validate
 from gureum.context import RequestContext
 from gureum.db import utcnow
@@ -24,6 +25,7 @@ from gureum.image import metadef_schemas as schemas
 from gureum.image import models as m
 from gureum.image import policy, service
 from gureum.image.views import isotime
+from gureum.paging import SortKey
 
 NS_SCHEMA = "/v2/schemas/metadefs/namespace"
 OBJECT_SCHEMA = "/v2/schemas/metadefs/object"
@@ -215,22 +217,17 @@ def list_namespaces(s: Session, ctx: RequestContext, params: dict[str, list[str]
             m.MetadefAssociation.resource_type_id == m.MetadefResourceType.id,
             m.MetadefResourceType.name.in_([service.check_text(w, "resource_types", 80)
                                             for w in wanted])))
-    column = getattr(m.MetadefNamespace, sort_key)
-    tiebreak = m.MetadefNamespace.id
-    order = [column.asc(), tiebreak.asc()] if sort_dir == "asc" else [column.desc(),
-                                                                       tiebreak.desc()]
-    # A metadef catalog holds tens of namespaces, not millions: page in memory.
-    rows = list(s.scalars(stmt.order_by(*order)))
+    ascending = sort_dir == "asc"
+    keys = [SortKey(getattr(m.MetadefNamespace, sort_key), ascending),
+            SortKey(m.MetadefNamespace.id, ascending)]
     marker = arg("marker")
+    values = None
     if marker is not None:
-        names = [r.namespace for r in rows]
-        if marker not in names:
-            get_namespace(s, ctx, marker)  # 404 when it does not exist for the caller
-            names = []
-        rows = rows[names.index(marker) + 1:] if marker in names else []
-    page = rows[:limit]
-    next_marker = page[-1].namespace if page and len(page) == limit else None
-    return page, next_marker
+        found = get_namespace(s, ctx, marker)  # 404 when it does not exist for the caller
+        values = paging.marker_values(s, keys, m.MetadefNamespace.id == found.id)
+    rows = paging.fetch(s, stmt, keys, limit, values).rows
+    next_marker = rows[-1].namespace if rows and len(rows) == limit else None
+    return rows, next_marker
 
 
 def create_namespace(s: Session, ctx: RequestContext, body: Any) -> m.MetadefNamespace:

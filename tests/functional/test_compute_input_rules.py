@@ -300,3 +300,39 @@ def test_readers_cannot_act_on_servers(api: Api, cloud: InProcessCloud, admin_to
     reader = reader_token(api, cloud, admin_token, "action-reader")
     call(api, "POST", f"/servers/{active['id']}/action", reader, "2.90", status=403,
          json=action)
+
+
+# -- paging (one keyset paginator) ----------------------------------------------------------
+
+def test_keypairs_page_by_name_with_an_encoded_next_link(api: Api, demo_token: str) -> None:
+    for name in ("page a", "page b", "page c"):
+        call(api, "POST", "/os-keypairs", demo_token, "2.35", status=201,
+             json={"keypair": {"name": name, "public_key": PUBKEY}})
+    first = call(api, "GET", "/os-keypairs?limit=2", demo_token, "2.35", status=200).json()
+    assert [k["keypair"]["name"] for k in first["keypairs"]] == ["page a", "page b"]
+    href = first["keypairs_links"][0]["href"]
+    assert "marker=page+b" in href and " " not in href
+    rest = call(api, "GET", "/os-keypairs?limit=2&marker=page b", demo_token, "2.35",
+                status=200).json()
+    assert [k["keypair"]["name"] for k in rest["keypairs"]] == ["page c"]
+    r = call(api, "GET", "/os-keypairs?marker=nope", demo_token, "2.35", status=400)
+    assert fault(r) == "Marker nope could not be found."
+    for name in ("page a", "page b", "page c"):
+        call(api, "DELETE", f"/os-keypairs/{quote(name)}", demo_token, "2.35", status=204)
+
+
+def test_flavors_page_in_any_sort_order(api: Api, admin_token: str) -> None:
+    every = call(api, "GET", "/flavors/detail?sort_key=memory_mb&sort_dir=desc", admin_token,
+                 status=200).json()["flavors"]
+    seen: list[str] = []
+    marker = ""
+    while True:
+        body = call(api, "GET", f"/flavors/detail?sort_key=memory_mb&sort_dir=desc&limit=2"
+                    f"{marker}", admin_token, status=200).json()
+        seen += [f["id"] for f in body["flavors"]]
+        if "flavors_links" not in body:
+            break
+        marker = f"&marker={body['flavors'][-1]['id']}"
+    assert seen == [f["id"] for f in every] and len(seen) == len(set(seen)) > 2
+    r = call(api, "GET", "/flavors?marker=nope", admin_token, status=400)
+    assert fault(r) == "marker [nope] not found"
