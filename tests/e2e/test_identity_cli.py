@@ -94,13 +94,16 @@ def test_openstacksdk_lists_projects(gureum_up: GureumUp) -> None:
 
 def _as_user(gureum_up: GureumUp, user: str, password: str, project: str | None,
              *args: str) -> subprocess.CompletedProcess[str]:
-    """The real `openstack` CLI, authenticated as ``user`` through OS_* variables."""
+    """The real `openstack` CLI, authenticated as ``user`` through OS_* variables
+    (project None: a system-scoped token)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env.update({"OS_AUTH_URL": gureum_up.url + "/identity", "OS_USERNAME": user,
                 "OS_PASSWORD": password, "OS_USER_DOMAIN_NAME": "Default",
                 "OS_IDENTITY_API_VERSION": "3", "OS_REGION_NAME": "RegionOne"})
     if project:
         env.update({"OS_PROJECT_NAME": project, "OS_PROJECT_DOMAIN_NAME": "Default"})
+    else:
+        env["OS_SYSTEM_SCOPE"] = "all"
     return subprocess.run([str(BIN / "openstack"), *args], env=env, capture_output=True,
                           text=True, timeout=120)
 
@@ -181,3 +184,22 @@ def test_ec2_credentials_create_list_show_delete(gureum_up: GureumUp) -> None:
     rows = json.loads(os_("--os-cloud", "gureum-demo", "ec2", "credentials", "list",
                           "-f", "json").stdout)
     assert rows == []
+
+
+def test_system_reader_with_a_system_scoped_token(gureum_up: GureumUp) -> None:
+    os_ = gureum_up.openstack
+    os_("--os-cloud", "gureum", "user", "create", "--password", "sys-pw", "sys-reader")
+    os_("--os-cloud", "gureum", "role", "add", "--system", "all", "--user", "sys-reader",
+        "reader")
+    rows = json.loads(os_("--os-cloud", "gureum", "role", "assignment", "list", "--system",
+                          "all", "--names", "-f", "json").stdout)
+    assert {"Role": "reader", "User": "sys-reader@Default", "System": "all"}.items() <= \
+        next(r for r in rows if r["User"] == "sys-reader@Default").items()
+    proc = _as_user(gureum_up, "sys-reader", "sys-pw", None, "token", "issue", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    proc = _as_user(gureum_up, "sys-reader", "sys-pw", None, "project", "list", "--enabled",
+                    "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert {"admin", "demo", "service"} <= {p["Name"] for p in json.loads(proc.stdout)}
+    proc = _as_user(gureum_up, "sys-reader", "sys-pw", None, "project", "create", "nope")
+    assert proc.returncode != 0 and "403" in proc.stderr

@@ -154,3 +154,38 @@ def test_password_change_status_codes(api: Api, admin_token: str, demo_token: st
                                                  "password": "pw-2"}})
     assert r.status_code == 400 and "password policy" in r.json()["error"]["message"]
     assert api.token("pw-codes", "pw-1")
+
+
+def test_a_cloud_bootstrapped_before_gets_the_new_roles_on_start(tmp_path: Any) -> None:
+    """Clouds made with admin, member and reader only (admin -> member) are brought to
+    Keystone's five roles by the next start, keeping the role ids they had."""
+    from sqlalchemy import delete, select
+
+    from gureum.db import Database
+    from gureum.identity import bootstrap
+    from gureum.identity import models as m
+    from gureum.identity.core import Identity
+    from tests.harness import make_settings
+
+    settings = make_settings(tmp_path / "data")
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    db.upgrade()
+    ident = Identity(settings, db)
+    ident.keys.setup()
+    bootstrap.bootstrap(ident, "http://127.0.0.1:1", "RegionOne")
+    with db.session() as s:  # back to what the first version made
+        roles = {r.name: r.id for r in s.scalars(select(m.Role))}
+        s.execute(delete(m.ImpliedRole))
+        s.execute(delete(m.Role).where(m.Role.name.in_(["manager", "service"])))
+        s.add(m.ImpliedRole(prior_role_id=roles["admin"], implied_role_id=roles["member"]))
+        s.add(m.ImpliedRole(prior_role_id=roles["member"], implied_role_id=roles["reader"]))
+    bootstrap.reconcile_roles(ident)
+    with db.session(write=False) as s:
+        now = {r.name: r.id for r in s.scalars(select(m.Role))}
+        pairs = {(p, i) for p, i in s.execute(select(m.ImpliedRole.prior_role_id,
+                                                     m.ImpliedRole.implied_role_id))}
+    db.dispose()
+    assert set(now) == {"admin", "manager", "member", "reader", "service"}
+    assert all(now[n] == roles[n] for n in ("admin", "member", "reader"))
+    assert pairs == {(now["admin"], now["manager"]), (now["manager"], now["member"]),
+                     (now["member"], now["reader"])}
