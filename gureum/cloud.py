@@ -140,9 +140,12 @@ class Cloud:
         await self.bus.start()
         self.server_task = asyncio.create_task(self.server.serve(), name="api")
         await wait_started(self.server, self.server_task)
-        await self.conductor.start()
+        # The conductor serves first (agents report to it as they start); what a
+        # previous run left in flight is taken up once the agents are listening.
+        await self.conductor.start(recover=False)
         for agent in self.agents:
             await agent.start()
+        await self.conductor.recover()
 
     def ready_line(self) -> str:
         settings = self.settings

@@ -134,6 +134,9 @@ class ConductorSettings:
     # hand-over message was lost, and how old such work must be to count as lost.
     outbox_sweep_interval: float = 1.0
     outbox_grace: float = 2.0
+    # After a restart, how long a resumed workflow waits for the hosts it needs before
+    # it rolls back as far as the hosts that answer allow (seconds).
+    resume_host_wait: float = 60.0
 
 
 @dataclass(frozen=True)

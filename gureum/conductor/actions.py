@@ -29,6 +29,7 @@ from gureum.compute.models import Instance, InstanceAction
 from gureum.config import Settings
 from gureum.db import Database
 from gureum.virt.driver import GuestSpec, PowerOffResult
+from gureum.workflows.engine import wait_for_hosts
 
 log = logging.getLogger("gureum.conductor.actions")
 
@@ -121,8 +122,10 @@ class ActionRunner:
         self.bus = bus
 
     async def run(self, instance_id: str, action: str, request_id: str,
-                  params: Params | None = None) -> bool:
-        """Run a single-host action to its end; True when it succeeded."""
+                  params: Params | None = None, resuming: bool = False) -> bool:
+        """Run a single-host action to its end; True when it succeeded.
+
+        ``resuming`` (after a restart): wait, bounded, for the host's agent first."""
         params = params or {}
         spec_def = SIMPLE[action]
         task_state = states.ACTIONS[action].task_state
@@ -132,6 +135,11 @@ class ActionRunner:
             return False
         inst, host = loaded
         try:
+            if resuming and host and spec_def.calls:
+                away = await wait_for_hosts(self.bus, {host},
+                                            self.settings.conductor.resume_host_wait)
+                if away:
+                    raise BusError(f"Compute host {host} did not come back after a restart.")
             if spec_def.calls and not host:
                 raise BusError(f"Instance {instance_id} has no host to run {action} on.")
             for call in spec_def.calls:

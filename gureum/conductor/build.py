@@ -44,6 +44,7 @@ from gureum.scheduler import claims
 from gureum.scheduler.requests import request_spec
 from gureum.scheduler.select import COMPUTE_BINARY, NoValidHost, select_and_claim, service_is_up
 from gureum.virt.driver import GuestSpec
+from gureum.workflows.engine import wait_for_hosts
 
 log = logging.getLogger("gureum.conductor.build")
 
@@ -163,7 +164,7 @@ class BuildWorkflow:
             if instance_id in skip:
                 continue
             if task_state == states.DELETING:
-                self._spawn_task(self._delete(instance_id, request_id))
+                self._spawn_task(self._delete(instance_id, request_id, resuming=True))
             elif task_state == states.SPAWNING and host:
                 self._spawn_task(self._check_spawned(instance_id, host, request_id))
             else:
@@ -197,7 +198,9 @@ class BuildWorkflow:
             pass  # deleted or reset meanwhile; the build then finds nothing to do
 
     async def _check_spawned(self, instance_id: str, host: str, request_id: str) -> None:
-        """After a restart in 'spawning': ask the host whether the guest came up."""
+        """After a restart in 'spawning': ask the host whether the guest came up
+        (once its agent answers again: it may start after the conductor)."""
+        await wait_for_hosts(self.bus, {host}, self.settings.conductor.resume_host_wait)
         try:
             power = await agent_rpc.call(self.bus, host, msg.GetPowerState(instance_id),
                                          self.conf.rpc_timeout)
@@ -302,8 +305,13 @@ class BuildWorkflow:
             pass  # deleted or reset meanwhile: theirs stands
 
     # -- delete --------------------------------------------------------------------
-    async def _delete(self, instance_id: str, request_id: str) -> None:
+    async def _delete(self, instance_id: str, request_id: str, resuming: bool = False
+                      ) -> None:
         hosts = await asyncio.to_thread(self._delete_targets, instance_id)
+        if resuming and hosts:  # after a restart the agents may not be listening yet
+            away = await wait_for_hosts(self.bus, set(hosts),
+                                        self.settings.conductor.resume_host_wait)
+            hosts = [h for h in hosts if h not in away]
         for host in hosts:
             await self._terminate_on(host, instance_id)
         await asyncio.to_thread(self._finish_delete, instance_id, request_id,

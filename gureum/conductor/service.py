@@ -258,12 +258,14 @@ class Conductor:
         self.endpoint = ConductorEndpoint(settings, db, self.build, self.actions,
                                           self.workflows)
 
-    async def start(self) -> None:
+    async def start(self, recover: bool = True) -> None:
+        """Serve the bus and heartbeat; then (unless the caller does it later, once the
+        agents it starts are listening) take up what a previous conductor left."""
         await self.bus.serve("conductor", self.name, self.endpoint)
         await self.endpoint.report_state(self.name, "gureum-conductor", "conductor")
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="conductor-hb")
-        await self.recover()
-        self._sweeper = asyncio.create_task(self._sweep_loop(), name="conductor-outbox")
+        if recover:
+            await self.recover()
 
     async def _sweep_loop(self) -> None:
         """Work whose hand-over message was lost is started a moment later anyway."""
@@ -305,9 +307,12 @@ class Conductor:
             if instance_id in started:
                 continue
             log.info("resuming %s of %s after a restart", action, instance_id)
-            await self.endpoint.run_action(instance_id, action, request_id)
+            self.build._spawn_task(self.actions.run(instance_id, action, request_id,
+                                                    resuming=True))
         await self.build.recover(skip=started)
         await self.workflows.start()
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name="conductor-outbox")
 
     async def stop(self) -> None:
         if self._sweeper is not None:

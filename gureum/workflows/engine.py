@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from gureum.agent import messages as msg
 from gureum.agent import rpc as agent_rpc
 from gureum.agent.messages import Message
 from gureum.bus import BusError, RemoteError, Transport
@@ -52,6 +53,10 @@ TERMINAL = states.MIGRATION_TERMINAL
 
 class StepFailed(Exception):
     """A step could not be done; the message is what the user sees in the fault."""
+
+
+class HostAway(BusError):
+    """A host the run needs did not come back after a restart (see ``resume``)."""
 
 
 class SimulatedCrash(BaseException):
@@ -109,6 +114,7 @@ class Workflow:
         self.settings = settings
         self.db = db
         self.bus = bus
+        self.away: set[str] = set()  # hosts that did not come back (resume)
 
     def task_states(self) -> frozenset[str | None]:
         """The task_states a run of this workflow holds, one step after another."""
@@ -160,6 +166,11 @@ class Workflow:
                 continue
             try:
                 await step.undo(self, run)
+            except HostAway as exc:
+                # Left for the host's agent: when it comes back it reconciles against
+                # the database and drops what no instance or move claims any more.
+                log.warning("%s %s: undo of %s skipped: %s", self.kind, run.instance_id,
+                            step.name, exc.message)
             except (StepFailed, RemoteError, BusError) as exc:
                 log.error("%s %s: undo of %s failed: %s", self.kind, run.instance_id,
                           step.name, _message(exc))
@@ -198,8 +209,9 @@ class Workflow:
         await self.with_session(_do)
 
     def _maybe_crash(self, step: Step) -> None:
-        target = self.settings.conductor.crash_after
-        if target and target in (f"{self.kind}:{step.name}", f"*:{step.name}"):
+        """``crash_after`` names one or more KIND:STEP (comma-separated; KIND may be *)."""
+        targets = {t.strip() for t in self.settings.conductor.crash_after.split(",")}
+        if targets & {f"{self.kind}:{step.name}", f"*:{step.name}"}:
             raise SimulatedCrash(f"{self.kind} crashed after {step.name} (injected)")
 
     # -- persistence ------------------------------------------------------------------------
@@ -292,8 +304,36 @@ class Workflow:
     async def driver(self, host: str, message: Message[R], *,
                      rpc_timeout: float | None = None) -> R:
         """One typed driver operation on a host's agent (gureum/agent/messages.py)."""
+        if host in self.away:
+            raise HostAway(f"Compute host {host} did not come back after a restart.")
         return await agent_rpc.call(self.bus, host, message,
                                     rpc_timeout or self.settings.compute.rpc_timeout)
+
+    # -- resuming after a restart ------------------------------------------------------------
+    def hosts_for_resume(self, run: Run) -> set[str]:
+        """The hosts a resumed run must be able to talk to (both ends by default)."""
+        return {h for h in (run.state.get("source"), run.state.get("dest")) if h}
+
+    async def resume(self, run: Run, start_after: str, away: set[str]) -> bool:
+        """Continue after a restart. With every host back this is ``execute``; when a
+        host stayed away the run is rolled back as far as the hosts that answer allow,
+        which leaves the guest where it runs (Nova does the same when a host is gone)."""
+        if not away:
+            return await self.execute(run, start_after)
+        self.away = set(away)
+        names = [s.name for s in self.steps]
+        index = names.index(start_after) + 1 if start_after in names else 0
+        done = list(self.steps[:index])
+        failed = self.steps[min(index, len(self.steps) - 1)]
+        message = (f"{', '.join(sorted(away))} did not come back after a restart; the "
+                   f"{self.kind} was rolled back")
+        log.warning("%s %s: %s", self.kind, run.instance_id, message)
+        await self._record_event(run, failed, "Error", message)
+        try:
+            await self.rollback(run, done, failed, message)
+        except StateConflict as lost:
+            await self.superseded(run, [], failed, lost)
+        return False
 
     # -- outcomes (workflows override) -------------------------------------------------------
     async def completed(self, run: Run) -> None:
@@ -312,3 +352,27 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, (BusError, StateConflict)):
         return exc.message
     return str(exc)
+
+
+async def wait_for_hosts(bus: Transport, hosts: set[str], timeout: float) -> set[str]:
+    """Wait until every host's agent answers a ping, at most ``timeout`` seconds.
+
+    Returns the hosts that did not answer. After a restart the agents may start
+    after the conductor (or come back later): asking them anything before that
+    only fails the step and its undo both."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    waiting = set(hosts)
+    while waiting:
+        for host in sorted(waiting):
+            try:
+                await agent_rpc.call(bus, host, msg.Ping(),
+                                     max(0.1, min(2.0, deadline - loop.time())))
+                waiting.discard(host)
+            except BusError:
+                pass
+        if not waiting or loop.time() >= deadline:
+            break
+        await asyncio.sleep(min(0.5, max(0.0, deadline - loop.time())))
+    return waiting
+

@@ -87,6 +87,10 @@ class EvacuateWorkflow(Workflow):
         Step("move", _move, None, status="post-migrating", event="conductor_move_instance"),
     )
 
+    def hosts_for_resume(self, run: Run) -> set[str]:
+        """The source is down by definition; only the destination must answer."""
+        return {run.state["dest"]} if run.state.get("dest") else set()
+
     async def superseded(self, run: Run, done: list[Step], at: Step,
                          lost: StateConflict) -> None:
         """Once the guest was rebuilt on the destination, the server lives there: the

@@ -114,6 +114,31 @@ class LiveMigrationWorkflow(Workflow):
              event="compute_post_live_migration_at_destination"),
     )
 
+    async def resume(self, run: Run, start_after: str, away: set[str]) -> bool:
+        """With a host away, find where the guest runs before deciding: on the
+        destination (it answers and has the guest, or the source answers and has lost
+        it after a finished migration) the move is only recorded; on the source it is
+        rolled back. Never roll back onto a source that no longer has the guest: the
+        destination's agent would then destroy the only running copy."""
+        dest, source = run.state.get("dest"), run.state.get("source")
+        if away and dest and run.state.get("uri"):
+            moved = None
+            if dest not in away:
+                moved = await self._has_guest(dest, run.instance_id)
+            elif source and source not in away:
+                on_source = await self._has_guest(source, run.instance_id)
+                moved = None if on_source is None else not on_source
+            if moved:
+                self.away = set()
+                return await self.execute(run, "migrate")  # only "post": record it
+        return await super().resume(run, start_after, away)
+
+    async def _has_guest(self, host: str, guest_id: str) -> bool | None:
+        try:
+            return guest_id in (await self.driver(host, msg.ListGuests()) or [])
+        except (RemoteError, BusError):
+            return None
+
     async def superseded(self, run: Run, done: list[Step], at: Step,
                          lost: StateConflict) -> None:
         """Past the point of no return (the guest already runs on the destination), the

@@ -21,7 +21,7 @@ from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, InstanceAction, Migration
 from gureum.config import Settings
 from gureum.db import Database, utcnow
-from gureum.workflows.engine import TERMINAL, Run, SimulatedCrash, Workflow
+from gureum.workflows.engine import TERMINAL, Run, SimulatedCrash, Workflow, wait_for_hosts
 from gureum.workflows.evacuate import EvacuateWorkflow
 from gureum.workflows.live import LiveMigrationWorkflow
 from gureum.workflows.resize import ResizeWorkflow
@@ -91,8 +91,11 @@ class WorkflowManager:
         run.task_state = task_state
         self._spawn(self._execute(wf, run, mig.step), migration_id)
 
-    async def _execute(self, wf: Workflow, run: Run, start_after: str) -> None:
-        """Run (or resume) a workflow; a run whose instance moved on is superseded."""
+    async def _execute(self, wf: Workflow, run: Run, start_after: str,
+                       resuming: bool = False) -> None:
+        """Run (or resume) a workflow; a run whose instance moved on is superseded.
+
+        A resumed run first waits (bounded) for the hosts it needs to answer."""
         owned = wf.task_states()
         if run.task_state not in owned:
             lost = StateConflict(run.instance_id, sorted(t for t in owned if t),
@@ -102,7 +105,13 @@ class WorkflowManager:
             at = wf.steps[min(index, len(wf.steps) - 1)]
             await wf.superseded(run, list(wf.steps[:index]), at, lost)
             return
-        await wf.execute(run, start_after)
+        if not resuming:
+            await wf.execute(run, start_after)
+            return
+        hosts = wf.hosts_for_resume(run)
+        wait = self.settings.conductor.resume_host_wait
+        away = await wait_for_hosts(self.bus, hosts, wait) if hosts else set()
+        await wf.resume(run, start_after, away)
 
     async def finish_resize(self, instance_id: str, request_id: str, confirm: bool) -> None:
         mig = await asyncio.to_thread(self._finished_migration, instance_id)
@@ -115,7 +124,11 @@ class WorkflowManager:
         assert isinstance(wf, ResizeWorkflow)
         self._spawn(self._finish(wf, run, confirm))
 
-    async def _finish(self, wf: ResizeWorkflow, run: Run, confirm: bool) -> None:
+    async def _finish(self, wf: ResizeWorkflow, run: Run, confirm: bool,
+                      resuming: bool = False) -> None:
+        if resuming:
+            wf.away = await wait_for_hosts(self.bus, wf.hosts_for_resume(run),
+                                           self.settings.conductor.resume_host_wait)
         try:
             await (wf.confirm(run) if confirm else wf.revert(run))
         except StateConflict as lost:
@@ -150,10 +163,10 @@ class WorkflowManager:
             wf = self.workflow(kind)
             if status == "finished" and isinstance(wf, ResizeWorkflow):
                 if task_state == states.RESIZE_CONFIRMING:
-                    self._spawn(self._finish(wf, run, True))
+                    self._spawn(self._finish(wf, run, True, resuming=True))
                     continue
                 if task_state == states.RESIZE_REVERTING:
-                    self._spawn(self._finish(wf, run, False))
+                    self._spawn(self._finish(wf, run, False, resuming=True))
                     continue
                 if task_state is None:
                     continue  # VERIFY_RESIZE: waiting for the user
@@ -162,7 +175,7 @@ class WorkflowManager:
                 continue
             log.info("resuming %s of %s after step %r", kind, instance_id, step)
             run.task_state = task_state
-            self._spawn(self._execute(wf, run, step), mig_id)
+            self._spawn(self._execute(wf, run, step, resuming=True), mig_id)
 
     def _unfinished(self) -> list[tuple[Any, ...]]:
         with self.db.session(write=False) as s:
