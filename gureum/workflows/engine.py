@@ -184,7 +184,9 @@ class Workflow:
         """Someone else changed the instance's state (reset-state, delete) while the run
         held it. The run stops: what it made on hosts is undone (best effort, each
         undo idempotent), the destination's claim goes back, the migration ends in
-        ``error``, and the instance's state is left to whoever changed it."""
+        ``error``, and the instance's state is left to whoever changed it. For a
+        deleted server every copy the run knows of goes (the delete may have looked
+        for them before or after this run ended)."""
         for step in reversed([*done, at]):
             if step.undo is None:
                 continue
@@ -193,8 +195,20 @@ class Workflow:
             except (StepFailed, RemoteError, BusError, StateConflict) as exc:
                 log.warning("%s %s: undo of %s after being superseded failed: %s",
                             self.kind, run.instance_id, step.name, _message(exc))
+        if is_deleting(lost):
+            await self.destroy_copies(run)
         await self.abandon(run, f"{self.kind} of {run.instance_id} stopped at {at.name}: "
                                 f"{lost.message}")
+
+    async def destroy_copies(self, run: Run) -> None:
+        """A deleted server's copies on both ends of the move (idempotent)."""
+        for host in sorted({h for h in (run.state.get("source"), run.state.get("dest"))
+                            if h}):
+            try:
+                await self.driver(host, msg.Destroy(run.instance_id))
+            except (RemoteError, BusError) as exc:  # its agent reconciles when back
+                log.warning("could not destroy %s on %s: %s", run.instance_id, host,
+                            _message(exc))
 
     async def abandon(self, run: Run, message: str) -> None:
         """The end of a superseded run: claims back, migration ``error``, event recorded."""
@@ -344,6 +358,11 @@ class Workflow:
 
     async def unrecoverable(self, run: Run, message: str) -> None:
         """Undoing failed too: the instance goes to ERROR with the whole story."""
+
+
+def is_deleting(lost: StateConflict) -> bool:
+    """Whether the run lost its instance to a delete (done or in progress)."""
+    return lost.deleted or lost.task_state == states.DELETING
 
 
 def _message(exc: BaseException) -> str:

@@ -22,7 +22,7 @@ from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, Migration
 from gureum.scheduler import claims
 from gureum.virt.driver import GuestSpec
-from gureum.workflows.engine import Run, Step, Workflow
+from gureum.workflows.engine import Run, Step, Workflow, is_deleting
 from gureum.workflows.resize import shared_storage
 
 log = logging.getLogger("gureum.workflows.evacuate")
@@ -102,11 +102,8 @@ class EvacuateWorkflow(Workflow):
                 rebuilt = run.instance_id in await self.driver(dest, msg.ListGuests())
             except (RemoteError, BusError):
                 rebuilt = False
-        if rebuilt and (lost.deleted or lost.task_state == states.DELETING):
-            try:
-                await self.driver(dest, msg.Destroy(run.instance_id))
-            except (RemoteError, BusError) as exc:
-                log.warning("could not destroy %s on %s: %s", run.instance_id, dest, exc)
+        if is_deleting(lost):
+            await self.destroy_copies(run)
         elif rebuilt:
             def record(s: Session) -> None:
                 inst = s.get(Instance, run.instance_id)

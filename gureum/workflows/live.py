@@ -23,7 +23,7 @@ from gureum.compute.models import Instance, Migration
 from gureum.db import utcnow
 from gureum.scheduler import claims
 from gureum.virt.driver import GuestSpec
-from gureum.workflows.engine import Run, Step, StepFailed, Workflow
+from gureum.workflows.engine import Run, Step, StepFailed, Workflow, is_deleting
 from gureum.workflows.resize import node_of
 
 log = logging.getLogger("gureum.workflows.live")
@@ -154,11 +154,8 @@ class LiveMigrationWorkflow(Workflow):
         if not moved:
             await super().superseded(run, done, at, lost)
             return
-        if lost.deleted or lost.task_state == states.DELETING:
-            try:
-                await self.driver(dest, msg.Destroy(run.instance_id))
-            except (RemoteError, BusError) as exc:
-                log.warning("could not destroy %s on %s: %s", run.instance_id, dest, exc)
+        if is_deleting(lost):
+            await self.destroy_copies(run)
         else:
             def record(s: Session) -> None:
                 inst = s.get(Instance, run.instance_id)
