@@ -336,3 +336,35 @@ def test_flavors_page_in_any_sort_order(api: Api, admin_token: str) -> None:
     assert seen == [f["id"] for f in every] and len(seen) == len(set(seen)) > 2
     r = call(api, "GET", "/flavors?marker=nope", admin_token, status=400)
     assert fault(r) == "marker [nope] not found"
+
+
+def other_role_token(api: Api, cloud: InProcessCloud, admin: str) -> str:
+    """A user whose only role on the demo project is neither reader, member nor admin."""
+    demo = api.request("GET", "/identity/v3/projects?name=demo", admin).json()["projects"][0]
+    r = api.request("POST", "/identity/v3/roles", admin, json={"role": {"name": "observer"}})
+    assert r.status_code in (201, 409), r.text
+    role = api.request("GET", "/identity/v3/roles?name=observer", admin).json()["roles"][0]
+    r = api.request("POST", "/identity/v3/users", admin,
+                    json={"user": {"name": "observer1", "password": "observer-pw-1"}})
+    assert r.status_code in (201, 409), r.text
+    user = api.request("GET", "/identity/v3/users?name=observer1", admin).json()["users"][0]
+    api.request("PUT", f"/identity/v3/projects/{demo['id']}/users/{user['id']}/roles/"
+                f"{role['id']}", admin)
+    return api.token("observer1", "observer-pw-1", "demo")
+
+
+def test_a_role_that_does_not_read_cannot_read_servers(api: Api, cloud: InProcessCloud,
+                                                       admin_token: str,
+                                                       active: dict[str, Any]) -> None:
+    token = other_role_token(api, cloud, admin_token)
+    sid = active["id"]
+    for path in ("/servers", "/servers/detail", f"/servers/{sid}", f"/servers/{sid}/metadata",
+                 f"/servers/{sid}/ips", f"/servers/{sid}/os-instance-actions",
+                 "/os-server-groups"):
+        r = call(api, "GET", path, token, status=403)
+        assert "Policy doesn't allow" in fault(r), path
+    # What Nova lets any authenticated caller read stays open.
+    demo = active["tenant_id"]
+    for path in ("/flavors", "/os-keypairs", "/limits", f"/os-quota-sets/{demo}/defaults",
+                 "/os-availability-zone"):
+        call(api, "GET", path, token, status=200)

@@ -45,6 +45,12 @@ def require_manager(ctx: RequestContext, rule: str) -> None:
         raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
 
 
+def require_reader(ctx: RequestContext, rule: str) -> None:
+    """Nova's PROJECT_READER_OR_ADMIN: reader, member or admin; another role alone is not."""
+    if not ctx.can_read:
+        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
+
+
 def require_writer(ctx: RequestContext, rule: str) -> None:
     if not ctx.can_write:
         raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
@@ -52,6 +58,7 @@ def require_writer(ctx: RequestContext, rule: str) -> None:
 
 def instance_for(s: Session, ctx: RequestContext, instance_id: str) -> Instance:
     """The server if the caller may see it; 404 (never 403) otherwise."""
+    require_reader(ctx, "os_compute_api:servers:show")
     inst = s.get(Instance, instance_id)
     if inst is None or inst.deleted or (not ctx.is_admin and inst.project_id != ctx.project_id):
         raise NotFound(f"Instance {instance_id} could not be found.", kind="instance")

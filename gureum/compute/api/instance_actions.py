@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gureum import paging
 from gureum.api.microversion import at_least
 from gureum.api.web import Request, Response, Router, json_response
-from gureum.compute.api.common import ctx_of
+from gureum.compute.api.common import ctx_of, require_reader
 from gureum.compute.api.params import limit_marker, page, reject_unknown, time_window
 from gureum.compute.models import Instance, InstanceAction, InstanceActionEvent
 from gureum.compute.views import instance_actions as views
@@ -30,6 +30,7 @@ router = Router()
 def instance_with_history(req: Request, s: Session, ctx: RequestContext,
                           server_id: str) -> Instance:
     """The server, deleted ones too from 2.21; 404 for other projects' servers."""
+    require_reader(ctx, "os_compute_api:os-instance-actions:list")
     inst = s.get(Instance, server_id)
     if inst is None or (inst.deleted and not at_least(req, "2.21")) or \
             (not ctx.is_admin and inst.project_id != ctx.project_id):

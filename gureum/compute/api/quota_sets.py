@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.compute import quota_usage
-from gureum.compute.api.common import ctx_of, require_admin, settings_of
+from gureum.compute.api.common import ctx_of, require_admin, require_reader, settings_of
 from gureum.compute.api.params import reject_unknown
 from gureum.compute.quotas import defaults
 from gureum.compute.schemas import boolean as _boolean
@@ -40,6 +40,8 @@ _UPDATE_SCHEMAS: dict[tuple[str, ...], dict[str, Any]] = {}
 
 
 def _may_read(ctx: RequestContext, project_id: str, rule: str) -> None:
+    if rule != "defaults":  # Nova lets anyone read the defaults
+        require_reader(ctx, f"os_compute_api:os-quota-sets:{rule}")
     if not ctx.is_admin and project_id != ctx.project_id:
         raise Forbidden(f"Policy doesn't allow os_compute_api:os-quota-sets:{rule} to be "
                         "performed.")

@@ -11,7 +11,13 @@ from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.compute import schemas
-from gureum.compute.api.common import ctx_of, int_arg, require_writer, settings_of
+from gureum.compute.api.common import (
+    ctx_of,
+    int_arg,
+    require_reader,
+    require_writer,
+    settings_of,
+)
 from gureum.compute.api.params import MAX_LIMIT, reject_unknown
 from gureum.compute.models import Instance, ServerGroup
 from gureum.compute.quotas import limits_for
@@ -60,6 +66,7 @@ def members_of(s: Session, group_ids: list[str]) -> dict[str, list[str]]:
 
 
 def _visible(s: Session, ctx: RequestContext, group_id: str) -> ServerGroup:
+    require_reader(ctx, "os_compute_api:os-server-groups:show")
     group = s.get(ServerGroup, group_id)
     if group is None or (not ctx.is_admin and group.project_id != ctx.project_id):
         raise NotFound(f"Instance group {group_id} could not be found.")
@@ -69,6 +76,7 @@ def _visible(s: Session, ctx: RequestContext, group_id: str) -> ServerGroup:
 @router.get("/v2.1/os-server-groups", tx=True)
 def list_groups(req: Request, s: Session) -> Response:
     ctx = ctx_of(req)
+    require_reader(ctx, "os_compute_api:os-server-groups:index")
     reject_unknown(req, ("all_projects", "limit", "offset"))
     stmt = select(ServerGroup).order_by(ServerGroup.created_at, ServerGroup.id)
     if not (ctx.is_admin and "all_projects" in req.query):

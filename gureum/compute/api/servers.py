@@ -21,6 +21,7 @@ from gureum.compute.api.common import (
     ctx_of,
     instance_for,
     int_arg,
+    require_reader,
     require_writer,
     settings_of,
 )
@@ -339,6 +340,7 @@ def host_statuses(s: Session, req: Request, hosts: set[str]) -> dict[str, str]:
 
 def _list(req: Request, s: Session, detail: bool) -> Response:
     ctx = ctx_of(req)
+    require_reader(ctx, "os_compute_api:servers:" + ("detail" if detail else "index"))
     # Nova's [api] max_limit: no page is larger, whatever the client asks.
     limit = min(int_arg(req, "limit") or MAX_LIMIT, MAX_LIMIT)
     marker = req.arg("marker")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gureum.api.microversion import at_least
 from gureum.api.web import Request, Response, Router, json_response
-from gureum.compute.api.common import ctx_of, require_admin
+from gureum.compute.api.common import ctx_of, require_admin, require_reader
 from gureum.compute.api.params import MAX_LIMIT, limit_marker, page, reject_unknown
 from gureum.compute.models import Instance
 from gureum.compute.views import usage as views
@@ -107,6 +107,7 @@ def list_usage(req: Request, s: Session) -> Response:
 def show_usage(req: Request, s: Session) -> Response:
     ctx = ctx_of(req)
     project_id = req.path_params["project_id"]
+    require_reader(ctx, "os_compute_api:os-simple-tenant-usage:show")
     if not ctx.is_admin and project_id != ctx.project_id:
         raise Forbidden("Policy doesn't allow os_compute_api:os-simple-tenant-usage:show to "
                         "be performed.")
