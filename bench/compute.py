@@ -523,6 +523,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="poll interval of gureum's extra run (0: no extra run; default 0.05)")
     p.add_argument("--allow-dirty", action="store_true",
                    help="write docs/performance.md even from uncommitted changes")
+    p.add_argument("--note", metavar="TEXT", action="append", default=[],
+                   help="a sentence for the report's findings (e.g. that the numbers are "
+                        "provisional, and why); may be given more than once")
     p.add_argument("--output", metavar="FILE",
                    help="write the report section here (default docs/performance.md for a "
                         "full run; a --quick run only prints)")
@@ -565,6 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         nova = None
         if "nova" in parts:
             nova = run_nova(args, command)
+            nova.notes += args.note
             print()
             print(compute_nova.markdown(nova))
             if output:
@@ -575,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"done in {time.monotonic() - t0:,.0f} s")
             return 0
         results = run(args, command)
+        results.notes += args.note
     print()
     print(text_report(results))
     print()

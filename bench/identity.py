@@ -125,6 +125,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "a --quick run only prints)")
     p.add_argument("--allow-dirty", action="store_true",
                    help="write docs/performance.md even from uncommitted changes")
+    p.add_argument("--note", metavar="TEXT", action="append", default=[],
+                   help="a sentence for the report's findings (e.g. that the numbers are "
+                        "provisional, and why); may be given more than once")
     p.add_argument("--keep-data", action="store_true",
                    help="keep gureum's data directory and the token files")
     p.add_argument("--from-json", metavar="FILE",
@@ -155,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         output = args.output or (None if results.quick else default_output)
     else:
         results = run(args, command.strip())
+    results.notes += args.note
     print()
     print(render(table(results)))
     print()
