@@ -102,6 +102,9 @@ class ComputeSettings:
     resume_guests_state_on_host_boot: bool = False
     # Per-host state (instances/, image cache); empty: <data_dir>/hosts/<host>.
     state_dir: str = ""
+    # The guests' disks ("{host}" is the host's name); empty: <state_dir>/instances.
+    # Hosts given one directory (NFS…) detect it with marker files and move no disks.
+    instances_path: str = ""
     # The fake driver's host size and its failure/delay injection, e.g.
     # fake_failures = "c02:spawn" (spawn fails on c02), fake_delays = "spawn:0.5".
     fake_vcpus: int = 16
@@ -111,8 +114,8 @@ class ComputeSettings:
     fake_delays: str = ""
     # Delays may name a host: "c03:live_migrate:20" (migrations from c03 take 20 s).
     # Guests that ignore ACPI power-down (S1): "c02" (every guest on c02), "*:vm1"
-    # (guests with hostname vm1 on any host). Hosts sharing an instances directory
-    # (S3): "c01,c02" (groups separated by ";").
+    # (guests with hostname vm1 on any host). Hosts given one instances directory
+    # (S3, detected by marker files): "c01,c02" (groups separated by ";").
     fake_ignore_acpi: str = ""
     fake_shared_storage: str = ""
     # Test-only failure injection over the bus (the agent's fake_inject); off in a cloud.

@@ -173,6 +173,7 @@ class Unrescue(Message[None]):
 @dataclass(frozen=True)
 class Preflight(Message[PreflightFacts]):
     spec: GuestSpec
+    source_marker: str | None = None
 
 
 @message("export_disks")

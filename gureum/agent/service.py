@@ -145,20 +145,26 @@ class ComputeAgent:
         definition from the database); otherwise their power state is reported and
         the server shows SHUTOFF.
         """
+        present = set(await self.driver.list_guests())
         try:
-            expected = await self.bus.call("conductor", "guests_expected", {"host": self.host},
+            expected = await self.bus.call("conductor", "guests_expected",
+                                           {"host": self.host, "present": sorted(present)},
                                            timeout=self.settings.compute.rpc_timeout)
         except BusError as exc:
             log.warning("%s: could not reconcile at start: %s", self.host, exc)
             return
         wanted = {g["spec"]["id"]: g for g in expected["guests"]}
         keep = set(expected["keep"])
-        present = set(await self.driver.list_guests())
+        elsewhere: dict[str, str | None] = expected.get("elsewhere", {})
         destroyed = []
         for guest_id in sorted(present - set(wanted) - keep):
+            # Its disks stay when the host it lives on now sees them too (shared storage).
+            marker = elsewhere.get(guest_id)
+            shared = bool(marker) and await self.driver.check_shared_storage(marker or "")
             log.warning("%s: guest %s belongs to no instance on this host any more; "
-                        "destroying it", self.host, guest_id)
-            await self.driver.destroy(guest_id)
+                        "destroying it%s", self.host, guest_id,
+                        " (its disks are shared: kept)" if shared else "")
+            await self.driver.destroy(guest_id, keep_disks=shared)
             destroyed.append(guest_id)
         observed: dict[str, int | None] = {}
         resume = self.settings.compute.resume_guests_state_on_host_boot

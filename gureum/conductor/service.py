@@ -86,16 +86,20 @@ class ConductorEndpoint:
             row.cpu_info = dict(r.get("cpu_info") or {})
             row.shared_storage_id = r.get("shared_storage_id")
 
-    async def guests_expected(self, host: str) -> dict[str, Any]:
+    async def guests_expected(self, host: str, present: list[str] | None = None
+                              ) -> dict[str, Any]:
         """What the database says should be on a host (for the agent's reconcile).
 
         ``guests``: instances placed on the host. ``keep``: instances whose move
         involves the host (a resize source waiting for confirm, a destination being
         prepared); their copies must stay even though the instance points elsewhere.
+        ``elsewhere``: of the ``present`` guests, those whose instance lives on another
+        host now (evacuated), with that host's storage marker, so the agent keeps
+        disks it shares with it while destroying its stale copy.
         """
-        return await asyncio.to_thread(self._guests_expected, host)
+        return await asyncio.to_thread(self._guests_expected, host, present or [])
 
-    def _guests_expected(self, host: str) -> dict[str, Any]:
+    def _guests_expected(self, host: str, present: list[str]) -> dict[str, Any]:
         from gureum.compute.models import Migration
 
         with self.db.session(write=False) as s:
@@ -107,7 +111,12 @@ class ConductorEndpoint:
             keep = [m.instance_id for m in s.scalars(select(Migration).where(
                 Migration.status.not_in(states.MIGRATION_TERMINAL),
                 (Migration.source_compute == host) | (Migration.dest_compute == host)))]
-            return {"guests": guests, "keep": keep}
+            elsewhere = {i.id: node.shared_storage_id for i, node in s.execute(
+                select(Instance, ComputeNode).join(ComputeNode,
+                                                   ComputeNode.host == Instance.host)
+                .where(Instance.id.in_(present), Instance.host != host,
+                       Instance.deleted.is_(False)))}
+            return {"guests": guests, "keep": keep, "elsewhere": elsewhere}
 
     async def sync_power_states(self, host: str, observed: dict[str, int | None],
                                 destroyed: list[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gureum.config import Settings
 from gureum.errors import ConfigError
 from gureum.virt.driver import VirtDriver
@@ -15,15 +17,29 @@ def make_driver(settings: Settings, host: str) -> VirtDriver:
             parse_delays,
             parse_ignore_acpi,
             parse_injections,
-            parse_shared_storage,
         )
 
         return FakeDriver(vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
                           local_gb=conf.fake_disk_gb,
                           delays=parse_delays(conf.fake_delays, host),
                           failures=parse_injections(conf.fake_failures, host),
-                          shared_storage_id=parse_shared_storage(conf.fake_shared_storage,
-                                                                 host),
                           ignore_acpi=parse_ignore_acpi(conf.fake_ignore_acpi, host),
-                          state_dir=settings.host_state_dir(host))
+                          state_dir=settings.host_state_dir(host),
+                          instances_dir=instances_dir(settings, host))
     raise ConfigError(f"Unknown virt driver {conf.driver!r}; use 'fake' or 'qemu'.")
+
+
+def instances_dir(settings: Settings, host: str) -> Path:
+    """Where a host keeps its guests' disks: ``[compute] instances_path`` ("{host}" is
+    replaced by the host's name; empty: ``<state_dir>/instances``). Hosts in one
+    ``fake_shared_storage`` group get one directory (``<data_dir>/shared/<group>``),
+    as hosts mounting one NFS export would; they detect it with marker files."""
+    from gureum.virt.fake import parse_shared_storage
+
+    conf = settings.compute
+    group = parse_shared_storage(conf.fake_shared_storage, host)
+    if group is not None:
+        return settings.data_dir / "shared" / group / "instances"
+    if conf.instances_path:
+        return Path(conf.instances_path.replace("{host}", host)).expanduser()
+    return settings.host_state_dir(host) / "instances"

@@ -97,7 +97,8 @@ class HostResources:
     hypervisor_version: int = 1000
     host_ip: str = "127.0.0.1"
     cpu_info: dict[str, Any] = field(default_factory=dict)
-    # Hosts reporting the same id share their instances directory.
+    # The name of this host's marker file in its instances directory (None: no
+    # instances directory). A host that sees it there shares the directory.
     shared_storage_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,8 +116,9 @@ class PreflightFacts:
     """What a destination's preflight tells the source."""
 
     host: str
-    # Hosts reporting the same id share their instances directory.
-    shared_storage_id: str | None = None
+    # The destination sees the source's marker file: they share the instances
+    # directory, so the disks need not move (detected, never declared).
+    shared_storage: bool = False
 
 
 class VirtDriver(ABC):
@@ -188,7 +190,8 @@ class VirtDriver(ABC):
     async def reboot(self, spec: GuestSpec, hard: bool) -> None:
         """Soft: ask the guest to restart (GuestNotFound if it is not here). Hard:
         destroy the running process and start it again from a definition rebuilt
-        from ``spec`` (a missing definition is recreated on the kept disks).
+        from ``spec`` (a missing definition is recreated on the kept disks;
+        GuestNotFound when the disks are gone too).
         After success: RUNNING, defined as ``spec`` says.
         """
 
@@ -230,11 +233,20 @@ class VirtDriver(ABC):
 
     # -- moving guests between hosts (resize, cold and live migration, evacuation) --
     @abstractmethod
-    async def preflight(self, spec: GuestSpec) -> PreflightFacts:
+    async def check_shared_storage(self, marker: str) -> bool:
+        """Whether another host's marker file (its HostResources.shared_storage_id) is
+        in this host's instances directory, i.e. both see the same directory (Nova's
+        shared storage test file). Changes nothing; an invalid marker is False."""
+
+    @abstractmethod
+    async def preflight(self, spec: GuestSpec, source_marker: str | None = None
+                        ) -> PreflightFacts:
         """On a destination: can this host take the guest (space, directory)?
 
-        Returns facts the source needs (e.g. the shared storage id). Raises
-        PreflightFailed with the reason. Changes nothing, whatever the outcome.
+        Returns facts the source needs: whether this host shares the instances
+        directory with the source (``source_marker`` is the source's marker, as in
+        check_shared_storage). Raises PreflightFailed with the reason. Changes
+        nothing, whatever the outcome.
         """
 
     @abstractmethod
@@ -257,7 +269,8 @@ class VirtDriver(ABC):
         """On the destination: define the guest on the copied (or shared) disks, grow the
         root disk to spec.root_gb if resize_disk, start it if power_on.
 
-        After success: listed, RUNNING if power_on else SHUTDOWN.
+        After success: listed, RUNNING if power_on else SHUTDOWN. MigrationFailed
+        when the disks are not here (neither copied nor on shared storage).
         """
 
     @abstractmethod

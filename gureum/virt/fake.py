@@ -8,8 +8,10 @@ hypervisors: ``FakeDriver(delays={"spawn": 0.5})``. A guest "shuts down
 cleanly" unless ``ignore_acpi`` names it (its id, its hostname, or "*" for
 every guest), in which case power_off re-sends the ACPI request every retry
 interval, waits the full timeout and forces it off — the S1 story without a
-real guest. ``shared_storage_id`` makes hosts that report the same id share
-their instances directory (S3).
+real guest. Hosts given the same ``instances_dir`` share it, and find out
+as real hosts do (S3): each writes a marker file there at start
+(``.gureum-shared-<marker>``) and a host that sees another's marker shares its
+directory.
 
 A ``gureum up`` cloud sets all of these from ``[compute]`` settings (see
 ``make_driver``): ``fake_failures = "c02:preflight"``; ``fake_delays =
@@ -39,8 +41,10 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +65,9 @@ from gureum.virt.driver import (
 )
 
 log = logging.getLogger("gureum.virt.fake")
+
+MARKER_PREFIX = ".gureum-shared-"
+_MARKER = re.compile(r"[0-9a-f]{32}")
 
 _ERRORS: dict[str, type[DriverError]] = {
     "spawn": SpawnFailed, "preflight": PreflightFailed, "live_migrate": MigrationFailed,
@@ -108,7 +115,6 @@ class FakeDriver(VirtDriver):
     def __init__(self, vcpus: int = 16, memory_mb: int = 32768, local_gb: int = 500,
                  delays: dict[str, float] | None = None,
                  failures: dict[str, str] | None = None,
-                 shared_storage_id: str | None = None,
                  ignore_acpi: set[str] | None = None,
                  state_dir: str | Path | None = None,
                  instances_dir: str | Path | None = None) -> None:
@@ -118,7 +124,7 @@ class FakeDriver(VirtDriver):
         self.delays = dict(delays or {})
         self._failures: dict[str, _Injected] = {
             step: _Injected(msg, None) for step, msg in (failures or {}).items()}
-        self.shared_storage_id = shared_storage_id
+        self.marker: str | None = None  # this host's marker file in the instances dir
         self.ignore_acpi = set(ignore_acpi or ())
         self.guests: dict[str, FakeGuest] = {}
         self.host = ""
@@ -209,6 +215,26 @@ class FakeDriver(VirtDriver):
                             f"{spec.image_id or '-'}\n")
         return [str(disk)]
 
+    def _has_disks(self, guest_id: str) -> bool:
+        where = self._disk_dir(guest_id)
+        return where is None or (where / "disk").is_file()  # memory only: nothing to check
+
+    @staticmethod
+    def _write_marker(state_dir: Path, instances_dir: Path) -> str:
+        """This host's marker in its instances directory (the id is kept in state_dir,
+        so it stays the same across restarts)."""
+        keep = state_dir / "storage-marker"
+        try:
+            marker = keep.read_text().strip()
+        except FileNotFoundError:
+            marker = ""
+        if not _MARKER.fullmatch(marker):
+            marker = uuid.uuid4().hex
+            keep.write_text(marker + "\n")
+        (instances_dir / f"{MARKER_PREFIX}{marker}").write_text(
+            f"gureum shared storage marker of the host whose state is in {state_dir}\n")
+        return marker
+
     def _remove_disks(self, guest_id: str) -> None:
         where = self._disk_dir(guest_id)
         if where is not None:
@@ -231,13 +257,14 @@ class FakeDriver(VirtDriver):
             (self.state_dir / "guests").mkdir(parents=True, exist_ok=True)
             if self.instances_dir is not None:
                 self.instances_dir.mkdir(parents=True, exist_ok=True)
+                self.marker = self._write_marker(self.state_dir, self.instances_dir)
             # The hypervisor kept running while the agent was away: its guests are here.
             self.guests = self._load()
 
     async def host_resources(self) -> HostResources:
         return HostResources(self.vcpus, self.memory_mb, self.local_gb, "fake", 1000,
                              "127.0.0.1", {"arch": "x86_64", "model": "fake"},
-                             self.shared_storage_id)
+                             self.marker)
 
     async def list_guests(self) -> list[str]:
         return [gid for gid, g in self.guests.items() if not g.incoming]
@@ -297,7 +324,10 @@ class FakeDriver(VirtDriver):
         if g is None:
             if not hard:
                 raise GuestNotFound(f"Guest {spec.id} is not on host {self.host}.")
-            # A hard reboot recreates a missing definition from the spec.
+            # A hard reboot recreates a missing definition from the spec, on its disks.
+            if not self._has_disks(spec.id):
+                raise GuestNotFound(f"Guest {spec.id} is not on host {self.host}, nor are "
+                                    "its disks.")
             g = self.guests[spec.id] = FakeGuest(spec, states.RUNNING, self._make_disks(spec))
         self._set_power(g, states.RUNNING, spec=spec)
 
@@ -344,12 +374,19 @@ class FakeDriver(VirtDriver):
         await self._step("unrescue", spec.id)
         self._set_power(g, states.RUNNING, rescued=False)
 
-    async def preflight(self, spec: GuestSpec) -> PreflightFacts:
+    async def check_shared_storage(self, marker: str) -> bool:
+        if self.instances_dir is None or not _MARKER.fullmatch(marker):
+            return False
+        return (self.instances_dir / f"{MARKER_PREFIX}{marker}").is_file()
+
+    async def preflight(self, spec: GuestSpec, source_marker: str | None = None
+                        ) -> PreflightFacts:
         await self._step("preflight", spec.id)
         if spec.root_gb > self.local_gb:
             raise PreflightFailed(f"Host {self.host} has {self.local_gb} GB of disk; the "
                                   f"guest needs {spec.root_gb} GB.")
-        return PreflightFacts(self.host, self.shared_storage_id)
+        shared = bool(source_marker) and await self.check_shared_storage(source_marker or "")
+        return PreflightFacts(self.host, shared)
 
     async def export_disks(self, guest_id: str) -> list[dict[str, Any]]:
         g = self._guest(guest_id)
@@ -367,6 +404,9 @@ class FakeDriver(VirtDriver):
         await self._step("finish_migration", spec.id)
         g = self.guests.get(spec.id)
         if g is None:  # shared storage (or an agent restarted since the copy): disks are here
+            if not self._has_disks(spec.id):
+                raise MigrationFailed(f"The disks of {spec.id} are not on {self.host}: "
+                                      "they were neither copied nor on shared storage.")
             g = self.guests[spec.id] = FakeGuest(spec, states.SHUTDOWN,
                                                  self._make_disks(spec))
         g.incoming = False
@@ -467,15 +507,16 @@ def parse_ignore_acpi(text: str, host: str) -> set[str]:
 
 
 def parse_shared_storage(text: str, host: str) -> str | None:
-    """Settings text "c01,c02;c03,c04" → this host's shared storage id, if any.
+    """Settings text "c01,c02;c03,c04" → the name of the instances directory this host
+    shares with the others of its group (None: its own).
 
-    Hosts in one group (comma-separated; groups separated by ";") see the same
-    instances directory, so they report the same id.
+    Hosts in one group (comma-separated; groups separated by ";") are given one
+    instances directory; that they share it is then detected, by marker files.
     """
     for group in filter(None, (g.strip() for g in text.split(";"))):
         hosts = sorted(filter(None, (h.strip() for h in group.split(","))))
         if host in hosts:
-            return "fake-shared:" + "+".join(hosts)
+            return "+".join(hosts)
     return None
 
 

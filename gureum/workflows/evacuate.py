@@ -23,7 +23,7 @@ from gureum.compute.models import Instance, Migration
 from gureum.scheduler import claims
 from gureum.virt.driver import GuestSpec
 from gureum.workflows.engine import Run, Step, Workflow, is_deleting
-from gureum.workflows.resize import shared_storage
+from gureum.workflows.resize import storage_marker
 
 log = logging.getLogger("gureum.workflows.evacuate")
 
@@ -36,7 +36,6 @@ class EvacuateWorkflow(Workflow):
             claimed = self.claim_destination(s, run)
             if claimed is not None:
                 inst = claimed[0]
-                run.state["shared"] = shared_storage(s, inst.host or "", run.state["dest"])
                 run.state["power_on"] = (inst.vm_state != states.STOPPED
                                          or not run.state.get("keep_stopped", False))
         await self.with_session(claim)
@@ -51,7 +50,11 @@ class EvacuateWorkflow(Workflow):
         run.state["event_host"] = dest
         if run.instance_id in await self.driver(dest, msg.ListGuests()):
             return  # rebuilt before a restart
-        if run.state.get("shared"):
+        # Does the destination see the dead host's instances directory (its marker)?
+        marker = await self.with_session(lambda s: storage_marker(s, run.state["source"]))
+        facts = await self.driver(dest, msg.Preflight(spec, source_marker=marker))
+        run.state["shared"] = facts.shared_storage
+        if run.state["shared"]:
             await self.driver(dest, msg.FinishMigration(
                 spec, resize_disk=False, power_on=bool(run.state["power_on"])))
         else:

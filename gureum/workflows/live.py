@@ -24,7 +24,7 @@ from gureum.db import utcnow
 from gureum.scheduler import claims
 from gureum.virt.driver import GuestSpec
 from gureum.workflows.engine import Run, Step, StepFailed, Workflow, is_deleting
-from gureum.workflows.resize import node_of
+from gureum.workflows.resize import storage_marker
 
 log = logging.getLogger("gureum.workflows.live")
 
@@ -46,11 +46,9 @@ class LiveMigrationWorkflow(Workflow):
     async def _preflight(self, run: Run) -> None:
         spec = await self._spec(run)
         run.state["event_host"] = run.state["dest"]
-        facts = await self.driver(run.state["dest"], msg.Preflight(spec))
-        source_shared = await self.with_session(
-            lambda s: node_of(s, run.state["source"]).shared_storage_id)
-        dest_shared = facts.shared_storage_id
-        shared = bool(source_shared) and source_shared == dest_shared
+        marker = await self.with_session(lambda s: storage_marker(s, run.state["source"]))
+        facts = await self.driver(run.state["dest"], msg.Preflight(spec, source_marker=marker))
+        shared = facts.shared_storage  # the destination sees the source's marker file
         requested = run.state.get("block_migration", "auto")
         if requested == "auto":
             block = not shared

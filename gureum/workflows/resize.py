@@ -45,12 +45,10 @@ def node_of(s: Session, host: str) -> ComputeNode:
     return node
 
 
-def shared_storage(s: Session, a: str, b: str) -> bool:
-    """Whether two hosts see the same instances directory (detected, not declared)."""
-    if a == b:
-        return True
-    na, nb = node_of(s, a), node_of(s, b)
-    return bool(na.shared_storage_id) and na.shared_storage_id == nb.shared_storage_id
+def storage_marker(s: Session, host: str) -> str | None:
+    """The host's shared-storage marker (its agent reports it with its resources); a
+    destination that sees this file in its instances directory shares it."""
+    return node_of(s, host).shared_storage_id
 
 
 class ResizeWorkflow(Workflow):
@@ -65,7 +63,7 @@ class ResizeWorkflow(Workflow):
                          and mig.migration_type == "resize")
             if self.claim_destination(s, run, flavor=inst.new_flavor or inst.flavor,
                                       same_host=same_host) is not None:
-                run.state["shared"] = shared_storage(s, inst.host or "", run.state["dest"])
+                run.state["shared"] = inst.host == run.state["dest"]  # preflight detects more
         await self.with_session(claim)
 
     async def _spec(self, run: Run, new: bool = True) -> GuestSpec:
@@ -80,12 +78,11 @@ class ResizeWorkflow(Workflow):
 
     async def _preflight(self, run: Run) -> None:
         run.state["event_host"] = run.state["dest"]
-        facts = await self.driver(run.state["dest"], msg.Preflight(await self._spec(run)))
-        if facts.shared_storage_id is not None:
-            src_shared = await self.with_session(
-                lambda s: node_of(s, run.state["source"]).shared_storage_id)
-            run.state["shared"] = (run.state["source"] == run.state["dest"]
-                                   or facts.shared_storage_id == src_shared)
+        marker = await self.with_session(lambda s: storage_marker(s, run.state["source"]))
+        facts = await self.driver(run.state["dest"], msg.Preflight(
+            await self._spec(run), source_marker=marker))
+        run.state["shared"] = (run.state["source"] == run.state["dest"]
+                               or facts.shared_storage)
 
     async def _power_off(self, run: Run) -> None:
         def was_running(s: Session) -> tuple[bool, float]:

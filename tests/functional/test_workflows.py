@@ -261,37 +261,6 @@ def test_live_migration_failure_keeps_guest_on_source(wf_cloud: InProcessCloud, 
     delete(wapi, admin, sid)
 
 
-def test_shared_storage_is_detected_for_live_migration(wf_cloud: InProcessCloud, wapi: Api,
-                                                       admin: str) -> None:
-    d = drivers(wf_cloud)
-    for host in ("c01", "c02"):
-        d[host].shared_storage_id = "nfs-1"
-    assert wf_cloud.cloud is not None
-    for agent in wf_cloud.cloud.agents:
-        wf_cloud.run(agent.report())
-    try:
-        server = boot(wapi, admin, "shared-live", availability_zone="nova:c01")
-        sid = wait_status(wapi, admin, server["id"], {"ACTIVE"})["id"]
-        action(wapi, admin, sid, {"os-migrateLive": {"host": "c02",
-                                                     "block_migration": "auto"}})
-        wait_status(wapi, admin, sid, {"ACTIVE"})
-        mig = last_migration(wf_cloud, sid)
-        assert mig.status == "completed"
-        assert mig.state["shared"] is True and mig.state["block"] is False
-        # Asking for a block migration between hosts sharing storage is refused.
-        action(wapi, admin, sid, {"os-migrateLive": {"host": "c01",
-                                                     "block_migration": True}})
-        wait_for(lambda: last_migration(wf_cloud, sid).status == "error", what="refusal")
-        assert "shares the instances directory" in db_get(
-            wf_cloud, lambda s: s.get(Instance, sid).fault["message"])
-        delete(wapi, admin, sid)
-    finally:
-        for host in ("c01", "c02"):
-            d[host].shared_storage_id = None
-        for agent in wf_cloud.cloud.agents:
-            wf_cloud.run(agent.report())
-
-
 def test_racing_actions_one_wins(wf_cloud: InProcessCloud, wapi: Api, admin: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,6 +128,10 @@ def test_the_dead_host_destroys_its_stale_copies_when_it_comes_back(
     assert copies(c, shared["id"]) == {"c02": states.RUNNING}
     assert copies(c, local["id"]) == {"c03": states.RUNNING}
     assert ("destroy", shared["id"]) in c01.calls and ("destroy", local["id"]) in c01.calls
+    # The disk c01 shares with c02 stays (c02's guest runs on it); its own copy goes.
+    assert Path(drivers(c)["c02"].guests[shared["id"]].disks[0]).is_file()
+    assert c01.instances_dir is not None
+    assert not (c01.instances_dir / local["id"]).exists()
     op.cli("compute", "service", "set", "--up", "c01", "nova-compute")
     deadline = time.monotonic() + 10
     while (rows := op.cli_json("server", "migration", "list", "--host", "c01",

@@ -120,7 +120,7 @@ def test_typed_calls_over_the_bus_return_typed_results(tmp_path: Path) -> None:
         result = await rpc.call(bus, "h1", messages.PowerOff("g1", 0, 1), 5)
         assert isinstance(result, PowerOffResult) and not result.clean
         facts = await rpc.call(bus, "h1", messages.Preflight(SPEC), 5)
-        assert facts == PreflightFacts("h1", None)
+        assert facts == PreflightFacts("h1", shared_storage=False)
         assert await rpc.call(bus, "h1", messages.ListGuests(), 5) == ["g1"]
         assert await rpc.call(bus, "h1", messages.GetPowerState("nope"), 5) is None
         with pytest.raises(RemoteError) as err:

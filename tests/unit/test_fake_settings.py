@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gureum.compute import states
 from gureum.config import load_settings
-from gureum.virt import make_driver
+from gureum.virt import instances_dir, make_driver
 from gureum.virt.driver import GuestSpec
 from gureum.virt.fake import FakeDriver, parse_delays, parse_ignore_acpi, parse_shared_storage
 
@@ -20,9 +20,9 @@ def test_ignore_acpi_names_hosts_and_guest_hostnames() -> None:
     assert parse_ignore_acpi("", "c01") == set()
 
 
-def test_shared_storage_groups_report_one_id_per_group() -> None:
+def test_shared_storage_groups_name_one_directory_per_group() -> None:
     text = "c01,c02; c04,c03"
-    assert parse_shared_storage(text, "c01") == parse_shared_storage(text, "c02")
+    assert parse_shared_storage(text, "c01") == parse_shared_storage(text, "c02") == "c01+c02"
     assert parse_shared_storage(text, "c03") == parse_shared_storage(text, "c04")
     assert parse_shared_storage(text, "c01") != parse_shared_storage(text, "c03")
     assert parse_shared_storage(text, "c05") is None
@@ -36,11 +36,30 @@ def test_make_driver_applies_the_settings(tmp_path: Path) -> None:
     c01, c02, c03 = (make_driver(settings, h) for h in ("c01", "c02", "c03"))
     assert isinstance(c02, FakeDriver) and c02.ignore_acpi == {"stubborn"}
     assert isinstance(c01, FakeDriver) and c01.ignore_acpi == set()
+    assert isinstance(c03, FakeDriver)
+    # c01 and c02 are given one instances directory, c03 its own …
+    assert c01.instances_dir == c02.instances_dir == tmp_path / "shared" / "c01+c02" / \
+        "instances"
+    assert c03.instances_dir == tmp_path / "hosts" / "c03" / "instances"
 
-    async def shared() -> tuple[str | None, ...]:
-        return tuple([(await d.host_resources()).shared_storage_id for d in (c01, c02, c03)])
-    a, b, c = asyncio.run(shared())
-    assert a == b and a is not None and c is None
+    async def shared() -> list[bool]:
+        for host, d in (("c01", c01), ("c02", c02), ("c03", c03)):
+            await d.init_host(host)
+        m1, m2, m3 = [(await d.host_resources()).shared_storage_id or ""
+                      for d in (c01, c02, c03)]
+        return [await c02.check_shared_storage(m1), await c01.check_shared_storage(m2),
+                await c03.check_shared_storage(m1), await c01.check_shared_storage(m3)]
+    # … and they find that out from each other's marker files.
+    assert asyncio.run(shared()) == [True, True, False, False]
+
+
+def test_instances_path_names_each_hosts_directory(tmp_path: Path) -> None:
+    settings = load_settings(None, {"compute": {
+        "instances_path": str(tmp_path / "nfs" / "{host}")}}, environ={}, data_dir=tmp_path)
+    assert instances_dir(settings, "c07") == tmp_path / "nfs" / "c07"
+    one = load_settings(None, {"compute": {"instances_path": str(tmp_path / "nfs")}},
+                        environ={}, data_dir=tmp_path)
+    assert instances_dir(one, "c01") == instances_dir(one, "c02") == tmp_path / "nfs"
 
 
 def test_a_guest_ignoring_acpi_is_asked_again_every_retry_interval() -> None:

@@ -36,7 +36,9 @@ from gureum.virt.fake import FakeDriver
 class Harness:
     """How the suite drives one kind of driver."""
 
-    make: Callable[[Path], VirtDriver]  # a driver on a host's state directory
+    # A driver on a host's state directory; its instances directory if given (hosts
+    # given the same one share it, as over NFS).
+    make: Callable[[Path, Path | None], VirtDriver]
     fail_next: Callable[[VirtDriver, str, str], None] | None = None  # step, message
     slow: Callable[[VirtDriver, str, float], None] | None = None  # step, seconds
 
@@ -52,18 +54,22 @@ def _fake_slow(driver: VirtDriver, step: str, seconds: float) -> None:
 
 
 HARNESSES: dict[str, Harness] = {
-    "fake": Harness(lambda state: FakeDriver(state_dir=state), _fake_fail, _fake_slow),
+    "fake": Harness(lambda state, instances: FakeDriver(state_dir=state,
+                                                         instances_dir=instances),
+                    _fake_fail, _fake_slow),
 }
 
 
 class Host:
     """One host of the test: its state directory and the driver running on it."""
 
-    def __init__(self, harness: Harness, state: Path, name: str) -> None:
+    def __init__(self, harness: Harness, state: Path, name: str,
+                 instances: Path | None = None) -> None:
         self.harness = harness
         self.state = state
+        self.instances = instances
         self.name = name
-        self.driver = harness.make(state)
+        self.driver = harness.make(state, instances)
 
     async def start(self) -> VirtDriver:
         await self.driver.init_host(self.name)
@@ -72,7 +78,7 @@ class Host:
     async def restart(self) -> VirtDriver:
         """The agent restarts: a new driver object on the same host."""
         await self.driver.cleanup_host()
-        self.driver = self.harness.make(self.state)
+        self.driver = self.harness.make(self.state, self.instances)
         return await self.start()
 
     def fail_next(self, step: str, message: str) -> None:
@@ -86,11 +92,14 @@ class Host:
         self.harness.slow(self.driver, step, seconds)
 
 
+Hosts = Callable[..., Host]
+
+
 @pytest.fixture(params=sorted(HARNESSES))
-def drivers(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], Host]:
-    """Hosts of one driver kind: drivers("h1"), drivers("h2")…"""
+def drivers(request: pytest.FixtureRequest, tmp_path: Path) -> Hosts:
+    """Hosts of one driver kind: drivers("h1"), drivers("h2", instances=shared_dir)…"""
     harness = HARNESSES[request.param]
-    return lambda name: Host(harness, tmp_path / name, name)
+    return lambda name, instances=None: Host(harness, tmp_path / name, name, instances)
 
 
 def spec(guest_id: str = "g1", root_gb: int = 1, memory_mb: int = 64) -> GuestSpec:
@@ -122,7 +131,7 @@ async def running(host: Host, guest_id: str = "g1") -> VirtDriver:
 
 # -- the host ---------------------------------------------------------------------------
 
-def test_init_host(drivers: Callable[[str], Host]) -> None:
+def test_init_host(drivers: Hosts) -> None:
     host = drivers("h1")
 
     async def go() -> None:
@@ -136,7 +145,7 @@ def test_init_host(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_cleanup_host(drivers: Callable[[str], Host]) -> None:
+def test_cleanup_host(drivers: Hosts) -> None:
     host = drivers("h1")
 
     async def go() -> None:
@@ -146,7 +155,7 @@ def test_cleanup_host(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_host_resources(drivers: Callable[[str], Host]) -> None:
+def test_host_resources(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await drivers("h1").start()
         res = await driver.host_resources()
@@ -156,7 +165,7 @@ def test_host_resources(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_list_guests(drivers: Callable[[str], Host]) -> None:
+def test_list_guests(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.prepare_incoming(spec("waiting"), block_migration=True)
@@ -165,7 +174,7 @@ def test_list_guests(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_guest_info(drivers: Callable[[str], Host]) -> None:
+def test_guest_info(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         info = await driver.guest_info("g1")
@@ -177,7 +186,7 @@ def test_guest_info(drivers: Callable[[str], Host]) -> None:
 
 # -- a guest's life ------------------------------------------------------------------------
 
-def test_spawn(drivers: Callable[[str], Host]) -> None:
+def test_spawn(drivers: Hosts) -> None:
     host = drivers("h1")
 
     async def go() -> None:
@@ -192,7 +201,7 @@ def test_spawn(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_destroy(drivers: Callable[[str], Host]) -> None:
+def test_destroy(drivers: Hosts) -> None:
     host = drivers("h1")
 
     async def go() -> None:
@@ -209,7 +218,7 @@ def test_destroy(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_power_off(drivers: Callable[[str], Host]) -> None:
+def test_power_off(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.spawn(spec("g2"))
@@ -224,7 +233,7 @@ def test_power_off(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_power_on(drivers: Callable[[str], Host]) -> None:
+def test_power_on(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.power_off("g1", timeout=0, retry_interval=1)
@@ -236,7 +245,7 @@ def test_power_on(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_reboot(drivers: Callable[[str], Host]) -> None:
+def test_reboot(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.reboot(spec(), hard=False)
@@ -248,12 +257,17 @@ def test_reboot(drivers: Callable[[str], Host]) -> None:
         with pytest.raises(GuestNotFound):
             await driver.reboot(spec("nope"), hard=False)
         assert await absent(driver, "nope")
+        await driver.spawn(spec("lost"))
+        await driver.destroy("lost", keep_disks=True)
         await driver.reboot(spec("lost"), hard=True)  # a missing definition is recreated
         assert await power(driver, "lost") == states.RUNNING
+        with pytest.raises(GuestNotFound):  # … but not without its disks
+            await driver.reboot(spec("nope"), hard=True)
+        assert await absent(driver, "nope")
     run(go())
 
 
-def test_pause(drivers: Callable[[str], Host]) -> None:
+def test_pause(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.pause("g1")
@@ -263,7 +277,7 @@ def test_pause(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_unpause(drivers: Callable[[str], Host]) -> None:
+def test_unpause(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.pause("g1")
@@ -274,7 +288,7 @@ def test_unpause(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_suspend(drivers: Callable[[str], Host]) -> None:
+def test_suspend(drivers: Hosts) -> None:
     host = drivers("h1")
 
     async def go() -> None:
@@ -287,7 +301,7 @@ def test_suspend(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_resume(drivers: Callable[[str], Host]) -> None:
+def test_resume(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.suspend("g1")
@@ -298,7 +312,7 @@ def test_resume(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_console_output(drivers: Callable[[str], Host]) -> None:
+def test_console_output(drivers: Hosts) -> None:
     host = drivers("h1")
 
     async def go() -> None:
@@ -313,7 +327,7 @@ def test_console_output(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_snapshot(drivers: Callable[[str], Host], tmp_path: Path) -> None:
+def test_snapshot(drivers: Hosts, tmp_path: Path) -> None:
     host = drivers("h1")
 
     async def go() -> None:
@@ -331,7 +345,7 @@ def test_snapshot(drivers: Callable[[str], Host], tmp_path: Path) -> None:
     run(go())
 
 
-def test_rescue(drivers: Callable[[str], Host]) -> None:
+def test_rescue(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         disks = await driver.export_disks("g1")
@@ -343,7 +357,7 @@ def test_rescue(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_unrescue(drivers: Callable[[str], Host]) -> None:
+def test_unrescue(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         disks = await driver.export_disks("g1")
@@ -358,19 +372,45 @@ def test_unrescue(drivers: Callable[[str], Host]) -> None:
 
 # -- moving guests ---------------------------------------------------------------------------
 
-def test_preflight(drivers: Callable[[str], Host]) -> None:
+def test_preflight(drivers: Hosts, tmp_path: Path) -> None:
+    nfs = tmp_path / "nfs"
+
     async def go() -> None:
+        source = await running(drivers("h0", instances=nfs))
+        marker = (await source.host_resources()).shared_storage_id
+        assert marker
         driver = await running(drivers("h1"))
-        facts = await driver.preflight(spec("g2"))
-        assert isinstance(facts, PreflightFacts) and facts.host == "h1"
+        facts = await driver.preflight(spec("g2"), source_marker=marker)
+        assert facts == PreflightFacts("h1", shared_storage=False)
+        sharing = await drivers("h2", instances=nfs).start()
+        assert (await sharing.preflight(spec("g2"), source_marker=marker)).shared_storage
         too_big = (await driver.host_resources()).local_gb + 1
         with pytest.raises(PreflightFailed, match="GB"):
             await driver.preflight(spec("g2", root_gb=too_big))
         assert await driver.list_guests() == ["g1"]  # nothing changed either way
+        assert await sharing.list_guests() == []
     run(go())
 
 
-def test_export_disks(drivers: Callable[[str], Host]) -> None:
+def test_check_shared_storage(drivers: Hosts, tmp_path: Path) -> None:
+    nfs = tmp_path / "nfs"
+    a, b, c = drivers("a", instances=nfs), drivers("b", instances=nfs), drivers("c")
+
+    async def go() -> None:
+        da, db, dc = await a.start(), await b.start(), await c.start()
+        ma, mb, mc = [(await d.host_resources()).shared_storage_id for d in (da, db, dc)]
+        assert ma and mb and mc and len({ma, mb, mc}) == 3
+        assert await db.check_shared_storage(ma) and await da.check_shared_storage(mb)
+        assert not await dc.check_shared_storage(ma)
+        assert not await da.check_shared_storage(mc)
+        assert not await da.check_shared_storage("../../etc/passwd")
+        again = await a.restart()  # the marker stays the host's across restarts
+        assert (await again.host_resources()).shared_storage_id == ma
+        assert await db.check_shared_storage(ma)
+    run(go())
+
+
+def test_export_disks(drivers: Hosts) -> None:
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.power_off("g1", timeout=0, retry_interval=1)
@@ -382,7 +422,7 @@ def test_export_disks(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_import_disks(drivers: Callable[[str], Host]) -> None:
+def test_import_disks(drivers: Hosts) -> None:
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -401,7 +441,7 @@ def test_import_disks(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_finish_migration(drivers: Callable[[str], Host]) -> None:
+def test_finish_migration(drivers: Hosts) -> None:
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -414,11 +454,14 @@ def test_finish_migration(drivers: Callable[[str], Host]) -> None:
         await dst.import_disks(spec("g2"), [], source="h1")
         await dst.finish_migration(spec("g2"), resize_disk=False, power_on=False)
         assert await power(dst, "g2") == states.SHUTDOWN
+        with pytest.raises(MigrationFailed):  # no disks here: neither copied nor shared
+            await dst.finish_migration(spec("g3"), resize_disk=False, power_on=True)
+        assert await absent(dst, "g3")
         assert sorted(await (await dest.restart()).list_guests()) == ["g1", "g2"]
     run(go())
 
 
-def test_live_migrate(drivers: Callable[[str], Host]) -> None:
+def test_live_migrate(drivers: Hosts) -> None:
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -438,7 +481,7 @@ def test_live_migrate(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_abort_migration(drivers: Callable[[str], Host]) -> None:
+def test_abort_migration(drivers: Hosts) -> None:
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -458,7 +501,7 @@ def test_abort_migration(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_force_complete_migration(drivers: Callable[[str], Host]) -> None:
+def test_force_complete_migration(drivers: Hosts) -> None:
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -476,7 +519,7 @@ def test_force_complete_migration(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_prepare_incoming(drivers: Callable[[str], Host]) -> None:
+def test_prepare_incoming(drivers: Hosts) -> None:
     async def go() -> None:
         dst = await drivers("h2").start()
         uri = await dst.prepare_incoming(spec(), block_migration=False)
@@ -485,7 +528,7 @@ def test_prepare_incoming(drivers: Callable[[str], Host]) -> None:
     run(go())
 
 
-def test_abort_incoming(drivers: Callable[[str], Host]) -> None:
+def test_abort_incoming(drivers: Hosts) -> None:
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -508,4 +551,4 @@ def test_every_driver_method_has_a_contract_test() -> None:
                if not name.startswith("_")}
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     assert methods - tested == set()
-    assert len(methods) == 27
+    assert len(methods) == 28
