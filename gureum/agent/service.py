@@ -127,10 +127,11 @@ class ComputeAgent:
             await self.bus.call("conductor", "report_state",
                                 {"host": self.host, "binary": BINARY, "topic": "compute"},
                                 timeout=timeout)
-            resources = await self.driver.host_resources()
+            resources = (await self.driver.host_resources()).to_dict()
+            resources["capabilities"] = self.driver.capability_report()
             await self.bus.call("conductor", "update_resources",
                                 {"host": self.host, "node": self.host,
-                                 "resources": resources.to_dict()}, timeout=timeout)
+                                 "resources": resources}, timeout=timeout)
             self.reports += 1
         except BusError as exc:
             log.warning("%s: report not delivered (%s); will retry", self.host, exc)

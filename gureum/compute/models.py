@@ -71,8 +71,12 @@ class ComputeNode(Base):
     vcpus_used: Mapped[int] = mapped_column(Integer, default=0)
     memory_mb_used: Mapped[int] = mapped_column(Integer, default=0)
     local_gb_used: Mapped[int] = mapped_column(Integer, default=0)
-    # Whether this host's instances directory is shared with others (detected by marker).
+    # The name of this host's marker file in its instances directory: a host that sees
+    # it shares the directory (detected, see virt/driver.py check_shared_storage).
     shared_storage_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the host's driver can do ({"supports_pause": True, …}, virt/driver.py
+    # CAPABILITIES); None until the agent has reported since the upgrade.
+    capabilities: Mapped[dict[str, bool] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True, onupdate=utcnow)
 

@@ -85,6 +85,9 @@ class ConductorEndpoint:
             row.host_ip = str(r.get("host_ip", "127.0.0.1"))
             row.cpu_info = dict(r.get("cpu_info") or {})
             row.shared_storage_id = r.get("shared_storage_id")
+            caps = r.get("capabilities")
+            if isinstance(caps, dict):  # what the host's driver really does (virt/driver.py)
+                row.capabilities = {str(k): bool(v) for k, v in caps.items()}
 
     async def guests_expected(self, host: str, present: list[str] | None = None
                               ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from gureum.compute import states
 
@@ -121,6 +121,24 @@ class PreflightFacts:
     shared_storage: bool = False
 
 
+# What a driver may declare it can do (Nova's ComputeDriver.capabilities). The agent
+# reports the map with its resources; the API answers 501/409 for what a host's
+# driver lacks instead of recording a success that did nothing.
+CAPABILITIES: tuple[str, ...] = (
+    "supports_pause",  # pause / unpause
+    "supports_suspend",  # suspend / resume
+    "supports_rescue",  # rescue / unrescue
+    "supports_snapshot",  # createImage, createBackup, shelve
+    "supports_resize",  # resize and cold migration (export / import disks)
+    "supports_live_migration",
+    "supports_block_migration",  # live migration that copies the disks too
+    "supports_evacuate",
+    "supports_console_output",
+    "supports_set_admin_password",  # changePassword
+    "supports_trigger_crash_dump",  # trigger_crash_dump (an NMI)
+)
+
+
 class VirtDriver(ABC):
     """One hypervisor host's guests.
 
@@ -131,6 +149,12 @@ class VirtDriver(ABC):
     """
 
     name = "abstract"
+    # Each driver declares what it really does; a capability left out is False.
+    capabilities: ClassVar[dict[str, bool]] = {}
+
+    def capability_report(self) -> dict[str, bool]:
+        """Every known capability, True only where the driver declares it."""
+        return {name: bool(self.capabilities.get(name, False)) for name in CAPABILITIES}
 
     @abstractmethod
     async def init_host(self, host: str) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from gureum.compute import states
 from gureum.virt.driver import (
+    CAPABILITIES,
     GuestNotFound,
     GuestSpec,
     HostResources,
@@ -100,6 +101,12 @@ def drivers(request: pytest.FixtureRequest, tmp_path: Path) -> Hosts:
     """Hosts of one driver kind: drivers("h1"), drivers("h2", instances=shared_dir)…"""
     harness = HARNESSES[request.param]
     return lambda name, instances=None: Host(harness, tmp_path / name, name, instances)
+
+
+def requires(host: Host, capability: str) -> None:
+    """A feature the driver does not declare is not part of its contract."""
+    if not host.driver.capability_report()[capability]:
+        pytest.skip(f"the driver does not declare {capability}")
 
 
 def spec(guest_id: str = "g1", root_gb: int = 1, memory_mb: int = 64) -> GuestSpec:
@@ -268,6 +275,7 @@ def test_reboot(drivers: Hosts) -> None:
 
 
 def test_pause(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_pause")
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.pause("g1")
@@ -278,6 +286,7 @@ def test_pause(drivers: Hosts) -> None:
 
 
 def test_unpause(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_pause")
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.pause("g1")
@@ -289,6 +298,7 @@ def test_unpause(drivers: Hosts) -> None:
 
 
 def test_suspend(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_suspend")
     host = drivers("h1")
 
     async def go() -> None:
@@ -302,6 +312,7 @@ def test_suspend(drivers: Hosts) -> None:
 
 
 def test_resume(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_suspend")
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.suspend("g1")
@@ -313,6 +324,7 @@ def test_resume(drivers: Hosts) -> None:
 
 
 def test_console_output(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_console_output")
     host = drivers("h1")
 
     async def go() -> None:
@@ -328,6 +340,7 @@ def test_console_output(drivers: Hosts) -> None:
 
 
 def test_snapshot(drivers: Hosts, tmp_path: Path) -> None:
+    requires(drivers("h1"), "supports_snapshot")
     host = drivers("h1")
 
     async def go() -> None:
@@ -346,6 +359,7 @@ def test_snapshot(drivers: Hosts, tmp_path: Path) -> None:
 
 
 def test_rescue(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_rescue")
     async def go() -> None:
         driver = await running(drivers("h1"))
         disks = await driver.export_disks("g1")
@@ -358,6 +372,7 @@ def test_rescue(drivers: Hosts) -> None:
 
 
 def test_unrescue(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_rescue")
     async def go() -> None:
         driver = await running(drivers("h1"))
         disks = await driver.export_disks("g1")
@@ -411,6 +426,7 @@ def test_check_shared_storage(drivers: Hosts, tmp_path: Path) -> None:
 
 
 def test_export_disks(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_resize")
     async def go() -> None:
         driver = await running(drivers("h1"))
         await driver.power_off("g1", timeout=0, retry_interval=1)
@@ -423,6 +439,7 @@ def test_export_disks(drivers: Hosts) -> None:
 
 
 def test_import_disks(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_resize")
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -442,6 +459,7 @@ def test_import_disks(drivers: Hosts) -> None:
 
 
 def test_finish_migration(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_resize")
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -462,6 +480,7 @@ def test_finish_migration(drivers: Hosts) -> None:
 
 
 def test_live_migrate(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_live_migration")
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -482,6 +501,7 @@ def test_live_migrate(drivers: Hosts) -> None:
 
 
 def test_abort_migration(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_live_migration")
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -502,6 +522,7 @@ def test_abort_migration(drivers: Hosts) -> None:
 
 
 def test_force_complete_migration(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_live_migration")
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -520,6 +541,7 @@ def test_force_complete_migration(drivers: Hosts) -> None:
 
 
 def test_prepare_incoming(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_live_migration")
     async def go() -> None:
         dst = await drivers("h2").start()
         uri = await dst.prepare_incoming(spec(), block_migration=False)
@@ -529,6 +551,7 @@ def test_prepare_incoming(drivers: Hosts) -> None:
 
 
 def test_abort_incoming(drivers: Hosts) -> None:
+    requires(drivers("h1"), "supports_live_migration")
     source, dest = drivers("h1"), drivers("h2")
 
     async def go() -> None:
@@ -544,6 +567,14 @@ def test_abort_incoming(drivers: Hosts) -> None:
         await dst.abort_incoming("g1")  # a guest that already runs is never touched
         assert await power(dst) == states.RUNNING
     run(go())
+
+
+def test_capability_report(drivers: Hosts) -> None:
+    report = drivers("h1").driver.capability_report()
+    assert list(report) == list(CAPABILITIES)  # every known one, declared or not
+    assert all(isinstance(v, bool) for v in report.values())
+    assert not set(type(drivers("h1").driver).capabilities) - set(CAPABILITIES), \
+        "a driver declares a capability nobody knows"
 
 
 def test_every_driver_method_has_a_contract_test() -> None:
