@@ -151,7 +151,18 @@ def _subject(req: Request) -> str:
     return subject
 
 
-async def _validate_subject(req: Request) -> ValidatedToken:
+def _may_see_token(ctx: Any, subject_user: str, rule: str) -> bool:
+    """Keystone's token policies: the token's own user and admins always; system
+    readers may also check and validate; services (the service role, e.g. a
+    service user validating the tokens presented to it) may also validate."""
+    if ctx.is_admin or ctx.user_id == subject_user:
+        return True
+    if rule in ("identity:check_token", "identity:validate_token") and ctx.is_system_reader:
+        return True
+    return rule == "identity:validate_token" and ctx.is_service
+
+
+async def _validate_subject(req: Request, rule: str) -> ValidatedToken:
     tokens = _tokens(req)
     subject = _subject(req)
     allow_expired = (req.arg("allow_expired") or "").lower() in ("1", "true", "yes")
@@ -169,28 +180,27 @@ async def _validate_subject(req: Request) -> ValidatedToken:
         raise NotFound(f"Could not find token: {subject}.", kind="token") from None
     ctx = req.context
     assert ctx is not None
-    if not (ctx.is_admin or ctx.user_id == vt.user.id):
-        raise Forbidden("You are not authorized to perform the requested action: "
-                        "identity:validate_token.")
+    if not _may_see_token(ctx, vt.user.id, rule):
+        raise Forbidden(f"You are not authorized to perform the requested action: {rule}.")
     return vt
 
 
 @router.get("/v3/auth/tokens")
 async def validate_token(req: Request) -> Response:
-    vt = await _validate_subject(req)
+    vt = await _validate_subject(req, "identity:validate_token")
     body = await _token_body(req, vt, "nocatalog" not in req.query)
     return token_response(body, 200, {"x-subject-token": _subject(req)})
 
 
 @router.head("/v3/auth/tokens")
 async def check_token(req: Request) -> Response:
-    await _validate_subject(req)
+    await _validate_subject(req, "identity:check_token")
     return empty(200, {"x-subject-token": _subject(req)})
 
 
 @router.delete("/v3/auth/tokens")
 async def revoke_token(req: Request) -> Response:
-    vt = await _validate_subject(req)
+    vt = await _validate_subject(req, "identity:revoke_token")
     ident = _identity(req)
 
     def _revoke() -> None:

@@ -189,3 +189,43 @@ def test_a_cloud_bootstrapped_before_gets_the_new_roles_on_start(tmp_path: Any) 
     assert all(now[n] == roles[n] for n in ("admin", "member", "reader"))
     assert pairs == {(now["admin"], now["manager"]), (now["manager"], now["member"]),
                      (now["member"], now["reader"])}
+
+
+def test_service_role_validates_tokens_it_is_given(api: Api, admin_token: str,
+                                                    cloud: InProcessCloud) -> None:
+    """Service-to-service: a service user (the service role, as Keystone's bootstrap
+    makes for nova, neutron, …) validates users' tokens; it may not revoke them."""
+    user = _user(api, admin_token, "svc-nova", "svc-pw")
+    service_role = _id(api, admin_token, "roles", "service")
+    service_project = _id(api, admin_token, "projects", "service")
+    assert api.request("PUT", f"{V3}/projects/{service_project}/users/{user}/roles/"
+                       f"{service_role}", admin_token).status_code == 204
+    svc = api.token("svc-nova", "svc-pw", "service")
+    body = api.request("GET", f"{V3}/auth/tokens", svc,
+                       headers={"X-Subject-Token": svc}).json()["token"]
+    assert [r["name"] for r in body["roles"]] == ["service"]  # implies nothing
+    subject = api.token("demo", cloud.demo_password, "demo")
+    headers = {"X-Subject-Token": subject}
+    r = api.request("GET", f"{V3}/auth/tokens", svc, headers=headers)
+    assert r.status_code == 200 and r.json()["token"]["user"]["name"] == "demo"
+    r = api.request("HEAD", f"{V3}/auth/tokens", svc, headers=headers)
+    assert r.status_code == 403
+    r = api.request("DELETE", f"{V3}/auth/tokens", svc, headers=headers)
+    assert r.status_code == 403
+    # A plain member may not validate someone else's token.
+    member = api.token("demo", cloud.demo_password, "demo")
+    admin_headers = {"X-Subject-Token": admin_token}
+    assert api.request("GET", f"{V3}/auth/tokens", member,
+                       headers=admin_headers).status_code == 403
+    # A system reader may check and validate, not revoke.
+    user = _user(api, admin_token, "token-auditor", "ta-pw")
+    reader = _id(api, admin_token, "roles", "reader")
+    api.request("PUT", f"{V3}/system/users/{user}/roles/{reader}", admin_token)
+    auditor = _scoped(api, "token-auditor", "ta-pw", {"system": {"all": True}})
+    assert api.request("HEAD", f"{V3}/auth/tokens", auditor,
+                       headers=headers).status_code == 200
+    assert api.request("GET", f"{V3}/auth/tokens", auditor,
+                       headers=headers).status_code == 200
+    assert api.request("DELETE", f"{V3}/auth/tokens", auditor,
+                       headers=headers).status_code == 403
+    assert api.request("GET", f"{V3}/auth/projects", subject).status_code == 200
