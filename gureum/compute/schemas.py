@@ -172,6 +172,13 @@ create_backup = {"type": "object", "required": ["name", "backup_type", "rotation
                                 "rotation": non_negative_integer, "metadata": metadata}}
 
 
+# Fields of a server create or rebuild body and the microversion that brought them.
+CREATE_SINCE = {"description": "2.19", "tags": "2.52", "trusted_image_certificates": "2.63",
+                "host": "2.74", "hypervisor_hostname": "2.74", "hostname": "2.90"}
+REBUILD_SINCE = {"description": "2.19", "key_name": "2.54", "user_data": "2.57",
+                 "trusted_image_certificates": "2.63", "hostname": "2.90"}
+
+
 def _with_fqdn(schema: dict[str, Any], *path: str) -> dict[str, Any]:
     out = copy.deepcopy(schema)
     props = out

@@ -368,3 +368,18 @@ def test_a_role_that_does_not_read_cannot_read_servers(api: Api, cloud: InProces
     for path in ("/flavors", "/os-keypairs", "/limits", f"/os-quota-sets/{demo}/defaults",
                  "/os-availability-zone"):
         call(api, "GET", path, token, status=200)
+
+
+def test_rebuild_fields_newer_than_the_microversion_are_400(
+        api: Api, demo_token: str, active: dict[str, Any], image: str) -> None:
+    path = f"/servers/{active['id']}/action"
+    for mv, field, value in (("2.18", "description", "d"), ("2.53", "key_name", None),
+                             ("2.56", "user_data", None), ("2.89", "hostname", "h1")):
+        r = call(api, "POST", path, demo_token, mv, status=400,
+                 json={"rebuild": {"imageRef": image, field: value}})
+        assert f"'{field}' was unexpected" in fault(r)
+    r = call(api, "POST", path, demo_token, "2.90", status=400,
+             json={"rebuild": {"imageRef": image, "hostname": "bad_name"}})
+    assert "'hostname'" in fault(r)
+    shown = call(api, "GET", f"/servers/{active['id']}", demo_token, "2.90", status=200)
+    assert shown.json()["server"]["status"] == "ACTIVE"

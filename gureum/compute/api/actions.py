@@ -29,6 +29,7 @@ from gureum.compute.api.common import (
     require_writer,
     settings_of,
 )
+from gureum.compute.api.params import reject_before
 from gureum.compute.quotas import check_metadata_items
 from gureum.compute.servers import known_zones
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -589,6 +590,7 @@ def rebuild(req: Request, body: Any) -> Response:
     from gureum.compute.servers import decode_user_data, find_image, image_properties
 
     body = validate(schemas.server_rebuild_for(req.version), body)
+    reject_before(req, body, schemas.REBUILD_SINCE, "rebuild")
     ctx = ctx_of(req)
     require_writer(ctx, "os_compute_api:servers:rebuild")
     with req.app_state.db.session() as s:
@@ -606,10 +608,10 @@ def rebuild(req: Request, body: Any) -> Response:
         values["system_metadata"] = sysmeta
         for key, attr in (("name", "name"), ("metadata", "metadata_"),
                           ("description", "description"), ("accessIPv4", "access_ip_v4"),
-                          ("accessIPv6", "access_ip_v6")):
+                          ("accessIPv6", "access_ip_v6"), ("hostname", "hostname")):
             if key in body:
                 values[attr] = body[key]
-        if "user_data" in body and at_least(req, "2.57"):
+        if "user_data" in body:
             values["user_data"] = decode_user_data(body["user_data"])
         instances.update(s, inst.id, values)
         s.refresh(inst)

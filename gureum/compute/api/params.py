@@ -29,6 +29,16 @@ def reject_unknown(req: Request, allowed: Iterable[str], since: str | None = "2.
                            field=extra[0])
 
 
+def reject_before(req: Request, body: dict[str, Any], since: dict[str, str],
+                  where: str) -> None:
+    """A body field newer than the request's microversion is Nova's "additional property"."""
+    for key, version in since.items():
+        if key in body and not at_least(req, version):
+            raise InvalidInput(f"Invalid input for field/attribute {where}. Additional "
+                               f"properties are not allowed ('{key}' was unexpected)",
+                               field=f"{where}.{key}")
+
+
 def single(req: Request, name: str) -> str | None:
     """A query parameter that may be given once (Nova's single_param)."""
     values = req.query.get(name)

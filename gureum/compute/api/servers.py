@@ -25,7 +25,7 @@ from gureum.compute.api.common import (
     require_writer,
     settings_of,
 )
-from gureum.compute.api.params import MAX_LIMIT, page, reject_unknown
+from gureum.compute.api.params import MAX_LIMIT, page, reject_before, reject_unknown
 from gureum.compute.models import ComputeService, Instance
 from gureum.compute.views import servers as views
 from gureum.compute.views.common import next_link
@@ -42,13 +42,7 @@ router = Router()
 def _create_request(req: Request, body: dict[str, Any]) -> servers.CreateRequest:
     server = body["server"]
     v = req.version
-    for key, since in (("description", "2.19"), ("tags", "2.52"), ("host", "2.74"),
-                       ("hypervisor_hostname", "2.74"), ("hostname", "2.90"),
-                       ("trusted_image_certificates", "2.63")):
-        if key in server and not at_least(req, since):
-            raise InvalidInput(f"Invalid input for field/attribute server. Additional "
-                               f"properties are not allowed ('{key}' was unexpected)",
-                               field=f"server.{key}")
+    reject_before(req, server, schemas.CREATE_SINCE, "server")
     if "personality" in server and at_least(req, "2.57"):
         raise InvalidInput("Invalid input for field/attribute server. Additional properties "
                            "are not allowed ('personality' was unexpected)",
