@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -272,7 +273,9 @@ def add_project_tag(req: Request, s: Session) -> Response:
     tag = req.path_params["tag"]
     validate(schemas.tag, tag)
     service.set_project_tags(ident_of(req), s, p.id, [*(p.tags or []), tag])
-    return empty(201, {"location": f"{req.base_url}/v3/projects/{p.id}/tags/{tag}"})
+    # A header is Latin-1: the tag (any Unicode) goes in percent-encoded.
+    return empty(201, {"location": f"{req.base_url}/v3/projects/{p.id}/tags/"
+                                   f"{quote(tag, safe='')}"})
 
 
 @router.get("/v3/projects/{project_id}/tags/{tag}", tx=True)
