@@ -18,7 +18,13 @@ from gureum.bus import Admission, BusError, Transport
 from gureum.config import Settings
 from gureum.errors import ConfigError
 from gureum.virt import make_driver
-from gureum.virt.driver import DriverError, GuestNotFound, GuestSpec, VirtDriver
+from gureum.virt.driver import (
+    DriverError,
+    GuestNotFound,
+    GuestSpec,
+    MigrationFailed,
+    VirtDriver,
+)
 
 log = logging.getLogger("gureum.agent")
 
@@ -66,6 +72,20 @@ class AgentEndpoint:
         return {"host": self.agent.host, "driver": self.agent.driver.name,
                 "protocol": messages.VERSION_TEXT}
 
+    async def _abort_migration(self, msg: messages.AbortMigration) -> None:
+        """Abort a live migration in progress, or one still waiting for its turn (the
+        live-migration bound): that one fails as soon as it starts."""
+        await self.agent.driver.abort_migration(msg.guest_id)
+        if self.agent.live_migration_waiting(msg.guest_id):
+            self.agent.aborted_before_start.add(msg.guest_id)
+
+    async def _live_migrate(self, msg: messages.LiveMigrate) -> None:
+        if msg.guest_id in self.agent.aborted_before_start:
+            self.agent.aborted_before_start.discard(msg.guest_id)
+            raise MigrationFailed(f"Live migration of {msg.guest_id} was aborted before it "
+                                  f"started; the guest keeps running on {self.agent.host}.")
+        await self._driver_call(msg)
+
     async def _fake_inject(self, msg: messages.FakeInject) -> None:
         """Failure injection for tests: only the fake driver, only in its test mode."""
         inject = getattr(self.agent.driver, "inject", None)
@@ -107,6 +127,7 @@ class ComputeAgent:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reports = 0
         self.admission = admission(settings)
+        self.aborted_before_start: set[str] = set()  # live migrations still waiting
 
     def background(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -184,6 +205,14 @@ class ComputeAgent:
             observed[guest_id] = power
         await self._report_to_conductor("sync_power_states", {
             "host": self.host, "observed": observed, "destroyed": destroyed})
+
+    def live_migration_waiting(self, guest_id: str) -> bool:
+        """Whether a live migration of the guest waits for its turn here."""
+        for envelope in self.admission.waiting.get(messages.LIVE_MIGRATION, ()):
+            call = envelope.get("args") or {}
+            if (call.get("args") or {}).get("guest_id") == guest_id:
+                return True
+        return False
 
     def report_missing(self, guest_id: str, operation: str) -> None:
         """Tell the conductor a guest it asked about is not here (it records NOSTATE and a

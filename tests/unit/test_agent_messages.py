@@ -241,3 +241,37 @@ def test_a_bound_below_one_is_refused(tmp_path: Path) -> None:
                              environ={}, data_dir=tmp_path)
     with pytest.raises(ConfigError, match="max_concurrent_live_migrations must be at least 1"):
         admission(settings)
+
+
+def test_a_live_migration_waiting_for_its_turn_can_be_aborted(tmp_path: Path) -> None:
+    async def go() -> None:
+        bus = MemoryTransport()
+        await bus.start()
+        settings = load_settings(None, {"compute": {"max_concurrent_live_migrations": 1}},
+                                 environ={}, data_dir=tmp_path)
+        src, dst = FakeDriver(delays={"live_migrate": 0.3}), FakeDriver()
+        agents = [ComputeAgent(settings, bus, h, driver=d) for h, d in
+                  (("a", src), ("b", dst))]
+        for agent in agents:
+            await agent.driver.init_host(agent.host)
+            await bus.serve("compute", agent.host, AgentEndpoint(agent), agent.admission)
+        uris = {}
+        for gid in ("g1", "g2"):
+            await src.spawn(GuestSpec(id=gid, name=gid, vcpus=1, memory_mb=64, root_gb=1))
+            uris[gid] = await dst.prepare_incoming(
+                GuestSpec(id=gid, name=gid, vcpus=1, memory_mb=64, root_gb=1), True)
+        moves = {gid: asyncio.ensure_future(rpc.call(
+            bus, "a", messages.LiveMigrate(gid, uris[gid], True), 10)) for gid in uris}
+        await asyncio.sleep(0.05)
+        assert agents[0].live_migration_waiting("g2")  # the bound is 1: g2 waits
+        await rpc.call(bus, "a", messages.AbortMigration("g2"), 5)
+        await moves["g1"]
+        with pytest.raises(RemoteError, match="aborted before it started"):
+            await moves["g2"]
+        assert await src.list_guests() == ["g2"] and await dst.list_guests() == ["g1"]
+        assert not agents[0].aborted_before_start
+        # Aborting when nothing waits leaves no mark behind for a later migration.
+        await rpc.call(bus, "a", messages.AbortMigration("g2"), 5)
+        assert not agents[0].aborted_before_start
+        await bus.stop()
+    run(go())
