@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gureum import __version__
+from gureum.api import transaction
 from gureum.api.web import (
     Receive,
     Request,
@@ -155,11 +156,8 @@ class GureumApp:
 
     def _run_sync(self, route: Route, req: Request) -> Response:
         if route.tx:
-            write = req.method not in ("GET", "HEAD")
-            with self.state.db.session(write=write) as session:
-                result: Response = route.handler(req, session)
-            return result
-        result = route.handler(req)
+            return transaction.run(self.state.db, route.tx, route.handler, req)
+        result: Response = route.handler(req)
         return result
 
     async def _root(self, scope: Scope, receive: Receive, send: Send,

@@ -153,6 +153,9 @@ def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:
 
 
 Handler = Callable[..., Any]
+# A route's transaction (gureum/api/transaction.py): False (none), True (read for
+# GET/HEAD, write otherwise), "read", "write", or a function of the request.
+TxOption = bool | str | Callable[["Request"], str]
 
 
 @dataclass
@@ -161,7 +164,7 @@ class Route:
     pattern: str
     handler: Handler
     auth: bool = True
-    tx: bool = False
+    tx: TxOption = False
     stream: bool = False
     is_async: bool = False
     regex: re.Pattern[str] | None = None
@@ -181,7 +184,7 @@ class Router:
         self._dynamic_index: dict[str, dict[str, Route]] = {}
 
     def add(self, method: str, pattern: str, handler: Handler, *, auth: bool = True,
-            tx: bool = False, stream: bool = False, **extra: Any) -> Route:
+            tx: TxOption = False, stream: bool = False, **extra: Any) -> Route:
         route = Route(method.upper(), pattern, handler, auth=auth, tx=tx, stream=stream,
                       is_async=asyncio.iscoroutinefunction(handler), extra=extra)
         if "{" not in pattern:

@@ -1,7 +1,8 @@
 """Instance records: compare-and-swap state changes, faults, actions and events.
 
-Used by the API (which creates instances and starts actions) and by the
-conductor (which records what agents report). The caller owns the session.
+Used by the API's services (which create instances, look them up for a caller
+and start actions) and by the conductor (which records what agents report).
+The caller owns the session.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gureum.compute import states
 from gureum.compute.models import Counter, Instance, InstanceAction, InstanceActionEvent
+from gureum.context import RequestContext
 from gureum.db import compare_and_swap, utcnow
 from gureum.errors import Conflict, InvalidState, NotFound
 
@@ -42,6 +44,23 @@ def get(s: Session, instance_id: str, include_deleted: bool = False) -> Instance
     if inst is None or (inst.deleted and not include_deleted):
         raise NotFound(f"Instance {instance_id} could not be found.", kind="instance")
     return inst
+
+
+def visible(s: Session, ctx: RequestContext, instance_id: str,
+            include_deleted: bool = False) -> Instance:
+    """The server if the caller may see it; 404 (never 403) otherwise, so that a
+    project cannot learn which ids another project's servers have."""
+    inst = s.get(Instance, instance_id)
+    if inst is None or (inst.deleted and not include_deleted) or \
+            (not ctx.is_admin and inst.project_id != ctx.project_id):
+        raise NotFound(f"Instance {instance_id} could not be found.", kind="instance")
+    return inst
+
+
+def check_not_locked(ctx: RequestContext, inst: Instance) -> None:
+    """A locked server refuses changes, except from admin (Nova's 409)."""
+    if inst.locked and not ctx.is_admin:
+        raise Conflict(f"Instance {inst.id} is locked")
 
 
 # vm_state and task_state (and deleted) change only through ``save``, which names the

@@ -1,9 +1,13 @@
-"""Creating servers: check every reference the request names, quotas, then write rows.
+"""Creating, renaming and deleting servers: the rules, the rows and the hand-over.
 
-Everything a client can get wrong is found here, before any row is written, and
-answered with Nova's status and wording (400 for a bad reference, 403 for a
-quota or a forbidden option, 409 for a conflict). The caller commits, then asks
-the conductor to build.
+Creating checks every reference the request names and the quotas before any
+row is written, and answers what a client can get wrong with Nova's status and
+wording (400 for a bad reference, 403 for a quota or a forbidden option, 409
+for a conflict); then it writes the instance rows in BUILD and an outbox row
+that asks the conductor to build them once the caller's transaction commits
+(gureum/outbox.py). Deleting moves the server to the delete task (a
+compare-and-swap, as any action) and hands the rest to the conductor the same
+way. The caller owns the session and has checked the policy rule.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gureum import outbox
 from gureum.compute import instances, states
 from gureum.compute.models import (
     ComputeNode,
@@ -173,7 +178,8 @@ def decode_user_data(data: str | None) -> str | None:
 
 def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settings,
            request_id: str) -> list[Instance]:
-    """Validate every reference and write the instance rows (BUILD / scheduling)."""
+    """Validate every reference, write the instance rows (BUILD / scheduling) and hand
+    them to the conductor."""
     assert ctx.project_id is not None
     flavor = find_flavor(s, ctx, req.flavor_ref)
     props: dict[str, str] = {}
@@ -277,7 +283,33 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
         s.flush()
         instances.start_action(s, inst.id, "create", request_id, ctx.user_id, ctx.project_id)
         made.append(inst)
+    outbox.add(s, "build_instances", {"instance_ids": [i.id for i in made],
+                                      "request_id": request_id})
     return made
+
+
+def update(s: Session, ctx: RequestContext, server_id: str, values: dict[str, Any]
+           ) -> Instance:
+    """Change a server's name, description, access addresses or hostname."""
+    inst = instances.visible(s, ctx, server_id)
+    instances.check_not_locked(ctx, inst)
+    if values:
+        instances.update(s, inst.id, values)
+        s.refresh(inst)
+    return inst
+
+
+def delete(s: Session, ctx: RequestContext, server_id: str, action: str = "delete") -> None:
+    """Start deleting a server (action "delete" or "forceDelete"); the conductor
+    destroys the guest and releases what it holds. Deleting a server that is being
+    deleted already is a no-op."""
+    inst = instances.visible(s, ctx, server_id)
+    instances.check_not_locked(ctx, inst)
+    if inst.task_state == states.DELETING:
+        return
+    instances.start_task(s, inst, action)
+    instances.start_action(s, inst.id, "delete", ctx.request_id, ctx.user_id, ctx.project_id)
+    outbox.add(s, "delete_instance", {"instance_id": inst.id, "request_id": ctx.request_id})
 
 
 def validate_networks(s: Session, ctx: RequestContext, networks: Any, count: int) -> None:

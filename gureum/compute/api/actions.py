@@ -1,88 +1,104 @@
 """POST /v2.1/servers/{id}/action: one handler per action name in the body.
 
 Each handler is registered under the body key Nova uses ("os-stop", "reboot",
-"resize", …). The action table in compute/states.py decides whether the
-action may start; handlers only parse the body and hand over to a workflow.
+"resize", …) with the transaction it needs: most actions write (the state
+change and the hand-over to the conductor, compute/actions.py and
+compute/moves.py), a few only read. The route asks the same transaction
+helper as every other route (gureum/api/transaction.py) for the kind the
+action names. A handler parses the body (schemas, microversions), checks the
+policy rule (compute/policy.py), calls the service and renders the answer; an
+action that must wait on an agent (console output) reads in its transaction
+and asks the agent after it, never holding the database while it waits.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from gureum import outbox
 from gureum.agent.messages import ConsoleOutput
 from gureum.api.microversion import at_least
+from gureum.api.transaction import READ, WRITE, AfterTransaction
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.bus import RemoteError
-from gureum.compute import instances, schemas, states
+from gureum.compute import actions, moves, policy, schemas
 from gureum.compute.api import servers
-from gureum.compute.api.common import (
-    call_agent,
-    check_not_locked,
-    ctx_of,
-    instance_for,
-    require_admin,
-    require_manager,
-    require_writer,
-    settings_of,
-)
+from gureum.compute.api.common import call_agent, ctx_of, settings_of
 from gureum.compute.api.params import reject_before
-from gureum.compute.quotas import check_metadata_items
-from gureum.compute.servers import known_zones
-from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gureum.db import Session
+from gureum.errors import InvalidInput, NotFound
 
 router = Router()
 
-ActionHandler = Callable[[Request, Any], Response]
-HANDLERS: dict[str, ActionHandler] = {}
+ActionHandler = Callable[[Request, Session, Any], "Response | AfterTransaction"]
 
 
-def action(name: str) -> Callable[[ActionHandler], ActionHandler]:
+@dataclass(frozen=True)
+class Action:
+    handler: ActionHandler
+    tx: str  # READ or WRITE
+
+
+HANDLERS: dict[str, Action] = {}
+
+
+def action(name: str, tx: str = WRITE) -> Callable[[ActionHandler], ActionHandler]:
     def deco(fn: ActionHandler) -> ActionHandler:
-        HANDLERS[name] = fn
+        HANDLERS[name] = Action(fn, tx)
         return fn
     return deco
 
 
-def start(req: Request, action: str, nova_action: str, params: dict[str, Any] | None = None,
-          admin_only: bool = False) -> str:
-    """Check the action table, move to its task_state (compare-and-swap), record the
-    instance action, and hand the rest to the conductor. Returns the instance id."""
-    ctx = ctx_of(req)
-    rule = f"os_compute_api:servers:{nova_action}"
-    if admin_only:
-        require_admin(ctx, rule)
-    require_writer(ctx, rule)
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        check_not_locked(ctx, inst)
-        instances.start_task(s, inst, action)
-        instances.start_action(s, inst.id, nova_action, ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        instance_id = inst.id
-        outbox.add(s, "run_action", {"instance_id": instance_id, "action": action,
-                                     "request_id": ctx.request_id,
-                                     "params": params or {}})
-    return instance_id
+def _named(req: Request) -> tuple[str, Any, Action]:
+    body = req.json()
+    if not isinstance(body, dict) or len(body) != 1:
+        raise InvalidInput("The action body must be an object with exactly one action, "
+                           'e.g. {"os-stop": null}.')
+    name, value = next(iter(body.items()))
+    found = HANDLERS.get(name)
+    if found is None:
+        raise InvalidInput(f"There is no such action: {name}", field=name)
+    return name, value, found
 
 
-def simple(action: str, nova_action: str | None = None) -> ActionHandler:
-    def handler(req: Request, body: Any) -> Response:
-        start(req, action, nova_action or action)
+def action_tx(req: Request) -> str:
+    """The transaction the body's action needs (the route's tx option)."""
+    return _named(req)[2].tx
+
+
+@router.post("/v2.1/servers/{server_id}/action", tx=action_tx)
+def server_action(req: Request, s: Session) -> Response | AfterTransaction:
+    _, value, found = _named(req)
+    return found.handler(req, s, value)
+
+
+def _server_id(req: Request) -> str:
+    return req.path_params["server_id"]
+
+
+# -- actions the conductor runs as they are -----------------------------------------------
+
+def simple(action_name: str, nova_action: str, rule: str) -> ActionHandler:
+    def handler(req: Request, s: Session, body: Any) -> Response:
+        ctx = policy.authorize(ctx_of(req), rule)
+        actions.start(s, ctx, _server_id(req), action_name, nova_action)
         return empty(202)
     return handler
 
 
-for _body_key, _action, _nova in (
-    ("os-stop", "stop", "stop"), ("os-start", "start", "start"),
-    ("pause", "pause", "pause"), ("unpause", "unpause", "unpause"),
-    ("suspend", "suspend", "suspend"), ("resume", "resume", "resume"),
-    ("unrescue", "unrescue", "unrescue"),
+_P = "os_compute_api:"
+for _body_key, _action, _rule in (
+    ("os-stop", "stop", "servers:stop"), ("os-start", "start", "servers:start"),
+    ("pause", "pause", "os-pause-server:pause"),
+    ("unpause", "unpause", "os-pause-server:unpause"),
+    ("suspend", "suspend", "os-suspend-server:suspend"),
+    ("resume", "resume", "os-suspend-server:resume"),
+    ("unrescue", "unrescue", "os-unrescue"),
 ):
-    HANDLERS[_body_key] = simple(_action, _nova)
+    HANDLERS[_body_key] = Action(simple(_action, _action, _P + _rule), WRITE)
 
 
 _reboot = {"type": "object", "required": ["type"], "additionalProperties": False,
@@ -91,10 +107,11 @@ _reboot = {"type": "object", "required": ["type"], "additionalProperties": False
 
 
 @action("reboot")
-def reboot(req: Request, body: Any) -> Response:
+def reboot(req: Request, s: Session, body: Any) -> Response:
     body = validate(_reboot, body)
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:reboot")
     hard = body["type"].upper() == "HARD"
-    start(req, "reboot_hard" if hard else "reboot", "reboot")
+    actions.start(s, ctx, _server_id(req), "reboot_hard" if hard else "reboot", "reboot")
     return empty(202)
 
 
@@ -104,10 +121,12 @@ _rescue = {"type": ["object", "null"], "additionalProperties": False,
 
 
 @action("rescue")
-def rescue(req: Request, body: Any) -> Response:
+def rescue(req: Request, s: Session, body: Any) -> Response:
     body = validate(_rescue, body) or {}
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-rescue")
     password = body.get("adminPass") or secrets.token_urlsafe(9)
-    start(req, "rescue", "rescue", {"image_ref": body.get("rescue_image_ref")})
+    actions.start(s, ctx, _server_id(req), "rescue", "rescue",
+                  {"image_ref": body.get("rescue_image_ref")})
     return json_response({"adminPass": password})
 
 
@@ -116,59 +135,44 @@ _change_password = {"type": "object", "required": ["adminPass"], "additionalProp
 
 
 @action("changePassword")
-def change_password(req: Request, body: Any) -> Response:
+def change_password(req: Request, s: Session, body: Any) -> Response:
     validate(_change_password, body)
-    start(req, "changePassword", "changePassword")
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-admin-password")
+    actions.start(s, ctx, _server_id(req), "changePassword", "changePassword")
     return empty(202)
 
 
 @action("trigger_crash_dump")
-def trigger_crash_dump(req: Request, body: Any) -> Response:
+def trigger_crash_dump(req: Request, s: Session, body: Any) -> Response:
     if not at_least(req, "2.17"):
         raise NotFound("The resource could not be found.")
     if body is not None:
         raise InvalidInput("trigger_crash_dump takes no arguments (null).")
-    start(req, "trigger_crash_dump", "trigger_crash_dump")
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:trigger_crash_dump")
+    actions.start(s, ctx, _server_id(req), "trigger_crash_dump", "trigger_crash_dump")
     return empty(202)
 
+
+# -- actions that end here -------------------------------------------------------------
 
 _lock = {"type": ["object", "null"], "additionalProperties": False,
          "properties": {"locked_reason": {"type": "string", "maxLength": 255}}}
 
 
 @action("lock")
-def lock(req: Request, body: Any) -> Response:
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:os-lock-server:lock")
+def lock(req: Request, s: Session, body: Any) -> Response:
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-lock-server:lock")
     body = validate(_lock, body) or {}
     if body.get("locked_reason") and not at_least(req, "2.73"):
         raise InvalidInput("locked_reason needs microversion 2.73.", field="lock")
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        instances.start_action(s, inst.id, "lock", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        instances.update(s, inst.id, {"locked": True,
-                                    "locked_by": "admin" if ctx.is_admin and
-                                    inst.project_id != ctx.project_id else "owner",
-                                    "locked_reason": body.get("locked_reason")})
-        instances.finish_action(s, inst.id, ctx.request_id)
+    actions.lock(s, ctx, _server_id(req), body.get("locked_reason"))
     return empty(202)
 
 
 @action("unlock")
-def unlock(req: Request, body: Any) -> Response:
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:os-lock-server:unlock")
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        if inst.locked and inst.locked_by == "admin" and not ctx.is_admin:
-            raise Forbidden("Policy doesn't allow os_compute_api:os-lock-server:unlock:"
-                            "unlock_override to be performed.")
-        instances.start_action(s, inst.id, "unlock", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        instances.update(s, inst.id, {"locked": False, "locked_by": None,
-                                    "locked_reason": None})
-        instances.finish_action(s, inst.id, ctx.request_id)
+def unlock(req: Request, s: Session, body: Any) -> Response:
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-lock-server:unlock")
+    actions.unlock(s, ctx, _server_id(req))
     return empty(202)
 
 
@@ -177,20 +181,10 @@ _reset_state = {"type": "object", "required": ["state"], "additionalProperties":
 
 
 @action("os-resetState")
-def reset_state(req: Request, body: Any) -> Response:
-    """Admin: force vm_state to active or error and clear task_state (S2's recovery)."""
-    ctx = ctx_of(req)
-    require_admin(ctx, "os_compute_api:os-admin-actions:reset_state")
+def reset_state(req: Request, s: Session, body: Any) -> Response:
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-admin-actions:reset_state")
     body = validate(_reset_state, body)
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        instances.start_action(s, inst.id, "resetState", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        # A compare-and-swap too: the state the admin saw is the one replaced (409 if
-        # it changed in between); a workflow holding the old task_state then stops.
-        instances.save(s, inst.id, {"vm_state": body["state"], "task_state": None},
-                       expected_task_state=inst.task_state, expected_vm_state=inst.vm_state)
-        instances.finish_action(s, inst.id, ctx.request_id)
+    actions.reset_state(s, ctx, _server_id(req), body["state"])
     return empty(202)
 
 
@@ -199,52 +193,36 @@ _console = {"type": ["object", "null"], "additionalProperties": False,
                                       "pattern": "^-?[0-9]+$"}}}
 
 
-@action("os-getConsoleOutput")
-def console_output(req: Request, body: Any) -> Response:
-    ctx = ctx_of(req)
-    # Nova's default is PROJECT_MEMBER_OR_ADMIN: the console may hold secrets.
-    require_writer(ctx, "os_compute_api:os-console-output")
+@action("os-getConsoleOutput", tx=READ)
+def console_output(req: Request, s: Session, body: Any) -> AfterTransaction:
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-console-output")
     body = validate(_console, body) or {}
     length = body.get("length")
     tail = int(length) if length not in (None, "") else None
     if tail is not None and tail < -1:
         raise InvalidInput("length must be -1 or a positive number.", field="length")
-    with req.app_state.db.session(write=False) as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        if inst.vm_state not in (states.ACTIVE, states.RESCUED, states.PAUSED,
-                                 states.STOPPED, states.SUSPENDED) or not inst.host:
-            raise Conflict(f"Cannot 'os-getConsoleOutput' instance {inst.id} while it is in "
-                           f"vm_state {inst.vm_state}")
-        host, instance_id = inst.host, inst.id
-    try:
-        output = call_agent(req, host, ConsoleOutput(instance_id,
-                                                     tail if tail and tail > 0 else None))
-    except RemoteError as exc:
-        if exc.kind != "GuestNotFound":
-            raise
-        # Nova's answer when the hypervisor has no such guest (the agent has reported
-        # it to the conductor, which records NOSTATE and a fault).
-        raise NotFound(f"Instance {instance_id} could not be found.",
-                       kind="instance") from None
-    return json_response({"output": output})
+    host, instance_id = actions.console_target(s, ctx, _server_id(req))
+
+    def ask_agent() -> Response:
+        try:
+            output = call_agent(req, host, ConsoleOutput(instance_id,
+                                                         tail if tail and tail > 0 else None))
+        except RemoteError as exc:
+            if exc.kind != "GuestNotFound":
+                raise
+            # Nova's answer when the hypervisor has no such guest (the agent has reported
+            # it to the conductor, which records NOSTATE and a fault).
+            raise NotFound(f"Instance {instance_id} could not be found.",
+                           kind="instance") from None
+        return json_response({"output": output})
+
+    return AfterTransaction(ask_agent)
 
 
 @action("forceDelete")
-def force_delete(req: Request, body: Any) -> Response:
-    return servers.force_delete(req)
-
-
-@router.post("/v2.1/servers/{server_id}/action")
-def server_action(req: Request) -> Response:
-    body = req.json()
-    if not isinstance(body, dict) or len(body) != 1:
-        raise InvalidInput("The action body must be an object with exactly one action, "
-                           'e.g. {"os-stop": null}.')
-    name, value = next(iter(body.items()))
-    handler = HANDLERS.get(name)
-    if handler is None:
-        raise InvalidInput(f"There is no such action: {name}", field=name)
-    return handler(req, value)
+def force_delete(req: Request, s: Session, body: Any) -> Response:
+    servers.delete(req, s, "forceDelete", "os_compute_api:os-deferred-delete:force")
+    return empty(202)
 
 
 # -- resize and cold migration ------------------------------------------------------------
@@ -258,101 +236,40 @@ _migrate = {"type": ["object", "null"], "additionalProperties": False,
                                     "maxLength": 255}}}
 
 
-def begin_move(req: Request, action: str, nova_action: str, migration_type: str,
-               new_flavor: dict[str, Any] | None = None, host: str | None = None,
-               admin_only: bool = False) -> None:
-    from gureum.workflows.resize import start_migration
-
-    ctx = ctx_of(req)
-    rule = f"os_compute_api:servers:{nova_action}"
-    if admin_only:
-        require_admin(ctx, rule)
-    require_writer(ctx, rule)
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        check_not_locked(ctx, inst)
-        if host is not None:
-            check_host(s, host, inst.host)
-        instances.start_task(s, inst, action)
-        instances.start_action(s, inst.id, nova_action, ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        mig = start_migration(s, inst, migration_type, new_flavor, host, ctx.user_id,
-                              ctx.project_id or "")
-        migration_id = mig.id
-        outbox.add(s, "begin_workflow", {"migration_id": migration_id,
-                                         "request_id": ctx.request_id})
-
-
-def check_host(s: Any, host: str, source: str | None) -> None:
-    from sqlalchemy import select
-
-    from gureum.compute.models import ComputeNode
-
-    if s.scalar(select(ComputeNode.id).where(ComputeNode.host == host).limit(1)) is None:
-        raise InvalidInput(f"Compute host {host} could not be found.", field="host")
-    if host == source:
-        raise InvalidInput(f"The target host can't be the same one ({host}).", field="host")
-
-
 @action("resize")
-def resize(req: Request, body: Any) -> Response:
-    from gureum.compute.servers import find_flavor, flavor_snapshot
-
+def resize(req: Request, s: Session, body: Any) -> Response:
     body = validate(_resize, body)
-    ctx = ctx_of(req)
-    with req.app_state.db.session(write=False) as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        flavor = find_flavor(s, ctx, str(body["flavorRef"]))
-        current = inst.flavor or {}
-        if flavor.id == inst.flavor_id:
-            raise InvalidInput("When resizing, instances must change flavor!",
-                               field="flavorRef")
-        if flavor.disk and flavor.disk < int(current.get("disk", 0)):
-            raise InvalidInput("Resize to a smaller disk is not allowed: the root disk "
-                               f"would shrink from {current.get('disk')} GB to "
-                               f"{flavor.disk} GB.", field="flavorRef")
-        new_flavor = flavor_snapshot(flavor)
-    begin_move(req, "resize", "resize", "resize", new_flavor=new_flavor)
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:resize")
+    moves.resize(s, ctx, _server_id(req), str(body["flavorRef"]))
     return empty(202)
 
 
 @action("migrate")
-def migrate(req: Request, body: Any) -> Response:
+def migrate(req: Request, s: Session, body: Any) -> Response:
     body = validate(_migrate, body) or {}
     host = body.get("host")
     if host and not at_least(req, "2.56"):
         raise InvalidInput("Additional properties are not allowed ('host' was unexpected)",
                            field="migrate.host")
     # A project manager may migrate its servers; naming the host is the admin's.
-    require_manager(ctx_of(req), "os_compute_api:os-migrate-server:migrate")
-    begin_move(req, "migrate", "migrate", "migration", host=host, admin_only=bool(host))
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-migrate-server:migrate")
+    if host:
+        policy.authorize(ctx, "os_compute_api:os-migrate-server:migrate:host")
+    moves.migrate(s, ctx, _server_id(req), host)
     return empty(202)
 
 
-def _finish_resize(req: Request, confirm: bool) -> None:
-    ctx = ctx_of(req)
-    action = "confirmResize" if confirm else "revertResize"
-    require_writer(ctx, f"os_compute_api:servers:{action}")
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        check_not_locked(ctx, inst)
-        instances.start_task(s, inst, action)
-        instances.start_action(s, inst.id, action, ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        instance_id = inst.id
-        outbox.add(s, "finish_resize", {"instance_id": instance_id,
-                                        "request_id": ctx.request_id, "confirm": confirm})
-
-
 @action("confirmResize")
-def confirm_resize(req: Request, body: Any) -> Response:
-    _finish_resize(req, True)
+def confirm_resize(req: Request, s: Session, body: Any) -> Response:
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:confirm_resize")
+    moves.finish_resize(s, ctx, _server_id(req), confirm=True)
     return empty(204)
 
 
 @action("revertResize")
-def revert_resize(req: Request, body: Any) -> Response:
-    _finish_resize(req, False)
+def revert_resize(req: Request, s: Session, body: Any) -> Response:
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:revert_resize")
+    moves.finish_resize(s, ctx, _server_id(req), confirm=False)
     return empty(202)
 
 
@@ -366,45 +283,24 @@ _live = {"type": "object", "additionalProperties": False,
                         "force": schemas.boolean}}
 
 
-def _block(value: Any) -> Any:
-    return "auto" if value == "auto" else schemas.to_bool(value)
-
-
 @action("os-migrateLive")
-def live_migrate(req: Request, body: Any) -> Response:
+def live_migrate(req: Request, s: Session, body: Any) -> Response:
     body = validate(_live, body)
     if "block_migration" not in body:
         raise InvalidInput("'block_migration' is a required property",
                            field="os-migrateLive.block_migration")
-    if body["block_migration"] == "auto" and not at_least(req, "2.25"):
+    block = body["block_migration"]
+    if block == "auto" and not at_least(req, "2.25"):
         raise InvalidInput("block_migration 'auto' needs microversion 2.25.",
                            field="os-migrateLive.block_migration")
     host = body.get("host")
-    begin_live(req, host, _block(body["block_migration"]))
-    return empty(202)
-
-
-def begin_live(req: Request, host: str | None, block: Any) -> None:
-    from gureum.workflows.resize import start_migration
-
     ctx = ctx_of(req)
     if host is not None:
-        require_admin(ctx, "os_compute_api:os-migrate-server:migrate_live:host")
-    require_manager(ctx, "os_compute_api:os-migrate-server:migrate_live")
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        if host is not None:
-            check_host(s, host, inst.host)
-        instances.start_task(s, inst, "os-migrateLive")
-        instances.start_action(s, inst.id, "live-migration", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        mig = start_migration(s, inst, "live-migration", None, host, ctx.user_id,
-                              ctx.project_id or "")
-        mig.status = "queued"
-        mig.state = {**(mig.state or {}), "block_migration": block}
-        migration_id = mig.id
-        outbox.add(s, "begin_workflow", {"migration_id": migration_id,
-                                         "request_id": ctx.request_id})
+        policy.authorize(ctx, "os_compute_api:os-migrate-server:migrate_live:host")
+    policy.authorize(ctx, "os_compute_api:os-migrate-server:migrate_live")
+    moves.live_migrate(s, ctx, _server_id(req), host,
+                       "auto" if block == "auto" else schemas.to_bool(block))
+    return empty(202)
 
 
 _evacuate = {"type": ["object", "null"], "additionalProperties": False,
@@ -417,37 +313,12 @@ _evacuate = {"type": ["object", "null"], "additionalProperties": False,
 
 
 @action("evacuate")
-def evacuate(req: Request, body: Any) -> Response:
-    from sqlalchemy import select
-
-    from gureum.compute.api.common import settings_of
-    from gureum.compute.models import ComputeService
-    from gureum.scheduler.select import COMPUTE_BINARY, service_is_up
-    from gureum.workflows.resize import start_migration
-
+def evacuate(req: Request, s: Session, body: Any) -> Response:
     body = validate(_evacuate, body) or {}
-    ctx = ctx_of(req)
-    require_admin(ctx, "os_compute_api:os-evacuate")
-    host = body.get("host")
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-evacuate")
     password = body.get("adminPass") or secrets.token_urlsafe(9)
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        if host is not None:
-            check_host(s, host, inst.host)
-        svc = s.scalar(select(ComputeService).where(
-            ComputeService.host == inst.host, ComputeService.binary == COMPUTE_BINARY))
-        if svc is not None and service_is_up(svc, settings_of(req).compute.service_down_time):
-            raise Conflict(f"Compute service of {inst.host} is still in use.")
-        instances.start_task(s, inst, "evacuate")
-        instances.start_action(s, inst.id, "evacuate", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        mig = start_migration(s, inst, "evacuation", None, host, ctx.user_id,
-                              ctx.project_id or "")
-        mig.status = "accepted"
-        mig.state = {**(mig.state or {}), "keep_stopped": at_least(req, "2.95")}
-        migration_id = mig.id
-        outbox.add(s, "begin_workflow", {"migration_id": migration_id,
-                                         "request_id": ctx.request_id})
+    moves.evacuate(s, ctx, _server_id(req), body.get("host"),
+                   keep_stopped=at_least(req, "2.95"), settings=settings_of(req))
     if at_least(req, "2.14"):
         return json_response(None)
     return json_response({"adminPass": password})
@@ -455,95 +326,42 @@ def evacuate(req: Request, body: Any) -> Response:
 
 # -- snapshot, shelve, unshelve, rebuild -------------------------------------------------------
 
-def _snapshot_record(req: Request, s: Any, inst: Any, name: str,
-                     metadata: dict[str, str]) -> str:
-    from gureum.image.service import create_image
-
-    ctx = ctx_of(req)
-    props = {k: v for k, v in metadata.items() if k not in ("id", "name", "status")}
-    body = {"name": name, "disk_format": "qcow2", "container_format": "bare",
-            "visibility": "private", **props, "instance_uuid": inst.id,
-            "image_type": "backup" if "backup_type" in props else "snapshot",
-            "base_image_ref": inst.image_ref or "",
-            "owner_user_name": ctx.user_name or ""}
-    image = create_image(s, ctx, body)
-    s.flush()
-    return str(image.id)
-
-
-@action("createImage")
-def create_image_action(req: Request, body: Any) -> Response:
-    body = validate(schemas.create_image, body)
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:servers:create_image")
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        check_not_locked(ctx, inst)
-        instances.start_task(s, inst, "createImage")
-        instances.start_action(s, inst.id, "createImage", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        image_id = _snapshot_record(req, s, inst, body["name"], body.get("metadata") or {})
-        instance_id = inst.id
-        outbox.add(s, "snapshot", {"instance_id": instance_id, "image_id": image_id,
-                                   "request_id": ctx.request_id})
-    location = f"{req.host_url}/image/v2/images/{image_id}"
-    if at_least(req, "2.45"):
-        return json_response({"image_id": image_id}, 202)
-    return empty(202, {"location": location})
-
-
-@action("createBackup")
-def create_backup(req: Request, body: Any) -> Response:
-    """A snapshot kept in a rotation: only the newest ``rotation`` backups of a type stay."""
-    body = validate(schemas.create_backup, body)
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:os-create-backup")
-    rotation = int(body["rotation"])
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        check_not_locked(ctx, inst)
-        instances.start_task(s, inst, "createBackup")
-        instances.start_action(s, inst.id, "createBackup", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        metadata = {**(body.get("metadata") or {}), "backup_type": body["backup_type"]}
-        image_id = _snapshot_record(req, s, inst, body["name"], metadata)
-        instance_id = inst.id
-        outbox.add(s, "snapshot", {"instance_id": instance_id, "image_id": image_id,
-                                   "request_id": ctx.request_id,
-                                   "backup": {"type": body["backup_type"],
-                                              "rotation": rotation}})
+def _image_created(req: Request, image_id: str) -> Response:
     if at_least(req, "2.45"):
         return json_response({"image_id": image_id}, 202)
     return empty(202, {"location": f"{req.host_url}/image/v2/images/{image_id}"})
 
 
+@action("createImage")
+def create_image(req: Request, s: Session, body: Any) -> Response:
+    body = validate(schemas.create_image, body)
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:create_image")
+    image_id = actions.snapshot(s, ctx, _server_id(req), body["name"],
+                                body.get("metadata") or {})
+    return _image_created(req, image_id)
+
+
+@action("createBackup")
+def create_backup(req: Request, s: Session, body: Any) -> Response:
+    body = validate(schemas.create_backup, body)
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-create-backup")
+    image_id = actions.backup(s, ctx, _server_id(req), body["name"],
+                              body.get("metadata") or {}, body["backup_type"],
+                              int(body["rotation"]))
+    return _image_created(req, image_id)
+
+
 @action("shelve")
-def shelve(req: Request, body: Any) -> Response:
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:os-shelve:shelve")
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        check_not_locked(ctx, inst)
-        instances.start_task(s, inst, "shelve")
-        instances.start_action(s, inst.id, "shelve", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        image_id = _snapshot_record(req, s, inst, f"{inst.name}-shelved", {})
-        instance_id = inst.id
-        outbox.add(s, "shelve", {"instance_id": instance_id, "image_id": image_id,
-                                 "request_id": ctx.request_id})
+def shelve(req: Request, s: Session, body: Any) -> Response:
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-shelve:shelve")
+    actions.shelve(s, ctx, _server_id(req))
     return empty(202)
 
 
-@action("shelveOffload")
-def shelve_offload(req: Request, body: Any) -> Response:
-    # Shelving always offloads at once here (shelved_offload_time = 0), so a server is
-    # never left in "shelved"; the table then answers 409 like Nova for other states.
-    ctx = ctx_of(req)
-    require_admin(ctx, "os_compute_api:os-shelve:shelve_offload")
-    with req.app_state.db.session(write=False) as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        states.check("shelveOffload", inst.id, inst.vm_state, inst.task_state,
-                     launched=inst.launched_at is not None)
+@action("shelveOffload", tx=READ)
+def shelve_offload(req: Request, s: Session, body: Any) -> Response:
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-shelve:shelve_offload")
+    actions.check_shelve_offload(s, ctx, _server_id(req))
     return empty(202)
 
 
@@ -553,7 +371,7 @@ _unshelve = {"type": ["object", "null"], "additionalProperties": False,
 
 
 @action("unshelve")
-def unshelve(req: Request, body: Any) -> Response:
+def unshelve(req: Request, s: Session, body: Any) -> Response:
     body = validate(_unshelve, body) or {}
     ctx = ctx_of(req)
     if body and not at_least(req, "2.77"):
@@ -563,61 +381,31 @@ def unshelve(req: Request, body: Any) -> Response:
         if not at_least(req, "2.91"):
             raise InvalidInput("Additional properties are not allowed ('host' was "
                                "unexpected)", field="unshelve.host")
-        require_admin(ctx, "os_compute_api:os-shelve:unshelve_to_host")
-    require_writer(ctx, "os_compute_api:os-shelve:unshelve")
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        check_not_locked(ctx, inst)
-        if body.get("host"):
-            check_host(s, body["host"], None)
-        zone = body.get("availability_zone")
-        if zone and zone not in known_zones(s, settings_of(req)):
-            raise InvalidInput("The requested availability zone is not available",
-                               field="unshelve.availability_zone")
-        instances.start_task(s, inst, "unshelve")
-        instances.start_action(s, inst.id, "unshelve", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        instance_id = inst.id
-        outbox.add(s, "unshelve", {"instance_id": instance_id, "request_id": ctx.request_id,
-                                   "availability_zone": body.get("availability_zone"),
-                                   "host": body.get("host")})
+        policy.authorize(ctx, "os_compute_api:os-shelve:unshelve_to_host")
+    policy.authorize(ctx, "os_compute_api:os-shelve:unshelve")
+    actions.unshelve(s, ctx, _server_id(req), body.get("availability_zone"),
+                     body.get("host"), settings_of(req))
     return empty(202)
 
 
+# Rebuild body keys → the instance attributes they set.
+_REBUILD_FIELDS = (("name", "name"), ("metadata", "metadata_"), ("description", "description"),
+                   ("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"),
+                   ("hostname", "hostname"))
+
+
 @action("rebuild")
-def rebuild(req: Request, body: Any) -> Response:
-    from gureum.compute.api.servers import show_view
-    from gureum.compute.servers import decode_user_data, find_image, image_properties
+def rebuild(req: Request, s: Session, body: Any) -> Response:
+    from gureum.compute.servers import decode_user_data
 
     body = validate(schemas.server_rebuild_for(req.version), body)
     reject_before(req, body, schemas.REBUILD_SINCE, "rebuild")
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:servers:rebuild")
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        check_not_locked(ctx, inst)
-        if body.get("metadata"):
-            check_metadata_items(s, inst.project_id, settings_of(req), len(body["metadata"]))
-        image = find_image(s, ctx, body["imageRef"])
-        instances.start_task(s, inst, "rebuild")
-        instances.start_action(s, inst.id, "rebuild", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        values: dict[str, Any] = {"image_ref": image.id}
-        sysmeta = dict(inst.system_metadata or {})
-        sysmeta["image_properties"] = image_properties(image)
-        values["system_metadata"] = sysmeta
-        for key, attr in (("name", "name"), ("metadata", "metadata_"),
-                          ("description", "description"), ("accessIPv4", "access_ip_v4"),
-                          ("accessIPv6", "access_ip_v6"), ("hostname", "hostname")):
-            if key in body:
-                values[attr] = body[key]
-        if "user_data" in body:
-            values["user_data"] = decode_user_data(body["user_data"])
-        instances.update(s, inst.id, values)
-        s.refresh(inst)
-        view = show_view(req, s, inst, ctx)
-        instance_id = inst.id
-        outbox.add(s, "rebuild", {"instance_id": instance_id,
-                                  "request_id": ctx.request_id})
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:rebuild")
+    changes = {attr: body[key] for key, attr in _REBUILD_FIELDS if key in body}
+    if "user_data" in body:
+        changes["user_data"] = decode_user_data(body["user_data"])
+    inst = actions.rebuild(s, ctx, _server_id(req),
+                           actions.Rebuild(body["imageRef"], changes), settings_of(req))
+    view = servers.show_view(req, s, inst, ctx)
     view["adminPass"] = body.get("adminPass") or secrets.token_urlsafe(9)
     return json_response({"server": view}, 202)

@@ -11,21 +11,19 @@ from sqlalchemy.orm import Session
 from gureum.agent import rpc as agent_rpc
 from gureum.agent.messages import Message
 from gureum.api.web import Request
+from gureum.compute import instances, policy
 from gureum.compute.models import Instance
 from gureum.config import Settings
 from gureum.context import RequestContext
-from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gureum.errors import Forbidden, InvalidInput
 from gureum.query import parse_bool
 
 R = TypeVar("R")
 
 
 def ctx_of(req: Request) -> RequestContext:
-    ctx = req.context
-    assert ctx is not None
-    if not ctx.project_id:
-        raise Forbidden("A project-scoped token is required for the compute API.")
-    return ctx
+    """The caller; every compute call needs a project-scoped token."""
+    return policy.scoped(req.context)
 
 
 def settings_of(req: Request) -> Settings:
@@ -57,18 +55,11 @@ def require_writer(ctx: RequestContext, rule: str) -> None:
 
 
 def instance_for(s: Session, ctx: RequestContext, instance_id: str) -> Instance:
-    """The server if the caller may see it; 404 (never 403) otherwise."""
-    require_reader(ctx, "os_compute_api:servers:show")
-    inst = s.get(Instance, instance_id)
-    if inst is None or inst.deleted or (not ctx.is_admin and inst.project_id != ctx.project_id):
-        raise NotFound(f"Instance {instance_id} could not be found.", kind="instance")
-    return inst
+    policy.authorize(ctx, "os_compute_api:servers:show")
+    return instances.visible(s, ctx, instance_id)
 
 
-def check_not_locked(ctx: RequestContext, inst: Instance) -> None:
-    """A locked server refuses changes, except from admin (or whoever locked it)."""
-    if inst.locked and not ctx.is_admin:
-        raise Conflict(f"Instance {inst.id} is locked")
+check_not_locked = instances.check_not_locked
 
 
 def run(req: Request, coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:

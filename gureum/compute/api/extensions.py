@@ -1,7 +1,8 @@
 """/v2.1/extensions: the v2-era extension list, kept for old clients.
 
 Microversions replaced extensions; the list names the aliases whose fields
-gureum's responses carry, so a client that still checks for one finds it.
+gureum's responses carry, so a client that still checks for one finds it. A
+constant list: the handlers run on the event loop and need no transaction.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gureum.api.web import Request, Response, Router, json_response
+from gureum.compute import policy
 from gureum.compute.api.common import ctx_of
 from gureum.errors import NotFound
 
@@ -49,14 +51,14 @@ def _extension(alias: str, name: str, description: str) -> dict[str, Any]:
 
 
 @router.get("/v2.1/extensions")
-def list_extensions(req: Request) -> Response:
-    ctx_of(req)
+async def list_extensions(req: Request) -> Response:
+    policy.authorize(ctx_of(req), "os_compute_api:extensions")
     return json_response({"extensions": [_extension(*a) for a in _ALIASES]})
 
 
 @router.get("/v2.1/extensions/{alias}")
-def show_extension(req: Request) -> Response:
-    ctx_of(req)
+async def show_extension(req: Request) -> Response:
+    policy.authorize(ctx_of(req), "os_compute_api:extensions")
     alias = req.path_params["alias"]
     for entry in _ALIASES:
         if entry[0] == alias:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select
-from sqlalchemy.orm import Session
-
-from gureum import paging
 from gureum.api.microversion import at_least
 from gureum.api.web import Request
 from gureum.compute.api.common import bool_arg, int_arg
+from gureum.compute.listing import MAX_LIMIT, page
 from gureum.errors import InvalidInput
+
+__all__ = ["MAX_LIMIT", "int_id", "is_uuid", "limit_marker", "page", "parse_time",
+           "reject_unknown", "require_uuid", "single", "strict_bool", "time_window"]
 
 
 def reject_unknown(req: Request, allowed: Iterable[str], since: str | None = "2.75") -> None:
@@ -71,28 +71,9 @@ def int_id(value: str) -> int | None:
     return number if 0 <= number < 2**31 else None
 
 
-MAX_LIMIT = 1000  # Nova's [api] max_limit: a bigger page is cut to this
-
-
 def limit_marker(req: Request) -> tuple[int | None, str | None]:
     limit = int_arg(req, "limit")
     return (None if limit is None else min(limit, MAX_LIMIT)), single(req, "marker")
-
-
-def page(s: Session, stmt: Select[Any], keys: Sequence[paging.SortKey], limit: int | None,
-         marker: str | None, *marker_where: ColumnElement[bool],
-         not_found: str = "Marker {marker} could not be found.",
-         keep: Callable[[Any], bool] | None = None) -> list[Any]:
-    """The rows of ``stmt`` after the marker row (found by ``marker_where``), at most ``limit``.
-
-    An unknown marker is Nova's 400 (MarkerNotFound, or the servers' own wording).
-    """
-    values = None
-    if marker:
-        values = paging.marker_values(s, keys, *marker_where)
-        if values is None:
-            raise InvalidInput(not_found.format(marker=marker), field="marker")
-    return paging.fetch(s, stmt, keys, limit, values, keep=keep).rows
 
 
 def strict_bool(req: Request, name: str) -> bool:

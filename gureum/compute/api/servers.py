@@ -1,38 +1,29 @@
-"""/v2.1/servers: create, list, detail, show, update, delete."""
+"""/v2.1/servers: create, list, detail, show, update, delete.
+
+Handlers parse the body or the query string (at the caller's microversion),
+check the policy rule and render with compute/views/servers.py; creating,
+changing and deleting are compute/servers.py's, finding servers for a list is
+compute/server_queries.py's.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, true
-from sqlalchemy.orm import Session
-
-from gureum import outbox
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.compute import instances, schemas, servers, states
-from gureum.compute.api.common import (
-    bool_arg,
-    check_not_locked,
-    ctx_of,
-    instance_for,
-    int_arg,
-    require_reader,
-    require_writer,
-    settings_of,
-)
-from gureum.compute.api.params import MAX_LIMIT, page, reject_before, reject_unknown
-from gureum.compute.models import ComputeService, Instance
+from gureum.compute import instances, policy, schemas, servers
+from gureum.compute.api.common import bool_arg, ctx_of, int_arg, settings_of
+from gureum.compute.api.params import MAX_LIMIT, reject_before, reject_unknown
+from gureum.compute.server_queries import EXACT, ServerQuery, host_statuses, list_servers
 from gureum.compute.views import servers as views
 from gureum.compute.views.common import next_link
 from gureum.context import RequestContext
-from gureum.errors import Forbidden, InvalidInput
-from gureum.paging import SortKey
-from gureum.scheduler.select import COMPUTE_BINARY, service_is_up
+from gureum.db import Session
+from gureum.errors import InvalidInput
 
 router = Router()
 
@@ -87,39 +78,21 @@ def _create_request(req: Request, body: dict[str, Any]) -> servers.CreateRequest
         admin_pass=server.get("adminPass"))
 
 
-@router.post("/v2.1/servers")
-def create_server(req: Request) -> Response:
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:servers:create")
+@router.post("/v2.1/servers", tx=True)
+def create_server(req: Request, s: Session) -> Response:
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:create")
     body = validate(schemas.server_create_for(req.version), req.json())
     create = _create_request(req, body)
-    with req.app_state.db.session() as s:
-        made = servers.create(s, ctx, create, settings_of(req), ctx.request_id)
-        ids = [i.id for i in made]
-        first = made[0]
-        reservation = first.reservation_id
-        view = views.created(req, first, [{"name": n} for n in create.security_groups],
-                             create.admin_pass or secrets.token_urlsafe(9))
-        # Handed to the conductor once this transaction committed (gureum/outbox.py).
-        outbox.add(s, "build_instances", {"instance_ids": ids, "request_id": ctx.request_id})
+    made = servers.create(s, ctx, create, settings_of(req), ctx.request_id)
+    first = made[0]
     if schemas.to_bool(body["server"].get("return_reservation_id", False)):
-        return json_response({"reservation_id": reservation}, 202)
+        return json_response({"reservation_id": first.reservation_id}, 202)
+    view = views.created(req, first, [{"name": n} for n in create.security_groups],
+                         create.admin_pass or secrets.token_urlsafe(9))
     return json_response({"server": view}, 202, {"location": view["links"][0]["href"]})
 
 
 # -- list ----------------------------------------------------------------------------
-
-SORT_KEYS = {"created_at": Instance.created_at, "display_name": Instance.name,
-             "updated_at": Instance.updated_at, "uuid": Instance.id, "host": Instance.host,
-             "node": Instance.node, "vm_state": Instance.vm_state,
-             "task_state": Instance.task_state, "power_state": Instance.power_state,
-             "launched_at": Instance.launched_at, "terminated_at": Instance.terminated_at,
-             "launch_index": Instance.launch_index, "key_name": Instance.key_name,
-             "project_id": Instance.project_id, "user_id": Instance.user_id,
-             "availability_zone": Instance.availability_zone,
-             "hostname": Instance.hostname, "display_description": Instance.description,
-             "locked": Instance.locked}
-
 
 def _parse_time(req: Request, name: str) -> dt.datetime | None:
     value = req.arg(name)
@@ -133,22 +106,6 @@ def _parse_time(req: Request, name: str) -> dt.datetime | None:
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed
-
-
-def _status_condition(status: str) -> Any:
-    conds: list[Any] = []
-    for m in states.status_matches(status.upper()):
-        parts: list[Any] = []
-        if m.task_states:
-            parts.append(Instance.task_state.in_(m.task_states))
-        if m.default:
-            own = states.own_status_tasks(m.vm_state)
-            parts.append(or_(Instance.task_state.is_(None), Instance.task_state.not_in(own))
-                         if own else true())
-        conds.append(and_(Instance.vm_state == m.vm_state, or_(*parts)))
-    if status.upper() == "DELETED":
-        conds.append(Instance.deleted.is_(True))
-    return or_(*conds) if conds else False
 
 
 # GET /servers query parameters Nova's schema knows (others: ignored before 2.75, 400 after).
@@ -179,184 +136,65 @@ def check_list_query(req: Request) -> None:
     reject_unknown(req, allowed)
 
 
-def _query(req: Request, s: Session, ctx: RequestContext
-           ) -> tuple[Select[Any], list[SortKey], Any]:
-    """The filtered statement, its sort keys and a Python predicate for regex filters."""
+def _tags(req: Request, name: str) -> list[str]:
+    return [t for t in (req.arg(name) or "").split(",") if t]
+
+
+def server_query(req: Request, ctx: RequestContext, rule: str) -> ServerQuery:
+    """The query string of GET /servers as a ServerQuery, at the caller's microversion."""
     check_list_query(req)
-    stmt = select(Instance)
-    admin = ctx.is_admin
-    all_tenants = bool_arg(req, "all_tenants") if "all_tenants" in req.query else False
-    if all_tenants and not admin:
-        raise Forbidden("Policy doesn't allow os_compute_api:servers:index:get_all_tenants "
-                        "to be performed.")
-    project = req.arg("project_id") or req.arg("tenant_id")
-    if not admin:
-        stmt = stmt.where(Instance.project_id == ctx.project_id)
-    elif project:
-        stmt = stmt.where(Instance.project_id == project)
-    elif not all_tenants:
-        stmt = stmt.where(Instance.project_id == ctx.project_id)
-    changes_since = _parse_time(req, "changes-since")
-    changes_before = _parse_time(req, "changes-before")
-    if changes_since and changes_before and changes_since > changes_before:
-        raise InvalidInput("The value of changes-since must be less than or equal to "
-                           "changes-before.", field="changes-since")
-    deleted = bool_arg(req, "deleted") if admin and "deleted" in req.query else None
-    if deleted is not None:
-        stmt = stmt.where(Instance.deleted.is_(deleted))
-    elif changes_since is None and changes_before is None:
-        stmt = stmt.where(Instance.deleted.is_(False))
-    if changes_since is not None:
-        stmt = stmt.where(Instance.updated_at >= changes_since)
-    if changes_before is not None:
-        stmt = stmt.where(Instance.updated_at <= changes_before)
-    if req.arg("status"):
-        stmt = stmt.where(_status_condition(req.arg("status") or ""))
-    exact: dict[str, Any] = {"flavor": Instance.flavor_id, "image": Instance.image_ref,
-             "reservation_id": Instance.reservation_id, "key_name": Instance.key_name,
-             "user_id": Instance.user_id, "availability_zone": Instance.availability_zone,
-             "vm_state": Instance.vm_state, "task_state": Instance.task_state}
-    if admin or at_least(req, "2.83"):
-        exact.update({"power_state": Instance.power_state})
-    if admin:
-        exact.update({"host": Instance.host, "node": Instance.node,
-                      "launch_index": Instance.launch_index})
-    for name, column in exact.items():
-        value = req.arg(name)
-        if value is not None:
-            if name == "image":
-                value = value.rstrip("/").rsplit("/", 1)[-1]
-            stmt = stmt.where(column == value)
-    locked = bool_arg(req, "locked") if at_least(req, "2.73") and "locked" in req.query \
-        else None
-    if locked is not None:
-        stmt = stmt.where(Instance.locked.is_(locked))
-    ip_ids = _ip_filter(req, s)
-    if ip_ids is not None:
-        stmt = stmt.where(Instance.id.in_(ip_ids))
-    return stmt, _sort_keys(req), _python_filters(req)
+    all_tenants = bool(bool_arg(req, "all_tenants")) if "all_tenants" in req.query else False
+    if all_tenants:
+        policy.authorize(ctx, f"{rule}:get_all_tenants")
+    exact = {name: value for name in EXACT if (value := req.arg(name)) is not None}
+    if not (ctx.is_admin or at_least(req, "2.83")):
+        exact.pop("power_state", None)
+    return ServerQuery(
+        all_tenants=all_tenants, project_id=req.arg("project_id") or req.arg("tenant_id"),
+        changes_since=_parse_time(req, "changes-since"),
+        changes_before=_parse_time(req, "changes-before"),
+        deleted=bool_arg(req, "deleted") if ctx.is_admin and "deleted" in req.query
+        else None,
+        status=req.arg("status") or None, exact=exact,
+        locked=bool_arg(req, "locked") if at_least(req, "2.73") and "locked" in req.query
+        else None,
+        ip=req.arg("ip") or req.arg("ip6"),
+        patterns={name: p for name in ("name", "description", "hostname")
+                  if (p := req.arg(name))},
+        tags=_tags(req, "tags"), tags_any=_tags(req, "tags-any"),
+        not_tags=_tags(req, "not-tags"), not_tags_any=_tags(req, "not-tags-any"),
+        sort_keys=req.query.get("sort_key", []), sort_dirs=req.query.get("sort_dir", []),
+        # Nova's [api] max_limit: no page is larger, whatever the client asks.
+        limit=min(int_arg(req, "limit") or MAX_LIMIT, MAX_LIMIT), marker=req.arg("marker"))
 
 
-def _ip_filter(req: Request, s: Session) -> list[str] | None:
-    from gureum.network import service as netsvc
-
-    ip = req.arg("ip") or req.arg("ip6")
-    if not ip:
-        return None
-    return list(netsvc.instance_ids_with_ip(s, ip))
-
-
-def _python_filters(req: Request) -> Any:
-    checks = []
-    for name, attr in (("name", "name"), ("description", "description"),
-                       ("hostname", "hostname")):
-        pattern = req.arg(name)
-        if pattern:
-            try:
-                rx = re.compile(pattern)
-            except re.error:
-                raise InvalidInput(f"Invalid regular expression for {name}: {pattern!r}",
-                                   field=name) from None
-            checks.append((attr, rx))
-    tag_all = [t for t in (req.arg("tags") or "").split(",") if t]
-    tag_any = [t for t in (req.arg("tags-any") or "").split(",") if t]
-    not_all = [t for t in (req.arg("not-tags") or "").split(",") if t]
-    not_any = [t for t in (req.arg("not-tags-any") or "").split(",") if t]
-    if not (checks or tag_all or tag_any or not_all or not_any):
-        return None
-
-    def keep(inst: Instance) -> bool:
-        for attr, rx in checks:
-            if not rx.search(getattr(inst, attr) or ""):
-                return False
-        tags = set(inst.tags or [])
-        if tag_all and not set(tag_all) <= tags:
-            return False
-        if tag_any and not set(tag_any) & tags:
-            return False
-        if not_all and set(not_all) <= tags:
-            return False
-        return not (not_any and set(not_any) & tags)
-
-    return keep
-
-
-def _sort_keys(req: Request) -> list[SortKey]:
-    keys = req.query.get("sort_key", [])
-    dirs = req.query.get("sort_dir", [])
-    out: list[SortKey] = []
-    for i, key in enumerate(keys):
-        column = SORT_KEYS.get(key)
-        if column is None:
-            raise InvalidInput(f"Invalid input for query parameters sort_key. Value: {key}.",
-                               field="sort_key")
-        direction = dirs[i] if i < len(dirs) else (dirs[0] if dirs else "desc")
-        if direction not in ("asc", "desc"):
-            raise InvalidInput(f"Invalid input for query parameters sort_dir. Value: "
-                               f"{direction}.", field="sort_dir")
-        out.append(SortKey(column, direction == "asc"))
-    if not out:
-        out.append(SortKey(Instance.created_at, ascending=False))
-    out.append(SortKey(Instance.seq, ascending=False))  # unique: the order is total
-    return out
-
-
-def _page(s: Session, ctx: RequestContext, stmt: Select[Any], keys: list[SortKey],
-          keep: Any, limit: int | None, marker: str | None) -> list[Instance]:
-    """Rows after the marker that pass the Python filters, at most ``limit``.
-
-    The marker need not pass the filters (Nova finds it by id alone); paging goes
-    on from its place in the sort order.
-    """
-    where = [Instance.id == marker]
-    if not ctx.is_admin:
-        where.append(Instance.project_id == ctx.project_id)
-    return page(s, stmt, keys, limit, marker, *where, not_found="marker [{marker}] not found",
-                keep=keep)
-
-
-def host_statuses(s: Session, req: Request, hosts: set[str]) -> dict[str, str]:
-    """2.16 host_status: UP, DOWN, MAINTENANCE (disabled) or UNKNOWN, per host."""
-    if not hosts:
-        return {}
-    down_after = settings_of(req).compute.service_down_time
-    out = {}
-    for svc in s.scalars(select(ComputeService).where(ComputeService.host.in_(hosts),
-                                                      ComputeService.binary == COMPUTE_BINARY)):
-        if svc.forced_down:
-            out[svc.host] = "DOWN"
-        elif not service_is_up(svc, down_after):
-            out[svc.host] = "UNKNOWN"
-        else:
-            out[svc.host] = "MAINTENANCE" if svc.disabled else "UP"
-    return out
+def _shows_host_status(req: Request, ctx: RequestContext) -> bool:
+    return ctx.is_admin and at_least(req, "2.16")
 
 
 def _list(req: Request, s: Session, detail: bool) -> Response:
-    ctx = ctx_of(req)
-    require_reader(ctx, "os_compute_api:servers:" + ("detail" if detail else "index"))
-    # Nova's [api] max_limit: no page is larger, whatever the client asks.
-    limit = min(int_arg(req, "limit") or MAX_LIMIT, MAX_LIMIT)
-    marker = req.arg("marker")
-    stmt, keys, keep = _query(req, s, ctx)
-    rows = _page(s, ctx, stmt, keys, keep, limit, marker)
+    rule = "os_compute_api:servers:" + ("detail" if detail else "index")
+    ctx = policy.authorize(ctx_of(req), rule)
+    query = server_query(req, ctx, rule)
+    rows = list_servers(s, ctx, query)
     if detail:
-        statuses = (host_statuses(s, req, {i.host for i in rows if i.host})
-                    if ctx.is_admin and at_least(req, "2.16") else {})
+        with_status = _shows_host_status(req, ctx)
+        statuses = host_statuses(s, {i.host for i in rows if i.host},
+                                 settings_of(req)) if with_status else {}
         items = [views.show(req, i, ctx, for_list=True,
-                            host_status=statuses.get(i.host or "", "") if ctx.is_admin
-                            and at_least(req, "2.16") else None) for i in rows]
+                            host_status=statuses.get(i.host or "", "") if with_status
+                            else None) for i in rows]
     else:
         items = [views.basic(req, i) for i in rows]
     body: dict[str, Any] = {"servers": items}
-    links = next_link(req, "servers/detail" if detail else "servers", items, limit)
+    links = next_link(req, "servers/detail" if detail else "servers", items, query.limit)
     if links:
         body["servers_links"] = links
     return json_response(body)
 
 
 @router.get("/v2.1/servers", tx=True)
-def list_servers(req: Request, s: Session) -> Response:
+def list_servers_brief(req: Request, s: Session) -> Response:
     return _list(req, s, detail=False)
 
 
@@ -367,26 +205,31 @@ def list_servers_detail(req: Request, s: Session) -> Response:
 
 # -- show, update, delete ----------------------------------------------------------------
 
-def show_view(req: Request, s: Session, inst: Instance, ctx: RequestContext
-              ) -> dict[str, Any]:
+def show_view(req: Request, s: Session, inst: Any, ctx: RequestContext) -> dict[str, Any]:
+    """The server as GET /servers/{id} shows it (with its host's state for admins)."""
     host_status = None
-    if ctx.is_admin and at_least(req, "2.16"):
-        host_status = host_statuses(s, req, {inst.host} if inst.host else set()).get(
-            inst.host or "", "")
+    if _shows_host_status(req, ctx):
+        host_status = host_statuses(s, {inst.host} if inst.host else set(),
+                                    settings_of(req)).get(inst.host or "", "")
     return views.show(req, inst, ctx, host_status=host_status)
 
 
 @router.get("/v2.1/servers/{server_id}", tx=True)
 def show_server(req: Request, s: Session) -> Response:
-    ctx = ctx_of(req)
-    inst = instance_for(s, ctx, req.path_params["server_id"])
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:show")
+    inst = instances.visible(s, ctx, req.path_params["server_id"])
     return json_response({"server": show_view(req, s, inst, ctx)})
+
+
+# Body keys of PUT /servers/{id} → the instance attributes they set.
+_UPDATE_FIELDS = (("name", "name"), ("description", "description"),
+                  ("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"),
+                  ("hostname", "hostname"))
 
 
 @router.put("/v2.1/servers/{server_id}", tx=True)
 def update_server(req: Request, s: Session) -> Response:
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:servers:update")
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:servers:update")
     body = validate(schemas.server_update_for(req.version), req.json())["server"]
     if "description" in body and not at_least(req, "2.19"):
         raise InvalidInput("Additional properties are not allowed ('description' was "
@@ -394,41 +237,17 @@ def update_server(req: Request, s: Session) -> Response:
     if "hostname" in body and not at_least(req, "2.90"):
         raise InvalidInput("Additional properties are not allowed ('hostname' was "
                            "unexpected)", field="server.hostname")
-    inst = instance_for(s, ctx, req.path_params["server_id"])
-    check_not_locked(ctx, inst)
-    values: dict[str, Any] = {}
-    for key, attr in (("name", "name"), ("description", "description"),
-                      ("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6"),
-                      ("hostname", "hostname")):
-        if key in body:
-            values[attr] = body[key]
-    if values:
-        instances.update(s, inst.id, values)
-        s.refresh(inst)
+    values = {attr: body[key] for key, attr in _UPDATE_FIELDS if key in body}
+    inst = servers.update(s, ctx, req.path_params["server_id"], values)
     return json_response({"server": show_view(req, s, inst, ctx)})
 
 
-@router.delete("/v2.1/servers/{server_id}")
-def delete_server(req: Request) -> Response:
-    return _delete(req, "delete")
+def delete(req: Request, s: Session, action: str, rule: str) -> None:
+    ctx = policy.authorize(ctx_of(req), rule)
+    servers.delete(s, ctx, req.path_params["server_id"], action)
 
 
-def _delete(req: Request, action: str) -> Response:
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:servers:delete")
-    with req.app_state.db.session() as s:
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        check_not_locked(ctx, inst)
-        if inst.task_state == states.DELETING:
-            return empty(204)  # already being deleted: deleting again is a no-op
-        instances.start_task(s, inst, action)
-        instances.start_action(s, inst.id, "delete", ctx.request_id, ctx.user_id,
-                               ctx.project_id)
-        outbox.add(s, "delete_instance", {"instance_id": inst.id,
-                                          "request_id": ctx.request_id})
+@router.delete("/v2.1/servers/{server_id}", tx=True)
+def delete_server(req: Request, s: Session) -> Response:
+    delete(req, s, "delete", "os_compute_api:servers:delete")
     return empty(204)
-
-
-def force_delete(req: Request) -> Response:
-    _delete(req, "forceDelete")
-    return empty(202)

@@ -1,4 +1,9 @@
-"""os-migrations wire shape: 2.23 adds migration_type and links, 2.59 uuid, 2.80 owner."""
+"""Migration wire shapes.
+
+os-migrations: 2.23 adds migration_type and links, 2.59 uuid, 2.80 the owner.
+A server's live migrations (/servers/{id}/migrations, 2.22+): their progress,
+2.59 uuid, 2.80 the owner.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,9 @@ from typing import Any
 
 from gureum.api.microversion import at_least
 from gureum.api.web import Request
+from gureum.compute.migrations import LIVE_IN_PROGRESS
 from gureum.compute.models import Migration
-from gureum.compute.views.common import links, usg_time
-
-LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
+from gureum.compute.views.common import isotime, links, usg_time
 
 
 def flavor_number(flavor_id: str | None) -> int | None:
@@ -32,6 +36,27 @@ def migration(req: Request, m: Migration) -> dict[str, Any]:
         out["migration_type"] = m.migration_type
         if m.migration_type == "live-migration" and m.status in LIVE_IN_PROGRESS:
             out["links"] = links(req, f"servers/{m.instance_id}/migrations", str(m.id))
+    if at_least(req, "2.59"):
+        out["uuid"] = m.uuid
+    if at_least(req, "2.80"):
+        out["user_id"] = m.user_id
+        out["project_id"] = m.project_id
+    return out
+
+
+def server_migration(req: Request, m: Migration) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "created_at": isotime(m.created_at), "dest_compute": m.dest_compute,
+        "dest_host": m.dest_host, "dest_node": m.dest_node,
+        "disk_processed_bytes": m.disk_processed_bytes,
+        "disk_remaining_bytes": m.disk_remaining_bytes,
+        "disk_total_bytes": m.disk_total_bytes, "id": m.id,
+        "memory_processed_bytes": m.memory_processed_bytes,
+        "memory_remaining_bytes": m.memory_remaining_bytes,
+        "memory_total_bytes": m.memory_total_bytes, "server_uuid": m.instance_id,
+        "source_compute": m.source_compute, "source_node": m.source_node,
+        "status": m.status, "updated_at": isotime(m.updated_at),
+    }
     if at_least(req, "2.59"):
         out["uuid"] = m.uuid
     if at_least(req, "2.80"):

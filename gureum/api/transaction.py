@@ -1,0 +1,66 @@
+"""The one way a route's handler gets its database transaction.
+
+A route says what it needs with its ``tx`` option and the app calls ``run``:
+the handler receives the session as its second argument; the transaction
+commits when the handler returns and rolls back when it raises. ``tx`` is
+
+* ``True``: a read transaction for GET and HEAD, a write one otherwise;
+* ``"read"`` or ``"write"``: that kind, whatever the method;
+* a function of the request answering ``"read"`` or ``"write"``, for a route
+  that serves several operations (compute's ``POST /servers/{id}/action``
+  looks the action up in the body: reset-state writes, console output reads).
+
+Some operations must wait on something slow that is not the database: an
+agent's answer (console output, forcing a live migration to complete). A
+handler must not hold a transaction while it waits (on SQLite a write
+transaction is ``BEGIN IMMEDIATE`` and would stop every other writer), so it
+returns ``AfterTransaction(work)`` instead of a response: ``run`` ends the
+transaction first and then calls ``work()`` for the response, outside any
+transaction. Work the conductor must do is not that: it is handed over in the
+transaction itself (an outbox row, see gureum/outbox.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from gureum.api.web import Request, Response, TxOption
+
+READ, WRITE = "read", "write"
+
+
+class Sessions(Protocol):
+    def session(self, write: bool = True) -> AbstractContextManager[Any]: ...
+
+
+class AfterTransaction:
+    """A handler's answer when the rest of its work must run after its transaction."""
+
+    __slots__ = ("work",)
+
+    def __init__(self, work: Callable[[], Response]) -> None:
+        self.work = work
+
+
+def kind(tx: TxOption, req: Request) -> str:
+    """"read" or "write": the transaction a route's tx option asks for this request."""
+    if callable(tx):
+        tx = tx(req)
+    if tx in (READ, WRITE):
+        return str(tx)
+    if tx is True:
+        return READ if req.method in ("GET", "HEAD") else WRITE
+    raise ValueError(f"not a transaction kind: {tx!r}")
+
+
+def run(db: Sessions, tx: TxOption, handler: Callable[[Request, Any], Any],
+        req: Request) -> Response:
+    """Call handler(req, session) in the transaction tx asks for; then any work it left."""
+    with db.session(write=kind(tx, req) == WRITE) as session:
+        result = handler(req, session)
+    if isinstance(result, AfterTransaction):
+        return result.work()
+    response: Response = result
+    return response
