@@ -252,6 +252,19 @@ class ConsoleOutput(Message[str]):
     tail: int | None = None
 
 
+@message("set_admin_password")
+@dataclass(frozen=True)
+class SetAdminPassword(Message[None]):
+    guest_id: str
+    password: str
+
+
+@message("trigger_crash_dump")
+@dataclass(frozen=True)
+class TriggerCrashDump(Message[None]):
+    guest_id: str
+
+
 # -- the agent's own (not a driver method) -------------------------------------------------
 
 @message("build")

@@ -16,8 +16,13 @@ handler must not hold a transaction while it waits (on SQLite a write
 transaction is ``BEGIN IMMEDIATE`` and would stop every other writer), so it
 returns ``AfterTransaction(work)`` instead of a response: ``run`` ends the
 transaction first and then calls ``work()`` for the response, outside any
-transaction. Work the conductor must do is not that: it is handed over in the
-transaction itself (an outbox row, see gureum/outbox.py).
+transaction. When that work must then record its outcome, it returns
+``InTransaction(fn)``: ``fn(session)`` runs in a new transaction of the same
+helper (changePassword: set the task_state, wait for the agent, clear it); an
+error it returns instead of a response is raised once that transaction has
+committed, so the outcome stays recorded while the request fails.
+Work the conductor must do is not that: it is handed over in the transaction
+itself (an outbox row, see gureum/outbox.py).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from gureum.api.web import Request, Response, TxOption
+from gureum.errors import GureumError
 
 READ, WRITE = "read", "write"
 
@@ -40,8 +46,19 @@ class AfterTransaction:
 
     __slots__ = ("work",)
 
-    def __init__(self, work: Callable[[], Response]) -> None:
+    def __init__(self, work: Callable[[], Response | InTransaction]) -> None:
         self.work = work
+
+
+class InTransaction:
+    """After-transaction work's answer when recording its outcome needs the database."""
+
+    __slots__ = ("fn", "kind")
+
+    def __init__(self, fn: Callable[[Any], Response | GureumError], kind: str = WRITE
+                 ) -> None:
+        self.fn = fn
+        self.kind = kind
 
 
 def kind(tx: TxOption, req: Request) -> str:
@@ -61,6 +78,12 @@ def run(db: Sessions, tx: TxOption, handler: Callable[[Request, Any], Any],
     with db.session(write=kind(tx, req) == WRITE) as session:
         result = handler(req, session)
     if isinstance(result, AfterTransaction):
-        return result.work()
-    response: Response = result
-    return response
+        result = result.work()
+        if isinstance(result, InTransaction):
+            with db.session(write=result.kind == WRITE) as session:
+                outcome = result.fn(session)
+            if isinstance(outcome, GureumError):
+                raise outcome
+            return outcome
+    final: Response = result
+    return final

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gureum import outbox
-from gureum.compute import instances, policy, states
+from gureum.compute import capabilities, instances, policy, states
 from gureum.compute.models import Instance
 from gureum.compute.quotas import check_metadata_items
 from gureum.compute.servers import find_image, image_properties, known_zones
@@ -32,8 +32,10 @@ from gureum.errors import Conflict, InvalidInput
 
 def begin(s: Session, ctx: RequestContext, inst: Instance, action: str,
           nova_action: str) -> None:
-    """Move to the action's task_state (compare-and-swap) and record the instance action."""
+    """Move to the action's task_state (compare-and-swap), refuse what the host's driver
+    cannot do (compute/capabilities.py), and record the instance action."""
     instances.start_task(s, inst, action)
+    capabilities.check(s, inst, action)
     instances.start_action(s, inst.id, nova_action, ctx.request_id, ctx.user_id,
                            ctx.project_id)
 
@@ -101,7 +103,35 @@ def console_target(s: Session, ctx: RequestContext, server_id: str) -> tuple[str
     if inst.vm_state not in CONSOLE_STATES or not inst.host:
         raise Conflict(f"Cannot 'os-getConsoleOutput' instance {inst.id} while it is in "
                        f"vm_state {inst.vm_state}")
+    capabilities.check(s, inst, "os-getConsoleOutput")
     return inst.host, inst.id
+
+
+def start_password_change(s: Session, ctx: RequestContext, server_id: str
+                          ) -> tuple[str, str | None]:
+    """changePassword is a call the request waits for (the password is never stored
+    or handed over): move to updating_password; the caller asks the agent after the
+    transaction, then ``finish_password_change``. (instance id, host)"""
+    inst = changeable(s, ctx, server_id)
+    begin(s, ctx, inst, "changePassword", "changePassword")
+    return inst.id, inst.host
+
+
+def finish_password_change(s: Session, ctx: RequestContext, instance_id: str,
+                           host: str | None, error: str | None) -> Conflict | None:
+    """Clear updating_password and record the outcome; Nova's 409 (to raise once this
+    is committed) when it failed."""
+    try:
+        instances.save(s, instance_id, {"task_state": None},
+                       expected_task_state=states.UPDATING_PASSWORD)
+    except instances.StateConflict:
+        pass  # reset or deleted meanwhile: theirs stands
+    instances.event_finish(s, instance_id, ctx.request_id, "compute_set_admin_password",
+                           "Error" if error else "Success", host=host, details=error)
+    instances.finish_action(s, instance_id, ctx.request_id)
+    if error is None:
+        return None
+    return Conflict(f"Failed to set admin password on {instance_id} because {error}")
 
 
 def check_shelve_offload(s: Session, ctx: RequestContext, server_id: str) -> None:

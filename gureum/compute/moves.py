@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gureum import outbox
-from gureum.compute import actions, instances, zones
+from gureum.compute import actions, capabilities, instances, zones
 from gureum.compute.models import ComputeNode, Migration
 from gureum.compute.servers import find_flavor, flavor_snapshot
 from gureum.config import Settings
@@ -94,9 +94,12 @@ def live_migrate(s: Session, ctx: RequestContext, server_id: str, host: str | No
                  block_migration: bool | str) -> Migration:
     """Live migration (block_migration True, False or "auto"); a lock does not stop an
     operator's move, as with Nova."""
-    return _begin_workflow(s, ctx, server_id, "os-migrateLive", "live-migration",
-                           "live-migration", host=host, check_lock=False, status="queued",
-                           state={"block_migration": block_migration})
+    mig = _begin_workflow(s, ctx, server_id, "os-migrateLive", "live-migration",
+                          "live-migration", host=host, check_lock=False, status="queued",
+                          state={"block_migration": block_migration})
+    if block_migration is True:
+        capabilities.require(s, mig.source_compute, capabilities.BLOCK_MIGRATION)
+    return mig
 
 
 def check_fenced(s: Session, host: str | None, settings: Settings) -> None:

@@ -56,6 +56,9 @@ class SimpleAction:
     success: Callable[[Instance, Params], dict[str, Any]]
     timeout: Callable[[Instance, Settings, Params], float] = field(
         default=lambda i, s, p: s.compute.rpc_timeout)
+    # The API runs it itself, waiting for the agent (changePassword: the password is
+    # never stored); here only to end one a restart interrupted, as a failure.
+    api_only: bool = False
 
 
 def _power_off(inst: Instance, settings: Settings, p: Params) -> msg.PowerOff:
@@ -98,9 +101,9 @@ SIMPLE: dict[str, SimpleAction] = {a.name: a for a in (
     SimpleAction("unrescue", "compute_unrescue_instance", (by_spec(msg.Unrescue),),
                  _end(states.ACTIVE, states.RUNNING)),
     SimpleAction("changePassword", "compute_set_admin_password", (),
-                 lambda inst, p: {}),
-    SimpleAction("trigger_crash_dump", "compute_trigger_crash_dump", (),
-                 lambda inst, p: {}),
+                 lambda inst, p: {}, api_only=True),
+    SimpleAction("trigger_crash_dump", "compute_trigger_crash_dump",
+                 (by_id(msg.TriggerCrashDump),), lambda inst, p: {}),
 )}
 
 # What an in-flight task_state means after a restart: the action to run again.
@@ -135,6 +138,8 @@ class ActionRunner:
             return False
         inst, host = loaded
         try:
+            if spec_def.api_only:
+                raise BusError(f"The {action} was interrupted by a restart; do it again.")
             if resuming and host and spec_def.calls:
                 away = await wait_for_hosts(self.bus, {host},
                                             self.settings.conductor.resume_host_wait)

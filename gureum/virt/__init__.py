@@ -9,6 +9,14 @@ from gureum.errors import ConfigError
 from gureum.virt.driver import VirtDriver
 
 
+def driver_classes() -> dict[str, type[VirtDriver]]:
+    """Every driver gureum ships, by the name ``[compute] driver`` takes (for the
+    generated API coverage table: what the drivers declare they do)."""
+    from gureum.virt.fake import FakeDriver
+
+    return {"fake": FakeDriver}
+
+
 def make_driver(settings: Settings, host: str) -> VirtDriver:
     conf = settings.compute
     if conf.driver == "fake":

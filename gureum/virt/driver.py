@@ -46,6 +46,10 @@ class MigrationFailed(DriverError):
     step = "migrate"
 
 
+class NotSupported(DriverError):
+    """The driver cannot do this at all (it does not declare the capability)."""
+
+
 @dataclass(frozen=True)
 class GuestSpec:
     """Everything needed to define a guest, rebuilt from the database every time."""
@@ -234,6 +238,22 @@ class VirtDriver(ABC):
     @abstractmethod
     async def resume(self, spec: GuestSpec) -> None:
         """Restore a suspended guest. After: RUNNING."""
+
+    async def set_admin_password(self, guest_id: str, password: str) -> None:
+        """Set the guest's administrator password (through an agent in the guest).
+
+        Only a driver declaring ``supports_set_admin_password`` does; any other raises
+        NotSupported and changes nothing (the API answers Nova's 501 before asking).
+        """
+        raise NotSupported(f"The {self.name} driver cannot set a guest's password.")
+
+    async def trigger_crash_dump(self, guest_id: str) -> None:
+        """Inject a non-maskable interrupt so the guest's kernel dumps and panics.
+
+        Only a driver declaring ``supports_trigger_crash_dump`` does; any other raises
+        NotSupported and changes nothing (the API answers Nova's 400 before asking).
+        """
+        raise NotSupported(f"The {self.name} driver cannot trigger a crash dump.")
 
     @abstractmethod
     async def console_output(self, guest_id: str, tail: int | None = None) -> str:

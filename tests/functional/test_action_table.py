@@ -115,7 +115,9 @@ def test_api_refuses_exactly_where_the_table_does(table_cloud: InProcessCloud,
             if action == "delete" and task_state == states.DELETING:
                 allowed = True
             got = r.status_code != 409
-            if got != allowed or r.status_code >= 500:
+            # 501: allowed from this state, but the host's driver cannot do it
+            # (changePassword on the fake driver, as Nova without a guest agent).
+            if got != allowed or (r.status_code >= 500 and r.status_code != 501):
                 mismatches.append((vm_state, task_state, r.status_code, r.text[:120]))
             elif not allowed:
                 message = r.json()["conflictingRequest"]["message"]

@@ -25,6 +25,7 @@ from gureum.virt.driver import (
     GuestSpec,
     HostResources,
     MigrationFailed,
+    NotSupported,
     PreflightFacts,
     PreflightFailed,
     SpawnFailed,
@@ -569,6 +570,43 @@ def test_abort_incoming(drivers: Hosts) -> None:
     run(go())
 
 
+def _declared(host: Host, capability: str) -> bool:
+    return host.driver.capability_report()[capability]
+
+
+def test_set_admin_password(drivers: Hosts) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        driver = await running(host)
+        if not _declared(host, "supports_set_admin_password"):
+            with pytest.raises(NotSupported):
+                await driver.set_admin_password("g1", "s3cret")
+            assert await power(driver) == states.RUNNING  # nothing changed
+            return
+        await driver.set_admin_password("g1", "s3cret")
+        assert await power(driver) == states.RUNNING
+        with pytest.raises(GuestNotFound):
+            await driver.set_admin_password("nope", "s3cret")
+    run(go())
+
+
+def test_trigger_crash_dump(drivers: Hosts) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        driver = await running(host)
+        if not _declared(host, "supports_trigger_crash_dump"):
+            with pytest.raises(NotSupported):
+                await driver.trigger_crash_dump("g1")
+            assert await power(driver) == states.RUNNING  # nothing changed
+            return
+        await driver.trigger_crash_dump("g1")
+        with pytest.raises(GuestNotFound):
+            await driver.trigger_crash_dump("nope")
+    run(go())
+
+
 def test_capability_report(drivers: Hosts) -> None:
     report = drivers("h1").driver.capability_report()
     assert list(report) == list(CAPABILITIES)  # every known one, declared or not
@@ -582,4 +620,4 @@ def test_every_driver_method_has_a_contract_test() -> None:
                if not name.startswith("_")}
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     assert methods - tested == set()
-    assert len(methods) == 28
+    assert len(methods) == 30

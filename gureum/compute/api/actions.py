@@ -18,18 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gureum.agent import messages as msg
 from gureum.agent.messages import ConsoleOutput
 from gureum.api.microversion import at_least
-from gureum.api.transaction import READ, WRITE, AfterTransaction
+from gureum.api.transaction import READ, WRITE, AfterTransaction, InTransaction
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.bus import RemoteError
+from gureum.bus import BusError, RemoteError
 from gureum.compute import actions, moves, policy, schemas
 from gureum.compute.api import servers
 from gureum.compute.api.common import call_agent, ctx_of, settings_of
 from gureum.compute.api.params import reject_before
 from gureum.db import Session
-from gureum.errors import InvalidInput, NotFound
+from gureum.errors import GureumError, InvalidInput, NotFound
 
 router = Router()
 
@@ -135,11 +136,28 @@ _change_password = {"type": "object", "required": ["adminPass"], "additionalProp
 
 
 @action("changePassword")
-def change_password(req: Request, s: Session, body: Any) -> Response:
-    validate(_change_password, body)
+def change_password(req: Request, s: Session, body: Any) -> AfterTransaction:
+    """As Nova's, a call the request waits for: 501 when the host's driver cannot set
+    passwords (nothing changes), 409 when setting it failed."""
+    body = validate(_change_password, body)
     ctx = policy.authorize(ctx_of(req), "os_compute_api:os-admin-password")
-    actions.start(s, ctx, _server_id(req), "changePassword", "changePassword")
-    return empty(202)
+    instance_id, host = actions.start_password_change(s, ctx, _server_id(req))
+
+    def ask_agent() -> InTransaction:
+        error = None
+        try:
+            if not host:
+                raise BusError(f"Instance {instance_id} has no host.")
+            call_agent(req, host, msg.SetAdminPassword(instance_id, body["adminPass"]))
+        except BusError as exc:
+            error = exc.remote_message if isinstance(exc, RemoteError) else exc.message
+
+        def record(s2: Session) -> Response | GureumError:
+            failed = actions.finish_password_change(s2, ctx, instance_id, host, error)
+            return failed or empty(202)
+        return InTransaction(record)
+
+    return AfterTransaction(ask_agent)
 
 
 @action("trigger_crash_dump")
