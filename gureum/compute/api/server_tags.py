@@ -1,8 +1,7 @@
 """/v2.1/servers/{id}/tags (2.26+): list, replace, check, add and remove tags.
 
-A server has at most 50 tags, each 1 to 60 characters without '/' or ','. Tags
-change in the vm_states where the action table lets metadata change, whatever
-the task (as Nova allows); each change is a compare-and-swap on the server row.
+A server has at most 50 tags, each 1 to 60 characters without '/' or ','; when
+they may change is compute/server_metadata.py's rule.
 """
 
 from __future__ import annotations
@@ -10,21 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import quote
 
-from sqlalchemy.orm import Session
-
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.compute import states
-from gureum.compute.api.common import ctx_of, instance_for, require_writer
-from gureum.compute.models import Instance
-from gureum.db import compare_and_swap, utcnow
-from gureum.errors import Conflict, InvalidInput, NotFound
+from gureum.compute import policy, server_metadata
+from gureum.compute.api.common import ctx_of
+from gureum.compute.server_metadata import MAX_TAG_LENGTH, MAX_TAGS
+from gureum.context import RequestContext
+from gureum.db import Session
+from gureum.errors import InvalidInput, NotFound
 
 router = Router()
 
-MAX_TAGS = 50
-MAX_TAG_LENGTH = 60
 _tag = {"type": "string", "minLength": 1, "maxLength": MAX_TAG_LENGTH, "pattern": "^[^,/]*$"}
 tags_body = {"type": "object", "required": ["tags"], "additionalProperties": False,
              "properties": {"tags": {"type": "array", "items": _tag,
@@ -36,36 +32,24 @@ def _since_226(req: Request) -> None:
         raise NotFound("The resource could not be found.")
 
 
-def _instance(req: Request, s: Session) -> Instance:
+def _ctx(req: Request, rule: str) -> RequestContext:
     _since_226(req)
-    return instance_for(s, ctx_of(req), req.path_params["server_id"])
+    return policy.authorize(ctx_of(req), f"os_compute_api:os-server-tags:{rule}")
 
 
-def change_tags(req: Request, s: Session, verb: str,
-                mutate: Callable[[list[str]], list[str]]) -> list[str]:
-    ctx = ctx_of(req)
-    _since_226(req)
-    require_writer(ctx, f"os_compute_api:os-server-tags:{verb.replace(' ', '_')}")
-    allowed = states.ACTIONS["update_metadata"].vm_states or frozenset()
-    for _ in range(5):
-        inst = instance_for(s, ctx, req.path_params["server_id"])
-        if inst.vm_state not in allowed:
-            raise Conflict(f"Cannot '{verb}' instance {inst.id} while it is in vm_state "
-                           f"{inst.vm_state}")
-        new = mutate(list(inst.tags or []))
-        expected = {"deleted": False, "updated_at": inst.updated_at}
-        if compare_and_swap(s, Instance, inst.id, expected,
-                            {"tags": new, "updated_at": utcnow()}):
-            s.expire_all()
-            return new
-        s.expire_all()
-    raise Conflict(f"Instance {req.path_params['server_id']} is being changed by other "
-                   "requests; try again.")
+def _tags(req: Request, s: Session, rule: str) -> list[str]:
+    return server_metadata.tags(s, _ctx(req, rule), req.path_params["server_id"])
+
+
+def _change(req: Request, s: Session, rule: str, verb: str,
+            mutate: Callable[[list[str]], list[str]]) -> list[str]:
+    return server_metadata.change_tags(s, _ctx(req, rule), req.path_params["server_id"],
+                                       verb, mutate)
 
 
 @router.get("/v2.1/servers/{server_id}/tags", tx=True)
 def list_tags(req: Request, s: Session) -> Response:
-    return json_response({"tags": list(_instance(req, s).tags or [])})
+    return json_response({"tags": _tags(req, s, "index")})
 
 
 @router.put("/v2.1/servers/{server_id}/tags", tx=True)
@@ -73,21 +57,21 @@ def replace_tags(req: Request, s: Session) -> Response:
     _since_226(req)
     body = validate(tags_body, req.json())
     wanted = list(dict.fromkeys(body["tags"]))  # duplicates collapse, order kept
-    return json_response({"tags": change_tags(req, s, "update tags", lambda old: wanted)})
+    return json_response({"tags": _change(req, s, "update_all", "update tags",
+                                          lambda old: wanted)})
 
 
 @router.delete("/v2.1/servers/{server_id}/tags", tx=True)
 def delete_tags(req: Request, s: Session) -> Response:
-    change_tags(req, s, "delete tags", lambda old: [])
+    _change(req, s, "delete_all", "delete tags", lambda old: [])
     return empty(204)
 
 
 @router.get("/v2.1/servers/{server_id}/tags/{tag}", tx=True)
 def check_tag(req: Request, s: Session) -> Response:
-    inst = _instance(req, s)
     tag = req.path_params["tag"]
-    if tag not in (inst.tags or []):
-        raise NotFound(f"Server {inst.id} has no tag '{tag}'")
+    if tag not in _tags(req, s, "show"):
+        raise NotFound(f"Server {req.path_params['server_id']} has no tag '{tag}'")
     return empty(204)
 
 
@@ -109,7 +93,7 @@ def add_tag(req: Request, s: Session) -> Response:
         existed = tag in old
         return old if existed else [*old, tag]
 
-    change_tags(req, s, "update tag", add)
+    _change(req, s, "update", "update tag", add)
     if existed:
         return empty(204)
     server_id = req.path_params["server_id"]
@@ -126,5 +110,5 @@ def delete_tag(req: Request, s: Session) -> Response:
             raise NotFound(f"Instance {req.path_params['server_id']} has no tag '{tag}'")
         return [t for t in old if t != tag]
 
-    change_tags(req, s, "delete tag", remove)
+    _change(req, s, "delete", "delete tag", remove)
     return empty(204)

@@ -34,6 +34,12 @@ def addresses(inst: Instance) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def ips(inst: Instance) -> dict[str, list[dict[str, Any]]]:
+    """/servers/{id}/ips: network label → [{"version", "addr"}] (no type, no MAC)."""
+    return {label: [{"version": a["version"], "addr": a["addr"]} for a in entries]
+            for label, entries in addresses(inst).items()}
+
+
 def flavor(req: Request, inst: Instance, show_extra_specs: bool) -> dict[str, Any]:
     f = inst.flavor or {}
     if at_least(req, "2.47"):
