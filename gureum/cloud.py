@@ -106,7 +106,7 @@ def prepare(settings: Settings, db: Database, out: Any = sys.stderr) -> tuple[st
 
 
 def _bootstrap_compute(db: Database) -> None:
-    from gureum.compute.api.flavors import create_default_flavors
+    from gureum.compute.flavors import create_default_flavors
 
     with db.session() as s:
         create_default_flavors(s)

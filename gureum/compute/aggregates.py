@@ -42,6 +42,10 @@ def get(s: Session, aggregate_id: int) -> Aggregate:
     return agg
 
 
+def list_all(s: Session) -> list[Aggregate]:
+    return list(s.scalars(select(Aggregate).order_by(Aggregate.id)))
+
+
 def hosts_of(s: Session, aggregate_id: int) -> list[str]:
     return list(s.scalars(select(AggregateHost.host).where(
         AggregateHost.aggregate_id == aggregate_id).order_by(AggregateHost.host)))
@@ -184,3 +188,13 @@ def delete(s: Session, agg: Aggregate) -> None:
     if hosts_of(s, agg.id):
         raise InvalidAggregateAction(REMOVE, agg.id, "Host aggregate is not empty")
     s.delete(agg)
+
+
+def check_images(s: Session, agg: Aggregate, image_ids: list[str]) -> None:
+    """2.81 image pre-caching: each image must exist (images are cached on each host at
+    first boot anyway, so there is nothing more to do)."""
+    from gureum.image.models import Image
+
+    for image_id in image_ids:
+        if s.get(Image, image_id) is None:
+            raise InvalidInput(f"Image {image_id} could not be found.", field="cache")

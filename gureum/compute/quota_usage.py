@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from gureum.compute.models import Instance, KeyPair, QuotaLimit, ServerGroup
 from gureum.compute.quotas import RESOURCES, limits_for
 from gureum.config import Settings
+from gureum.errors import InvalidInput
 
 # Network quotas Nova still shows before 2.36 (they live in the network service now).
 LEGACY_NETWORK = ("fixed_ips", "floating_ips", "security_groups", "security_group_rules")
@@ -59,3 +60,29 @@ def set_limit(s: Session, project_id: str, resource: str, value: int) -> None:
 def clear(s: Session, project_id: str) -> None:
     for row in s.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
         s.delete(row)
+
+
+def verify_project(s: Session, project_id: str) -> None:
+    """Quotas are kept for projects that exist (Nova asks Keystone; 400 otherwise)."""
+    from gureum.identity.models import Project
+
+    if s.get(Project, project_id) is None:
+        raise InvalidInput(f"Project ID {project_id} is not a valid project.",
+                           field="project_id")
+
+
+def set_limits(s: Session, project_id: str, values: dict[str, int], force: bool,
+               user_id: str | None, settings: Settings) -> dict[str, int]:
+    """Set a project's limits; a limit below what is already used is refused unless
+    forced (-1 is unlimited). Every resource's hard limit afterwards."""
+    verify_project(s, project_id)
+    used = usage(s, project_id, user_id)
+    for resource, value in values.items():
+        minimum = used.get(resource, 0)
+        if not force and value != -1 and value < minimum:
+            raise InvalidInput(f"Quota limit {value} for {resource} must be greater than or "
+                               f"equal to already used and reserved {minimum}.",
+                               field=f"quota_set.{resource}")
+        set_limit(s, project_id, resource, value)
+    s.flush()
+    return limits(s, project_id, settings)

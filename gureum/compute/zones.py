@@ -10,6 +10,8 @@ with Nova's names so that operators' commands (``openstack compute service set
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -73,3 +75,24 @@ def zone_of_service(svc: ComputeService, zones: dict[str, str], settings: Settin
 def compute_service(s: Session, host: str) -> ComputeService | None:
     return s.scalar(select(ComputeService).where(ComputeService.host == host,
                                                  ComputeService.binary == COMPUTE_BINARY))
+
+
+@dataclass(frozen=True)
+class ZoneSummary:
+    """Every service with its zone; a zone is available while one of its services is
+    enabled, and listed as not available when all of them are disabled."""
+
+    services: list[ComputeService]
+    zone_of: dict[int, str]  # service id → zone
+    available: list[str]
+    not_available: list[str]
+
+
+def summary(s: Session, settings: Settings) -> ZoneSummary:
+    zones = host_zones(s)
+    services = list(s.scalars(select(ComputeService).order_by(ComputeService.id)))
+    zone_of = {svc.id: zone_of_service(svc, zones, settings) for svc in services}
+    available = sorted({zone_of[svc.id] for svc in services if not svc.disabled})
+    not_available = sorted({zone_of[svc.id] for svc in services if svc.disabled}
+                           - set(available))
+    return ZoneSummary(services, zone_of, available, not_available)

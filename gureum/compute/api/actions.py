@@ -90,16 +90,16 @@ def simple(action_name: str, nova_action: str, rule: str) -> ActionHandler:
     return handler
 
 
-_P = "os_compute_api:"
 for _body_key, _action, _rule in (
-    ("os-stop", "stop", "servers:stop"), ("os-start", "start", "servers:start"),
-    ("pause", "pause", "os-pause-server:pause"),
-    ("unpause", "unpause", "os-pause-server:unpause"),
-    ("suspend", "suspend", "os-suspend-server:suspend"),
-    ("resume", "resume", "os-suspend-server:resume"),
-    ("unrescue", "unrescue", "os-unrescue"),
+    ("os-stop", "stop", "os_compute_api:servers:stop"),
+    ("os-start", "start", "os_compute_api:servers:start"),
+    ("pause", "pause", "os_compute_api:os-pause-server:pause"),
+    ("unpause", "unpause", "os_compute_api:os-pause-server:unpause"),
+    ("suspend", "suspend", "os_compute_api:os-suspend-server:suspend"),
+    ("resume", "resume", "os_compute_api:os-suspend-server:resume"),
+    ("unrescue", "unrescue", "os_compute_api:os-unrescue"),
 ):
-    HANDLERS[_body_key] = Action(simple(_action, _action, _P + _rule), WRITE)
+    HANDLERS[_body_key] = Action(simple(_action, _action, _rule), WRITE)
 
 
 _reboot = {"type": "object", "required": ["type"], "additionalProperties": False,

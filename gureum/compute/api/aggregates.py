@@ -1,20 +1,21 @@
-"""/v2.1/os-aggregates: host aggregates and their zones (admin only)."""
+"""/v2.1/os-aggregates: host aggregates and their zones (admin only).
+
+The rules (a host in one zone only, guests never change zone) are
+compute/aggregates.py's.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.compute import aggregates, schemas
-from gureum.compute.api.common import ctx_of, require_admin
+from gureum.compute import aggregates, policy, schemas
+from gureum.compute.api.common import ctx_of
 from gureum.compute.api.params import int_id, reject_unknown
-from gureum.compute.models import Aggregate
 from gureum.compute.views import aggregates as views
+from gureum.db import Session
 from gureum.errors import InvalidInput, NotFound
 
 router = Router()
@@ -57,7 +58,7 @@ cache_images = {"type": "object", "required": ["cache"], "additionalProperties":
                                           "maxLength": 255}}}}}}
 
 
-def _find(req: Request, s: Session) -> Aggregate:
+def _find(req: Request, s: Session) -> Any:
     raw = req.path_params["aggregate_id"]
     number = int_id(raw)
     if number is None:
@@ -66,23 +67,23 @@ def _find(req: Request, s: Session) -> Aggregate:
     return aggregates.get(s, number)
 
 
-def _full(req: Request, s: Session, agg: Aggregate) -> Response:
+def _full(req: Request, s: Session, agg: Any) -> Response:
     return json_response({"aggregate": views.aggregate(req, agg,
                                                        aggregates.hosts_of(s, agg.id))})
 
 
 @router.get("/v2.1/os-aggregates", tx=True)
 def list_aggregates(req: Request, s: Session) -> Response:
-    require_admin(ctx_of(req), "os_compute_api:os-aggregates:index")
+    policy.authorize(ctx_of(req), "os_compute_api:os-aggregates:index")
     reject_unknown(req, (), since="2.102")
     items = [views.aggregate(req, a, aggregates.hosts_of(s, a.id))
-             for a in s.scalars(select(Aggregate).order_by(Aggregate.id))]
+             for a in aggregates.list_all(s)]
     return json_response({"aggregates": items})
 
 
 @router.post("/v2.1/os-aggregates", tx=True)
 def create_aggregate(req: Request, s: Session) -> Response:
-    require_admin(ctx_of(req), "os_compute_api:os-aggregates:create")
+    policy.authorize(ctx_of(req), "os_compute_api:os-aggregates:create")
     body = validate(aggregate_create, req.json())["aggregate"]
     agg = aggregates.create(s, body["name"].strip(),
                             (body.get("availability_zone") or "").strip() or None)
@@ -91,13 +92,13 @@ def create_aggregate(req: Request, s: Session) -> Response:
 
 @router.get("/v2.1/os-aggregates/{aggregate_id}", tx=True)
 def show_aggregate(req: Request, s: Session) -> Response:
-    require_admin(ctx_of(req), "os_compute_api:os-aggregates:show")
+    policy.authorize(ctx_of(req), "os_compute_api:os-aggregates:show")
     return _full(req, s, _find(req, s))
 
 
 @router.put("/v2.1/os-aggregates/{aggregate_id}", tx=True)
 def update_aggregate(req: Request, s: Session) -> Response:
-    require_admin(ctx_of(req), "os_compute_api:os-aggregates:update")
+    policy.authorize(ctx_of(req), "os_compute_api:os-aggregates:update")
     body = validate(aggregate_update, req.json())["aggregate"]
     agg = _find(req, s)
     name = body["name"].strip() if "name" in body else None
@@ -111,7 +112,7 @@ def update_aggregate(req: Request, s: Session) -> Response:
 
 @router.delete("/v2.1/os-aggregates/{aggregate_id}", tx=True)
 def delete_aggregate(req: Request, s: Session) -> Response:
-    require_admin(ctx_of(req), "os_compute_api:os-aggregates:delete")
+    policy.authorize(ctx_of(req), "os_compute_api:os-aggregates:delete")
     aggregates.delete(s, _find(req, s))
     return empty(200)
 
@@ -122,7 +123,7 @@ def aggregate_action_(req: Request, s: Session) -> Response:
     raw = req.json()
     named = next(iter(raw), "") if isinstance(raw, dict) and len(raw) == 1 else ""
     rule = named if named in ("add_host", "remove_host", "set_metadata") else "action"
-    require_admin(ctx, f"os_compute_api:os-aggregates:{rule}")
+    policy.authorize(ctx, f"os_compute_api:os-aggregates:{rule}")
     body = validate(aggregate_action, raw)
     action, args = next(iter(body.items()))
     agg = _find(req, s)
@@ -138,17 +139,12 @@ def aggregate_action_(req: Request, s: Session) -> Response:
 @router.post("/v2.1/os-aggregates/{aggregate_id}/images", tx=True)
 def cache_images_(req: Request, s: Session) -> Response:
     """2.81: accepted and checked; images are cached on each host at first boot anyway."""
-    require_admin(ctx_of(req), "compute:aggregates:images")
+    policy.authorize(ctx_of(req), "compute:aggregates:images")
     if not at_least(req, "2.81"):
         raise NotFound("The resource could not be found.")
     body = validate(cache_images, req.json())
     ids = [item["id"] for item in body["cache"]]
     if len(ids) != len(set(ids)):
         raise InvalidInput("Duplicate images in request", field="cache")
-    _find(req, s)
-    from gureum.image.models import Image
-
-    for image_id in ids:
-        if s.get(Image, image_id) is None:
-            raise InvalidInput(f"Image {image_id} could not be found.", field="cache")
+    aggregates.check_images(s, _find(req, s), ids)
     return empty(202)

@@ -1,4 +1,9 @@
-"""Helpers shared by the compute API modules: context, visibility, paging, the bus."""
+"""Helpers shared by the compute API handlers: the caller, settings, query values, the bus.
+
+Nothing here reads the database: handlers pass their session to the compute
+services, and call an agent (``call_agent``) only after their transaction
+(gureum/api/transaction.py).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,13 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from sqlalchemy.orm import Session
-
 from gureum.agent import rpc as agent_rpc
 from gureum.agent.messages import Message
 from gureum.api.web import Request
-from gureum.compute import instances, policy
-from gureum.compute.models import Instance
+from gureum.compute import policy
 from gureum.config import Settings
 from gureum.context import RequestContext
-from gureum.errors import Forbidden, InvalidInput
+from gureum.errors import InvalidInput
 from gureum.query import parse_bool
 
 R = TypeVar("R")
@@ -29,37 +31,6 @@ def ctx_of(req: Request) -> RequestContext:
 def settings_of(req: Request) -> Settings:
     settings: Settings = req.app_state.settings
     return settings
-
-
-def require_admin(ctx: RequestContext, rule: str) -> None:
-    if not ctx.is_admin:
-        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
-
-
-def require_manager(ctx: RequestContext, rule: str) -> None:
-    """Nova's PROJECT_MANAGER_OR_ADMIN (the caller's token is scoped to the server's
-    project: ``instance_for`` only finds other projects' servers for admins)."""
-    if not ctx.is_manager:
-        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
-
-
-def require_reader(ctx: RequestContext, rule: str) -> None:
-    """Nova's PROJECT_READER_OR_ADMIN: reader, member or admin; another role alone is not."""
-    if not ctx.can_read:
-        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
-
-
-def require_writer(ctx: RequestContext, rule: str) -> None:
-    if not ctx.can_write:
-        raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
-
-
-def instance_for(s: Session, ctx: RequestContext, instance_id: str) -> Instance:
-    policy.authorize(ctx, "os_compute_api:servers:show")
-    return instances.visible(s, ctx, instance_id)
-
-
-check_not_locked = instances.check_not_locked
 
 
 def run(req: Request, coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:

@@ -2,7 +2,8 @@
 
 Old clients (and openstacksdk's compute image calls) list, show and delete
 images and change their metadata (the image's custom properties) here. The
-image service's own rules decide what a caller may see and change.
+image service's own rules decide what a caller may see and change
+(compute/image_proxy.py asks it).
 """
 
 from __future__ import annotations
@@ -10,27 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
+from gureum.compute import image_proxy
 from gureum.compute.api.common import ctx_of, settings_of
 from gureum.compute.api.params import MAX_LIMIT, limit_marker
-from gureum.compute.quotas import limits_for
-from gureum.compute.views.common import isotime
-from gureum.errors import Forbidden, InvalidInput, NotFound
-from gureum.image import models as m
-from gureum.image import policy
-from gureum.image import service as images
-from gureum.image.listing import ListQuery, list_images
+from gureum.compute.views import images as views
+from gureum.db import Session
+from gureum.errors import InvalidInput, NotFound
 
 router = Router()
 
-_STATUS = {"active": "ACTIVE", "queued": "SAVING", "saving": "SAVING", "importing": "SAVING",
-           "uploading": "SAVING", "deleted": "DELETED", "pending_delete": "DELETED",
-           "killed": "ERROR", "deactivated": "ERROR"}
-_PROGRESS = {"queued": 25, "saving": 50, "active": 100}
 _metadata = {"type": "object", "additionalProperties": False, "patternProperties": {
     "^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}}}
 metadata_body = {"type": "object", "required": ["metadata"], "additionalProperties": False,
@@ -44,51 +36,24 @@ def _until_2_35(req: Request) -> None:
         raise NotFound("The resource could not be found.")
 
 
-def _links(req: Request, image_id: str) -> list[dict[str, str]]:
-    return [{"rel": "self", "href": f"{req.base_url}/v2.1/images/{image_id}"},
-            {"rel": "bookmark", "href": f"{req.base_url}/images/{image_id}"},
-            {"rel": "alternate", "type": "application/vnd.openstack.image",
-             "href": f"{req.host_url}/image/images/{image_id}"}]
-
-
-def view(req: Request, image: m.Image, detail: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": image.id, "name": image.name, "links": _links(req, image.id)}
-    if not detail:
-        return out
-    props = image.props()
-    out.update({"minRam": image.min_ram, "minDisk": image.min_disk, "metadata": props,
-                "created": isotime(image.created_at), "updated": isotime(image.updated_at),
-                "status": _STATUS.get(image.status, "UNKNOWN"),
-                "progress": _PROGRESS.get(image.status, 0),
-                "OS-EXT-IMG-SIZE:size": image.size})
-    if props.get("instance_uuid"):
-        server = props["instance_uuid"]
-        out["server"] = {"id": server, "links": [
-            {"rel": "self", "href": f"{req.base_url}/v2.1/servers/{server}"},
-            {"rel": "bookmark", "href": f"{req.base_url}/servers/{server}"}]}
-    return out
+def _size(req: Request, name: str) -> int | None:
+    value = req.arg(name)
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 9:
+        raise InvalidInput(f"Invalid {name} filter [{value}]", field=name)
+    return int(value)
 
 
 def _list(req: Request, s: Session, detail: bool) -> Response:
     _until_2_35(req)
     ctx = ctx_of(req)
     limit, marker = limit_marker(req)
-    query = ListQuery(limit=limit if limit is not None else MAX_LIMIT, marker=marker,
-                      sort=[("created_at", "desc"), ("id", "desc")])
-    if req.arg("name"):
-        query.conditions.append(m.Image.name == req.arg("name"))
-    status = (req.arg("status") or "").upper()
-    if status:
-        query.conditions.append(m.Image.status.in_(
-            [k for k, v in _STATUS.items() if v == status] or ["-"]))
-    for name, column in (("minRam", m.Image.min_ram), ("minDisk", m.Image.min_disk)):
-        value = req.arg(name)
-        if value is not None:
-            if not value.isdigit() or len(value) > 9:
-                raise InvalidInput(f"Invalid {name} filter [{value}]", field=name)
-            query.conditions.append(column >= int(value))
-    found, _ = list_images(s, ctx, query)
-    items = [view(req, i, detail) for i in found]
+    found = image_proxy.list_images(
+        s, ctx, limit if limit is not None else MAX_LIMIT, marker, name=req.arg("name"),
+        status=(req.arg("status") or "").upper() or None, min_ram=_size(req, "minRam"),
+        min_disk=_size(req, "minDisk"))
+    items = [views.image(req, i, detail) for i in found]
     body: dict[str, Any] = {"images": items}
     if limit is not None and len(items) == limit and items:
         path = "images/detail" if detail else "images"
@@ -107,23 +72,20 @@ def list_proxy_images_detail(req: Request, s: Session) -> Response:
     return _list(req, s, detail=True)
 
 
-def _image(req: Request, s: Session) -> m.Image:
+def _image(req: Request, s: Session) -> Any:
     _until_2_35(req)
-    try:
-        return images.get_visible(s, ctx_of(req), req.path_params["image_id"])
-    except NotFound:
-        raise NotFound("Image not found.") from None
+    return image_proxy.get(s, ctx_of(req), req.path_params["image_id"])
 
 
 @router.get("/v2.1/images/{image_id}", tx=True)
 def show_proxy_image(req: Request, s: Session) -> Response:
-    return json_response({"image": view(req, _image(req, s), detail=True)})
+    return json_response({"image": views.image(req, _image(req, s), detail=True)})
 
 
 @router.delete("/v2.1/images/{image_id}", tx=True)
 def delete_proxy_image(req: Request, s: Session) -> Response:
-    image = _image(req, s)
-    images.delete_image(s, ctx_of(req), image)
+    _until_2_35(req)
+    image_proxy.delete(s, ctx_of(req), req.path_params["image_id"])
     return empty(204)
 
 
@@ -131,21 +93,9 @@ def delete_proxy_image(req: Request, s: Session) -> Response:
 
 def _change(req: Request, s: Session, mutate: Callable[[dict[str, str]], dict[str, str]]
             ) -> dict[str, str]:
-    ctx = ctx_of(req)
-    image = _image(req, s)
-    policy.check_modify(ctx, image)
-    old = image.props()
-    new = mutate(dict(old))
-    limit = limits_for(s, ctx.project_id or "", settings_of(req)).get("metadata_items", -1)
-    if len(new) > len(old) and 0 <= limit < len(new):
-        raise Forbidden("Image metadata limit exceeded")
-    image.properties = [p for p in image.properties if p.name in new]
-    for key, value in new.items():
-        if old.get(key) != value:
-            images.set_property(image, key, value)
-    images.touch(image)
-    s.flush()
-    return new
+    _until_2_35(req)
+    return image_proxy.change_metadata(s, ctx_of(req), req.path_params["image_id"], mutate,
+                                       settings_of(req))
 
 
 @router.get("/v2.1/images/{image_id}/metadata", tx=True)

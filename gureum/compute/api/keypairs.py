@@ -1,28 +1,23 @@
-"""/v2.1/os-keypairs: create (generate or import), list, show, delete."""
+"""/v2.1/os-keypairs: create (generate or import), list, show, delete.
+
+The rules (unique names per user, the quota, what a public key must be) are
+compute/keypairs.py's. Each user manages its own key pairs; from 2.10 an admin
+names another user with ``user_id``.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Any
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from gureum.api.microversion import at_least
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.compute import schemas
-from gureum.compute.api.common import ctx_of, int_arg, require_writer, settings_of
-from gureum.compute.api.params import page, reject_unknown
-from gureum.compute.models import KeyPair
-from gureum.compute.quotas import limits_for
+from gureum.compute import keypairs, policy, schemas
+from gureum.compute.api.common import ctx_of, int_arg, settings_of
+from gureum.compute.api.params import reject_unknown
 from gureum.compute.views.common import isotime, next_link
 from gureum.context import RequestContext
-from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
-from gureum.paging import SortKey
+from gureum.db import Session
 
 router = Router()
 
@@ -45,45 +40,16 @@ keypair_create = _create_schema(schemas.keypair_name)
 keypair_create_v292 = _create_schema(schemas.keypair_name_v292, "public_key")
 
 
-def fingerprint(public_key: str, key_type: str = "ssh") -> str:
-    """The MD5 fingerprint of an OpenSSH public key ("aa:bb:…"); 400 if it is not one."""
-    parts = public_key.strip().split()
-    if key_type == "x509":
-        digest = hashlib.sha1(public_key.encode()).hexdigest()
-        return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
-    try:
-        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
-            raise ValueError
-        serialization.load_ssh_public_key(" ".join(parts[:2]).encode())
-        blob = base64.b64decode(parts[1], validate=True)
-    except (ValueError, TypeError, Exception):
-        raise InvalidInput("Keypair data is invalid: failed to generate fingerprint",
-                           field="keypair.public_key") from None
-    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+def _owner(req: Request, ctx: RequestContext, rule: str) -> str:
+    """Whose key pairs: the caller's, or (2.10+, admin) the ``user_id`` asked for."""
+    owner = req.arg("user_id") or ctx.user_id
+    if owner != ctx.user_id and not at_least(req, "2.10"):
+        raise policy.deny(f"os_compute_api:os-keypairs:{rule}")
+    policy.authorize(ctx, f"os_compute_api:os-keypairs:{rule}", user_id=owner)
+    return owner
 
 
-def generate() -> tuple[str, str]:
-    """A new ed25519 key pair: (private key PEM, OpenSSH public key)."""
-    key = ed25519.Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM,
-                                serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH).decode()
-    return private, public + " Generated-by-Gureum"
-
-
-def _owner(req: Request, ctx: RequestContext) -> str:
-    user_id = req.arg("user_id")
-    if user_id and user_id != ctx.user_id:
-        if not at_least(req, "2.10") or not ctx.is_admin:
-            raise Forbidden("Policy doesn't allow os_compute_api:os-keypairs to be performed.")
-        return user_id
-    return ctx.user_id
-
-
-def view(req: Request, kp: KeyPair, detail: bool = False) -> dict[str, Any]:
+def view(req: Request, kp: Any, detail: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"name": kp.name, "public_key": kp.public_key,
                            "fingerprint": kp.fingerprint}
     if at_least(req, "2.2"):
@@ -98,12 +64,10 @@ def view(req: Request, kp: KeyPair, detail: bool = False) -> dict[str, Any]:
 def list_keypairs(req: Request, s: Session) -> Response:
     ctx = ctx_of(req)
     reject_unknown(req, ("user_id", "limit", "marker"))
-    owner = _owner(req, ctx)
-    stmt = select(KeyPair).where(KeyPair.user_id == owner)
+    owner = _owner(req, ctx, "index")
     marker = req.arg("marker") if at_least(req, "2.35") else None
     limit = int_arg(req, "limit") if at_least(req, "2.35") else None
-    rows = page(s, stmt, [SortKey(KeyPair.name)], limit, marker, KeyPair.user_id == owner,
-                KeyPair.name == marker)
+    rows = keypairs.list_keypairs(s, owner, limit, marker)
     items = [{"keypair": view(req, kp)} for kp in rows]
     body: dict[str, Any] = {"keypairs": items}
     links = next_link(req, "os-keypairs", [i["keypair"] for i in items], limit, key="name")
@@ -114,32 +78,17 @@ def list_keypairs(req: Request, s: Session) -> Response:
 
 @router.post("/v2.1/os-keypairs", tx=True)
 def create_keypair(req: Request, s: Session) -> Response:
-    ctx = ctx_of(req)
-    require_writer(ctx, "os_compute_api:os-keypairs:create")
+    rule = "os_compute_api:os-keypairs:create"
+    ctx = policy.authorize(ctx_of(req), rule)
     body = validate(keypair_create_v292 if at_least(req, "2.92") else keypair_create,
                     req.json())["keypair"]
-    name = body["name"]
-    owner = ctx.user_id
-    if body.get("user_id") and body["user_id"] != ctx.user_id:
-        if not (at_least(req, "2.10") and ctx.is_admin):
-            raise Forbidden("Policy doesn't allow os_compute_api:os-keypairs:create to be "
-                            "performed.")
-        owner = body["user_id"]
-    if s.scalar(select(KeyPair.id).where(KeyPair.user_id == owner, KeyPair.name == name)):
-        raise Conflict(f"Key pair '{name}' already exists.")
-    limit = limits_for(s, ctx.project_id or "", settings_of(req)).get("key_pairs", -1)
-    if limit >= 0 and len(s.scalars(select(KeyPair.id).where(KeyPair.user_id == owner))
-                          .all()) >= limit:
-        raise QuotaExceeded("Quota exceeded, too many key pairs.")
+    owner = body.get("user_id") or ctx.user_id
+    if owner != ctx.user_id and not at_least(req, "2.10"):
+        raise policy.deny(rule)
+    policy.authorize(ctx, rule, user_id=owner)
     key_type = body.get("type", "ssh") if at_least(req, "2.2") else "ssh"
-    private = None
-    public = body.get("public_key")
-    if public is None:
-        private, public = generate()
-    kp = KeyPair(name=name, user_id=owner, type=key_type, public_key=public.strip(),
-                 fingerprint=fingerprint(public, key_type))
-    s.add(kp)
-    s.flush()
+    kp, private = keypairs.create(s, owner, ctx.project_id or "", body["name"], key_type,
+                                  body.get("public_key"), settings_of(req))
     out = view(req, kp)
     out["user_id"] = owner
     if private is not None:
@@ -147,24 +96,22 @@ def create_keypair(req: Request, s: Session) -> Response:
     return json_response({"keypair": out}, 201 if at_least(req, "2.2") else 200)
 
 
-def _find(req: Request, s: Session) -> KeyPair:
-    ctx = ctx_of(req)
+def _name(req: Request) -> str:
     reject_unknown(req, ("user_id",))
-    name = req.path_params["name"]
-    kp = s.scalar(select(KeyPair).where(KeyPair.user_id == _owner(req, ctx),
-                                        KeyPair.name == name))
-    if kp is None:
-        raise NotFound(f"Keypair {name} not found for user {_owner(req, ctx)}")
-    return kp
+    return req.path_params["name"]
 
 
 @router.get("/v2.1/os-keypairs/{name}", tx=True)
 def show_keypair(req: Request, s: Session) -> Response:
-    return json_response({"keypair": view(req, _find(req, s), detail=True)})
+    ctx = ctx_of(req)
+    name = _name(req)
+    kp = keypairs.get(s, _owner(req, ctx, "show"), name)
+    return json_response({"keypair": view(req, kp, detail=True)})
 
 
 @router.delete("/v2.1/os-keypairs/{name}", tx=True)
 def delete_keypair(req: Request, s: Session) -> Response:
-    require_writer(ctx_of(req), "os_compute_api:os-keypairs:delete")
-    s.delete(_find(req, s))
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-keypairs:delete")
+    name = _name(req)
+    keypairs.delete(s, _owner(req, ctx, "delete"), name)
     return empty(204 if at_least(req, "2.2") else 202)

@@ -1,4 +1,4 @@
-"""Query-string and path helpers shared by the compute admin and sub-resource APIs."""
+"""Query-string, body and path helpers shared by the compute API handlers (parsing only)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 from gureum.api.microversion import at_least
 from gureum.api.web import Request
 from gureum.compute.api.common import bool_arg, int_arg
-from gureum.compute.listing import MAX_LIMIT, page
+from gureum.compute.listing import MAX_LIMIT
 from gureum.errors import InvalidInput
 
-__all__ = ["MAX_LIMIT", "int_id", "is_uuid", "limit_marker", "page", "parse_time",
-           "reject_unknown", "require_uuid", "single", "strict_bool", "time_window"]
+__all__ = ["MAX_LIMIT", "int_id", "is_uuid", "limit_marker", "parse_time", "reject_before",
+           "reject_unknown", "single", "strict_bool", "time_window"]
 
 
 def reject_unknown(req: Request, allowed: Iterable[str], since: str | None = "2.75") -> None:
@@ -54,12 +54,6 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def require_uuid(value: str) -> str:
-    if not is_uuid(value):
-        raise InvalidInput(f"Invalid uuid {value}")
-    return value
 
 
 def int_id(value: str) -> int | None:

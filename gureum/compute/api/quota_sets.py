@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.compute import quota_usage
-from gureum.compute.api.common import ctx_of, require_admin, require_reader, settings_of
+from gureum.compute import policy, quota_usage
+from gureum.compute.api.common import ctx_of, settings_of
 from gureum.compute.api.params import reject_unknown
 from gureum.compute.quotas import defaults
 from gureum.compute.schemas import boolean as _boolean
 from gureum.compute.schemas import to_bool
 from gureum.compute.views import quotas as views
 from gureum.context import RequestContext
-from gureum.errors import Forbidden, InvalidInput
+from gureum.db import Session
+from gureum.errors import InvalidInput
 
 router = Router()
 
@@ -40,19 +39,7 @@ _UPDATE_SCHEMAS: dict[tuple[str, ...], dict[str, Any]] = {}
 
 
 def _may_read(ctx: RequestContext, project_id: str, rule: str) -> None:
-    if rule != "defaults":  # Nova lets anyone read the defaults
-        require_reader(ctx, f"os_compute_api:os-quota-sets:{rule}")
-    if not ctx.is_admin and project_id != ctx.project_id:
-        raise Forbidden(f"Policy doesn't allow os_compute_api:os-quota-sets:{rule} to be "
-                        "performed.")
-
-
-def _verify_project(s: Session, project_id: str) -> None:
-    from gureum.identity.models import Project
-
-    if s.get(Project, project_id) is None:
-        raise InvalidInput(f"Project ID {project_id} is not a valid project.",
-                           field="project_id")
+    policy.authorize(ctx, f"os_compute_api:os-quota-sets:{rule}", project_id)
 
 
 def _user_quota_refused(req: Request) -> None:
@@ -71,7 +58,7 @@ def show_quota(req: Request, s: Session) -> Response:
     project_id = req.path_params["project_id"]
     _may_read(ctx, project_id, "show")
     reject_unknown(req, ("user_id",))
-    _verify_project(s, project_id)
+    quota_usage.verify_project(s, project_id)
     hard = quota_usage.limits(s, project_id, settings_of(req))
     return json_response(views.quota_set(req, project_id, hard))
 
@@ -82,7 +69,7 @@ def show_quota_detail(req: Request, s: Session) -> Response:
     project_id = req.path_params["project_id"]
     _may_read(ctx, project_id, "detail")
     reject_unknown(req, ("user_id",))
-    _verify_project(s, project_id)
+    quota_usage.verify_project(s, project_id)
     hard = quota_usage.limits(s, project_id, settings_of(req))
     used = quota_usage.usage(s, project_id, _own_user(ctx, project_id))
     return json_response(views.quota_set(req, project_id, hard, used))
@@ -93,7 +80,7 @@ def show_defaults(req: Request, s: Session) -> Response:
     ctx = ctx_of(req)
     project_id = req.path_params["project_id"]
     _may_read(ctx, project_id, "defaults")
-    _verify_project(s, project_id)
+    quota_usage.verify_project(s, project_id)
     hard = {name: -1 for name in quota_usage.LEGACY_NETWORK}
     hard.update(defaults(settings_of(req)))
     return json_response(views.quota_set(req, project_id, hard))
@@ -101,17 +88,14 @@ def show_defaults(req: Request, s: Session) -> Response:
 
 @router.put("/v2.1/os-quota-sets/{project_id}", tx=True)
 def update_quota(req: Request, s: Session) -> Response:
-    ctx = ctx_of(req)
-    require_admin(ctx, "os_compute_api:os-quota-sets:update")
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:os-quota-sets:update")
     project_id = req.path_params["project_id"]
     reject_unknown(req, ("user_id",))
     _user_quota_refused(req)
     resources = views.shown(req)
     schema = _UPDATE_SCHEMAS.setdefault(resources, update_schema(resources))
     body = validate(schema, req.json())["quota_set"]
-    _verify_project(s, project_id)
-    force = to_bool(body.get("force", False))
-    used = quota_usage.usage(s, project_id, _own_user(ctx, project_id))
+    values: dict[str, int] = {}
     for resource, raw in body.items():
         if resource == "force":
             continue
@@ -120,20 +104,15 @@ def update_quota(req: Request, s: Session) -> Response:
             raise InvalidInput(f"Invalid input for field/attribute {resource}. Value: {raw}. "
                                "It must be between -1 and 2147483647.",
                                field=f"quota_set.{resource}")
-        minimum = used.get(resource, 0)
-        if not force and value != -1 and value < minimum:
-            raise InvalidInput(f"Quota limit {value} for {resource} must be greater than or "
-                               f"equal to already used and reserved {minimum}.",
-                               field=f"quota_set.{resource}")
-        quota_usage.set_limit(s, project_id, resource, value)
-    s.flush()
-    hard = quota_usage.limits(s, project_id, settings_of(req))
+        values[resource] = value
+    hard = quota_usage.set_limits(s, project_id, values, to_bool(body.get("force", False)),
+                                  _own_user(ctx, project_id), settings_of(req))
     return json_response(views.quota_set(req, None, hard))
 
 
 @router.delete("/v2.1/os-quota-sets/{project_id}", tx=True)
 def delete_quota(req: Request, s: Session) -> Response:
-    require_admin(ctx_of(req), "os_compute_api:os-quota-sets:delete")
+    policy.authorize(ctx_of(req), "os_compute_api:os-quota-sets:delete")
     reject_unknown(req, ("user_id",))
     _user_quota_refused(req)
     quota_usage.clear(s, req.path_params["project_id"])
@@ -142,13 +121,12 @@ def delete_quota(req: Request, s: Session) -> Response:
 
 @router.get("/v2.1/limits", tx=True)
 def show_limits(req: Request, s: Session) -> Response:
-    ctx = ctx_of(req)
+    ctx = policy.authorize(ctx_of(req), "os_compute_api:limits")
     reject_unknown(req, ("tenant_id", "reserved"))
     project_id = req.arg("tenant_id") or ctx.project_id
     assert project_id is not None
-    if project_id != ctx.project_id and not ctx.is_admin:
-        raise Forbidden("Policy doesn't allow os_compute_api:limits:other_project to be "
-                        "performed.")
+    if project_id != ctx.project_id:
+        policy.authorize(ctx, "os_compute_api:limits:other_project")
     hard = quota_usage.limits(s, project_id, settings_of(req))
     used = quota_usage.usage(s, project_id, _own_user(ctx, project_id))
     return json_response(views.limits(req, hard, used))

@@ -11,18 +11,14 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
-
 from gureum.api.microversion import at_least
 from gureum.api.web import Request, Response, Router, json_response
-from gureum.compute.api.common import ctx_of, require_admin, require_reader
-from gureum.compute.api.params import MAX_LIMIT, limit_marker, page, reject_unknown
-from gureum.compute.models import Instance
+from gureum.compute import policy, usage
+from gureum.compute.api.common import ctx_of
+from gureum.compute.api.params import MAX_LIMIT, limit_marker, reject_unknown
 from gureum.compute.views import usage as views
-from gureum.db import utcnow
-from gureum.errors import Forbidden, InvalidInput
-from gureum.paging import SortKey
+from gureum.db import Session, utcnow
+from gureum.errors import InvalidInput
 
 router = Router()
 
@@ -54,17 +50,10 @@ def _period(req: Request) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
     return start, min(stop, now), now
 
 
-def _instances(s: Session, start: dt.datetime, stop: dt.datetime, project_id: str | None,
-               limit: int | None, marker: str | None) -> list[Instance]:
-    stmt = select(Instance).where(
-        or_(Instance.terminated_at.is_(None), Instance.terminated_at > start),
-        or_(Instance.launched_at.is_(None), Instance.launched_at < stop),
-    )
-    mine = [] if project_id is None else [Instance.project_id == project_id]
-    keys = [SortKey(Instance.created_at), SortKey(Instance.seq)]
-    # The marker is any server (of the project asked about), deleted ones too, as Nova.
-    return page(s, stmt.where(*mine), keys, limit if limit is not None else MAX_LIMIT,
-                marker, Instance.id == marker, *mine)
+def _servers(s: Session, start: dt.datetime, stop: dt.datetime, project_id: str | None,
+             limit: int | None, marker: str | None) -> list[Any]:
+    return usage.servers_in_period(s, start, stop, project_id,
+                                   limit if limit is not None else MAX_LIMIT, marker)
 
 
 def _paging(req: Request) -> tuple[int | None, str | None]:
@@ -88,13 +77,13 @@ _QUERY = ("start", "end", "detailed", "limit", "marker")
 
 @router.get("/v2.1/os-simple-tenant-usage", tx=True)
 def list_usage(req: Request, s: Session) -> Response:
-    require_admin(ctx_of(req), "os_compute_api:os-simple-tenant-usage:list")
+    policy.authorize(ctx_of(req), "os_compute_api:os-simple-tenant-usage:list")
     reject_unknown(req, _QUERY if at_least(req, "2.40") else _QUERY[:3])
     start, stop, now = _period(req)
     limit, marker = _paging(req)
     # Nova reads only "1"; openstacksdk sends "True" (and then shows no server counts).
     detailed = (req.query.get("detailed") or ["0"])[0].strip().lower() in ("1", "true")
-    rows = _instances(s, start, stop, None, limit, marker)
+    rows = _servers(s, start, stop, None, limit, marker)
     usages, servers = views.tenant_usages(rows, start, stop, now, detailed)
     body: dict[str, Any] = {"tenant_usages": usages}
     links = _links(req, "os-simple-tenant-usage", servers, limit)
@@ -105,17 +94,13 @@ def list_usage(req: Request, s: Session) -> Response:
 
 @router.get("/v2.1/os-simple-tenant-usage/{project_id}", tx=True)
 def show_usage(req: Request, s: Session) -> Response:
-    ctx = ctx_of(req)
     project_id = req.path_params["project_id"]
-    require_reader(ctx, "os_compute_api:os-simple-tenant-usage:show")
-    if not ctx.is_admin and project_id != ctx.project_id:
-        raise Forbidden("Policy doesn't allow os_compute_api:os-simple-tenant-usage:show to "
-                        "be performed.")
+    policy.authorize(ctx_of(req), "os_compute_api:os-simple-tenant-usage:show", project_id)
     reject_unknown(req, ("start", "end", "limit", "marker") if at_least(req, "2.40")
                    else ("start", "end"))
     start, stop, now = _period(req)
     limit, marker = _paging(req)
-    rows = _instances(s, start, stop, project_id, limit, marker)
+    rows = _servers(s, start, stop, project_id, limit, marker)
     usages, servers = views.tenant_usages(rows, start, stop, now, detailed=True)
     body: dict[str, Any] = {"tenant_usage": usages[0] if usages else {}}
     links = _links(req, f"os-simple-tenant-usage/{project_id}", servers, limit)

@@ -4,41 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from gureum.api.microversion import at_least
 from gureum.api.web import Request
+from gureum.compute.hypervisors import NodeUsage, statistics_of
 from gureum.compute.models import ComputeNode, ComputeService, Instance
 from gureum.db import utcnow
-
-
-@dataclass(frozen=True)
-class NodeUsage:
-    """What the node's instances add up to, as Nova's resource tracker reports it."""
-
-    running_vms: int = 0
-    current_workload: int = 0  # instances with a task in progress
-
-
-def memory_used(node: ComputeNode) -> int:
-    """Nova counts the host's reserved memory as used."""
-    return node.memory_mb_used + node.reserved_memory_mb
-
-
-def disk_used(node: ComputeNode) -> int:
-    return node.local_gb_used + node.reserved_disk_gb
-
-
-def statistics_of(node: ComputeNode, usage: NodeUsage) -> dict[str, int]:
-    """The pre-2.88 numbers of one node (also summed by /os-hypervisors/statistics)."""
-    free_disk = node.local_gb - disk_used(node)
-    return {"vcpus": node.vcpus, "memory_mb": node.memory_mb, "local_gb": node.local_gb,
-            "vcpus_used": node.vcpus_used, "memory_mb_used": memory_used(node),
-            "local_gb_used": disk_used(node),
-            "free_ram_mb": node.memory_mb - memory_used(node), "free_disk_gb": free_disk,
-            "current_workload": usage.current_workload, "running_vms": usage.running_vms,
-            "disk_available_least": free_disk}
 
 
 def uptime(svc: ComputeService, now: dt.datetime | None = None) -> str:
