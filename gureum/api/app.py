@@ -1,24 +1,41 @@
-"""The ASGI application: API families under path prefixes, one dispatcher.
+"""The ASGI application: a Starlette app with one Mount per API family.
 
-Every request gets a request id (``x-openstack-request-id``), is routed inside
-its family, authenticated from ``X-Auth-Token`` unless the route is public,
-and answered; every error becomes the family's fault body. A client can never
-cause a 500: unexpected exceptions are logged with the request id and answered
-with a generic message.
+Every request gets a request id (``x-openstack-request-id``, a middleware), is
+routed inside its family (``gureum.api.routing``), negotiates its microversion
+(a middleware on the families that have them), is authenticated from
+``X-Auth-Token`` unless the route is public, and is answered; every error
+becomes the family's fault body through Starlette's exception handlers. A
+client can never cause a 500: unexpected exceptions are logged with the request
+id and answered with a generic message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response as StarletteResponse
+from starlette.routing import Route as StarletteRoute
+from starlette.types import ASGIApp
+
 from gureum import __version__
 from gureum.api import transaction
+from gureum.api.microversion import MicroversionMiddleware, Microversions
+from gureum.api.routing import FamilyMount, FamilyRouter
 from gureum.api.web import (
+    FAMILY,
+    REQUEST_ID,
+    Message,
     Receive,
     Request,
     Response,
@@ -28,10 +45,9 @@ from gureum.api.web import (
     Send,
     json_response,
     read_body,
-    send_response,
 )
 from gureum.context import RequestContext, new_request_id
-from gureum.errors import GureumError, NotFound, Unauthorized
+from gureum.errors import GureumError, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
 
 log = logging.getLogger("gureum.api")
 
@@ -52,10 +68,10 @@ class Family:
     prefix: str
     router: Router
     render_error: Callable[[GureumError, Request], Response]
-    # Runs before authentication (e.g. microversion negotiation); may raise.
+    # Runs before the body is read and the caller authenticated; may raise.
     before: Callable[[Request], None] | None = None
-    # Adds family headers to every response (e.g. the microversion).
-    decorate: Callable[[Request, Response], None] | None = None
+    # Families with microversions negotiate them in a middleware.
+    microversions: Microversions | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,109 +86,196 @@ class GureumApp:
         self.executor: ThreadPoolExecutor = state.executor
         self.on_startup: list[Callable[[], Any]] = []
         self.on_shutdown: list[Callable[[], Any]] = []
+        handlers: dict[Any, Any] = {GureumError: self.fault, HTTPException: self.fault,
+                                    Exception: self.fault}
+        routes: list[Any] = [self._mount(f, handlers) for f in families]
+        routes.append(StarletteRoute("/", self.root, methods=["GET"]))
+        self.starlette = _Starlette(routes=routes, exception_handlers=handlers,
+                                    lifespan=self._lifespan)
+        self.starlette.router.redirect_slashes = False
+        self._asgi = RequestIdMiddleware(self.starlette)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
+        await self._asgi(scope, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                for fn in self.on_startup:
-                    result = fn()
-                    if asyncio.iscoroutine(result):
-                        await result
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                for fn in self.on_shutdown:
-                    result = fn()
-                    if asyncio.iscoroutine(result):
-                        await result
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def _mount(self, family: Family, handlers: dict[Any, Any]) -> FamilyMount:
+        by_pattern: dict[str, dict[str, Route]] = {}
+        for route in family.router.routes():
+            by_pattern.setdefault(route.pattern, {})[route.method] = route
+        # Exact paths first, as the family router looks them up before any pattern.
+        ordered = sorted(by_pattern.items(), key=lambda item: "{" in item[0])
+        routes = [StarletteRoute(pattern, Endpoint(self, family, methods),
+                                 methods=list(methods))
+                  for pattern, methods in ordered]
+        middleware: list[Middleware] = []
+        if family.microversions is not None:
+            # Inside the negotiation, so that faults carry the version headers too.
+            middleware = [Middleware(MicroversionMiddleware, versions=family.microversions),
+                          Middleware(ExceptionMiddleware, handlers=handlers)]
+        return FamilyMount(family.prefix, FamilyRouter(routes), family, middleware)
 
-    def _family_for(self, path: str) -> Family | None:
-        end = path.find("/", 1)
-        prefix = path if end < 0 else path[:end]
-        return self.families.get(prefix)
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        for fn in self.on_startup:
+            result = fn()
+            if asyncio.iscoroutine(result):
+                await result
+        yield
+        for fn in self.on_shutdown:
+            result = fn()
+            if asyncio.iscoroutine(result):
+                await result
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        loop = asyncio.get_running_loop()
-        path: str = scope["path"]
-        family = self._family_for(path)
-        if family is None:
-            await self._root(scope, receive, send, loop)
-            return
-        req = Request(scope, receive, family.prefix, path[len(family.prefix):] or "/")
-        req.request_id = new_request_id()
-        req.app_state = self.state
-        req.loop = loop
-        try:
-            route, params = family.router.match(req.method, req.path)
-            req.route = route
-            req.path_params = params
-            if family.before is not None:
-                family.before(req)
-            if not route.stream:
-                req.body = await read_body(receive)
-            if route.auth:
-                req.context = await self._authenticate(req, loop)
-            response = await self._invoke(route, req, loop)
-        except GureumError as err:
-            if err.status >= 500:
-                log.error("%s %s %s: %s", req.request_id, req.method, path, err.message)
-            response = family.render_error(err, req)
-        except Exception:
-            log.exception("%s %s %s failed", req.request_id, req.method, path)
-            response = family.render_error(
-                GureumError("The server has either erred or is incapable of performing the "
-                            f"requested operation (request {req.request_id})."), req)
-        response.headers["x-openstack-request-id"] = req.request_id
-        if family.decorate is not None:
-            family.decorate(req, response)
-        await send_response(send, response, req.method == "HEAD", loop, self.executor)
-
-    async def _authenticate(self, req: Request, loop: asyncio.AbstractEventLoop
-                            ) -> RequestContext:
+    # -- requests ----------------------------------------------------------------------
+    async def authenticate(self, req: Request) -> RequestContext:
         token = req.headers.get("x-auth-token")
         if not token:
             raise Unauthorized()
         ctx = self.authenticator.validate_fast(token, req)
         if ctx is None:
-            ctx = await loop.run_in_executor(self.executor, self.authenticator.validate,
-                                             token, req)
+            assert req.loop is not None
+            ctx = await req.loop.run_in_executor(self.executor, self.authenticator.validate,
+                                                 token, req)
         return ctx
 
-    async def _invoke(self, route: Route, req: Request, loop: asyncio.AbstractEventLoop
-                      ) -> Response:
+    async def invoke(self, route: Route, req: Request) -> StarletteResponse:
         if route.is_async:
-            result: Response = await route.handler(req)
+            result: StarletteResponse = await route.handler(req)
             return result
-        return await loop.run_in_executor(self.executor, self._run_sync, route, req)
+        assert req.loop is not None
+        return await req.loop.run_in_executor(self.executor, self._run_sync, route, req)
 
-    def _run_sync(self, route: Route, req: Request) -> Response:
+    def _run_sync(self, route: Route, req: Request) -> StarletteResponse:
         if route.tx:
             return transaction.run(self.state.db, route.tx, route.handler, req)
-        result: Response = route.handler(req)
+        result: StarletteResponse = route.handler(req)
         return result
 
-    async def _root(self, scope: Scope, receive: Receive, send: Send,
-                    loop: asyncio.AbstractEventLoop) -> None:
-        req = Request(scope, receive, "", scope["path"])
-        if scope["path"] in ("/", ""):
-            services = {f.name: req.host_url + f.prefix for f in self.families.values()}
-            response = json_response({"gureum": {"version": __version__,
-                                                 "services": services}})
-        else:
-            err = NotFound("The resource could not be found.")
-            response = json_response({"error": {"code": 404, "title": err.title,
-                                                "message": err.message}}, 404)
-        response.headers["x-openstack-request-id"] = new_request_id()
-        await send_response(send, response, scope["method"] == "HEAD", loop, self.executor)
+    # -- the root document and faults ----------------------------------------------------
+    async def root(self, request: StarletteRequest) -> Response:
+        req = Request(request.scope, request.receive)
+        services = {f.name: req.host_url + f.prefix for f in self.families.values()}
+        return json_response({"gureum": {"version": __version__, "services": services}})
+
+    async def fault(self, request: StarletteRequest, exc: Exception) -> Response:
+        """Starlette's exception handler: the error as its family's fault body."""
+        scope = request.scope
+        req = Request(scope, request.receive)
+        err = as_error(exc, req)
+        if err.status >= 500:
+            log.error("%s %s %s: %s", req.request_id, req.method, scope["path"], err.message)
+        family: Family | None = scope.get(FAMILY)
+        if family is None:
+            return root_fault(err, req)
+        return family.render_error(err, req)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _Starlette(Starlette):
+    """Starlette, with every error answered by the exception handlers.
+
+    Starlette puts a ServerErrorMiddleware outside everything, for the errors no
+    handler takes; here the handlers take every exception (a 500 is a family fault
+    too), so that layer would only cost time on each request.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = ExceptionMiddleware(self.router, handlers=self.exception_handlers,
+                                           debug=self.debug)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
+def as_error(exc: Exception, req: Request) -> GureumError:
+    """Any exception as a GureumError (Starlette's own HTTP errors included)."""
+    if isinstance(exc, GureumError):
+        return exc
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 405:
+            allowed = tuple(sorted(m.strip() for m in (exc.headers or {}).get("Allow", "")
+                                   .split(",") if m.strip()))
+            return MethodNotAllowed(
+                f"The method {req.method} is not allowed for this resource "
+                f"(allowed: {', '.join(allowed)}).", allowed=allowed)
+        if exc.status_code == 404:
+            return NotFound("The resource could not be found.")
+        if exc.status_code == 413:
+            return PayloadTooLarge(exc.detail)
+        err = GureumError(exc.detail)
+        err.status = exc.status_code
+        return err
+    return internal_error(req.request_id)
+
+
+def internal_error(request_id: str) -> GureumError:
+    return GureumError("The server has either erred or is incapable of performing the "
+                       f"requested operation (request {request_id}).")
+
+
+def root_fault(err: GureumError, req: Request) -> Response:
+    """Outside every family: Keystone's shape, the first thing a client talks to."""
+    return json_response({"error": {"code": err.status, "title": err.title,
+                                    "message": err.message}}, err.status)
+
+
+class Endpoint:
+    """The ASGI app behind one path pattern of a family.
+
+    Starlette has matched the path and answered a method the pattern lacks
+    (405); this picks the handler for the method, reads the body, authenticates
+    the caller and runs the handler (a sync one in the worker pool).
+    """
+
+    def __init__(self, app: GureumApp, family: Family, routes: dict[str, Route]) -> None:
+        self.app = app
+        self.family = family
+        self.routes = dict(routes)
+        if "GET" in routes and "HEAD" not in routes:
+            self.routes["HEAD"] = routes["GET"]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes[scope["method"]]
+        req = Request(scope, receive)
+        req.route = route
+        req.app_state = self.app.state
+        req.loop = asyncio.get_running_loop()
+        try:
+            if self.family.before is not None:
+                self.family.before(req)
+            if not route.stream and ("content-length" in req.headers
+                                     or "transfer-encoding" in req.headers):
+                req.body = await read_body(receive)
+            if route.auth:
+                req.context = await self.app.authenticate(req)
+            response = await self.app.invoke(route, req)
+        except GureumError:
+            raise
+        except Exception:
+            log.exception("%s %s %s failed", req.request_id, req.method, scope["path"])
+            raise internal_error(req.request_id) from None
+        await response(scope, receive, send)
+
+
+class RequestIdMiddleware:
+    """Gives every request an id and every response the x-openstack-request-id header."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        scope[REQUEST_ID] = request_id
+        header = (b"x-openstack-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

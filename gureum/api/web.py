@@ -1,63 +1,83 @@
-"""A small ASGI toolkit: requests, responses and a router.
+"""What handlers see of HTTP: requests, responses and route tables.
 
 Handlers are plain functions ``handler(req) -> Response``. A handler defined
 with ``def`` runs in the worker thread pool (it may block on the database,
 bcrypt or files); an ``async def`` handler runs on the event loop and must not
 block. Routes that want a database session declare ``tx=True`` and receive it
 as a second argument; it is committed when the handler returns and rolled
-back when it raises.
+back when it raises. Routes declared ``stream=True`` read their body
+themselves (``req.iter_body()``); every other route gets it read, bounded in
+size, before the handler runs.
+
+Starlette does the serving (``gureum.api.app``): each module's ``Router`` is
+only a table of routes; the family turns it into Starlette routes, and the
+responses here are Starlette responses. The names stay gureum's so that the
+handlers do not depend on the framework's spelling of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from gureum.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge
+from starlette.responses import Response as StarletteResponse
+from starlette.responses import StreamingResponse
+from starlette.types import Message, Receive, Scope, Send
+
+from gureum.errors import InvalidInput, PayloadTooLarge
 
 if TYPE_CHECKING:
     from gureum.context import RequestContext
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
 MAX_JSON_BODY = 1 << 20  # 1 MiB for ordinary API bodies
 CHUNK = 1 << 20
 
+# Keys this package keeps in the ASGI scope.
+REQUEST_ID = "gureum.request_id"
+VERSION = "gureum.version"
+FAMILY = "gureum.family"
+
 
 class Request:
-    """One HTTP request, as seen by a handler."""
+    """One HTTP request, as seen by a handler.
+
+    ``path`` is relative to the API family (``/v3/users``), ``root_path`` is the
+    family's prefix (``/identity``); ``headers`` has lower-case names.
+    """
 
     __slots__ = ("_json", "_query", "app_state", "body", "context", "headers", "loop",
                  "method", "path", "path_params", "query_string", "receive", "request_id",
                  "root_path", "route", "scheme", "scope", "version")
 
-    def __init__(self, scope: Scope, receive: Receive, root_path: str, path: str) -> None:
+    def __init__(self, scope: Scope, receive: Receive, root_path: str | None = None,
+                 path: str | None = None) -> None:
         self.scope = scope
         self.receive = receive
         self.method: str = scope["method"]
-        self.root_path = root_path
+        self.root_path: str = scope.get("root_path", "") if root_path is None else root_path
+        if path is None:
+            path = scope["path"][len(self.root_path):] or "/"
         self.path = path
         self.query_string: bytes = scope.get("query_string", b"")
+        # ASGI servers give header names in lower case.
         self.headers: dict[str, str] = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+            k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
         }
         self.scheme: str = self.headers.get("x-forwarded-proto") or scope.get("scheme", "http")
-        self.path_params: dict[str, str] = {}
+        self.path_params: dict[str, str] = scope.get("path_params") or {}
         self.body: bytes = b""
         self.context: RequestContext | None = None
-        self.request_id: str = ""
+        self.request_id: str = scope.get(REQUEST_ID, "")
         self.route: Route | None = None
         self.app_state: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         # The negotiated microversion (families that have them), e.g. (2, 53).
-        self.version: tuple[int, int] = (0, 0)
+        self.version: tuple[int, int] = scope.get(VERSION, (0, 0))
         self._json: Any = None
         self._query: dict[str, list[str]] | None = None
 
@@ -119,25 +139,85 @@ class Request:
         return client[0] if client else ""
 
 
-async def _awaited(awaitable: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+async def _awaited(awaitable: Awaitable[Message]) -> Message:
     return await awaitable
 
 
-class Response:
-    """A response: status, headers, and a body (bytes, a file, or a chunk iterator)."""
-
-    __slots__ = ("body", "chunks", "headers", "status")
+class Response(StarletteResponse):
+    """A response with its whole body in memory: status, headers, bytes."""
 
     def __init__(self, status: int = 200, body: bytes = b"",
-                 headers: dict[str, str] | None = None,
-                 content_type: str | None = None,
-                 chunks: Iterable[bytes] | None = None) -> None:
-        self.status = status
+                 headers: Mapping[str, str] | None = None,
+                 content_type: str | None = None) -> None:
+        self.status_code = status
         self.body = body
-        self.chunks = chunks
-        self.headers: dict[str, str] = dict(headers or {})
+        self.background = None
         if content_type:
-            self.headers["content-type"] = content_type
+            self.media_type = content_type
+        self.init_headers(headers)
+
+    @property
+    def status(self) -> int:
+        return self.status_code
+
+
+class ChunkedResponse(StreamingResponse):
+    """A response whose body comes from an iterator of chunks (image data).
+
+    A plain iterator is read in the worker thread pool, one chunk at a time, so a
+    slow disk never blocks the event loop; an async iterator is read on the loop.
+    The iterator is closed when the response ends, also when the client went away.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], status: int = 200,
+                 headers: Mapping[str, str] | None = None,
+                 executor: Executor | None = None) -> None:
+        self._chunks = chunks
+        super().__init__(_aiter_chunks(chunks, executor), status, headers)
+
+    @property
+    def status(self) -> int:
+        return self.status_code
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "HEAD":
+            await super().__call__(scope, receive, send)
+            return
+        # HEAD: the headers alone; the data is never read.
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def stream(req: Request, chunks: Iterable[bytes], status: int = 200,
+           headers: Mapping[str, str] | None = None) -> ChunkedResponse:
+    """A response streamed from ``chunks``, read in the request's worker pool."""
+    executor = getattr(req.app_state, "executor", None)
+    return ChunkedResponse(chunks, status, headers, executor)
+
+
+async def _aiter_chunks(chunks: Iterable[bytes], executor: Executor | None
+                        ) -> AsyncIterator[bytes]:
+    if hasattr(chunks, "__aiter__"):
+        async for chunk in chunks:
+            yield chunk
+        return
+    loop = asyncio.get_running_loop()
+    iterator = iter(chunks)
+    sentinel: Any = object()
+    try:
+        while True:
+            chunk = await loop.run_in_executor(executor, next, iterator, sentinel)
+            if chunk is sentinel:
+                return
+            yield chunk
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            await loop.run_in_executor(executor, close)
 
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
@@ -160,6 +240,8 @@ TxOption = bool | str | Callable[["Request"], str]
 
 @dataclass
 class Route:
+    """One method on one path pattern, and how its handler wants to be called."""
+
     method: str
     pattern: str
     handler: Handler
@@ -167,46 +249,33 @@ class Route:
     tx: TxOption = False
     stream: bool = False
     is_async: bool = False
-    regex: re.Pattern[str] | None = None
-    names: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_PARAM = re.compile(r"{(\w+)(?::([^}]+))?}")
-
-
 class Router:
-    """Method + path pattern → route. Patterns use ``{name}`` or ``{name:regex}``."""
+    """A table of routes (one per module, one per family).
+
+    Patterns use ``{name}`` (one path segment) or ``{name:path}`` (the rest of the
+    path), as Starlette does. The first pattern that matches a path wins, so a
+    family keeps its registration order.
+    """
 
     def __init__(self) -> None:
-        self._static: dict[str, dict[str, Route]] = {}
-        self._dynamic: list[tuple[re.Pattern[str], dict[str, Route]]] = []
-        self._dynamic_index: dict[str, dict[str, Route]] = {}
+        self._routes: dict[tuple[str, str], Route] = {}
 
     def add(self, method: str, pattern: str, handler: Handler, *, auth: bool = True,
             tx: TxOption = False, stream: bool = False, **extra: Any) -> Route:
         route = Route(method.upper(), pattern, handler, auth=auth, tx=tx, stream=stream,
                       is_async=asyncio.iscoroutinefunction(handler), extra=extra)
-        if "{" not in pattern:
-            self._static.setdefault(pattern, {})[route.method] = route
-            return route
-        methods = self._dynamic_index.get(pattern)
-        if methods is None:
-            regex = "^" + _PARAM.sub(
-                lambda m: f"(?P<{m.group(1)}>{m.group(2) or '[^/]+'})", pattern) + "$"
-            methods = {}
-            self._dynamic_index[pattern] = methods
-            self._dynamic.append((re.compile(regex), methods))
-        methods[route.method] = route
+        self._routes[(pattern, route.method)] = route
         return route
 
     def routes(self) -> list[Route]:
-        """Every route, static ones first (for includes, docs and route-wide tests)."""
-        tables = [*self._static.values(), *self._dynamic_index.values()]
-        return [r for methods in tables for r in methods.values()]
+        """Every route, in registration order."""
+        return list(self._routes.values())
 
     def include(self, other: Router) -> None:
-        """Add every route of another router (one router per module, one per family)."""
+        """Add every route of another router."""
         for r in other.routes():
             self.add(r.method, r.pattern, r.handler, auth=r.auth, tx=r.tx, stream=r.stream,
                      **r.extra)
@@ -235,30 +304,6 @@ class Router:
     def head(self, pattern: str, **opts: Any) -> Callable[[Handler], Handler]:
         return self.route("HEAD", pattern, **opts)
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
-        """The route for (method, path); NotFound or MethodNotAllowed otherwise."""
-        if len(path) > 1 and path.endswith("/"):
-            path = path.rstrip("/") or "/"
-        methods = self._static.get(path)
-        params: dict[str, str] = {}
-        if methods is None:
-            for regex, candidate in self._dynamic:
-                m = regex.match(path)
-                if m:
-                    methods, params = candidate, m.groupdict()
-                    break
-        if methods is None:
-            raise NotFound("The resource could not be found.")
-        route = methods.get(method)
-        if route is None and method == "HEAD":
-            route = methods.get("GET")
-        if route is None:
-            allowed = tuple(sorted(methods))
-            raise MethodNotAllowed(
-                f"The method {method} is not allowed for this resource "
-                f"(allowed: {', '.join(allowed)}).", allowed=allowed)
-        return route, params
-
 
 async def read_body(receive: Receive, limit: int = MAX_JSON_BODY) -> bytes:
     parts: list[bytes] = []
@@ -274,39 +319,3 @@ async def read_body(receive: Receive, limit: int = MAX_JSON_BODY) -> bytes:
         parts.append(chunk)
         if not message.get("more_body", False):
             return b"".join(parts)
-
-
-async def send_response(send: Send, response: Response, head_only: bool,
-                        loop: asyncio.AbstractEventLoop, executor: Any) -> None:
-    headers = response.headers
-    if response.chunks is None:
-        headers["content-length"] = str(len(response.body))
-    raw = [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": response.status, "headers": raw})
-    if head_only or response.chunks is None:
-        await send({"type": "http.response.body",
-                    "body": b"" if head_only else response.body})
-        return
-    async for chunk in _aiter_chunks(response.chunks, loop, executor):
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
-
-
-async def _aiter_chunks(chunks: Iterable[bytes], loop: asyncio.AbstractEventLoop,
-                        executor: Any) -> AsyncIterator[bytes]:
-    if hasattr(chunks, "__aiter__"):
-        async for chunk in chunks:
-            yield chunk
-        return
-    iterator = iter(chunks)
-    sentinel = object()
-    try:
-        while True:
-            chunk = await loop.run_in_executor(executor, next, iterator, sentinel)
-            if chunk is sentinel:
-                return
-            yield chunk
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            await loop.run_in_executor(executor, close)

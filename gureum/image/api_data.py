@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from gureum.api.validation import validate
-from gureum.api.web import Request, Response, Router, empty
+from gureum.api.web import ChunkedResponse, Request, Response, Router, empty, stream
 from gureum.errors import InvalidInput, UnsupportedMediaType
 from gureum.image import data, schemas, service
 from gureum.image.api_images import ctx_of, store_of
@@ -68,7 +68,7 @@ def import_image(req: Request) -> Response:
 
 
 @router.get("/v2/images/{image_id}/file", tx=True)
-def download(req: Request, s: Session) -> Response:
+def download(req: Request, s: Session) -> Response | ChunkedResponse:
     ctx = ctx_of(req)
     image = service.get_visible(s, ctx, req.path_params["image_id"])
     store = store_of(req)
@@ -82,5 +82,5 @@ def download(req: Request, s: Session) -> Response:
         headers["content-range"] = f"bytes {part.offset}-{end}/{size}"
     elif image.checksum:
         headers["content-md5"] = image.checksum
-    return Response(206 if part.partial else 200, headers=headers,
-                    chunks=store.read(image.id, part.offset, part.length))
+    return stream(req, store.read(image.id, part.offset, part.length),
+                  206 if part.partial else 200, headers)

@@ -65,7 +65,5 @@ def family() -> Family:
                    instance_actions, migrations, quota_sets, usage, server_metadata,
                    server_tags, server_ips, extensions, images):
         router.include(module.router)
-    negotiate, decorate = MICROVERSIONS.hooks()
-    return Family("compute", "/compute", router, compute_fault, before=negotiate,
-                  decorate=decorate)
+    return Family("compute", "/compute", router, compute_fault, microversions=MICROVERSIONS)
 
