@@ -1,9 +1,12 @@
 """One settings object: a TOML file plus environment overrides, loaded once.
 
-The settings are plain frozen dataclasses, one per section. `load_settings`
-reads the file (if any), applies ``GUREUM_<SECTION>__<KEY>`` environment
-variables, then explicit overrides (command-line flags), and returns the
-result. Nothing reads settings from a global: the object is passed explicitly.
+The settings are frozen dataclasses, one per section, whose fields say their
+type and range; pydantic checks them. `load_settings` reads the file (if any),
+applies ``GUREUM_<SECTION>__<KEY>`` environment variables, then explicit
+overrides (command-line flags), and returns the result. A wrong type, a value
+out of range or an unknown name stops the start with one line naming the
+setting, where it came from, the value and what is allowed. Nothing reads
+settings from a global: the object is passed explicitly.
 """
 
 from __future__ import annotations
@@ -11,11 +14,33 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field
+import typing
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import annotated_types
+from pydantic import (
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
 
 from gureum.errors import ConfigError
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+# A per-project quota: -1 is unlimited.
+Quota = Annotated[int, Field(ge=-1)]
+
+# Every section: built only from known names, each value checked against its type.
+STRICT = ConfigDict(extra="forbid")
 
 
 def default_data_dir() -> Path:
@@ -24,80 +49,80 @@ def default_data_dir() -> Path:
     return Path(base) / "gureum"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class ServerSettings:
     bind: str = "127.0.0.1"
-    port: int = 8800
+    port: Port = 8800
     # The URL clients reach this server at; derived from bind/port when empty.
     public_url: str = ""
     # Worker threads for blocking handlers (database, bcrypt, file I/O).
-    threads: int = 16
+    threads: Annotated[int, Field(ge=1, le=1024)] = 16
     region: str = "RegionOne"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class DatabaseSettings:
     # Empty: sqlite file in the data directory.
     url: str = ""
     echo: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class BusSettings:
     # memory:// (in-process) now; amqp://… in distributed mode.
     url: str = "memory://"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class IdentitySettings:
-    token_expiration: int = 3600
+    token_expiration: PositiveInt = 3600
     # Keystone's default for bcrypt.
-    password_hash_rounds: int = 12
+    password_hash_rounds: Annotated[int, Field(ge=4, le=31)] = 12
     # Keystone's [security_compliance] options. 0 disables lockout.
-    lockout_failure_attempts: int = 6
-    lockout_duration: int = 1800
+    lockout_failure_attempts: NonNegativeInt = 6
+    lockout_duration: NonNegativeInt = 1800
     # Failed logins from one address beyond this many per window are slowed down.
-    address_failure_threshold: int = 5
-    address_failure_window: int = 300
-    address_max_delay: float = 5.0
-    max_active_keys: int = 3
+    address_failure_threshold: NonNegativeInt = 5
+    address_failure_window: PositiveInt = 300
+    address_max_delay: NonNegativeFloat = 5.0
+    max_active_keys: Annotated[int, Field(ge=1)] = 3
     # Empty: <data_dir>/fernet-keys
     key_repository: str = ""
     # The keys that encrypt credential blobs (/v3/credentials), apart from the
     # token keys as in Keystone. Empty: <data_dir>/credential-keys
     credential_key_repository: str = ""
     # How often a process checks the database for identity changes made elsewhere.
-    cache_check_interval: float = 1.0
+    cache_check_interval: NonNegativeFloat = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class ImageSettings:
     # Empty: <data_dir>/images
     store_dir: str = ""
     # 0 means unlimited.
-    max_image_size: int = 0
+    max_image_size: NonNegativeInt = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class ComputeSettings:
-    report_interval: float = 10.0
-    service_down_time: float = 60.0
-    driver: str = "fake"
+    report_interval: PositiveFloat = 10.0
+    service_down_time: PositiveFloat = 60.0
+    driver: Literal["fake", "qemu"] = "fake"
     # Build attempts (hosts tried) before a server goes to ERROR.
-    max_attempts: int = 3
+    max_attempts: PositiveInt = 3
     default_availability_zone: str = "nova"
     # "spread" (most free RAM first) or "pack" (least free RAM first).
-    weigher: str = "spread"
-    cpu_allocation_ratio: float = 4.0
-    ram_allocation_ratio: float = 1.0
-    disk_allocation_ratio: float = 1.0
-    reserved_host_memory_mb: int = 512
-    reserved_host_disk_gb: int = 0
+    weigher: Literal["spread", "pack"] = "spread"
+    cpu_allocation_ratio: PositiveFloat = 4.0
+    ram_allocation_ratio: PositiveFloat = 1.0
+    disk_allocation_ratio: PositiveFloat = 1.0
+    reserved_host_memory_mb: NonNegativeInt = 512
+    reserved_host_disk_gb: NonNegativeInt = 0
     # Clean shutdown (S1): ACPI power-down re-sent every retry interval, forced off
     # after the timeout (the image property os_shutdown_timeout overrides it).
-    shutdown_timeout: float = 60.0
-    shutdown_retry_interval: float = 10.0
-    resize_confirm_window: float = 0.0
+    shutdown_timeout: NonNegativeFloat = 60.0
+    shutdown_retry_interval: PositiveFloat = 10.0
+    resize_confirm_window: NonNegativeFloat = 0.0
     allow_resize_to_same_host: bool = False
     resume_guests_state_on_host_boot: bool = False
     # Per-host state (instances/, image cache); empty: <data_dir>/hosts/<host>.
@@ -107,9 +132,9 @@ class ComputeSettings:
     instances_path: str = ""
     # The fake driver's host size and its failure/delay injection, e.g.
     # fake_failures = "c02:spawn" (spawn fails on c02), fake_delays = "spawn:0.5".
-    fake_vcpus: int = 16
-    fake_memory_mb: int = 32768
-    fake_disk_gb: int = 500
+    fake_vcpus: PositiveInt = 16
+    fake_memory_mb: PositiveInt = 32768
+    fake_disk_gb: PositiveInt = 500
     fake_failures: str = ""
     fake_delays: str = ""
     # Delays may name a host: "c03:live_migrate:20" (migrations from c03 take 20 s).
@@ -125,40 +150,40 @@ class ComputeSettings:
     max_concurrent_calls: int = 16
     max_concurrent_live_migrations: int = 1
     # How long the API waits for an agent to answer a synchronous call.
-    rpc_timeout: float = 60.0
+    rpc_timeout: PositiveFloat = 60.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class ConductorSettings:
     # Failure injection for tests: stop a workflow right after a step, as if the
     # conductor process died there, e.g. "resize:power_off" or "*:transfer".
     crash_after: str = ""
     # The outbox (gureum/outbox.py): how often the conductor looks for work whose
     # hand-over message was lost, and how old such work must be to count as lost.
-    outbox_sweep_interval: float = 1.0
-    outbox_grace: float = 2.0
+    outbox_sweep_interval: PositiveFloat = 1.0
+    outbox_grace: NonNegativeFloat = 2.0
     # After a restart, how long a resumed workflow waits for the hosts it needs before
     # it rolls back as far as the hosts that answer allow (seconds).
-    resume_host_wait: float = 60.0
+    resume_host_wait: NonNegativeFloat = 60.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class QuotaSettings:
     """Default per-project compute quotas (os-quota-sets); -1 is unlimited."""
 
-    instances: int = 10
-    cores: int = 20
-    ram: int = 51200
-    key_pairs: int = 100
-    metadata_items: int = 128
-    server_groups: int = 10
-    server_group_members: int = 10
-    injected_files: int = 5
-    injected_file_content_bytes: int = 10240
-    injected_file_path_bytes: int = 255
+    instances: Quota = 10
+    cores: Quota = 20
+    ram: Quota = 51200
+    key_pairs: Quota = 100
+    metadata_items: Quota = 128
+    server_groups: Quota = 10
+    server_group_members: Quota = 10
+    injected_files: Quota = 5
+    injected_file_content_bytes: Quota = 10240
+    injected_file_path_bytes: Quota = 255
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT)
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -203,40 +228,87 @@ class Settings:
         return f"http://{host}:{self.server.port}"
 
 
-_SECTIONS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "data_dir"}
+_SECTIONS: dict[str, type[Any]] = {
+    f.name: typing.get_type_hints(Settings)[f.name]
+    for f in dataclasses.fields(Settings) if f.name != "data_dir"}
 
 
-def _coerce(value: Any, current: Any, where: str) -> Any:
-    """Convert a file or environment value to the type of the default."""
+_field_types: dict[str, dict[str, Any]] = {}
+_adapters: dict[tuple[str, str], TypeAdapter[Any]] = {}
+
+
+def _fields(section: str) -> dict[str, Any]:
+    """A section's setting names and their (annotated) types."""
+    found = _field_types.get(section)
+    if found is None:
+        cls = _SECTIONS[section]
+        hints = typing.get_type_hints(cls, include_extras=True)
+        found = _field_types[section] = {f.name: hints[f.name]
+                                         for f in dataclasses.fields(cls)}
+    return found
+
+
+def allowed(tp: Any) -> str:
+    """What a setting of type ``tp`` accepts, in words: "an integer from 1 to 65535"."""
+    limits: dict[str, Any] = {}
+    if typing.get_origin(tp) is Annotated:
+        tp, *meta = typing.get_args(tp)
+        for item in meta:
+            for m in (item.metadata if isinstance(item, FieldInfo) else [item]):
+                if isinstance(m, annotated_types.Ge | annotated_types.Gt | annotated_types.Le
+                              | annotated_types.Lt):
+                    limits.update(dataclasses.asdict(m))
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
+    if tp is bool:
+        return "true or false"
+    noun = {int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+    if "ge" in limits and "le" in limits:
+        return f"{noun} from {limits['ge']} to {limits['le']}"
+    words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    return " ".join([noun, *(f"{words[k]} {v}" for k, v in limits.items())])
+
+
+def _check(section: str, key: str, value: Any, origin: str, strict: bool) -> Any:
+    """The value, converted and checked against the setting's type; ConfigError if not."""
+    tp = _fields(section)[key]
+    adapter = _adapters.get((section, key))
+    if adapter is None:
+        adapter = _adapters[(section, key)] = TypeAdapter(tp)
     try:
-        if isinstance(current, bool):
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if isinstance(current, int):
-            return int(value)
-        if isinstance(current, float):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{where}: expected {type(current).__name__}, got {value!r}"
-        ) from None
+        return adapter.validate_python(value, strict=strict)
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False)[0]["msg"]
+        raise ConfigError(f"{origin}: {value!r} is not allowed ({reason}); allowed: "
+                          f"{allowed(tp)}") from None
 
 
-def _apply(section_obj: Any, values: dict[str, Any], where: str) -> Any:
-    known = {f.name: f for f in dataclasses.fields(section_obj)}
-    changes = {}
-    for key, value in values.items():
-        if key not in known:
-            raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(known)})")
-        changes[key] = _coerce(value, getattr(section_obj, key), f"{where}.{key}")
-    return dataclasses.replace(section_obj, **changes)
+@dataclasses.dataclass
+class _Layer:
+    """Values from one source: where they come from and how each one is named there."""
+
+    where: str  # "config file g.toml", "environment", "command line"
+    values: dict[str, Any]
+    names: dict[tuple[str, str], str] = field(default_factory=dict)
+    strict: bool = True  # typed sources (TOML, flags); the environment has only text
+
+    def name(self, section: str, key: str) -> str:
+        return self.names.get((section, key)) or f"{self.where}: [{section}] {key}"
+
+
+def _environment_layer(env: typing.Mapping[str, str]) -> _Layer:
+    layer = _Layer("environment", {}, strict=False)
+    for name, value in env.items():
+        if not name.startswith("GUREUM_"):
+            continue
+        rest = name[len("GUREUM_"):].lower()
+        if rest == "data_dir":
+            layer.values["data_dir"] = value
+        elif "__" in rest:
+            section, key = rest.split("__", 1)
+            layer.values.setdefault(section, {})[key] = value
+            layer.names[(section, key)] = f"environment variable {name}"
+    return layer
 
 
 def load_settings(
@@ -247,44 +319,41 @@ def load_settings(
 ) -> Settings:
     """Build the settings: defaults < file < environment < explicit overrides."""
     env = os.environ if environ is None else environ
-    layers: list[tuple[str, dict[str, Any]]] = []
+    layers: list[_Layer] = []
     if config_file:
         path = Path(config_file)
         try:
             with path.open("rb") as fh:
-                layers.append((str(path), tomllib.load(fh)))
+                layers.append(_Layer(f"config file {path}", tomllib.load(fh)))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    env_layer: dict[str, Any] = {}
-    for name, value in env.items():
-        if not name.startswith("GUREUM_"):
-            continue
-        rest = name[len("GUREUM_"):].lower()
-        if rest == "data_dir":
-            env_layer["data_dir"] = value
-        elif "__" in rest:
-            section, key = rest.split("__", 1)
-            env_layer.setdefault(section, {})[key] = value
-    layers.append(("environment", env_layer))
+    layers.append(_environment_layer(env))
     if overrides:
-        layers.append(("command line", dict(overrides)))
+        layers.append(_Layer("command line", dict(overrides)))
     if data_dir is not None:
-        layers.append(("command line", {"data_dir": str(data_dir)}))
+        layers.append(_Layer("command line", {"data_dir": str(data_dir)}))
 
-    settings = Settings()
-    for where, layer in layers:
-        for section, values in layer.items():
+    chosen: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for layer in layers:
+        for section, values in layer.values.items():
             if section == "data_dir":
-                settings = dataclasses.replace(settings, data_dir=Path(values).expanduser())
+                top["data_dir"] = Path(values).expanduser()
                 continue
             if section not in _SECTIONS:
-                raise ConfigError(f"{where}: unknown section [{section}]")
+                raise ConfigError(f"{layer.where}: unknown section [{section}] (known: "
+                                  f"{', '.join(_SECTIONS)})")
             if not isinstance(values, dict):
-                raise ConfigError(f"{where}: [{section}] must be a table")
-            current = getattr(settings, section)
-            settings = dataclasses.replace(
-                settings, **{section: _apply(current, values, f"{where} [{section}]")}
-            )
-    return settings
+                raise ConfigError(f"{layer.where}: [{section}] must be a table")
+            known = _fields(section)
+            for key, value in values.items():
+                name = layer.name(section, key)
+                if key not in known:
+                    raise ConfigError(f"{name}: unknown setting (known in [{section}]: "
+                                      f"{', '.join(known)})")
+                chosen.setdefault(section, {})[key] = _check(section, key, value, name,
+                                                              layer.strict)
+    sections = {name: _SECTIONS[name](**values) for name, values in chosen.items()}
+    return Settings(**top, **sections)
