@@ -2,7 +2,8 @@
 
 Nova also reads the legacy `X-OpenStack-Nova-API-Version`; both are accepted
 and both are echoed. A request without a version gets the minimum; "latest"
-gets the maximum; a version outside [min, max] is 406; a malformed one is 400.
+gets the maximum; a version outside [min, max] is 406; a malformed one
+("2.1.3", "latest extra", "LATEST") is 400, as Nova answers.
 Negotiation is a middleware on the family's mount: it puts the version in the
 scope (handlers read it as ``req.version``) and adds the headers to every
 response, faults included.
@@ -24,7 +25,7 @@ _VERSION = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
 
 @lru_cache(maxsize=256)
 def parse(text: str) -> Version:
-    m = _VERSION.match(text.strip())
+    m = _VERSION.match(text)
     if not m:
         raise InvalidInput(f"API Version String {text} is of invalid format. Must be of "
                            "format MajorNum.MinorNum.")
@@ -45,22 +46,29 @@ class Microversions:
         default_factory=dict, compare=False, repr=False)
 
     def requested(self, headers: dict[str, str]) -> str | None:
-        """The version text the client asked for (lower-case header names)."""
+        """The version text the client asked for, read as Nova reads it.
+
+        ``headers`` has lower-case names, repeated headers joined by ",". Of the
+        ``OpenStack-API-Version`` entries ("<service> <version>") the last one for
+        this service counts; what follows the service name is the version, all of
+        it ("compute latest extra" asks for "latest extra", which is then a 400).
+        Without one, the legacy header's last value counts.
+        """
         header = headers.get("openstack-api-version")
         if header:
-            for part in header.split(","):
-                words = part.strip().split()
+            for part in reversed(header.split(",")):
+                words = part.strip().split(None, 1)
                 if len(words) == 2 and words[0].lower() == self.service:
-                    return words[1]
-        if self.legacy_header:
-            return headers.get(self.legacy_header)
+                    return words[1].strip()
+        if self.legacy_header and self.legacy_header in headers:
+            return headers[self.legacy_header].split(",")[-1].strip()
         return None
 
     def negotiate(self, headers: dict[str, str]) -> Version:
         text = self.requested(headers)
         if text is None:
             return self.minimum
-        if text.strip().lower() == "latest":
+        if text == "latest":
             return self.maximum
         version = parse(text)
         if not self.minimum <= version <= self.maximum:
@@ -94,9 +102,7 @@ class MicroversionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope["headers"]}
-        version = self.versions.negotiate(headers)
+        version = self.versions.negotiate(folded(scope["headers"]))
         scope[VERSION] = version
         extra = self.versions.response_headers(version)
 
@@ -106,6 +112,15 @@ class MicroversionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_version)
+
+
+def folded(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Request headers by lower-case name, a repeated header's values joined by ","."""
+    headers: dict[str, str] = {}
+    for k, v in raw:
+        name, value = k.decode("latin-1").lower(), v.decode("latin-1").strip()
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
 
 
 def at_least(req: Request, version: str) -> bool:

@@ -162,3 +162,19 @@ def test_unknown_path_and_method(api: Api, admin_token: str) -> None:
     assert r.status_code == 405
     assert "GET" in r.headers["allow"]
     assert api.request("GET", "/nowhere").status_code == 404
+
+
+@pytest.mark.parametrize("header,status", [
+    ("compute latest extra", 400), ("compute 2.1.3", 400), ("compute LATEST", 400),
+    ("compute  2.1", 200), ("latest extra", 200), ("compute 2.1, compute 9.9", 406),
+])
+def test_odd_microversion_headers_are_answered_as_nova_does(
+        api: Api, demo_token: str, header: str, status: int) -> None:
+    r = api.request("GET", "/compute/v2.1/flavors", demo_token,
+                    headers={"OpenStack-API-Version": header})
+    assert r.status_code == status, r.text
+    if status == 400:
+        assert "is of invalid format" in r.json()["badRequest"]["message"]
+        assert "openstack-api-version" not in r.headers
+    elif status == 200:
+        assert r.headers["openstack-api-version"] == "compute 2.1"

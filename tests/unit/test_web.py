@@ -19,7 +19,7 @@ import pytest
 
 from gureum.api.app import Family, GureumApp
 from gureum.api.faults import compute_fault, identity_fault
-from gureum.api.microversion import Microversions
+from gureum.api.microversion import Microversions, folded
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response, stream
 from gureum.context import RequestContext
@@ -304,3 +304,37 @@ def test_validation_names_the_field() -> None:
                                                         "interface": "outer"}})
     assert err.value.field == "endpoint.interface"
     assert validate(schemas.domain_create, {"domain": {"name": "d"}})
+
+
+NOVA = Microversions("compute", (2, 1), (2, 100), "x-openstack-nova-api-version")
+
+
+@pytest.mark.parametrize("headers,version", [
+    ([], (2, 1)),
+    ([(b"openstack-api-version", b"compute 2.53")], (2, 53)),
+    ([(b"openstack-api-version", b"compute  2.5 ")], (2, 5)),
+    ([(b"openstack-api-version", b"compute latest")], (2, 100)),
+    ([(b"openstack-api-version", b"volume 3.0, compute 2.7")], (2, 7)),
+    ([(b"openstack-api-version", b"compute 2.7, compute 2.9")], (2, 9)),  # the last one
+    ([(b"openstack-api-version", b"compute 2.7"), (b"openstack-api-version", b"compute 2.8")],
+     (2, 8)),
+    ([(b"openstack-api-version", b"volume 3.0")], (2, 1)),
+    ([(b"openstack-api-version", b"latest extra")], (2, 1)),  # names no compute version
+    ([(b"openstack-api-version", b"compute")], (2, 1)),
+    ([(b"x-openstack-nova-api-version", b"2.60")], (2, 60)),
+    ([(b"openstack-api-version", b"compute 2.3"), (b"x-openstack-nova-api-version", b"2.60")],
+     (2, 3)),
+])
+def test_microversion_headers_are_read_as_nova_reads_them(
+        headers: list[tuple[bytes, bytes]], version: tuple[int, int]) -> None:
+    assert NOVA.negotiate(folded(headers)) == version
+
+
+@pytest.mark.parametrize("value", [
+    b"compute latest extra", b"compute 2.1.3", b"compute LATEST", b"compute 2.01",
+    b"compute 2", b"compute v2.1", b"compute 2.1 2.2", b"compute 2 .1"])
+def test_malformed_microversions_are_400(value: bytes) -> None:
+    with pytest.raises(InvalidInput, match="is of invalid format"):
+        NOVA.negotiate(folded([(b"openstack-api-version", value)]))
+    with pytest.raises(InvalidInput, match="is of invalid format"):
+        NOVA.negotiate(folded([(b"x-openstack-nova-api-version", value.split(b" ", 1)[1])]))
