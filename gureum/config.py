@@ -58,6 +58,11 @@ class ServerSettings:
     # Worker threads for blocking handlers (database, bcrypt, file I/O).
     threads: Annotated[int, Field(ge=1, le=1024)] = 16
     region: str = "RegionOne"
+    # A client that sends no part of its request body for this long gets a 408
+    # (a body shorter than its Content-Length, a stalled chunked upload).
+    body_timeout: PositiveFloat = 60.0
+    # The request line and headers together, at most (beyond: 431).
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 65536
 
 
 @dataclass(frozen=True, config=STRICT)

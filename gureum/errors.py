@@ -85,6 +85,13 @@ class NotAcceptable(GureumError):
     title = "Not Acceptable"
 
 
+class RequestTimeout(GureumError):
+    """The client stopped sending its request body."""
+
+    status = 408
+    title = "Request Timeout"
+
+
 class Conflict(GureumError):
     status = 409
     title = "Conflict"
@@ -107,6 +114,11 @@ class PayloadTooLarge(GureumError):
 class OverQuota(GureumError):
     status = 413
     title = "Over Quota"
+
+
+class HeadersTooLarge(GureumError):
+    status = 431
+    title = "Request Header Fields Too Large"
 
 
 class UnsupportedMediaType(GureumError):

@@ -33,6 +33,8 @@ from gureum.api import transaction
 from gureum.api.microversion import MicroversionMiddleware, Microversions
 from gureum.api.routing import FamilyMount, FamilyRouter
 from gureum.api.web import (
+    BODY_TIMEOUT,
+    CLOSE,
     FAMILY,
     REQUEST_ID,
     Message,
@@ -78,9 +80,10 @@ class Family:
 class GureumApp:
     """The ASGI callable serving every family."""
 
-    def __init__(self, state: Any, families: list[Family], authenticator: Authenticator
-                 ) -> None:
+    def __init__(self, state: Any, families: list[Family], authenticator: Authenticator,
+                 body_timeout: float = BODY_TIMEOUT) -> None:
         self.state = state
+        self.body_timeout = body_timeout
         self.families = {f.prefix: f for f in families}
         self.authenticator = authenticator
         self.executor: ThreadPoolExecutor = state.executor
@@ -242,12 +245,13 @@ class Endpoint:
         req.route = route
         req.app_state = self.app.state
         req.loop = asyncio.get_running_loop()
+        req.body_timeout = self.app.body_timeout
         try:
             if self.family.before is not None:
                 self.family.before(req)
             if not route.stream and ("content-length" in req.headers
                                      or "transfer-encoding" in req.headers):
-                req.body = await read_body(receive)
+                req.body = await read_body(req)
             if route.auth:
                 req.context = await self.app.authenticate(req)
             response = await self.app.invoke(route, req)
@@ -260,7 +264,8 @@ class Endpoint:
 
 
 class RequestIdMiddleware:
-    """Gives every request an id and every response the x-openstack-request-id header."""
+    """Gives every request an id and every response the x-openstack-request-id header
+    (and ``connection: close`` when the request's body was left unread)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -276,6 +281,8 @@ class RequestIdMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), header]
+                if scope.get(CLOSE):
+                    message["headers"].append((b"connection", b"close"))
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gureum.api import discovery
 from gureum.api.app import GureumApp
@@ -16,7 +18,9 @@ from gureum.api.state import ApiState
 from gureum.bus import Transport
 from gureum.compute import api as compute_api
 from gureum.config import Settings
+from gureum.context import new_request_id
 from gureum.db import Database
+from gureum.errors import HeadersTooLarge
 from gureum.identity import api as identity_api
 from gureum.identity.auth import TokenAuthenticator, TokenService
 from gureum.identity.core import Identity
@@ -40,12 +44,59 @@ def build_app(settings: Settings, db: Database, bus: Transport) -> GureumApp:
         network_api.family(),
         discovery.volume_family(),
     ]
-    app = GureumApp(state, families, TokenAuthenticator(tokens))
+    app = GureumApp(state, families, TokenAuthenticator(tokens),
+                    body_timeout=settings.server.body_timeout)
     # Work handed to the conductor is announced after its transaction commits.
     announcer = Announcer(bus)
     db.outbox_notifier = announcer
     app.on_startup.append(lambda: announcer.bind(asyncio.get_running_loop()))
     return app
+
+
+class HeadLimitedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a bound on the request line and headers.
+
+    httptools itself reads headers of any size; a request whose head grows past
+    ``max_head`` is answered 431 (as a Keystone-style fault) and its connection
+    closed, before the head is kept in memory.
+    """
+
+    max_head = 65536
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        self._head_too_large = False
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_head:
+            self._head_too_large = True
+            raise ValueError("request head too large")  # stops the parser
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def send_400_response(self, msg: str) -> None:
+        if not getattr(self, "_head_too_large", False):
+            super().send_400_response(msg)
+            return
+        err = HeadersTooLarge(f"The request line and headers are larger than {self.max_head} "
+                              "bytes.")
+        body = json.dumps({"error": {"code": err.status, "title": err.title,
+                                     "message": err.message}}).encode()
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"x-openstack-request-id: " + new_request_id().encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body)
+        self.transport.close()
 
 
 class _Server(uvicorn.Server):
@@ -60,7 +111,9 @@ def make_server(app: GureumApp, settings: Settings) -> uvicorn.Server:
     config = uvicorn.Config(
         app, host=settings.server.bind, port=settings.server.port, lifespan="on",
         log_level="warning", access_log=False, server_header=False, date_header=True,
-        timeout_keep_alive=30, http="httptools", loop="none",
+        timeout_keep_alive=30, loop="none",
+        http=type("HttpProtocol", (HeadLimitedProtocol,),
+                  {"max_head": settings.server.max_header_bytes}),
     )
     return _Server(config)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,18 +29,25 @@ from starlette.responses import Response as StarletteResponse
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from gureum.errors import InvalidInput, PayloadTooLarge
+from gureum.errors import InvalidInput, PayloadTooLarge, RequestTimeout
 
 if TYPE_CHECKING:
     from gureum.context import RequestContext
 
 MAX_JSON_BODY = 1 << 20  # 1 MiB for ordinary API bodies
 CHUNK = 1 << 20
+# No OpenStack body nests deeper than a few levels; deeper input is refused before
+# anything walks it recursively (the JSON decoder itself gives up near 1,000).
+MAX_JSON_DEPTH = 64
+BODY_TIMEOUT = 60.0
 
 # Keys this package keeps in the ASGI scope.
 REQUEST_ID = "gureum.request_id"
 VERSION = "gureum.version"
 FAMILY = "gureum.family"
+# Set when the request body was not read to its end: the response closes the
+# connection, since what the client still sends cannot start the next request.
+CLOSE = "gureum.close"
 
 
 class Request:
@@ -50,9 +57,9 @@ class Request:
     family's prefix (``/identity``); ``headers`` has lower-case names.
     """
 
-    __slots__ = ("_json", "_query", "app_state", "body", "context", "headers", "loop",
-                 "method", "path", "path_params", "query_string", "receive", "request_id",
-                 "root_path", "route", "scheme", "scope", "version")
+    __slots__ = ("_json", "_query", "app_state", "body", "body_timeout", "context", "headers",
+                 "loop", "method", "path", "path_params", "query_string", "receive",
+                 "request_id", "root_path", "route", "scheme", "scope", "version")
 
     def __init__(self, scope: Scope, receive: Receive, root_path: str | None = None,
                  path: str | None = None) -> None:
@@ -71,6 +78,7 @@ class Request:
         self.scheme: str = self.headers.get("x-forwarded-proto") or scope.get("scheme", "http")
         self.path_params: dict[str, str] = scope.get("path_params") or {}
         self.body: bytes = b""
+        self.body_timeout = BODY_TIMEOUT
         self.context: RequestContext | None = None
         self.request_id: str = scope.get(REQUEST_ID, "")
         self.route: Route | None = None
@@ -99,25 +107,41 @@ class Request:
                 if required:
                     raise InvalidInput("The request body is empty; a JSON object is expected.")
                 return None
+            too_deep = InvalidInput("Malformed request body: JSON nested deeper than "
+                                    f"{MAX_JSON_DEPTH} levels.")
             try:
-                self._json = json.loads(self.body)
+                value = json.loads(self.body)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise InvalidInput(f"Malformed request body: not valid JSON ({exc}).") from None
+            except RecursionError:
+                raise too_deep from None
+            # A body with fewer brackets than the limit cannot nest deeper than it.
+            if (self.body.count(b"[") + self.body.count(b"{") > MAX_JSON_DEPTH
+                    and _deeper_than(value, MAX_JSON_DEPTH)):
+                raise too_deep
+            self._json = value
         return self._json
 
     def iter_body(self) -> Iterator[bytes]:
-        """Stream the body from a worker thread (routes declared with stream=True)."""
+        """Stream the body from a worker thread (routes declared with stream=True).
+
+        RequestTimeout when the client sends nothing for ``body_timeout`` seconds.
+        """
         assert self.loop is not None
+        self.scope[CLOSE] = True  # until the last chunk is in
         while True:
-            message = asyncio.run_coroutine_threadsafe(_awaited(self.receive()),
-                                                       self.loop).result()
+            message = asyncio.run_coroutine_threadsafe(
+                receive_within(self.receive, self.body_timeout), self.loop).result()
             if message["type"] == "http.disconnect":
                 raise InvalidInput("The client disconnected before sending the whole body.")
             chunk = message.get("body", b"")
+            if not message.get("more_body", False):
+                self.scope.pop(CLOSE, None)
+                if chunk:
+                    yield chunk
+                return
             if chunk:
                 yield chunk
-            if not message.get("more_body", False):
-                return
 
     # -- URLs ------------------------------------------------------------
     @property
@@ -139,8 +163,26 @@ class Request:
         return client[0] if client else ""
 
 
-async def _awaited(awaitable: Awaitable[Message]) -> Message:
-    return await awaitable
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects in ``value`` nest more than ``limit`` levels."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+async def receive_within(receive: Receive, timeout: float) -> Message:
+    """The next message from the client; RequestTimeout when none comes in time."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await receive()
+    except TimeoutError:
+        raise RequestTimeout(f"The client sent no request body data for {timeout:g} "
+                             "seconds.") from None
 
 
 class Response(StarletteResponse):
@@ -305,17 +347,24 @@ class Router:
         return self.route("HEAD", pattern, **opts)
 
 
-async def read_body(receive: Receive, limit: int = MAX_JSON_BODY) -> bytes:
+async def read_body(req: Request, limit: int = MAX_JSON_BODY) -> bytes:
+    """The whole body, at most ``limit`` bytes (413), each part within the timeout (408)."""
+    declared = req.headers.get("content-length", "")
+    too_large = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    req.scope[CLOSE] = True  # until the last part is in
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
     parts: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message = await receive_within(req.receive, req.body_timeout)
         if message["type"] == "http.disconnect":
-            return b""
+            raise InvalidInput("The client disconnected before sending the whole body.")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+            raise too_large
         parts.append(chunk)
         if not message.get("more_body", False):
+            del req.scope[CLOSE]
             return b"".join(parts)

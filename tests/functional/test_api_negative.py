@@ -1,15 +1,20 @@
-"""Every route refuses what it must: no token, a bad, expired or revoked token, the wrong role."""
+"""Every route refuses what it must: no token, a bad, expired or revoked token, the wrong
+role; and HTTP itself: bodies that stall or end early (408), heads and bodies too large
+(431, 413), odd microversion headers."""
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from gureum.api.web import Route
 from gureum.identity.tokens import SCOPE_PROJECT, TokenPayload, new_audit_id
-from tests.harness import Api, InProcessCloud
+from tests.harness import Api, InProcessCloud, make_settings
 
 
 def all_routes(cloud: InProcessCloud) -> list[tuple[str, Route]]:
@@ -178,3 +183,118 @@ def test_odd_microversion_headers_are_answered_as_nova_does(
         assert "openstack-api-version" not in r.headers
     elif status == 200:
         assert r.headers["openstack-api-version"] == "compute 2.1"
+
+
+# -- HTTP limits, with raw sockets -------------------------------------------------------
+
+BODY_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessCloud]:
+    """A cloud that waits only BODY_TIMEOUT seconds for a stalled request body."""
+    c = InProcessCloud(make_settings(tmp_path_factory.mktemp("impatient"),
+                                     server={"body_timeout": BODY_TIMEOUT,
+                                             "max_header_bytes": 16384})).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def impatient_api(impatient: InProcessCloud) -> Iterator[Api]:
+    client = Api(impatient.url)
+    yield client
+    client.close()
+
+
+def exchange(cloud: InProcessCloud, head: str, body: bytes = b"", timeout: float = 15
+             ) -> tuple[str, dict[str, str], bytes, float]:
+    """Send a raw request (and stall after it); the status line, headers, body and the
+    seconds until the server answered and closed the connection."""
+    host, port = cloud.url.removeprefix("http://").split(":")
+    start = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + body)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    elapsed = time.monotonic() - start
+    raw_head, _, rest = data.partition(b"\r\n\r\n")
+    status, *lines = raw_head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+    return status, headers, rest, elapsed
+
+
+def test_a_body_shorter_than_its_content_length_is_408(
+        impatient: InProcessCloud, impatient_api: Api) -> None:
+    token = impatient_api.token("admin", impatient.admin_password, "admin")
+    status, headers, body, elapsed = exchange(impatient, (
+        "POST /identity/v3/projects HTTP/1.1\nHost: x\nContent-Type: application/json\n"
+        f"X-Auth-Token: {token}\nContent-Length: 100\n\n"), b'{"project": {"na')
+    assert status == "HTTP/1.1 408 Request Timeout", (status, body)
+    assert BODY_TIMEOUT <= elapsed < BODY_TIMEOUT + 5
+    assert headers["connection"] == "close"
+    assert headers["x-openstack-request-id"].startswith("req-")
+    assert json.loads(body)["error"]["code"] == 408
+    # The cloud serves the next client as before.
+    assert impatient_api.request("GET", "/identity/v3/auth/projects", token).status_code == 200
+
+
+def test_a_stalled_chunked_image_upload_is_408_and_the_image_stays_queued(
+        impatient: InProcessCloud, impatient_api: Api) -> None:
+    token = impatient_api.token("demo", impatient.demo_password, "demo")
+    image = impatient_api.request("POST", "/image/v2/images", token, json={
+        "name": "stalled", "disk_format": "raw", "container_format": "bare"}).json()
+    store = impatient.settings.image_store_dir
+    before = {p.name for p in store.rglob("*") if p.is_file()}
+    for framing, first_part in (("Transfer-Encoding: chunked", b"5\r\nhello\r\n"),
+                                ("Content-Length: 1000000", b"x" * 70000)):
+        status, headers, body, elapsed = exchange(impatient, (
+            f"PUT /image/v2/images/{image['id']}/file HTTP/1.1\nHost: x\n"
+            f"X-Auth-Token: {token}\nContent-Type: application/octet-stream\n"
+            f"{framing}\n\n"), first_part)
+        assert status == "HTTP/1.1 408 Request Timeout", (framing, status, body)
+        assert elapsed < BODY_TIMEOUT + 5
+        assert json.loads(body)["code"] == "408 Request Timeout"  # Glance's fault shape
+        assert headers["connection"] == "close"
+        shown = impatient_api.request("GET", f"/image/v2/images/{image['id']}", token).json()
+        assert shown["status"] == "queued", framing
+        assert {p.name for p in store.rglob("*") if p.is_file()} == before
+    # A later upload works.
+    r = impatient_api.request("PUT", f"/image/v2/images/{image['id']}/file", token,
+                              content=b"whole", headers={
+                                  "content-type": "application/octet-stream"})
+    assert r.status_code == 204, r.text
+    r = impatient_api.request("GET", f"/image/v2/images/{image['id']}/file", token)
+    assert r.content == b"whole"
+
+
+def test_a_declared_body_over_the_limit_is_413_before_it_is_sent(
+        impatient: InProcessCloud) -> None:
+    status, headers, body, elapsed = exchange(impatient, (
+        "POST /compute/v2.1/servers HTTP/1.1\nHost: x\nX-Auth-Token: whatever\n"
+        f"Content-Type: application/json\nContent-Length: {10 ** 9}\n\n"))
+    assert status == "HTTP/1.1 413 Request Entity Too Large", (status, body)
+    assert elapsed < BODY_TIMEOUT
+    assert headers["connection"] == "close"
+    assert json.loads(body)["overLimit"]["code"] == 413
+
+
+@pytest.mark.parametrize("head", [
+    "GET /identity/v3 HTTP/1.1\nHost: x\nX-Big: " + "a" * 20000 + "\n\n",
+    "GET /identity/v3 HTTP/1.1\nHost: x\n" + "".join(f"X-H{i}: v\n" for i in range(3000))
+    + "\n",
+    "GET /identity/v3?" + "q=1&" * 5000 + " HTTP/1.1\nHost: x\n\n",
+])
+def test_request_heads_over_the_limit_are_431(impatient: InProcessCloud, head: str) -> None:
+    status, headers, body, _ = exchange(impatient, head)
+    assert status == "HTTP/1.1 431 Request Header Fields Too Large", status
+    assert headers["connection"] == "close"
+    assert json.loads(body)["error"]["code"] == 431
+    # Just under the limit is served.
+    status, _, _, _ = exchange(impatient, "GET /identity/v3 HTTP/1.1\nHost: x\nX-Big: "
+                               + "a" * 15000 + "\nConnection: close\n\n")
+    assert status == "HTTP/1.1 200 OK"

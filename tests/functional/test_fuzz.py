@@ -138,3 +138,33 @@ def test_no_client_input_causes_a_500(fuzz_env: dict[str, Any], data: st.DataObj
     assert r.status_code < 500, (route.method, path, body, query, r.status_code, r.text)
     if r.status_code >= 400 and route.method != "HEAD":
         assert r.json(), r.text
+
+
+def nested(depth: int) -> bytes:
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize("depth", [100, 5000])
+def test_deeply_nested_json_is_400_on_every_route(fuzz_env: dict[str, Any], depth: int
+                                                  ) -> None:
+    api: Api = fuzz_env["api"]
+    answered: dict[int, int] = {}
+    for prefix, route in fuzz_env["routes"]:
+        if route.method not in ("POST", "PUT", "PATCH") or route.stream:
+            continue
+        path = prefix + fill(route.pattern, fuzz_env["ids"], None)
+        if route.pattern.endswith("/password"):
+            continue
+        headers = {"content-type": "application/json"}
+        if prefix == "/image" and route.method == "PATCH":
+            headers["content-type"] = "application/openstack-images-v2.1-json-patch"
+        r = api.request(route.method, path, fuzz_env["admin"], content=nested(depth),
+                        headers=headers)
+        assert r.status_code < 500, (route.method, path, r.status_code, r.text)
+        answered[r.status_code] = answered.get(r.status_code, 0) + 1
+        if r.status_code == 400:
+            assert "nested deeper than 64 levels" in r.text, (route.method, path, r.text)
+    assert answered.get(400, 0) > 50, answered
+    r = api.request("POST", "/identity/v3/auth/tokens", content=nested(depth),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "nested deeper" in r.json()["error"]["message"]
