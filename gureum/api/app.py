@@ -55,10 +55,11 @@ log = logging.getLogger("gureum.api")
 
 
 class Authenticator(Protocol):
-    def validate_fast(self, token: str, req: Request) -> RequestContext | None:
+    def validate_fast(self, token: str, request_id: str, remote_addr: str
+                      ) -> RequestContext | None:
         """The context from caches alone, or None when the database is needed."""
 
-    def validate(self, token: str, req: Request) -> RequestContext:
+    def validate(self, token: str, request_id: str, remote_addr: str) -> RequestContext:
         """The context for a token; may read the database (runs in a thread)."""
 
 
@@ -134,11 +135,11 @@ class GureumApp:
         token = req.headers.get("x-auth-token")
         if not token:
             raise Unauthorized()
-        ctx = self.authenticator.validate_fast(token, req)
+        ctx = self.authenticator.validate_fast(token, req.request_id, req.remote_addr)
         if ctx is None:
             assert req.loop is not None
             ctx = await req.loop.run_in_executor(self.executor, self.authenticator.validate,
-                                                 token, req)
+                                                 token, req.request_id, req.remote_addr)
         return ctx
 
     async def invoke(self, route: Route, req: Request) -> StarletteResponse:

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gureum.api.web import Request
 from gureum.context import RequestContext
 from gureum.errors import Unauthorized
 from gureum.identity import models as m
@@ -204,7 +203,10 @@ class TokenAuthenticator:
         self.tokens = tokens
         self.identity = tokens.identity
 
-    def validate_fast(self, token: str, req: Request) -> RequestContext | None:
+    def validate_fast(self, token: str, request_id: str, remote_addr: str
+                      ) -> RequestContext | None:
+        """The context from caches alone (on the event loop), or None when the
+        database is needed."""
         if self.identity.cache.needs_check():
             return None
         try:
@@ -213,11 +215,12 @@ class TokenAuthenticator:
             return None
         except TokenInvalid:
             raise Unauthorized() from None
-        return vt.context(token, req.request_id, req.remote_addr)
+        return vt.context(token, request_id, remote_addr)
 
-    def validate(self, token: str, req: Request) -> RequestContext:
+    def validate(self, token: str, request_id: str, remote_addr: str) -> RequestContext:
+        """The context for a token; may read the database (runs in a thread)."""
         try:
             vt = self.tokens.validate_with_db(token)
         except TokenInvalid:
             raise Unauthorized() from None
-        return vt.context(token, req.request_id, req.remote_addr)
+        return vt.context(token, request_id, remote_addr)

@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gureum.api.validation import validate
 from gureum.context import RequestContext
 from gureum.db import utcnow
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from gureum.image import models as m
 from gureum.image import policy, schemas, service
+from gureum.validation import validate
 
 
 def _member_body(body: Any, schema: dict[str, Any], key: str, example: str) -> str:

@@ -205,7 +205,7 @@ def _for_validation(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# Compiled once by gureum.api.validation (it caches by identity).
+# Compiled once by gureum.validation (it caches by identity).
 NAMESPACE = _for_validation(namespace_schema())
 OBJECT = _for_validation(object_schema())
 PROPERTY = _for_validation(property_schema())

@@ -17,7 +17,6 @@ from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from gureum import paging
-from gureum.api.validation import validate
 from gureum.context import RequestContext
 from gureum.db import utcnow
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -26,6 +25,7 @@ from gureum.image import models as m
 from gureum.image import policy, service
 from gureum.image.views import isotime
 from gureum.paging import SortKey
+from gureum.validation import validate
 
 NS_SCHEMA = "/v2/schemas/metadefs/namespace"
 OBJECT_SCHEMA = "/v2/schemas/metadefs/object"

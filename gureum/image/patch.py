@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gureum.api.validation import validate
 from gureum.errors import Forbidden, InvalidInput, UnsupportedMediaType
 from gureum.image import schemas
+from gureum.validation import validate
 
 MEDIA_TYPES = {"application/openstack-images-v2.0-json-patch": 4,
                "application/openstack-images-v2.1-json-patch": 10}

@@ -15,13 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gureum.api.validation import validate
 from gureum.context import RequestContext
 from gureum.db import compare_and_swap, utcnow
 from gureum.db.base import new_uuid
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from gureum.image import models as m
 from gureum.image import patch, policy, schemas
+from gureum.validation import validate
 
 # Glance's default quotas (image_property_quota, image_tag_quota, image_member_quota).
 MAX_PROPERTIES = 128

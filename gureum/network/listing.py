@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
 from sqlalchemy.orm import Session
 
 from gureum import paging
-from gureum.api.web import Request
 from gureum.context import RequestContext
 from gureum.network import errors as e
 from gureum.network import models as m
@@ -29,6 +28,19 @@ CONTROL = ("fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir")
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 Custom = Callable[[list[str]], ColumnElement[bool]]
+
+
+class Request(Protocol):
+    """What a listing reads of a request (gureum.api.web.Request has it): the query
+    parameters and the family's base URL for paging links."""
+
+    @property
+    def query(self) -> dict[str, list[str]]: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    def arg(self, name: str, default: str | None = None) -> str | None: ...
 
 
 @dataclass(frozen=True)

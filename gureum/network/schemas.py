@@ -13,9 +13,9 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from gureum.api.validation import validator_for
 from gureum.network import errors as e
 from gureum.query import parse_bool
+from gureum.validation import validator_for
 
 _NO_NUL = "^[^\x00]*$"
 VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical",

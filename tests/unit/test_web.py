@@ -20,11 +20,11 @@ import pytest
 from gureum.api.app import Family, GureumApp
 from gureum.api.faults import compute_fault, identity_fault
 from gureum.api.microversion import Microversions, folded
-from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response, stream
 from gureum.context import RequestContext
 from gureum.errors import Conflict, InvalidInput, Unauthorized
 from gureum.identity import schemas
+from gureum.validation import validate
 
 
 class FakeDb:
@@ -50,15 +50,16 @@ class FakeState:
 
 
 class FakeAuth:
-    def validate_fast(self, token: str, req: Request) -> RequestContext | None:
+    def validate_fast(self, token: str, request_id: str, remote_addr: str
+                      ) -> RequestContext | None:
         if token == "slow":
             return None
         if token != "good":
             raise Unauthorized()
-        return RequestContext(user_id="u", request_id=req.request_id)
+        return RequestContext(user_id="u", request_id=request_id)
 
-    def validate(self, token: str, req: Request) -> RequestContext:
-        return RequestContext(user_id="slow-user", request_id=req.request_id)
+    def validate(self, token: str, request_id: str, remote_addr: str) -> RequestContext:
+        return RequestContext(user_id="slow-user", request_id=request_id)
 
 
 def make_app() -> tuple[GureumApp, FakeState]:
