@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gureum import outbox
 from gureum.compute import actions, capabilities, instances, zones
-from gureum.compute.models import ComputeNode, Migration
+from gureum.compute.models import ComputeNode, Instance, Migration
 from gureum.compute.servers import find_flavor, flavor_snapshot
 from gureum.config import Settings
 from gureum.context import RequestContext
@@ -34,22 +34,16 @@ def check_host(s: Session, host: str, source: str | None) -> None:
         raise InvalidInput(f"The target host can't be the same one ({host}).", field="host")
 
 
-def _begin_workflow(s: Session, ctx: RequestContext, server_id: str, action: str,
+def _begin_workflow(s: Session, ctx: RequestContext, inst: Instance, action: str,
                     nova_action: str, migration_type: str, *,
                     new_flavor: dict[str, Any] | None = None, host: str | None = None,
-                    check_lock: bool = True, fenced: Settings | None = None,
                     status: str | None = None, state: dict[str, Any] | None = None
                     ) -> Migration:
+    """Start the move of a server its caller has looked up and checked (the lock, a
+    named host, fencing): the action, the migration row the workflow runs from, and
+    its hand-over to the conductor."""
     from gureum.workflows.resize import start_migration
 
-    if check_lock:
-        inst = actions.changeable(s, ctx, server_id)
-    else:
-        inst = instances.visible(s, ctx, server_id)
-    if host is not None:
-        check_host(s, host, inst.host)
-    if fenced is not None:
-        check_fenced(s, inst.host, fenced)
     actions.begin(s, ctx, inst, action, nova_action)
     mig = start_migration(s, inst, migration_type, new_flavor, host, ctx.user_id,
                           ctx.project_id or "")
@@ -72,13 +66,17 @@ def resize(s: Session, ctx: RequestContext, server_id: str, flavor_ref: str) -> 
         raise InvalidInput("Resize to a smaller disk is not allowed: the root disk would "
                            f"shrink from {current.get('disk')} GB to {flavor.disk} GB.",
                            field="flavorRef")
-    return _begin_workflow(s, ctx, server_id, "resize", "resize", "resize",
+    instances.check_not_locked(ctx, inst)
+    return _begin_workflow(s, ctx, inst, "resize", "resize", "resize",
                            new_flavor=flavor_snapshot(flavor))
 
 
 def migrate(s: Session, ctx: RequestContext, server_id: str, host: str | None) -> Migration:
     """Cold migration, to the host named (admin) or one the scheduler picks."""
-    return _begin_workflow(s, ctx, server_id, "migrate", "migrate", "migration", host=host)
+    inst = actions.changeable(s, ctx, server_id)
+    if host is not None:
+        check_host(s, host, inst.host)
+    return _begin_workflow(s, ctx, inst, "migrate", "migrate", "migration", host=host)
 
 
 def finish_resize(s: Session, ctx: RequestContext, server_id: str, confirm: bool) -> None:
@@ -94,8 +92,11 @@ def live_migrate(s: Session, ctx: RequestContext, server_id: str, host: str | No
                  block_migration: bool | str) -> Migration:
     """Live migration (block_migration True, False or "auto"); a lock does not stop an
     operator's move, as with Nova."""
-    mig = _begin_workflow(s, ctx, server_id, "os-migrateLive", "live-migration",
-                          "live-migration", host=host, check_lock=False, status="queued",
+    inst = instances.visible(s, ctx, server_id)
+    if host is not None:
+        check_host(s, host, inst.host)
+    mig = _begin_workflow(s, ctx, inst, "os-migrateLive", "live-migration",
+                          "live-migration", host=host, status="queued",
                           state={"block_migration": block_migration})
     if block_migration is True:
         capabilities.require(s, mig.source_compute, capabilities.BLOCK_MIGRATION)
@@ -116,6 +117,9 @@ def evacuate(s: Session, ctx: RequestContext, server_id: str, host: str | None,
              keep_stopped: bool, settings: Settings) -> Migration:
     """Rebuild a server of a fenced (dead) host on another host; keep_stopped (2.95)
     leaves it stopped there."""
-    return _begin_workflow(s, ctx, server_id, "evacuate", "evacuate", "evacuation",
-                           host=host, check_lock=False, fenced=settings, status="accepted",
-                           state={"keep_stopped": keep_stopped})
+    inst = instances.visible(s, ctx, server_id)
+    if host is not None:
+        check_host(s, host, inst.host)
+    check_fenced(s, inst.host, settings)
+    return _begin_workflow(s, ctx, inst, "evacuate", "evacuate", "evacuation",
+                           host=host, status="accepted", state={"keep_stopped": keep_stopped})
