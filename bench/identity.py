@@ -91,6 +91,7 @@ def run(args: argparse.Namespace, command: str = "") -> Results:
         for server in reversed(servers):
             server.stop()
     results.machine["load_at_end"] = load_avg()
+    results.notes += args.note
     if not args.keep_data:
         shutil.rmtree(work, ignore_errors=True)
     raw = bench_root / f"identity-{stamp}.json"
@@ -155,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         results = Results.from_json(json.loads(Path(args.from_json).read_text()))
         results.command = results.command or f"(not recorded in {args.from_json})"
+        results.notes += [n for n in args.note if n not in results.notes]
         output = args.output or (None if results.quick else default_output)
     else:
         results = run(args, command.strip())
-    results.notes += args.note
     print()
     print(render(table(results)))
     print()
