@@ -128,7 +128,8 @@ class Cloud:
         self.hosts = hosts
         self.db = Database(settings.database_url, echo=settings.database.echo)
         self.passwords: tuple[str, str] | None = None
-        self.bus = open_transport(settings.bus.url)
+        self.bus = open_transport(settings.bus.url, prefix=settings.bus.prefix,
+                                  prefetch=settings.bus.prefetch)
         self.app = build_app(settings, self.db, self.bus)
         self.server = make_server(self.app, settings)
         self.conductor = Conductor(settings, self.db, self.bus)

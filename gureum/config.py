@@ -74,8 +74,15 @@ class DatabaseSettings:
 
 @dataclass(frozen=True, config=STRICT)
 class BusSettings:
-    # memory:// (in-process) now; amqp://… in distributed mode.
+    # memory:// (one process: gureum up) or amqp://user:password@host:5672/vhost (RabbitMQ:
+    # each role its own process).
     url: str = "memory://"
+    # AMQP queue and exchange names start with this: clouds sharing a broker (or vhost)
+    # need different prefixes.
+    prefix: str = "gureum"
+    # AMQP: messages a server holds while they wait for their turn (the rest wait in
+    # the broker).
+    prefetch: int = 256
 
 
 @dataclass(frozen=True, config=STRICT)

@@ -145,14 +145,18 @@ def error_reply(exc: BaseException) -> dict[str, Any]:
     return {"error": {"kind": type(exc).__name__, "message": str(exc), "status": status}}
 
 
-def open_transport(url: str) -> Transport:
+def open_transport(url: str, *, prefix: str = "gureum", prefetch: int = 256) -> Transport:
+    """The transport for a bus URL: ``memory://`` (one process) or ``amqp://…`` (RabbitMQ;
+    queue and exchange names start with ``prefix``; ``prefetch`` bounds the messages
+    waiting in a server for their turn). Not connected until ``start``."""
     if url.startswith("memory://"):
         from gureum.bus.memory import MemoryTransport
 
         return MemoryTransport()
     if url.startswith(("amqp://", "amqps://")):
-        raise ConfigError("The AMQP transport arrives with distributed mode; use memory:// "
-                          "for now.")
+        from gureum.bus.amqp import AmqpTransport
+
+        return AmqpTransport(url, prefix=prefix, prefetch=prefetch)
     raise ConfigError(f"Unknown bus URL {url!r}; expected memory:// or amqp://…")
 
 

@@ -25,7 +25,8 @@ async def _until_signal() -> None:
 
 async def run_api(settings: Settings) -> None:
     db = Database(settings.database_url)
-    bus = open_transport(settings.bus.url)
+    bus = open_transport(settings.bus.url, prefix=settings.bus.prefix,
+                                 prefetch=settings.bus.prefetch)
     await bus.start()
     app = build_app(settings, db, bus)
     server = make_server(app, settings)
@@ -42,7 +43,8 @@ async def run_api(settings: Settings) -> None:
 
 async def run_conductor(settings: Settings) -> None:
     db = Database(settings.database_url)
-    bus = open_transport(settings.bus.url)
+    bus = open_transport(settings.bus.url, prefix=settings.bus.prefix,
+                                 prefetch=settings.bus.prefetch)
     await bus.start()
     conductor = Conductor(settings, db, bus)
     await conductor.start()
@@ -54,7 +56,8 @@ async def run_conductor(settings: Settings) -> None:
 
 
 async def run_compute(settings: Settings, host: str) -> None:
-    bus = open_transport(settings.bus.url)
+    bus = open_transport(settings.bus.url, prefix=settings.bus.prefix,
+                                 prefetch=settings.bus.prefetch)
     await bus.start()
     agent = ComputeAgent(settings, bus, host)
     await agent.start()
