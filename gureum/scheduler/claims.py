@@ -8,6 +8,8 @@ changes none. Each claim is recorded as an Allocation for its consumer.
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -71,6 +73,16 @@ def move(s: Session, from_consumer: str, to_consumer: str) -> None:
         s.add(Allocation(consumer_id=to_consumer, node_id=alloc.node_id, vcpus=alloc.vcpus,
                          memory_mb=alloc.memory_mb, disk_gb=alloc.disk_gb))
     s.flush()
+
+
+def swap(s: Session, one: str, other: str) -> None:
+    """Exchange two consumers' allocations (a resize: the instance takes the destination's,
+    the migration record the source's). The stand-in consumer id in between is a fresh
+    UUID: consumer ids are 36 characters on every database."""
+    stand_in = str(uuid.uuid4())
+    move(s, one, stand_in)
+    move(s, other, one)
+    move(s, stand_in, other)
 
 
 def heal(s: Session, node_id: int) -> None:

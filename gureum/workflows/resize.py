@@ -144,10 +144,7 @@ class ResizeWorkflow(Workflow):
             mig = s.get(Migration, run.migration_id)
             assert inst is not None and mig is not None
             # The instance now holds the destination; the migration holds the source.
-            tmp = f"swap-{mig.uuid}"
-            claims.move(s, inst.id, tmp)
-            claims.move(s, mig.uuid, inst.id)
-            claims.move(s, tmp, mig.uuid)
+            claims.swap(s, inst.id, mig.uuid)
             new_flavor = inst.new_flavor or inst.flavor
             instances.save(s, inst.id, {
                 "host": run.state["dest"], "node": run.state["dest_node"],
@@ -260,10 +257,7 @@ class ResizeWorkflow(Workflow):
             inst = s.get(Instance, run.instance_id)
             assert mig is not None and inst is not None
             # Back to holding the source; the migration's (destination) claim goes.
-            tmp = f"swap-{mig.uuid}"
-            claims.move(s, inst.id, tmp)
-            claims.move(s, mig.uuid, inst.id)
-            claims.move(s, tmp, mig.uuid)
+            claims.swap(s, inst.id, mig.uuid)
             claims.release(s, mig.uuid)
             mig.status = "reverted"
             old_flavor = inst.old_flavor or inst.flavor

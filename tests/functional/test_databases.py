@@ -52,7 +52,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_cloud_runs_on_database(database_url: str,
                                 tmp_path_factory: pytest.TempPathFactory) -> None:
     settings = make_settings(tmp_path_factory.mktemp("db"), database={"url": database_url})
-    cloud = InProcessCloud(settings).start()
+    cloud = InProcessCloud(settings, hosts=2).start()
     api = Api(cloud.url)
     try:
         admin = api.token("admin", cloud.admin_password, "admin")
@@ -80,6 +80,17 @@ def test_cloud_runs_on_database(database_url: str,
 
         server = boot(api, admin, "on-real-db")
         assert wait_status(api, admin, server["id"], {"ACTIVE"})["status"] == "ACTIVE"
+        # A resize swaps claims through a stand-in consumer id that must fit the column.
+        r = api.request("POST", f"/compute/v2.1/servers/{server['id']}/action", admin,
+                        json={"resize": {"flavorRef": "2"}})
+        assert r.status_code == 202, r.text
+        assert wait_status(api, admin, server["id"], {"VERIFY_RESIZE", "ERROR"})[
+            "status"] == "VERIFY_RESIZE"
+        r = api.request("POST", f"/compute/v2.1/servers/{server['id']}/action", admin,
+                        json={"confirmResize": None})
+        assert r.status_code == 204, r.text
+        assert wait_status(api, admin, server["id"], {"ACTIVE"})["flavor"]["original_name"] \
+            == "m1.small"
     finally:
         api.close()
         cloud.stop()
