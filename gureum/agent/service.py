@@ -126,6 +126,7 @@ class ComputeAgent:
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reports = 0
+        self.reconciled = False  # retried with the heartbeat until the conductor answers
         self.admission = admission(settings)
         self.aborted_before_start: set[str] = set()  # live migrations still waiting
 
@@ -173,8 +174,11 @@ class ComputeAgent:
                                            {"host": self.host, "present": sorted(present)},
                                            timeout=self.settings.compute.rpc_timeout)
         except BusError as exc:
-            log.warning("%s: could not reconcile at start: %s", self.host, exc)
+            # Started before the conductor (each role its own process): tried again
+            # with the next heartbeat.
+            log.warning("%s: could not reconcile yet: %s", self.host, exc)
             return
+        self.reconciled = True
         wanted = {g["spec"]["id"]: g for g in expected["guests"]}
         keep = set(expected["keep"])
         elsewhere: dict[str, str | None] = expected.get("elsewhere", {})
@@ -225,6 +229,11 @@ class ComputeAgent:
         while True:
             await asyncio.sleep(interval)
             await self.report()
+            if not self.reconciled:
+                try:
+                    await self.reconcile()
+                except Exception:  # the heartbeat must go on; tried again next time
+                    log.exception("%s: reconcile failed", self.host)
 
     async def build(self, spec: GuestSpec, request_id: str) -> None:
         """Spawn, then report the outcome in the background: the report may lead the

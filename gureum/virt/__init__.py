@@ -33,7 +33,9 @@ def make_driver(settings: Settings, host: str) -> VirtDriver:
                           failures=parse_injections(conf.fake_failures, host),
                           ignore_acpi=parse_ignore_acpi(conf.fake_ignore_acpi, host),
                           state_dir=settings.host_state_dir(host),
-                          instances_dir=instances_dir(settings, host))
+                          instances_dir=instances_dir(settings, host),
+                          # Shared by the hosts of one machine, in one process or many.
+                          handoff_dir=settings.host_state_dir(host).parent / ".fake-handoff")
     raise ConfigError(f"Unknown virt driver {conf.driver!r}; use 'fake' or 'qemu'.")
 
 

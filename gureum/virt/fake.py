@@ -33,6 +33,17 @@ agent process dying, not the machine. Without a ``state_dir`` (unit tests,
 thousand-host simulations) guests live in memory only. A guest still waiting
 for an incoming live migration is never written (it would not survive its
 hypervisor's restart either).
+
+Live migration between hosts in separate processes (``gureum compute`` each):
+given a ``handoff_dir`` that the hosts share (``make_driver`` gives every host
+``<parent of the hosts' state directories>/.fake-handoff``, so agents on one
+machine, or sharing that directory, find each other), the destination's
+``prepare_incoming`` leaves ``<handoff_dir>/<host>/<uuid>.waiting`` and the
+source's ``live_migrate`` hands the guest over as ``<uuid>.arrived`` there (its
+definition, power state and console), then lets it go; the destination takes
+it in the next time it looks at its guests, as a real incoming QEMU receives
+its state without asking the agent. Without a ``handoff_dir`` the hosts of one
+process find each other in memory.
 """
 
 from __future__ import annotations
@@ -126,7 +137,8 @@ class FakeDriver(VirtDriver):
                  failures: dict[str, str] | None = None,
                  ignore_acpi: set[str] | None = None,
                  state_dir: str | Path | None = None,
-                 instances_dir: str | Path | None = None) -> None:
+                 instances_dir: str | Path | None = None,
+                 handoff_dir: str | Path | None = None) -> None:
         self.vcpus = vcpus
         self.memory_mb = memory_mb
         self.local_gb = local_gb
@@ -142,6 +154,8 @@ class FakeDriver(VirtDriver):
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.instances_dir = (Path(instances_dir) if instances_dir is not None
                               else self.state_dir / "instances" if self.state_dir else None)
+        self.handoff_dir = Path(handoff_dir) if handoff_dir is not None else None
+        self._waiting: set[str] = set()  # guests waiting here for a live migration
 
     # -- test controls ---------------------------------------------------------------
     def inject(self, step: str, message: str, times: int | None = 1) -> None:
@@ -254,10 +268,65 @@ class FakeDriver(VirtDriver):
         return bool(names & self.ignore_acpi)
 
     def _guest(self, guest_id: str) -> FakeGuest:
+        self._receive()
         guest = self.guests.get(guest_id)
         if guest is None:
             raise GuestNotFound(f"Guest {guest_id} is not on host {self.host}.")
         return guest
+
+    # -- live migration between processes (see the module docstring) -------------------
+    def _mailbox(self, host: str) -> Path:
+        assert self.handoff_dir is not None
+        return self.handoff_dir / host
+
+    def _receive(self, always: bool = False) -> None:
+        """Take in the guests whose live migration to this host finished (their state
+        arrived): from then on they are this host's, defined and running."""
+        if self.handoff_dir is None or not (self._waiting or always):
+            return
+        box = self._mailbox(self.host)
+        for path in sorted(box.glob("*.arrived")):
+            guest_id = path.name.removesuffix(".arrived")
+            try:
+                moved = FakeGuest.from_dict(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("%s: unreadable live-migration hand-over %s (%s)", self.host,
+                            path, exc)
+                continue
+            guest = self.guests.get(guest_id)
+            if guest is None or not guest.incoming:  # this agent restarted since prepare
+                guest = FakeGuest(moved.spec, moved.power_state,
+                                  self._make_disks(moved.spec))
+                self.guests[guest_id] = guest
+            guest.console = moved.console
+            guest.rescued = moved.rescued
+            guest.incoming = False
+            self._set_power(guest, moved.power_state)
+            self._waiting.discard(guest_id)
+            path.unlink(missing_ok=True)
+
+    def _hand_over(self, guest: FakeGuest, dest_uri: str) -> bool:
+        """On the source: give the guest to the destination waiting at ``dest_uri``;
+        False if nothing waits there."""
+        if self.handoff_dir is None:
+            target = _LIVE_TARGETS.pop(dest_uri, None)
+            if target is None:
+                return False
+            incoming = target.guests[guest.spec.id]
+            incoming.console = guest.console
+            incoming.incoming = False
+            target._set_power(incoming, guest.power_state)
+            return True
+        host, _, guest_id = dest_uri.removeprefix("fake://").partition("/")
+        waiting = self._mailbox(host) / f"{guest_id}.waiting"
+        if guest_id != guest.spec.id or not waiting.is_file():
+            return False
+        arrived = waiting.with_name(f"{guest_id}.arrived")
+        tmp = waiting.with_name(f".{guest_id}.arrived.tmp")
+        tmp.write_text(json.dumps(guest.to_dict(), sort_keys=True))
+        os.replace(tmp, arrived)  # the state has arrived: the guest is the destination's
+        waiting.unlink(missing_ok=True)
+        return True
 
     # -- the contract ------------------------------------------------------------------
     async def init_host(self, host: str) -> None:
@@ -269,6 +338,12 @@ class FakeDriver(VirtDriver):
                 self.marker = self._write_marker(self.state_dir, self.instances_dir)
             # The hypervisor kept running while the agent was away: its guests are here.
             self.guests = self._load()
+        if self.handoff_dir is not None:
+            box = self._mailbox(host)
+            box.mkdir(parents=True, exist_ok=True)
+            for stale in box.glob("*.waiting"):  # the empty guests died with the agent
+                stale.unlink(missing_ok=True)
+            self._receive(always=True)  # migrations that finished while it was away
 
     async def host_resources(self) -> HostResources:
         return HostResources(self.vcpus, self.memory_mb, self.local_gb, "fake", 1000,
@@ -276,6 +351,7 @@ class FakeDriver(VirtDriver):
                              self.marker)
 
     async def list_guests(self) -> list[str]:
+        self._receive()
         return [gid for gid, g in self.guests.items() if not g.incoming]
 
     async def guest_info(self, guest_id: str) -> GuestInfo:
@@ -291,6 +367,8 @@ class FakeDriver(VirtDriver):
 
     async def destroy(self, guest_id: str, keep_disks: bool = False) -> None:
         await self._step("destroy", guest_id)
+        self._receive()
+        self._waiting.discard(guest_id)
         self.guests.pop(guest_id, None)
         self._undefine(guest_id)
         if not keep_disks:
@@ -329,6 +407,7 @@ class FakeDriver(VirtDriver):
 
     async def reboot(self, spec: GuestSpec, hard: bool) -> None:
         await self._step("reboot_hard" if hard else "reboot", spec.id)
+        self._receive()
         g = self.guests.get(spec.id)
         if g is None:
             if not hard:
@@ -411,6 +490,7 @@ class FakeDriver(VirtDriver):
     async def finish_migration(self, spec: GuestSpec, resize_disk: bool,
                                power_on: bool) -> None:
         await self._step("finish_migration", spec.id)
+        self._receive()
         g = self.guests.get(spec.id)
         if g is None:  # shared storage (or an agent restarted since the copy): disks are here
             if not self._has_disks(spec.id):
@@ -440,18 +520,13 @@ class FakeDriver(VirtDriver):
             await self._step("live_migrate", guest_id, with_delay=False)
         finally:
             self._migrations.pop(guest_id, None)
-        target = _LIVE_TARGETS.get(dest_uri)
-        if target is None:
+        guest = self._guest(guest_id)
+        if not self._hand_over(guest, dest_uri):
             raise MigrationFailed(f"Nothing is waiting for {guest_id} at {dest_uri}.")
-        guest = self.guests.pop(guest_id)
+        del self.guests[guest_id]
         self._undefine(guest_id)
         if block_migration:
             self._remove_disks(guest_id)  # the destination has its own copy now
-        incoming = target.guests[guest_id]
-        incoming.console = guest.console
-        incoming.incoming = False
-        target._set_power(incoming, guest.power_state)
-        _LIVE_TARGETS.pop(dest_uri, None)
 
     async def abort_migration(self, guest_id: str) -> None:
         control = self._migrations.get(guest_id)
@@ -466,16 +541,27 @@ class FakeDriver(VirtDriver):
 
     async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
         await self._step("prepare_incoming", spec.id)
+        self._receive()
         where = self._disk_dir(spec.id)
         made = where is not None and not where.exists()  # not there already (shared storage)
         self.guests[spec.id] = FakeGuest(spec, states.POWER_PAUSED, self._make_disks(spec),
                                          incoming=True, made_disks=made)
         uri = f"fake://{self.host}/{spec.id}"
-        _LIVE_TARGETS[uri] = self
+        if self.handoff_dir is None:
+            _LIVE_TARGETS[uri] = self
+        else:
+            self._waiting.add(spec.id)
+            box = self._mailbox(self.host)
+            box.mkdir(parents=True, exist_ok=True)
+            (box / f"{spec.id}.waiting").write_text(uri + "\n")
         return uri
 
     async def abort_incoming(self, guest_id: str) -> None:
         await self._step("abort_incoming", guest_id)
+        self._receive()  # a guest whose state arrived already runs here: never touched
+        if self.handoff_dir is not None:
+            (self._mailbox(self.host) / f"{guest_id}.waiting").unlink(missing_ok=True)
+            self._waiting.discard(guest_id)
         g = self.guests.get(guest_id)
         if g is not None and g.incoming:
             del self.guests[guest_id]
@@ -486,7 +572,8 @@ class FakeDriver(VirtDriver):
                 del _LIVE_TARGETS[uri]
 
 
-# Fake hosts in one process find each other's waiting guests here (the "network").
+# Without a handoff_dir, the fake hosts of one process find each other's waiting guests
+# here (the "network").
 _LIVE_TARGETS: dict[str, FakeDriver] = {}
 
 

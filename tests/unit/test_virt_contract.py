@@ -56,9 +56,14 @@ def _fake_slow(driver: VirtDriver, step: str, seconds: float) -> None:
 
 
 HARNESSES: dict[str, Harness] = {
-    "fake": Harness(lambda state, instances: FakeDriver(state_dir=state,
-                                                         instances_dir=instances),
-                    _fake_fail, _fake_slow),
+    # As make_driver builds it: hosts hand live-migrated guests over through files, so
+    # agents in separate processes find each other.
+    "fake": Harness(lambda state, instances: FakeDriver(
+        state_dir=state, instances_dir=instances, handoff_dir=state.parent / ".handoff"),
+        _fake_fail, _fake_slow),
+    # Without a hand-over directory the hosts of one process meet in memory.
+    "fake-one-process": Harness(lambda state, instances: FakeDriver(
+        state_dir=state, instances_dir=instances), _fake_fail, _fake_slow),
 }
 
 
