@@ -38,12 +38,14 @@ Live migration between hosts in separate processes (``gureum compute`` each):
 given a ``handoff_dir`` that the hosts share (``make_driver`` gives every host
 ``<parent of the hosts' state directories>/.fake-handoff``, so agents on one
 machine, or sharing that directory, find each other), the destination's
-``prepare_incoming`` leaves ``<handoff_dir>/<host>/<uuid>.waiting`` and the
-source's ``live_migrate`` hands the guest over as ``<uuid>.arrived`` there (its
-definition, power state and console), then lets it go; the destination takes
-it in the next time it looks at its guests, as a real incoming QEMU receives
-its state without asking the agent. Without a ``handoff_dir`` the hosts of one
-process find each other in memory.
+``prepare_incoming`` leaves ``<handoff_dir>/<host>/<uuid>.waiting`` and
+watches for the guest's state, as an incoming QEMU listens; the source's
+``live_migrate`` leaves the state there as ``<uuid>.arrived`` (definition,
+power state, console) and lets the guest go once the destination has claimed
+it (a rename, the point of no return), or withdraws it and fails when the
+destination does not within ``handoff_timeout``. A destination agent that
+restarts takes in what arrived meanwhile. Without a ``handoff_dir`` the hosts
+of one process find each other in memory.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ from gureum.virt.driver import (
 log = logging.getLogger("gureum.virt.fake")
 
 MARKER_PREFIX = ".gureum-shared-"
+HANDOFF_POLL = 0.02  # seconds between looks at the live-migration hand-over directory
 _MARKER = re.compile(r"[0-9a-f]{32}")
 
 _ERRORS: dict[str, type[DriverError]] = {
@@ -138,7 +141,8 @@ class FakeDriver(VirtDriver):
                  ignore_acpi: set[str] | None = None,
                  state_dir: str | Path | None = None,
                  instances_dir: str | Path | None = None,
-                 handoff_dir: str | Path | None = None) -> None:
+                 handoff_dir: str | Path | None = None,
+                 handoff_timeout: float = 30.0) -> None:
         self.vcpus = vcpus
         self.memory_mb = memory_mb
         self.local_gb = local_gb
@@ -155,7 +159,9 @@ class FakeDriver(VirtDriver):
         self.instances_dir = (Path(instances_dir) if instances_dir is not None
                               else self.state_dir / "instances" if self.state_dir else None)
         self.handoff_dir = Path(handoff_dir) if handoff_dir is not None else None
+        self.handoff_timeout = handoff_timeout
         self._waiting: set[str] = set()  # guests waiting here for a live migration
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- test controls ---------------------------------------------------------------
     def inject(self, step: str, message: str, times: int | None = 1) -> None:
@@ -280,34 +286,62 @@ class FakeDriver(VirtDriver):
         return self.handoff_dir / host
 
     def _receive(self, always: bool = False) -> None:
-        """Take in the guests whose live migration to this host finished (their state
-        arrived): from then on they are this host's, defined and running."""
+        """Take in the guests whose state arrived (see ``_hand_over``): from then on they
+        are this host's, defined and running. ``always``: also when nothing is known to
+        be waiting (at start: arrivals while the agent was away)."""
         if self.handoff_dir is None or not (self._waiting or always):
             return
         box = self._mailbox(self.host)
         for path in sorted(box.glob("*.arrived")):
-            guest_id = path.name.removesuffix(".arrived")
-            try:
-                moved = FakeGuest.from_dict(json.loads(path.read_text()))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("%s: unreadable live-migration hand-over %s (%s)", self.host,
-                            path, exc)
+            try:  # the point of no return; the source may withdraw it until then
+                os.rename(path, path.with_suffix(".claimed"))
+            except FileNotFoundError:
                 continue
-            guest = self.guests.get(guest_id)
-            if guest is None or not guest.incoming:  # this agent restarted since prepare
-                guest = FakeGuest(moved.spec, moved.power_state,
-                                  self._make_disks(moved.spec))
-                self.guests[guest_id] = guest
-            guest.console = moved.console
-            guest.rescued = moved.rescued
-            guest.incoming = False
-            self._set_power(guest, moved.power_state)
-            self._waiting.discard(guest_id)
-            path.unlink(missing_ok=True)
+        for claimed in sorted(box.glob("*.claimed")):
+            self._take(claimed)
 
-    def _hand_over(self, guest: FakeGuest, dest_uri: str) -> bool:
+    def _take(self, claimed: Path) -> None:
+        guest_id = claimed.name.removesuffix(".claimed")
+        try:
+            moved = FakeGuest.from_dict(json.loads(claimed.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("%s: unreadable live-migration hand-over %s (%s); set aside",
+                      self.host, claimed, exc)
+            os.replace(claimed, claimed.with_suffix(".unreadable"))
+            return
+        guest = self.guests.get(guest_id)
+        if guest is None or not guest.incoming:  # this agent restarted since prepare
+            guest = FakeGuest(moved.spec, moved.power_state, self._make_disks(moved.spec))
+            self.guests[guest_id] = guest
+        guest.console = moved.console
+        guest.rescued = moved.rescued
+        guest.incoming = False
+        self._set_power(guest, moved.power_state)  # defined here now
+        self._waiting.discard(guest_id)
+        claimed.with_suffix(".waiting").unlink(missing_ok=True)
+        claimed.unlink()
+
+    def _watch(self) -> None:
+        """While a guest waits for its state, look for it often, as an incoming QEMU
+        listens: the destination holds the guest as soon as the source lets go."""
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_loop())
+
+    async def _watch_loop(self) -> None:
+        while self._waiting:
+            await asyncio.sleep(HANDOFF_POLL)
+            try:
+                self._receive()
+            except OSError as exc:  # e.g. the directory is briefly unavailable
+                log.warning("%s: live-migration hand-over: %s", self.host, exc)
+
+    async def _hand_over(self, guest: FakeGuest, dest_uri: str) -> bool:
         """On the source: give the guest to the destination waiting at ``dest_uri``;
-        False if nothing waits there."""
+        False if nothing waits there. Between processes the source leaves the state
+        as ``<uuid>.arrived`` and waits for the destination to claim it (renamed
+        ``.claimed``: then the guest is the destination's); one that does not within
+        ``handoff_timeout`` is withdrawn (MigrationFailed), as a live migration whose
+        destination dies fails and leaves the guest on its source."""
         if self.handoff_dir is None:
             target = _LIVE_TARGETS.pop(dest_uri, None)
             if target is None:
@@ -321,11 +355,21 @@ class FakeDriver(VirtDriver):
         waiting = self._mailbox(host) / f"{guest_id}.waiting"
         if guest_id != guest.spec.id or not waiting.is_file():
             return False
-        arrived = waiting.with_name(f"{guest_id}.arrived")
+        arrived = waiting.with_suffix(".arrived")
         tmp = waiting.with_name(f".{guest_id}.arrived.tmp")
         tmp.write_text(json.dumps(guest.to_dict(), sort_keys=True))
-        os.replace(tmp, arrived)  # the state has arrived: the guest is the destination's
-        waiting.unlink(missing_ok=True)
+        os.replace(tmp, arrived)
+        deadline = time.monotonic() + self.handoff_timeout
+        while arrived.exists():
+            if time.monotonic() >= deadline:
+                try:
+                    arrived.unlink()
+                except FileNotFoundError:
+                    break  # claimed at the last moment
+                raise MigrationFailed(f"{host} did not take {guest_id} within "
+                                      f"{self.handoff_timeout:g}s; it keeps running on "
+                                      f"{self.host}.")
+            await asyncio.sleep(HANDOFF_POLL)
         return True
 
     # -- the contract ------------------------------------------------------------------
@@ -344,6 +388,10 @@ class FakeDriver(VirtDriver):
             for stale in box.glob("*.waiting"):  # the empty guests died with the agent
                 stale.unlink(missing_ok=True)
             self._receive(always=True)  # migrations that finished while it was away
+
+    async def cleanup_host(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
 
     async def host_resources(self) -> HostResources:
         return HostResources(self.vcpus, self.memory_mb, self.local_gb, "fake", 1000,
@@ -521,7 +569,7 @@ class FakeDriver(VirtDriver):
         finally:
             self._migrations.pop(guest_id, None)
         guest = self._guest(guest_id)
-        if not self._hand_over(guest, dest_uri):
+        if not await self._hand_over(guest, dest_uri):
             raise MigrationFailed(f"Nothing is waiting for {guest_id} at {dest_uri}.")
         del self.guests[guest_id]
         self._undefine(guest_id)
@@ -554,6 +602,7 @@ class FakeDriver(VirtDriver):
             box = self._mailbox(self.host)
             box.mkdir(parents=True, exist_ok=True)
             (box / f"{spec.id}.waiting").write_text(uri + "\n")
+            self._watch()
         return uri
 
     async def abort_incoming(self, guest_id: str) -> None:
