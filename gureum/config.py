@@ -79,10 +79,10 @@ class BusSettings:
     url: str = "memory://"
     # AMQP queue and exchange names start with this: clouds sharing a broker (or vhost)
     # need different prefixes.
-    prefix: str = "gureum"
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")] = "gureum"
     # AMQP: messages a server holds while they wait for their turn (the rest wait in
-    # the broker).
-    prefetch: int = 256
+    # the broker); AMQP's prefetch count is 16 bits.
+    prefetch: Annotated[int, Field(ge=1, le=65535)] = 256
 
 
 @dataclass(frozen=True, config=STRICT)
