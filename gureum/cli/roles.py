@@ -8,8 +8,8 @@ import signal
 import sys
 
 from gureum.agent.service import ComputeAgent
-from gureum.api.server import build_app, make_server
-from gureum.bus import open_transport
+from gureum.api.server import build_app, make_server, wait_started
+from gureum.bus import Transport, open_transport
 from gureum.conductor.service import Conductor
 from gureum.config import Settings
 from gureum.db import Database
@@ -23,48 +23,64 @@ async def _until_signal() -> None:
     await stop.wait()
 
 
+def _bus(settings: Settings) -> Transport:
+    return open_transport(settings.bus.url, prefix=settings.bus.prefix,
+                          prefetch=settings.bus.prefetch)
+
+
 async def run_api(settings: Settings) -> None:
     db = Database(settings.database_url)
-    bus = open_transport(settings.bus.url, prefix=settings.bus.prefix,
-                                 prefetch=settings.bus.prefetch)
+    bus = _bus(settings)
     await bus.start()
-    app = build_app(settings, db, bus)
-    server = make_server(app, settings)
-    task = asyncio.create_task(server.serve())
-    print(f"gureum api listening on {settings.public_url}", file=sys.stderr, flush=True)
-    waiter = asyncio.create_task(_until_signal())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    await task
-    await bus.stop()
-    app.shutdown()
-    db.dispose()
+    try:
+        app = build_app(settings, db, bus)
+        server = make_server(app, settings)
+        task = asyncio.create_task(server.serve())
+        try:
+            await wait_started(server, task)
+            print(f"gureum api listening on {settings.public_url}", file=sys.stderr,
+                  flush=True)
+            waiter = asyncio.create_task(_until_signal())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            server.should_exit = True
+            await task
+            app.shutdown()
+    finally:
+        await bus.stop()
+        db.dispose()
 
 
 async def run_conductor(settings: Settings) -> None:
     db = Database(settings.database_url)
-    bus = open_transport(settings.bus.url, prefix=settings.bus.prefix,
-                                 prefetch=settings.bus.prefetch)
+    bus = _bus(settings)
     await bus.start()
-    conductor = Conductor(settings, db, bus)
-    await conductor.start()
-    print("gureum conductor running", file=sys.stderr, flush=True)
-    await _until_signal()
-    await conductor.stop()
-    await bus.stop()
-    db.dispose()
+    try:
+        conductor = Conductor(settings, db, bus)
+        await conductor.start()
+        print("gureum conductor running", file=sys.stderr, flush=True)
+        try:
+            await _until_signal()
+        finally:
+            await conductor.stop()
+    finally:
+        await bus.stop()
+        db.dispose()
 
 
 async def run_compute(settings: Settings, host: str) -> None:
-    bus = open_transport(settings.bus.url, prefix=settings.bus.prefix,
-                                 prefetch=settings.bus.prefetch)
+    bus = _bus(settings)
     await bus.start()
-    agent = ComputeAgent(settings, bus, host)
-    await agent.start()
-    print(f"gureum compute agent {host} running", file=sys.stderr, flush=True)
-    await _until_signal()
-    await agent.stop()
-    await bus.stop()
+    try:
+        agent = ComputeAgent(settings, bus, host)
+        await agent.start()
+        print(f"gureum compute agent {host} running", file=sys.stderr, flush=True)
+        try:
+            await _until_signal()
+        finally:
+            await agent.stop()
+    finally:
+        await bus.stop()
 
 
 def manage(args: argparse.Namespace, settings: Settings) -> int:
