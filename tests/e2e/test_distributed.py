@@ -8,7 +8,8 @@ they never touch the database. The real `openstack` CLI drives the cloud:
 token, boot, console, stop/start, a cold migration and its confirm, a live
 migration between the two agent processes, a snapshot, delete. Then the conductor is killed with
 SIGKILL in the middle of a resize while other work waits in the outbox
-unannounced; a restarted conductor finishes both.
+unannounced; a restarted conductor finishes both. A second test mixes the
+two: `gureum up --hosts 0` on RabbitMQ takes a `gureum compute` process.
 
 Skipped, with the reason, when RabbitMQ or both databases are not reachable
 (`scripts/services` starts them). Each run uses its own database and its own
@@ -30,7 +31,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.harness import BIN, TEST_SETTINGS, free_port, toml_text
+from tests.harness import BIN, TEST_SETTINGS, GureumUp, free_port, toml_text
 from tests.scenarios.ops import DEMO, CliServer, Operator
 
 pytestmark = pytest.mark.e2e
@@ -282,3 +283,30 @@ def drive(op: Operator, cloud: Distributed) -> None:
     for name in ("vm1", "vm2"):
         op.cli("server", "delete", "--wait", name, cloud=DEMO)
     assert op.cli_json("server", "list", cloud=DEMO) == []
+
+
+def test_gureum_up_on_rabbitmq_takes_an_agent_started_apart(tmp_path: Path,
+                                                            cli: CliServer) -> None:
+    """`gureum up --hosts 0 --bus-url amqp://…` (SQLite) and one `gureum compute` process."""
+    if not reachable(5672):
+        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672 (scripts/services starts it)")
+    data = tmp_path / "data"
+    up = GureumUp(data, hosts=0, extra_args=["--bus-url", BUS_URL],
+                  settings={"bus": {"prefix": f"e2e-{uuid.uuid4().hex[:12]}"}}).start()
+    agent = Role("c07", ["compute", "--host", "c07", "--config",
+                         str(tmp_path / "data-gureum.toml"), "--data-dir", str(data),
+                         "--bus-url", BUS_URL], "gureum compute agent c07 running",
+                 tmp_path / "c07.log")
+    try:
+        agent.start()
+        op = Operator(up.url, up.clouds_yaml, cli)
+        try:
+            vm = op.cli_json("server", "create", "--flavor", "m1.tiny", "--image", "cirros",
+                             "--network", "private", "--wait", "vm7", cloud=DEMO)
+            assert op.show(vm["id"])["OS-EXT-SRV-ATTR:host"] == "c07"
+            op.cli("server", "delete", "--wait", "vm7", cloud=DEMO)
+        finally:
+            op.close()
+    finally:
+        assert agent.stop() == 0, agent.tail()
+        assert up.stop() == 0
