@@ -448,10 +448,16 @@ class FakeDriver(VirtDriver):
             setattr(g, name, value)
         self._save(g)
 
+    def _boot(self, g: FakeGuest) -> None:
+        """A (re)start prints a login prompt on the console, as a booting guest would."""
+        g.console.append(f"{g.spec.hostname or g.spec.name} login:")
+        self._save(g)
+
     async def power_on(self, spec: GuestSpec) -> None:
         g = self._guest(spec.id)
         await self._step("power_on", spec.id)
         self._set_power(g, states.RUNNING)
+        self._boot(g)
 
     async def reboot(self, spec: GuestSpec, hard: bool) -> None:
         await self._step("reboot_hard" if hard else "reboot", spec.id)
@@ -466,6 +472,7 @@ class FakeDriver(VirtDriver):
                                     "its disks.")
             g = self.guests[spec.id] = FakeGuest(spec, states.RUNNING, self._make_disks(spec))
         self._set_power(g, states.RUNNING, spec=spec)
+        self._boot(g)
 
     async def pause(self, guest_id: str) -> None:
         g = self._guest(guest_id)
@@ -548,6 +555,8 @@ class FakeDriver(VirtDriver):
                                                  self._make_disks(spec))
         g.incoming = False
         self._set_power(g, states.RUNNING if power_on else states.SHUTDOWN, spec=spec)
+        if power_on:
+            self._boot(g)
 
     async def live_migrate(self, guest_id: str, dest_uri: str, block_migration: bool
                            ) -> None:
