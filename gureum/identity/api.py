@@ -15,12 +15,13 @@ from gureum.identity import (
     api_limits,
     api_registries,
     api_roles,
+    api_users,
 )
 
 
 def family() -> Family:
     router = Router()
-    for module in (api_auth, api_admin, api_roles, api_catalog, api_credentials,
+    for module in (api_auth, api_admin, api_users, api_roles, api_catalog, api_credentials,
                    api_domain_config, api_registries, api_ep_filter, api_limits):
         router.include(module.router)
     return Family("identity", "/identity", router, identity_fault)

@@ -1,8 +1,10 @@
-"""Domains, projects, users and groups (/v3/domains, /v3/projects, /v3/users, /v3/groups)."""
+"""Domains and projects (/v3/domains, /v3/projects); the helpers the identity handlers share.
+
+Users and groups are in api_users.py, roles and grants in api_roles.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -11,11 +13,10 @@ from sqlalchemy.orm import Session
 
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
-from gureum.errors import InvalidInput, Unauthorized
-from gureum.identity import assignments, policy, schemas, service, views
+from gureum.errors import InvalidInput
 from gureum.identity import models as m
+from gureum.identity import policy, schemas, service, views
 from gureum.identity.core import Identity
-from gureum.identity.login import Login, LoginFailed
 
 router = Router()
 
@@ -61,9 +62,13 @@ def one(key: str, value: dict[str, Any], status: int = 200) -> Response:
 
 @router.get("/v3/domains", tx=True)
 def list_domains(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:list_domains")
+    # A domain-scoped token's reader lists its own domain (how a domain manager's
+    # `openstack … --domain NAME` finds the domain's id).
+    only_domain = policy.listing(req.context, "identity:list_domains")
     stmt = filtered(req, select(m.Domain).order_by(m.Domain.name),
                     {"name": m.Domain.name, "enabled": m.Domain.enabled})
+    if only_domain is not None:
+        stmt = stmt.where(m.Domain.id == only_domain)
     items = [views.domain(d, req.base_url) for d in s.scalars(stmt)]
     return json_response(views.collection(req.base_url, "domains", "domains", items))
 
@@ -77,11 +82,8 @@ def create_domain(req: Request, s: Session) -> Response:
 
 @router.get("/v3/domains/{domain_id}", tx=True)
 def get_domain(req: Request, s: Session) -> Response:
-    ctx = req.context
     domain_id = req.path_params["domain_id"]
-    if not (ctx and (ctx.is_admin or ctx.domain_id == domain_id or
-                     ctx.project_domain_id == domain_id)):
-        raise policy.deny("identity:get_domain")
+    policy.get_domain(req.context, domain_id)
     d = service.get_or_404(s, m.Domain, domain_id, "domain")
     return one("domain", views.domain(d, req.base_url))
 
@@ -293,186 +295,4 @@ def delete_project_tag(req: Request, s: Session) -> Response:
     if tag not in (p.tags or []):
         raise service.NotFound(f"Tag {tag} not found on the project.")
     service.set_project_tags(ident_of(req), s, p.id, [t for t in p.tags if t != tag])
-    return empty()
-
-
-# -- users ---------------------------------------------------------------------------
-
-@router.get("/v3/users", tx=True)
-def list_users(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:list_users")
-    stmt = filtered(req, select(m.User).order_by(m.User.name),
-                    {"name": m.User.name, "domain_id": m.User.domain_id,
-                     "enabled": m.User.enabled})
-    items = [views.user(u, req.base_url) for u in s.scalars(stmt)]
-    return json_response(views.collection(req.base_url, "users", "users", items))
-
-
-@router.post("/v3/users")
-def create_user(req: Request) -> Response:
-    policy.admin(req.context, "identity:create_user")
-    ident = ident_of(req)
-    body = body_of(req, schemas.user_create, "user")
-    password_hash = service.hash_password(ident, body.get("password"))
-    with ident.db.session() as s:
-        u = service.create_user(ident, s, body, password_hash)
-        return one("user", views.user(u, req.base_url), 201)
-
-
-@router.get("/v3/users/{user_id}", tx=True)
-def get_user(req: Request, s: Session) -> Response:
-    user_id = req.path_params["user_id"]
-    policy.self_or_admin(req.context, user_id, "identity:get_user")
-    u = service.get_or_404(s, m.User, user_id, "user")
-    return one("user", views.user(u, req.base_url))
-
-
-@router.patch("/v3/users/{user_id}")
-def update_user(req: Request) -> Response:
-    policy.admin(req.context, "identity:update_user")
-    ident = ident_of(req)
-    body = body_of(req, schemas.user_update, "user")
-    password_hash = service.hash_password(ident, body.get("password"))
-    with ident.db.session() as s:
-        u = service.update_user(ident, s, req.path_params["user_id"], body, password_hash)
-        return one("user", views.user(u, req.base_url))
-
-
-@router.delete("/v3/users/{user_id}", tx=True)
-def delete_user(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:delete_user")
-    service.delete_user(ident_of(req), s, req.path_params["user_id"])
-    return empty()
-
-
-@router.post("/v3/users/{user_id}/password", auth=False)
-async def change_password(req: Request) -> Response:
-    """The user's own password change (Keystone: no policy, no token needed).
-
-    The original password is the proof, so a wrong one counts towards the
-    lockout and the address throttle exactly as a failed login does.
-    """
-    ident = ident_of(req)
-    user_id = req.path_params["user_id"]
-    body = body_of(req, schemas.password_change, "user")
-    address = req.remote_addr
-    delay = ident.throttle.delay(address)
-    if delay:
-        await asyncio.sleep(delay)
-
-    def _change() -> None:
-        login = Login(req.app_state.tokens, address)
-        try:
-            login.verify_password({"id": user_id}, body["original_password"])
-        except LoginFailed as exc:
-            ident.throttle.failed(address)
-            raise Unauthorized(f"Error when changing user password: {exc.message}") from None
-        new_hash = service.hash_password(ident, body["password"])
-        assert new_hash is not None
-        with ident.db.session() as s:
-            service.change_password(ident, s, user_id, new_hash)
-
-    await asyncio.get_running_loop().run_in_executor(req.app_state.executor, _change)
-    return empty()
-
-
-@router.get("/v3/users/{user_id}/projects", tx=True)
-def list_user_projects(req: Request, s: Session) -> Response:
-    user_id = req.path_params["user_id"]
-    policy.self_or_admin(req.context, user_id, "identity:list_user_projects")
-    service.get_or_404(s, m.User, user_id, "user")
-    items = [views.project(p, req.base_url) for p in assignments.user_projects(s, user_id)]
-    return json_response(views.collection(req.base_url, f"users/{user_id}/projects",
-                                          "projects", items))
-
-
-@router.get("/v3/users/{user_id}/groups", tx=True)
-def list_user_groups(req: Request, s: Session) -> Response:
-    user_id = req.path_params["user_id"]
-    policy.self_or_admin(req.context, user_id, "identity:list_groups_for_user")
-    service.get_or_404(s, m.User, user_id, "user")
-    groups = s.scalars(select(m.Group).join(
-        m.GroupMembership, m.GroupMembership.group_id == m.Group.id)
-        .where(m.GroupMembership.user_id == user_id).order_by(m.Group.name))
-    items = [views.group(g, req.base_url) for g in groups]
-    return json_response(views.collection(req.base_url, f"users/{user_id}/groups", "groups",
-                                          items))
-
-
-# -- groups --------------------------------------------------------------------------
-
-@router.get("/v3/groups", tx=True)
-def list_groups(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:list_groups")
-    stmt = filtered(req, select(m.Group).order_by(m.Group.name),
-                    {"name": m.Group.name, "domain_id": m.Group.domain_id})
-    items = [views.group(g, req.base_url) for g in s.scalars(stmt)]
-    return json_response(views.collection(req.base_url, "groups", "groups", items))
-
-
-@router.post("/v3/groups", tx=True)
-def create_group(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:create_group")
-    g = service.create_group(ident_of(req), s, body_of(req, schemas.group_create, "group"))
-    return one("group", views.group(g, req.base_url), 201)
-
-
-@router.get("/v3/groups/{group_id}", tx=True)
-def get_group(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:get_group")
-    g = service.get_or_404(s, m.Group, req.path_params["group_id"], "group")
-    return one("group", views.group(g, req.base_url))
-
-
-@router.patch("/v3/groups/{group_id}", tx=True)
-def update_group(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:update_group")
-    g = service.update_group(ident_of(req), s, req.path_params["group_id"],
-                             body_of(req, schemas.group_update, "group"))
-    return one("group", views.group(g, req.base_url))
-
-
-@router.delete("/v3/groups/{group_id}", tx=True)
-def delete_group(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:delete_group")
-    service.delete_group(ident_of(req), s, req.path_params["group_id"])
-    return empty()
-
-
-@router.get("/v3/groups/{group_id}/users", tx=True)
-def list_group_users(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:list_users_in_group")
-    group_id = req.path_params["group_id"]
-    service.get_or_404(s, m.Group, group_id, "group")
-    users = s.scalars(select(m.User).join(
-        m.GroupMembership, m.GroupMembership.user_id == m.User.id)
-        .where(m.GroupMembership.group_id == group_id).order_by(m.User.name))
-    items = [views.user(u, req.base_url) for u in users]
-    return json_response(views.collection(req.base_url, f"groups/{group_id}/users", "users",
-                                          items))
-
-
-@router.put("/v3/groups/{group_id}/users/{user_id}", tx=True)
-def add_group_user(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:add_user_to_group")
-    service.add_group_member(ident_of(req), s, req.path_params["group_id"],
-                             req.path_params["user_id"])
-    return empty()
-
-
-@router.head("/v3/groups/{group_id}/users/{user_id}", tx=True)
-def check_group_user(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:check_user_in_group")
-    service.check_group_member(s, req.path_params["group_id"], req.path_params["user_id"])
-    return empty()
-
-
-router.add("GET", "/v3/groups/{group_id}/users/{user_id}", check_group_user, tx=True)
-
-
-@router.delete("/v3/groups/{group_id}/users/{user_id}", tx=True)
-def remove_group_user(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:remove_user_from_group")
-    service.remove_group_member(ident_of(req), s, req.path_params["group_id"],
-                                req.path_params["user_id"])
     return empty()

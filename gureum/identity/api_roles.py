@@ -20,9 +20,10 @@ router = Router()
 
 @router.get("/v3/roles", tx=True)
 def list_roles(req: Request, s: Session) -> Response:
-    policy.reader_or_admin(req.context, "identity:list_roles")
+    domain_id = req.arg("domain_id") or ""
+    policy.list_roles(req.context, domain_roles=bool(domain_id))
     stmt = filtered(req, select(m.Role).order_by(m.Role.name), {"name": m.Role.name})
-    stmt = stmt.where(m.Role.domain_id == (req.arg("domain_id") or ""))
+    stmt = stmt.where(m.Role.domain_id == domain_id)
     items = [views.role(r, req.base_url) for r in s.scalars(stmt)]
     return json_response(views.collection(req.base_url, "roles", "roles", items))
 
@@ -36,8 +37,8 @@ def create_role(req: Request, s: Session) -> Response:
 
 @router.get("/v3/roles/{role_id}", tx=True)
 def get_role(req: Request, s: Session) -> Response:
-    policy.reader_or_admin(req.context, "identity:get_role")
     r = service.get_or_404(s, m.Role, req.path_params["role_id"], "role")
+    policy.get_role(req.context, r.name, r.domain_id)
     return one("role", views.role(r, req.base_url))
 
 
@@ -65,7 +66,7 @@ def _inference(prior: m.Role, implied: list[m.Role], base: str) -> dict[str, Any
 
 @router.get("/v3/roles/{prior_id}/implies", tx=True)
 def list_implied(req: Request, s: Session) -> Response:
-    policy.reader_or_admin(req.context, "identity:list_implied_roles")
+    policy.admin_or_system_reader(req.context, "identity:list_implied_roles")
     prior = service.get_or_404(s, m.Role, req.path_params["prior_id"], "role")
     implied = list(s.scalars(select(m.Role).join(
         m.ImpliedRole, m.ImpliedRole.implied_role_id == m.Role.id)
@@ -89,7 +90,8 @@ def add_implied(req: Request, s: Session) -> Response:
 
 @router.get("/v3/roles/{prior_id}/implies/{implied_id}", tx=True)
 def get_implied(req: Request, s: Session) -> Response:
-    policy.reader_or_admin(req.context, "identity:get_implied_role")
+    policy.admin_or_system_reader(req.context, "identity:check_implied_role" if req.method == "HEAD"
+                                 else "identity:get_implied_role")
     prior_id, implied_id = req.path_params["prior_id"], req.path_params["implied_id"]
     if s.get(m.ImpliedRole, (prior_id, implied_id)) is None:
         raise service.NotFound(f"{prior_id} does not imply {implied_id}.")
@@ -112,7 +114,7 @@ def delete_implied(req: Request, s: Session) -> Response:
 
 @router.get("/v3/role_inferences", tx=True)
 def list_inferences(req: Request, s: Session) -> Response:
-    policy.reader_or_admin(req.context, "identity:list_role_inference_rules")
+    policy.admin_or_system_reader(req.context, "identity:list_role_inference_rules")
     roles = {r.id: r for r in s.scalars(select(m.Role))}
     grouped: dict[str, list[m.Role]] = {}
     for ir in s.scalars(select(m.ImpliedRole)):
@@ -134,27 +136,55 @@ def _grant_parts(req: Request) -> tuple[str, str, str, str]:
     return actor, actor_id, target, target_id
 
 
-def _grant(req: Request, inherited: bool = False) -> asg.Grant:
+def _inherited(req: Request) -> bool:
+    return bool(req.route.extra.get("inherited", False)) if req.route else False
+
+
+def _grant(req: Request) -> asg.Grant:
     actor, actor_id, target, target_id = _grant_parts(req)
     return asg.Grant(asg.grant_type(actor, target), actor_id, target_id,
-                     req.path_params["role_id"], inherited)
+                     req.path_params["role_id"], _inherited(req))
+
+
+def _authorize_grant(req: Request, s: Session, op: str) -> asg.GrantSubjects:
+    """Look the grant's parts up (404s first, as Keystone) and check op's rule:
+    create/revoke (an admin, or a domain manager granting a role it may),
+    check/list (a system reader, or a reader of the domain)."""
+    actor, actor_id, target, target_id = _grant_parts(req)
+    subjects = asg.grant_subjects(s, actor, actor_id, target, target_id,
+                                  req.path_params.get("role_id"),
+                                  actor_may_be_missing=op == "revoke")
+    ctx = req.context
+    if target == "system":
+        rule = (f"identity:list_system_grants_for_{actor}" if op == "list"
+                else f"identity:{op}_system_grant_for_{actor}")
+        if op in ("create", "revoke"):
+            policy.admin(ctx, rule)
+        else:
+            policy.admin_or_system_reader(ctx, rule)
+    elif op in ("create", "revoke"):
+        policy.change_grant(ctx, f"identity:{op}_grant", subjects.actor_domain,
+                            subjects.target_domain,
+                            subjects.role.name if subjects.role else None)
+    else:
+        policy.read_grant(ctx, f"identity:{op}_grant", subjects.actor_domain,
+                          subjects.target_domain,
+                          subjects.role.domain_id if subjects.role else "")
+    return subjects
 
 
 def put_grant(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:create_grant")
-    actor, actor_id, target, target_id = _grant_parts(req)
-    asg.check_grant_parts(s, actor, actor_id, target, target_id, req.path_params["role_id"])
+    _authorize_grant(req, s, "create")
+    _, _, target, target_id = _grant_parts(req)
     asg.check_domain_role(s, req.path_params["role_id"], target, target_id)
-    asg.add_grant(ident_of(req), s, _grant(req, req.route.extra.get("inherited", False)
-                                           if req.route else False))
+    asg.add_grant(ident_of(req), s, _grant(req))
     return empty()
 
 
 def check_grant(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:check_grant")
+    _authorize_grant(req, s, "check")
     actor, actor_id, target, target_id = _grant_parts(req)
-    asg.check_grant_parts(s, actor, actor_id, target, target_id, req.path_params["role_id"])
-    g = _grant(req, req.route.extra.get("inherited", False) if req.route else False)
+    g = _grant(req)
     if not asg.has_grant(s, g):
         raise service.NotFound(f"Could not find role assignment with role: {g.role_id}, "
                                f"{actor}: {actor_id}, {target}: {target_id}.")
@@ -162,20 +192,16 @@ def check_grant(req: Request, s: Session) -> Response:
 
 
 def delete_grant(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:revoke_grant")
-    actor, actor_id, target, target_id = _grant_parts(req)
-    asg.check_grant_parts(s, actor, actor_id, target, target_id, req.path_params["role_id"])
-    asg.remove_grant(ident_of(req), s, _grant(req, req.route.extra.get("inherited", False)
-                                              if req.route else False))
+    _authorize_grant(req, s, "revoke")
+    asg.remove_grant(ident_of(req), s, _grant(req))
     return empty()
 
 
 def list_grants(req: Request, s: Session) -> Response:
-    policy.admin(req.context, "identity:list_grants")
+    _authorize_grant(req, s, "list")
     actor, actor_id, target, target_id = _grant_parts(req)
-    asg.check_grant_parts(s, actor, actor_id, target, target_id, None)
-    inherited = req.route.extra.get("inherited", False) if req.route else False
-    roles = asg.grant_roles(s, asg.grant_type(actor, target), actor_id, target_id, inherited)
+    roles = asg.grant_roles(s, asg.grant_type(actor, target), actor_id, target_id,
+                            _inherited(req))
     items = [views.role(r, req.base_url) for r in roles]
     return json_response(views.collection(req.base_url, req.path.removeprefix("/v3/"),
                                           "roles", items))
@@ -203,27 +229,30 @@ for _target in ("projects/{project_id}", "domains/{domain_id}", "system"):
 
 # -- /v3/role_assignments ----------------------------------------------------------------
 
+def _flag(req: Request, name: str) -> bool:
+    """A query flag: present (``?effective``) or a boolean value."""
+    return name in req.query and parse_bool(req.arg(name) or "", name)
+
+
 @router.get("/v3/role_assignments", tx=True)
 def list_role_assignments(req: Request, s: Session) -> Response:
-    ctx = req.context
-    assert ctx is not None
-    q: dict[str, Any] = {
-        "user_id": req.arg("user.id"), "group_id": req.arg("group.id"),
-        "role_id": req.arg("role.id"), "project_id": req.arg("scope.project.id"),
-        "domain_id": req.arg("scope.domain.id"),
-        "system": req.arg("scope.system"),
-        "inherited_to_projects": req.arg("scope.OS-INHERIT:inherited_to") == "projects",
-        "effective": "effective" in req.query and parse_bool(req.arg("effective") or "",
-                                                             "effective"),
-    }
-    # Admins and system readers list everyone's; others (a lenience Keystone does not
-    # have) only their own.
-    if not (ctx.is_admin or ctx.is_system_reader) and q["user_id"] != ctx.user_id:
-        raise policy.deny("identity:list_role_assignments")
-    include_names = "include_names" in req.query and parse_bool(
-        req.arg("include_names") or "", "include_names")
-    rows = asg.list_assignments(s, q)
-    names = _Names(s) if include_names else None
+    """Keystone's identity:list_role_assignments: admins and system readers list every
+    assignment, a reader of a domain-scoped token those on its domain and its
+    projects; nobody else, not even for their own user (Keystone has no such rule:
+    a user sees its roles in its token, or with /v3/auth/projects)."""
+    only_domain = policy.listing(req.context, "identity:list_role_assignments")
+    inherited_to = req.arg("scope.OS-INHERIT:inherited_to")
+    f = asg.AssignmentFilter(
+        user_id=req.arg("user.id"), group_id=req.arg("group.id"),
+        role_id=req.arg("role.id"), project_id=req.arg("scope.project.id"),
+        domain_id=req.arg("scope.domain.id"), system=bool(req.arg("scope.system")),
+        inherited=None if inherited_to is None else inherited_to == "projects",
+        effective=_flag(req, "effective"))
+    f.check()
+    rows = asg.list_assignments(s, f)
+    if only_domain is not None:
+        rows = asg.in_domain(s, rows, only_domain)
+    names = _Names(s) if _flag(req, "include_names") else None
     items = [_assignment_view(r, req.base_url, names) for r in rows]
     return json_response({"role_assignments": items, "links": {
         "self": f"{req.base_url}/v3/role_assignments", "previous": None, "next": None}})
@@ -262,18 +291,21 @@ def _assignment_view(r: asg.AssignmentRow, base: str, names: _Names | None
     else:
         scope = {"domain": ({"id": r.target_id, "name": names.domains.get(r.target_id, "")}
                             if names else {"id": r.target_id})}
-    if r.inherited:
+    # An effective row links to the grant it came from: the group's grant (with the
+    # membership), the inherited grant on the domain or parent project, the grant of
+    # the role that implied it (with Keystone's prior_role link).
+    if r.inherited or r.inherited_from:
         scope["OS-INHERIT:inherited_to"] = "projects"
-    target = "system" if r.scope == "system" else f"{r.scope}s/{r.target_id}"
-    # An implied role's assignment is the grant of the role that implied it (Keystone).
-    granted = r.via_role or r.role_id
-    link = f"{base}/v3/{target}/{r.actor}s/{r.actor_id}/roles/{granted}"
-    if r.inherited:
-        link = f"{base}/v3/OS-INHERIT/{target}/{r.actor}s/{r.actor_id}/roles/{granted}" \
-               "/inherited_to_projects"
-    links: dict[str, str] = {"assignment": link}
+    source_scope, source_id = r.inherited_from or (r.scope, r.target_id)
+    target = "system" if source_scope == "system" else f"{source_scope}s/{source_id}"
+    actor_path = f"groups/{r.via_group}" if r.via_group else f"{r.actor}s/{r.actor_id}"
+    path = f"{target}/{actor_path}/roles/{r.via_role or r.role_id}"
+    if r.inherited or r.inherited_from:
+        path = f"OS-INHERIT/{path}/inherited_to_projects"
+    links: dict[str, str] = {"assignment": f"{base}/v3/{path}"}
     if r.via_group:
         links["membership"] = f"{base}/v3/groups/{r.via_group}/users/{r.actor_id}"
     if r.via_role:
+        # Keystone's spelling: /prior_role/{the implied role}/implies/{its prior role}.
         links["prior_role"] = f"{base}/v3/prior_role/{r.role_id}/implies/{r.via_role}"
     return {"role": role, r.actor: actor, "scope": scope, "links": links}

@@ -121,17 +121,6 @@ def grant_type(actor: str, target: str) -> str:
         (actor, target)]
 
 
-def check_grant_parts(s: Session, actor: str, actor_id: str, target: str, target_id: str,
-                      role_id: str | None) -> None:
-    get_or_404(s, m.User if actor == "user" else m.Group, actor_id, actor)
-    if target == "project":
-        get_or_404(s, m.Project, target_id, "project")
-    elif target == "domain":
-        get_or_404(s, m.Domain, target_id, "domain")
-    if role_id is not None:
-        get_or_404(s, m.Role, role_id, "role")
-
-
 def check_domain_role(s: Session, role_id: str, target: str, target_id: str) -> None:
     """A domain-specific role is granted only on projects of its own domain."""
     role = s.get(m.Role, role_id)
@@ -141,6 +130,33 @@ def check_domain_role(s: Session, role_id: str, target: str, target_id: str) -> 
     if project is not None and project.domain_id != role.domain_id:
         raise Forbidden(f"Project {target_id} must be in the same domain as the role "
                         f"{role_id} being assigned.")
+
+
+@dataclass(frozen=True)
+class GrantSubjects:
+    """What the policy of a grant looks at: the domains of its actor and target."""
+
+    actor_domain: str | None  # None: no such user (group)
+    target_domain: str | None  # None: a grant on the system
+    role: m.Role | None
+
+
+def grant_subjects(s: Session, actor: str, actor_id: str, target: str, target_id: str,
+                   role_id: str | None, actor_may_be_missing: bool = False
+                   ) -> GrantSubjects:
+    """The grant's role, actor and target, looked up as Keystone does before its policy
+    check: a missing one is a 404, except a missing user or group when revoking
+    (``actor_may_be_missing``: only an admin passes then, to the grant's 404)."""
+    role = get_or_404(s, m.Role, role_id, "role") if role_id else None
+    found = s.get(m.User, actor_id) if actor == "user" else s.get(m.Group, actor_id)
+    if found is None and not actor_may_be_missing:
+        raise NotFound(f"Could not find {actor}: {actor_id}.", kind=actor)
+    target_domain = None
+    if target == "project":
+        target_domain = get_or_404(s, m.Project, target_id, "project").domain_id
+    elif target == "domain":
+        target_domain = get_or_404(s, m.Domain, target_id, "domain").id
+    return GrantSubjects(found.domain_id if found else None, target_domain, role)
 
 
 def add_grant(ident: Identity, s: Session, g: Grant) -> None:
@@ -185,8 +201,40 @@ class AssignmentRow:
     scope: str  # "project" | "domain" | "system"
     target_id: str
     inherited: bool = False
-    via_group: str | None = None  # effective: the group the user got it through
-    via_role: str | None = None  # effective: the prior role that implied it
+    # Effective rows only: where the row came from (Keystone's "indirect").
+    via_group: str | None = None  # the group the user is a member of
+    via_role: str | None = None  # the prior role that implied this one
+    inherited_from: tuple[str, str] | None = None  # ("domain"|"project", id) of the grant
+
+
+@dataclass(frozen=True)
+class AssignmentFilter:
+    """The query of GET /v3/role_assignments."""
+
+    user_id: str | None = None
+    group_id: str | None = None
+    role_id: str | None = None
+    project_id: str | None = None
+    domain_id: str | None = None
+    system: bool = False
+    inherited: bool | None = None  # scope.OS-INHERIT:inherited_to given: == "projects"
+    effective: bool = False
+
+    def check(self) -> None:
+        """Keystone's 400s for filters that contradict each other."""
+        for a, b, message in (
+                ("domain_id", "project_id", "Specify a domain or project, not both"),
+                ("system", "domain_id", "Specify system or domain, not both"),
+                ("system", "project_id", "Specify system or project, not both"),
+                ("user_id", "group_id", "Specify a user or group, not both")):
+            if getattr(self, a) and getattr(self, b):
+                raise InvalidInput(message)
+        if self.effective and self.group_id:
+            raise InvalidInput("Combining effective and group filter will always result "
+                               "in an empty list.", field="group.id")
+        if self.effective and self.inherited and self.domain_id:
+            raise InvalidInput("Combining effective, domain and inherited filters will "
+                               "always result in an empty list.")
 
 
 def _row_of(a: m.Assignment) -> AssignmentRow:
@@ -196,87 +244,123 @@ def _row_of(a: m.Assignment) -> AssignmentRow:
     return AssignmentRow(a.role_id, actor, a.actor_id, scope, a.target_id, a.inherited)
 
 
-def list_assignments(s: Session, q: dict[str, Any]) -> list[AssignmentRow]:
-    """The filters of GET /v3/role_assignments, including ``effective``."""
+def list_assignments(s: Session, f: AssignmentFilter) -> list[AssignmentRow]:
+    """GET /v3/role_assignments: the grants themselves, or (``effective``) what they
+    give each user, as Keystone computes it."""
     A = m.Assignment
     stmt = select(A)
-    if q.get("role_id") and not q.get("effective"):
-        stmt = stmt.where(A.role_id == q["role_id"])
+    if f.role_id and not f.effective:
+        stmt = stmt.where(A.role_id == f.role_id)
     rows = [_row_of(a) for a in s.scalars(stmt)]
-    if q.get("inherited_to_projects"):
-        rows = [r for r in rows if r.inherited]
-    if not q.get("effective"):
-        return [r for r in rows if _matches(r, q)]
-    return _effective(s, rows, q)
+    if f.effective:
+        return _effective(s, rows, f)
+    return [r for r in rows if _matches(r, f)
+            and (f.inherited is None or r.inherited == f.inherited)]
 
 
-def _matches(r: AssignmentRow, q: dict[str, Any]) -> bool:
-    if q.get("user_id") and not (r.actor == "user" and r.actor_id == q["user_id"]):
+def _matches(r: AssignmentRow, f: AssignmentFilter) -> bool:
+    if f.user_id and not (r.actor == "user" and r.actor_id == f.user_id):
         return False
-    if q.get("group_id") and not (r.actor == "group" and r.actor_id == q["group_id"]):
+    if f.group_id and not (r.actor == "group" and r.actor_id == f.group_id):
         return False
-    if q.get("project_id") and not (r.scope == "project" and r.target_id == q["project_id"]):
+    if f.project_id and not (r.scope == "project" and r.target_id == f.project_id):
         return False
-    if q.get("domain_id") and not (r.scope == "domain" and r.target_id == q["domain_id"]):
+    if f.domain_id and not (r.scope == "domain" and r.target_id == f.domain_id):
         return False
-    return not (q.get("system") and r.scope != "system")
+    return not (f.system and r.scope != "system")
 
 
-def _effective(s: Session, rows: list[AssignmentRow], q: dict[str, Any]
+def _effective(s: Session, rows: list[AssignmentRow], f: AssignmentFilter
                ) -> list[AssignmentRow]:
-    """Expand groups to users, inheritance to projects, roles to implied roles."""
-    out: list[AssignmentRow] = []
+    """Keystone's effective mode: a group's grant becomes one row per member, an
+    inherited grant one row per project below its target, and each role brings the
+    roles it implies; every row says where it came from. Grants on the system are
+    not part of it (Keystone computes effective rows from project and domain grants
+    only), and domain-specific roles leave only what they imply."""
+    if f.system:
+        return []
+    # A domain inherits nothing: with a domain filter only its direct grants count.
+    inherited = False if f.domain_id else f.inherited
     members: dict[str, list[str]] = {}
     for gm in s.scalars(select(m.GroupMembership)):
         members.setdefault(gm.group_id, []).append(gm.user_id)
-    projects = list(s.scalars(select(m.Project)))
+    parent: dict[str, str | None] = {}
+    in_domain: dict[str, list[str]] = {}
+    for pid, domain_id, parent_id in s.execute(
+            select(m.Project.id, m.Project.domain_id, m.Project.parent_id)
+            .order_by(m.Project.name)):
+        parent[pid] = parent_id
+        in_domain.setdefault(domain_id, []).append(pid)
+
+    def below(project_id: str) -> list[str]:
+        """The projects under project_id (not itself)."""
+        out = []
+        for pid in parent:
+            seen, up = {pid}, parent.get(pid)
+            while up is not None and up not in seen:
+                if up == project_id:
+                    out.append(pid)
+                    break
+                seen.add(up)
+                up = parent.get(up)
+        return out
+
+    granted: list[AssignmentRow] = []
     for r in rows:
+        if r.scope == "system" or (inherited is not None and r.inherited != inherited):
+            continue
         users = ([(r.actor_id, None)] if r.actor == "user"
                  else [(u, r.actor_id) for u in members.get(r.actor_id, [])])
-        if r.inherited and r.scope == "domain":
-            targets = [("project", p.id) for p in projects if p.domain_id == r.target_id]
-        elif r.inherited and r.scope == "project":
-            targets = [("project", p.id) for p in projects
-                       if r.target_id in project_ancestors(s, p.id)]
+        if r.inherited:
+            projects = in_domain.get(r.target_id, []) if r.scope == "domain" \
+                else below(r.target_id)
+            targets: list[tuple[str, str, tuple[str, str] | None]] = [
+                ("project", p, (r.scope, r.target_id)) for p in projects]
         else:
-            targets = [(r.scope, r.target_id)]
+            targets = [(r.scope, r.target_id, None)]
         for user_id, group_id in users:
-            for scope, target in targets:
-                out.append(AssignmentRow(r.role_id, "user", user_id, scope, target,
-                                         False, via_group=group_id))
-    # Implied roles appear as their own rows, pointing at the prior role.
+            for scope, target, source in targets:
+                row = AssignmentRow(r.role_id, "user", user_id, scope, target,
+                                    via_group=group_id, inherited_from=source)
+                if _matches(row, AssignmentFilter(user_id=f.user_id,
+                                                  project_id=f.project_id,
+                                                  domain_id=f.domain_id)):
+                    granted.append(row)
     implied: dict[str, list[str]] = {}
     for ir in s.scalars(select(m.ImpliedRole)):
         implied.setdefault(ir.prior_role_id, []).append(ir.implied_role_id)
-    expanded: list[AssignmentRow] = []
-    for r in out:
-        expanded.append(r)
-        frontier, seen = [r.role_id], {r.role_id}
+    global_roles = set(s.scalars(select(m.Role.id).where(m.Role.domain_id == "")))
+    result: list[AssignmentRow] = []
+    seen_rows: set[AssignmentRow] = set()
+    for r in granted:
+        # Each implied role is a row of its own whose source is the role implying it.
+        # Each implication is followed once: a role reached through two priors gives
+        # two rows (two sources), as with Keystone.
+        chain, frontier, followed = [r], [r], set()
         while frontier:
             prior = frontier.pop()
-            for child in implied.get(prior, []):
-                if child not in seen:
-                    seen.add(child)
-                    frontier.append(child)
-                    expanded.append(AssignmentRow(child, r.actor, r.actor_id, r.scope,
-                                                  r.target_id, False, r.via_group, prior))
-    # Domain-specific roles have done their job (implying others); they are not
-    # effective themselves, as in Keystone.
-    global_roles = set(s.scalars(select(m.Role.id).where(m.Role.domain_id == "")))
-    seen_keys: set[tuple[Any, ...]] = set()
-    result = []
-    for r in expanded:
-        if r.role_id not in global_roles:
-            continue
-        if not _matches(r, {**q, "group_id": None}):
-            continue
-        if q.get("role_id") and r.role_id != q["role_id"]:
-            continue
-        key = (r.role_id, r.actor_id, r.scope, r.target_id)
-        if key not in seen_keys:
-            seen_keys.add(key)
-            result.append(r)
+            for child in implied.get(prior.role_id, []):
+                if (prior.role_id, child) not in followed:
+                    followed.add((prior.role_id, child))
+                    row = AssignmentRow(child, prior.actor, prior.actor_id, prior.scope,
+                                        prior.target_id, False, prior.via_group,
+                                        prior.role_id, prior.inherited_from)
+                    chain.append(row)
+                    frontier.append(row)
+        for row in chain:
+            if row.role_id not in global_roles or (f.role_id and row.role_id != f.role_id):
+                continue
+            if row not in seen_rows:
+                seen_rows.add(row)
+                result.append(row)
     return result
+
+
+def in_domain(s: Session, rows: list[AssignmentRow], domain_id: str) -> list[AssignmentRow]:
+    """The rows on the domain or on one of its projects (a domain-scoped token's view)."""
+    projects = set(s.scalars(select(m.Project.id).where(m.Project.domain_id == domain_id)))
+    return [r for r in rows if (r.scope == "domain" and r.target_id == domain_id) or
+            (r.scope == "project" and r.target_id in projects)]
 
 
 def user_projects(s: Session, user_id: str) -> list[m.Project]:
