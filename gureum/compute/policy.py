@@ -101,10 +101,13 @@ RULES: dict[str, Check] = {
     _P + "ips:show": READER,
     _P + "os-instance-actions:list": READER,
     _P + "os-instance-actions:show": READER,
-    _P + "servers:migrations:index": ADMIN,
+    # A project manager watches, forces and aborts its servers' live migrations
+    # without seeing the hosts; showing one stays the admin's.
+    _P + "servers:migrations:index": MANAGER,
+    _P + "servers:migrations:index:host": ADMIN,
     _P + "servers:migrations:show": ADMIN,
-    _P + "servers:migrations:force_complete": ADMIN,
-    _P + "servers:migrations:delete": ADMIN,
+    _P + "servers:migrations:force_complete": MANAGER,
+    _P + "servers:migrations:delete": MANAGER,
     # flavors
     _P + "flavors:index": ANY,
     _P + "flavors:show": ANY,
@@ -163,7 +166,11 @@ RULES: dict[str, Check] = {
     _P + "os-aggregates:set_metadata": ADMIN,
     _P + "os-aggregates:action": ADMIN,  # a body that names no known action
     "compute:aggregates:images": ADMIN,
-    _P + "os-migrations:index": ADMIN,
+    # A project manager lists its own project's migrations (naming it in project_id),
+    # without the hosts.
+    _P + "os-migrations:index": MANAGER,
+    _P + "os-migrations:index:all_projects": ADMIN,
+    _P + "os-migrations:index:host": ADMIN,
     _P + "extensions": ANY,
 }
 

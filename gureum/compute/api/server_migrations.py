@@ -1,5 +1,8 @@
 """/v2.1/servers/{id}/migrations: a server's live migration in progress (2.22 to 2.80).
 
+Nova's defaults: a project manager lists, forces and aborts its servers' live
+migrations and sees no hosts in the list; showing one is the admin's.
+
 Forcing it to complete (2.22) and aborting it (2.24) are answered by the source
 host's agent: the handler checks the request in a short transaction and asks
 the agent after it (gureum/api/transaction.py), so no transaction waits on an
@@ -38,7 +41,9 @@ def _ids(req: Request) -> tuple[str, str]:
 def list_migrations(req: Request, s: Session) -> Response:
     ctx = _guard(req, "2.23", "index")
     rows = migrations.live_in_progress(s, ctx, req.path_params["server_id"])
-    return json_response({"migrations": [views.server_migration(req, m) for m in rows]})
+    hosts = policy.allowed(ctx, _RULE + "index:host")
+    return json_response({"migrations": [views.server_migration(req, m, hosts)
+                                         for m in rows]})
 
 
 @router.get("/v2.1/servers/{server_id}/migrations/{migration_id}", tx=True)

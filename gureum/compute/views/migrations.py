@@ -2,7 +2,8 @@
 
 os-migrations: 2.23 adds migration_type and links, 2.59 uuid, 2.80 the owner.
 A server's live migrations (/servers/{id}/migrations, 2.22+): their progress,
-2.59 uuid, 2.80 the owner.
+2.59 uuid, 2.80 the owner. The hosts are shown to admins only: to a project
+manager the host fields are there with null values, as in Nova.
 """
 
 from __future__ import annotations
@@ -23,11 +24,18 @@ def flavor_number(flavor_id: str | None) -> int | None:
     return None
 
 
-def migration(req: Request, m: Migration) -> dict[str, Any]:
+HOST_FIELDS = ("source_compute", "source_node", "dest_compute", "dest_node", "dest_host")
+
+
+def _hosts(m: Migration, shown: bool) -> dict[str, Any]:
+    """Where the move runs, or (``shown`` false: the caller may not know the hosts,
+    Nova's ``…:index:host`` rule) the same keys with null values, as Nova answers."""
+    return {name: getattr(m, name) if shown else None for name in HOST_FIELDS}
+
+
+def migration(req: Request, m: Migration, hosts: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": m.id, "instance_uuid": m.instance_id, "status": m.status,
-        "source_compute": m.source_compute, "source_node": m.source_node,
-        "dest_compute": m.dest_compute, "dest_node": m.dest_node, "dest_host": m.dest_host,
+        "id": m.id, "instance_uuid": m.instance_id, "status": m.status, **_hosts(m, hosts),
         "old_instance_type_id": flavor_number(m.old_flavor_id),
         "new_instance_type_id": flavor_number(m.new_flavor_id),
         "created_at": usg_time(m.created_at), "updated_at": usg_time(m.updated_at),
@@ -44,17 +52,15 @@ def migration(req: Request, m: Migration) -> dict[str, Any]:
     return out
 
 
-def server_migration(req: Request, m: Migration) -> dict[str, Any]:
+def server_migration(req: Request, m: Migration, hosts: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "created_at": isotime(m.created_at), "dest_compute": m.dest_compute,
-        "dest_host": m.dest_host, "dest_node": m.dest_node,
+        "created_at": isotime(m.created_at), **_hosts(m, hosts),
         "disk_processed_bytes": m.disk_processed_bytes,
         "disk_remaining_bytes": m.disk_remaining_bytes,
         "disk_total_bytes": m.disk_total_bytes, "id": m.id,
         "memory_processed_bytes": m.memory_processed_bytes,
         "memory_remaining_bytes": m.memory_remaining_bytes,
         "memory_total_bytes": m.memory_total_bytes, "server_uuid": m.instance_id,
-        "source_compute": m.source_compute, "source_node": m.source_node,
         "status": m.status, "updated_at": isotime(m.updated_at),
     }
     if at_least(req, "2.59"):
