@@ -162,10 +162,14 @@ def _may_see_token(ctx: Any, subject_user: str, rule: str) -> bool:
     return rule == "identity:validate_token" and ctx.is_service
 
 
+def _allow_expired(req: Request) -> bool:
+    return (req.arg("allow_expired") or "").lower() in ("1", "true", "yes")
+
+
 async def _validate_subject(req: Request, rule: str) -> ValidatedToken:
     tokens = _tokens(req)
     subject = _subject(req)
-    allow_expired = (req.arg("allow_expired") or "").lower() in ("1", "true", "yes")
+    allow_expired = _allow_expired(req)
     try:
         vt = None
         if not tokens.identity.cache.needs_check():
@@ -178,6 +182,10 @@ async def _validate_subject(req: Request, rule: str) -> ValidatedToken:
                 req.app_state.executor, lambda: tokens.validate_with_db(subject, allow_expired))
     except TokenInvalid:
         raise NotFound(f"Could not find token: {subject}.", kind="token") from None
+    return _seen(req, vt, rule)
+
+
+def _seen(req: Request, vt: ValidatedToken, rule: str) -> ValidatedToken:
     ctx = req.context
     assert ctx is not None
     if not _may_see_token(ctx, vt.user.id, rule):
@@ -198,16 +206,17 @@ async def check_token(req: Request) -> Response:
     return empty(200, {"x-subject-token": _subject(req)})
 
 
-@router.delete("/v3/auth/tokens")
-async def revoke_token(req: Request) -> Response:
-    vt = await _validate_subject(req, "identity:revoke_token")
-    ident = _identity(req)
-
-    def _revoke() -> None:
-        with ident.db.session() as s:
-            revoke_audit_id(ident, s, vt.payload.audit_ids[0], vt.payload.expires_dt)
-
-    await asyncio.get_running_loop().run_in_executor(req.app_state.executor, _revoke)
+@router.delete("/v3/auth/tokens", tx="write")
+def revoke_token(req: Request, s: Any) -> Response:
+    """Validated and revoked in the route's one write transaction (not a hot path,
+    unlike validation, which stays on the event loop while the cache answers)."""
+    subject = _subject(req)
+    try:
+        vt = _tokens(req).validate_in(subject, s, allow_expired=_allow_expired(req))
+    except TokenInvalid:
+        raise NotFound(f"Could not find token: {subject}.", kind="token") from None
+    _seen(req, vt, "identity:revoke_token")
+    revoke_audit_id(_identity(req), s, vt.payload.audit_ids[0], vt.payload.expires_dt)
     return empty(204)
 
 

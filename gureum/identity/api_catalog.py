@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gureum.api.transaction import AfterTransaction, InTransaction
 from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.identity import appcreds, catalog, policy, schemas, service, views
@@ -167,21 +168,31 @@ def list_app_creds(req: Request, s: Session) -> Response:
         "previous": None, "next": None}})
 
 
-@router.post(APPCRED)
-def create_app_cred(req: Request) -> Response:
+@router.post(APPCRED, tx="read")
+def create_app_cred(req: Request, s: Session) -> AfterTransaction:
+    """The secret is hashed (bcrypt) after the read transaction that checks the
+    request, and the credential written in a transaction of its own."""
     user_id = req.path_params["user_id"]
     ctx = policy.self_or_admin(req.context, user_id, "identity:create_application_credential")
     ident = ident_of(req)
     body = body_of(req, schemas.app_cred_create, "application_credential")
+    service.get_or_404(s, m.User, user_id, "user")
     secret = body.get("secret") or appcreds.new_secret()
-    secret_hash = service.hash_password(ident, secret)
-    assert secret_hash is not None
-    with ident.db.session() as s:
-        token_roles = list(ident.roles_on(ctx.user_id, "project", ctx.project_id, s)
-                           ) if ctx.project_id else []
-        cred, roles = appcreds.create(ident, s, ctx, user_id, body, secret_hash, token_roles)
-        view = views.app_cred(cred, roles, req.base_url, secret=secret)
-    return one("application_credential", view, 201)
+
+    def hash_then_write() -> InTransaction:
+        secret_hash = service.hash_password(ident, secret)
+        assert secret_hash is not None
+
+        def write(ws: Session) -> Response:
+            token_roles = list(ident.roles_on(ctx.user_id, "project", ctx.project_id, ws)
+                               ) if ctx.project_id else []
+            cred, roles = appcreds.create(ident, ws, ctx, user_id, body, secret_hash,
+                                          token_roles)
+            return one("application_credential",
+                       views.app_cred(cred, roles, req.base_url, secret=secret), 201)
+        return InTransaction(write)
+
+    return AfterTransaction(hash_then_write)
 
 
 @router.get(APPCRED + "/{cred_id}", tx=True)

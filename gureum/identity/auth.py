@@ -191,9 +191,18 @@ class TokenService:
             except CacheMiss:
                 pass
         with self.identity.db.session(write=False) as s:
-            if cache.needs_check():
-                cache.check(s)
-            return self.resolve(payload, s, allow_expired=allow_expired)
+            return self._resolve_in(payload, s, allow_expired)
+
+    def validate_in(self, token: str, s: Session, allow_expired: bool = False
+                    ) -> ValidatedToken:
+        """Full validation inside the caller's transaction."""
+        return self._resolve_in(self.decode(token), s, allow_expired)
+
+    def _resolve_in(self, payload: TokenPayload, s: Session, allow_expired: bool
+                    ) -> ValidatedToken:
+        if self.identity.cache.needs_check():
+            self.identity.cache.check(s)
+        return self.resolve(payload, s, allow_expired=allow_expired)
 
 
 class TokenAuthenticator:

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy.orm import Session
 
+from gureum.api.transaction import AfterTransaction
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.context import RequestContext
 from gureum.image import data, listing, patch, service, views
@@ -59,18 +60,22 @@ def update_image(req: Request, s: Session) -> Response:
     return json_response(views.image(image))
 
 
-@router.delete("/v2/images/{image_id}")
-def delete_image(req: Request) -> Response:
+@router.delete("/v2/images/{image_id}", tx=True)
+def delete_image(req: Request, s: Session) -> AfterTransaction:
     ctx = ctx_of(req)
-    with req.app_state.db.session() as s:
-        image = service.get_visible(s, ctx, req.path_params["image_id"], for_update=True)
-        image_id = image.id
-        service.delete_image(s, ctx, image)
-    # The row is gone for good: now the data may go (an upload still running gets 410).
-    store = store_of(req)
-    store.delete(image_id)
-    store.delete(image_id, staging=True)
-    return empty()
+    image = service.get_visible(s, ctx, req.path_params["image_id"], for_update=True)
+    image_id = image.id
+    service.delete_image(s, ctx, image)
+
+    def remove_data() -> Response:
+        # The row is gone for good (committed): now the data may go (an upload still
+        # running gets 410).
+        store = store_of(req)
+        store.delete(image_id)
+        store.delete(image_id, staging=True)
+        return empty()
+
+    return AfterTransaction(remove_data)
 
 
 @router.post("/v2/images/{image_id}/actions/deactivate", tx=True)
