@@ -177,60 +177,53 @@ def method(results: Results) -> list[str]:
 
 
 # What profiling showed (py-spy on the `gureum up` process, --gil: samples of the thread
-# holding the interpreter, so CPU, not waiting), at the revision named. Static text:
-# rerun the profiles when the code they describe changes.
-PROFILED_AT = "de70f38"
+# holding the interpreter; SQL counted with SQLAlchemy events in an in-process cloud), at
+# the revision named. Static text: rerun the profiles when the code they describe changes.
+PROFILED_AT = "b0d85e9"
 INTERPRETATION = [
-    "**Create slows down with the servers a project has.** `compute.servers.check_quota` "
-    "loads the flavor JSON of every server of the project to count instances, cores and "
-    "RAM, on every `POST /servers`, inside the write transaction (SQLite `BEGIN "
-    "IMMEDIATE`, so every other writer waits), and even when all quotas are unlimited. "
-    "With 10,000 servers in the project it was 81% of gureum's CPU during creates. "
-    "Suggestion: count in SQL (`COUNT(*)` and `SUM` over "
-    "`Instance.flavor[\"vcpus\"].as_integer()` / `[\"ram\"]`, or vcpus/memory_mb "
-    "columns on the instance), skip it when the limits are -1, and keep only the check, "
-    "not the lookups, under the write lock.",
-    "**The scheduler reads every instance of the cloud per boot.** "
-    "`scheduler.select.load_host_states` selects the id and host of all non-deleted "
-    "instances to fill `HostState.instance_ids` (9% of CPU with 10,000 servers); only "
-    "the (anti-)affinity filters need them. Suggestion: load them only when the request "
-    "has a server group, and then only for the group's members.",
+    "**Fixed since the last profile (de70f38)**: quotas are counted in SQL and skipped when "
+    "unlimited (create with 10,000 servers in the project is no longer slower than in an "
+    "empty cloud), the scheduler no longer reads every instance per boot, server lists "
+    "stop at `max_limit` (1,000) with a next link, `microversion.parse` is cached, and "
+    "paging finds its marker by keyset.",
+    "**A boot costs ~40 ms of gureum CPU** (novabench, `networks: \"none\"`, 10 hosts: "
+    "41 ms per server at `--poll 0.5`, 59 ms at `--poll 0.05` because every status poll "
+    "costs ~2 ms: `GET /servers/{id}` runs 3 transactions and 6 statements). One Python "
+    "process therefore builds at most ~25 servers/s, and 10x upstream Nova's 2.97/s "
+    "needs 29.7/s, i.e. at most ~34 ms per boot of one whole core, client polls "
+    "included.",
+    "**Where a boot's time goes**: ~57 SQL statements in ~7.5 transactions (6.3 of them "
+    "`BEGIN IMMEDIATE` writes) per server: the instance action row is selected 5 times "
+    "and updated 5 times (`instances.find_action` for each event start/finish), two action "
+    "events inserted and updated, the instance updated 3 times, four port queries though "
+    "the server has no network (`BuildWorkflow._network` → `allocate_network`, "
+    "`bind_ports`, `_instance_ports`), two quota selects, and the outbox row inserted, "
+    "read and deleted. In the profile SQLAlchemy's ORM machinery (session execute and "
+    "flush, statement compilation and cache keys) is about a third of all samples; by "
+    "step: scheduling and the claim 20%, the network step 13%, recording the build 12%, "
+    "`POST /servers` 15%, the client's status polls 11%, action events ~20%.",
+    "**Suggestions for boots**: skip the network step's queries when the request has no "
+    "networks; keep the action row's id in the workflow (no lookup per event) and write a "
+    "step's end and the next step's start in one transaction; fold the outbox handover "
+    "into the transaction that claims the host; Core `insert`/`update` statements instead "
+    "of ORM flushes on the hot path.",
+    "**A delete costs ~31 statements in ~6 transactions**; listing 1,000 servers takes "
+    "0.25-0.30 s on the loaded machine (0.3 ms per server, nothing queried per server), "
+    "so the 10x rows for listing 1,000 (≤ 0.266 s) and for delete (≥ 20/s) sit close to "
+    "their goal on this machine and depend on its load.",
     "**Boots are accepted faster than they are built.** `POST /servers` answers in "
-    "~30-140 ms (p50) while the conductor needs ~40 ms of CPU per server (~80 ms with a "
-    "port), so a burst of 500 queues in the conductor and the per-server p50 (8 s) is "
-    "mostly waiting; at concurrency 16 the queue is longer and p50 doubles with no gain "
-    "in rate.",
-    "**POST tail latency (p95 1-3 s against a p50 of 30-140 ms) is lock waiting.** Every "
+    "~20-80 ms (p50) while the conductor needs ~40 ms of CPU per server, so a burst of 500 "
+    "queues in the conductor and the per-server p50 is mostly waiting; at concurrency 16 "
+    "the queue is longer with no gain in rate.",
+    "**POST tail latency (p95 1-2 s against a p50 of 20-80 ms) is lock waiting.** Every "
     "write transaction starts with `BEGIN IMMEDIATE`; a writer that finds the lock taken "
-    "sleeps in SQLite's busy handler (1, 2, 5 … up to 100 ms between tries) and is not "
-    "served in order. In `gureum up` all writers are threads of one process: a "
-    "process-wide write lock taken before `BEGIN IMMEDIATE` (FIFO, no polling) would cut "
-    "the tail; shorter write transactions (lookups before the lock) would raise the rate.",
-    "**Actions are many small transactions.** One resize to VERIFY_RESIZE ran about 100 "
-    "SQL statements in ~17 write transactions (an in-process count); "
-    "`instances.find_action` alone (the instance action looked up by instance and "
-    "request id for every event start/finish, 11 times per resize) and "
-    "`event_start`/`event_finish` were 15-18% of CPU while 100 resizes ran. "
-    "Suggestion: keep the action row's id in the workflow run and write a step's end "
-    "and the next step's start in one transaction.",
-    "**Listing costs ~0.3 ms of gureum CPU per server** (10,000 servers: ~3 s, 14-20 MB): "
-    "about half loading the rows (SQLite's JSON columns are decoded per row: "
-    "`json.loads` alone was 30% of a listing), a quarter building the views "
-    "(`microversion.at_least` re-parses its version string ~20 times per server: an "
-    "`lru_cache` on `microversion.parse` saves ~5%), the rest encoding. Nothing is "
-    "queried per server (no N+1).",
-    "**`GET /servers/detail` has no page cap.** Without `limit` it returns all 10,000 "
-    "servers in one 20 MB answer; Nova cuts every page at `[api] max_limit` (1,000) and "
-    "adds a next link, and gureum's own images, server-group and usage lists already "
-    "use `params.MAX_LIMIT`. Suggestion: the same for servers (clients that page, like "
-    "openstacksdk, are unaffected). Also: `limit=0` returns one server.",
-    "**Paging was quadratic (fixed here).** Each page with a marker loaded every server "
-    "before the marker as an ORM object to find it; with 10,000 servers the ten pages "
-    "of 1,000 took 10.7 s in all (0.49 s for the first page, 1.4 s for the last) when "
-    "measured by hand before the fix, and 5.0-6.3 s after (every page ~0.45 s).",
+    "sleeps in SQLite's busy handler and is not served in order. In `gureum up` all "
+    "writers are threads of one process: a process-wide write lock taken before `BEGIN "
+    "IMMEDIATE` (FIFO, no polling) would cut the tail; fewer write transactions per boot "
+    "(above) would raise the rate.",
     "**`openstack server list --long` is bound by the client, not gureum**: for 10,000 "
-    "servers the `openstack` process used 108 s of CPU and gureum 4 s. openstacksdk "
-    "builds a `Server` resource per row (and re-reads its attributes, e.g. for the image "
-    "name lookup) at ~11 ms of CPU each; python-openstackclient's `--limit 1000` fetches "
-    "one page and stops (`paginated=False`). Any server would see the same.",
+    "servers the `openstack` process uses ~30x the CPU gureum does. openstacksdk builds a "
+    "`Server` resource per row at ~11 ms of CPU each; python-openstackclient's `--limit "
+    "1000` fetches one page and stops (`paginated=False`). Any server would see the "
+    "same.",
 ]

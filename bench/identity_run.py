@@ -54,7 +54,7 @@ class Plan:
     def make(cls, quick: bool, duration: float | None, tokens: int | None) -> Plan:
         if quick:
             return cls(duration or 2.0, 1.0, tokens or 5_000, 120.0, False, 0.0, 0.0, 1)
-        return cls(duration or 10.0, 2.0, tokens or 100_000, 1_800.0, True, 10.0, 60.0, 2)
+        return cls(duration or 10.0, 2.0, tokens or 100_000, 1_800.0, True, 10.0, 60.0, 3)
 
 
 @dataclass
