@@ -22,6 +22,7 @@ import httpx
 from bench import wrk
 from bench.report import (
     BULK,
+    HALFWAY,
     PASSWORD,
     RESCOPE,
     VALIDATE_MANY,
@@ -271,8 +272,12 @@ class Bench:
         captured, errors, spent, rate = 0, 0, 0.0, 0.0
         cpu0 = server.cpu_seconds()
         chunks: list[Row] = []
+        halfway = False
         while captured < goal and spent < max_seconds:
-            remaining = goal - captured
+            # Aim at the halfway mark first (a memory point), then at the goal.
+            remaining = (goal + 1) // 2 - captured if not halfway else goal - captured
+            if remaining <= 0:
+                remaining = goal - captured
             seconds = 5.0 if rate <= 0 else min(30.0, max(1.0, math.ceil(remaining / rate)))
             chunk = self.measure(server, BULK, 8, t.issued, duration=seconds, quiet=False,
                                  **self.request(t, BULK))
@@ -283,6 +288,9 @@ class Bench:
             captured = len(self.read_tokens(t))
             rate = captured / spent if spent else 0.0
             self.say(f"    … {captured:,} tokens in {spent:,.0f} s ({rate:,.0f}/s)")
+            if not halfway and captured * 2 >= goal:
+                halfway = True
+                self.memory(t, HALFWAY)
         cpu1 = server.cpu_seconds()
         tokens = self.read_tokens(t)
         if len(set(tokens)) != len(tokens):

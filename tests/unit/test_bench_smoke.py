@@ -15,6 +15,7 @@ from bench.identity_run import Target
 from bench.report import (
     BEGIN,
     END,
+    HALFWAY,
     VALIDATE_MANY,
     VALIDATE_ONE,
     Memory,
@@ -185,6 +186,21 @@ def test_goal_needs_twenty_times_keystone_at_both_concurrencies_and_flat_memory(
     # So does memory that grows 12 MiB over 100,000 tokens.
     assert (summary(_results(end_rss=100.0)) or "").startswith("**Goal not met**")
     assert "Caution" not in (summary(_results()) or "")
+
+
+def test_memory_is_judged_after_the_caches_have_filled() -> None:
+    results = _results()
+    # The first 50,000 tokens fill bounded caches (+9 MiB); the next 50,000 add 0.5 MiB.
+    results.memory = [Memory("gureum", "before bulk issue", 40, 100.0),
+                      Memory("gureum", HALFWAY, 50_040, 109.0),
+                      Memory("gureum", "after bulk issue", 100_040, 109.5),
+                      Memory("gureum", "after validation", 100_040, 113.0)]
+    said = summary(results) or ""
+    assert "stays flat (+1.0 MiB per 100,000 tokens over the second half of the bulk" in said
+    # Keystone's cache keeps every token: that is growth, whatever the first half did.
+    results.memory[1:3] = [Memory("gureum", HALFWAY, 50_040, 300.0),
+                           Memory("gureum", "after bulk issue", 100_040, 520.0)]
+    assert "memory grows (+440.0 MiB per 100,000 tokens" in (summary(results) or "")
 
 
 def test_a_keystone_slowed_by_other_load_is_called_out() -> None:
