@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass
 
 import msgpack
-from cryptography.fernet import InvalidToken, MultiFernet
+from cryptography.fernet import InvalidToken
 
-from gureum.identity.keys import KeyRepository
+from gureum.identity.keys import KeyRepository, KeySet
 
 VERSION = 1
 
@@ -95,7 +95,7 @@ class TokenCodec:
         # token → (the key set that decrypted it, payload). Decrypting is a pure
         # function of the token and the keys, so a hit is exactly what decrypting
         # again would give; a changed key set (rotation) misses. Cleared when full.
-        self._decoded: dict[str, tuple[MultiFernet, TokenPayload]] = {}
+        self._decoded: dict[str, tuple[KeySet, TokenPayload]] = {}
 
     def encode(self, payload: TokenPayload) -> str:
         packed = msgpack.packb([
@@ -109,20 +109,20 @@ class TokenCodec:
             list(payload.audit_ids),
             payload.app_cred_id,
         ])
-        token = self.keys.fernet().encrypt(packed)
+        token = self.keys.keyset().encrypt(packed)
         # Fernet tokens are url-safe base64; the padding carries no information.
         return token.decode().rstrip("=")
 
     def decode(self, token: str) -> TokenPayload:
         if not token or len(token) > 1024:
             raise TokenFormatError("not a token")
-        fernet = self.keys.fernet()
+        keyset = self.keys.keyset()
         hit = self._decoded.get(token)
-        if hit is not None and hit[0] is fernet:
+        if hit is not None and hit[0] is keyset:
             return hit[1]
         padded = token + "=" * (-len(token) % 4)
         try:
-            packed = fernet.decrypt(padded.encode("ascii"))
+            packed = keyset.decrypt(padded)
             data = msgpack.unpackb(packed)
             (version, user_id, bits, scope_kind, scope_id, issued_at, expires_at,
              audit_ids, app_cred_id) = data
@@ -136,5 +136,5 @@ class TokenCodec:
                                app_cred_id)
         if len(self._decoded) >= DECODE_CACHE_SIZE:
             self._decoded.clear()
-        self._decoded[token] = (fernet, payload)
+        self._decoded[token] = (keyset, payload)
         return payload

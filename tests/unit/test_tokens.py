@@ -83,3 +83,68 @@ def test_missing_repository_is_a_config_error(tmp_path: Path) -> None:
 
 def test_method_bits_round_trip() -> None:
     assert bits_to_methods(methods_to_bits(["token", "password"])) == ["password", "token"]
+
+
+def test_keyset_decrypts_exactly_what_multifernet_decrypts(tmp_path: Path) -> None:
+    """The prepared decoder against the cryptography library's own, with every key of
+    the repository, every padding length, and tampered or foreign tokens."""
+    import base64
+    import os
+    import random
+
+    from cryptography.fernet import Fernet, InvalidToken
+
+    keys = KeyRepository(tmp_path / "keys", max_active_keys=4)
+    keys.setup()
+    keys.rotate()
+    keyset = keys.keyset()
+    multi = keyset.multi
+    raw = [(tmp_path / "keys" / name).read_bytes() for name in ("2", "1", "0")]
+    rng = random.Random(3)
+    for size in range(0, 70):
+        data = os.urandom(size)
+        for key in raw:  # primary, secondary, staged
+            token = Fernet(key).encrypt(data)
+            assert keyset.decrypt(token) == multi.decrypt(token) == data
+            assert keyset.decrypt(token.decode()) == data
+        for _ in range(3):  # any changed byte is refused by both
+            blob = bytearray(base64.urlsafe_b64decode(token))
+            blob[rng.randrange(len(blob))] ^= 1 << rng.randrange(8)
+            forged = base64.urlsafe_b64encode(bytes(blob))
+            for decrypt in (keyset.decrypt, multi.decrypt):
+                with pytest.raises(InvalidToken):
+                    decrypt(forged)
+        for cut in (1, 16, 32, len(token) // 2):  # shortened
+            for decrypt in (keyset.decrypt, multi.decrypt):
+                with pytest.raises(InvalidToken):
+                    decrypt(token[:-cut])
+    foreign = Fernet(Fernet.generate_key()).encrypt(b"x")
+    for junk in (foreign, b"", b"gAAAAA", "é".encode(), b"!!!!"):
+        for decrypt in (keyset.decrypt, multi.decrypt):
+            with pytest.raises(InvalidToken):
+                decrypt(junk)
+    with pytest.raises(InvalidToken):
+        keyset.decrypt("é" * 80)
+
+
+def test_rotation_elsewhere_is_seen_within_the_check_interval(tmp_path: Path) -> None:
+    """Another process's rotation is picked up, though the directory is looked at no
+    more than once per interval; a rotation in this process is seen at once."""
+    here = KeyRepository(tmp_path / "keys", check_interval=0.2)
+    here.setup()
+    elsewhere = KeyRepository(tmp_path / "keys")
+    before = here.keyset()
+    assert here.keyset() is before
+    elsewhere.rotate()
+    elsewhere.rotate()  # the staged key `here` knows is now primary; a new one is staged
+    token = TokenCodec(elsewhere).encode(payload())  # by a key `here` has not read
+    codec = TokenCodec(here)
+    assert here.keyset() is before  # within the interval: the directory is not read
+    with pytest.raises(TokenFormatError):
+        codec.decode(token)
+    time.sleep(0.25)
+    assert codec.decode(token).user_id == "u" * 32
+    assert here.keyset() is not before
+    seen = here.keyset()
+    here.rotate()
+    assert here.keyset() is not seen
