@@ -8,9 +8,11 @@ import json
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGISendEvent
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from gureum.api import discovery
 from gureum.api.app import GureumApp
@@ -53,8 +55,65 @@ def build_app(settings: Settings, db: Database, bus: Transport) -> GureumApp:
     return app
 
 
+class _HeldWrites:
+    """A transport stand-in that keeps what is written and writes it all at once."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def flush(self) -> None:
+        if self.parts:
+            self.transport.write(b"".join(self.parts))
+            self.parts = []
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, writing the status line and headers together
+    with the first part of the body: one write (one syscall, one wake-up of the client)
+    for a response whose body is in memory, instead of two.
+
+    The head is kept from ``http.response.start`` until the first ``http.response.body``
+    message, then both go through uvicorn's own code (its checks and framing) into one
+    buffer. An application that fails between the two never started a response, so
+    uvicorn answers 500 instead of closing the connection on a half-written one.
+    """
+
+    _held_start: ASGISendEvent | None = None
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if message["type"] == "http.response.start" and not self.response_started:
+            self._held_start = message
+            return
+        start = self._held_start
+        if start is None:
+            await super().send(message)
+            return
+        self._held_start = None
+        transport = self.transport
+        held = _HeldWrites(transport)
+        self.transport = held  # type: ignore[assignment]
+        try:
+            await super().send(start)
+            await super().send(message)
+        finally:
+            self.transport = transport
+            held.flush()
+
+
 class HeadLimitedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with a bound on the request line and headers.
+    """uvicorn's httptools protocol, with a bound on the request line and headers, and
+    responses written in one piece (:class:`OneWriteCycle`).
 
     httptools itself reads headers of any size; a request whose head grows past
     ``max_head`` is answered 431 (as a Keystone-style fault) and its connection
@@ -62,6 +121,15 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     """
 
     max_head = 65536
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        # uvicorn makes its own RequestResponseCycle here and has no setting for the
+        # class; the cycle has not run yet (its task is only scheduled), so it can
+        # still become the subclass, which adds no state of its own.
+        cycle = self.cycle
+        if cycle is not None and type(cycle) is RequestResponseCycle:
+            cycle.__class__ = OneWriteCycle
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
