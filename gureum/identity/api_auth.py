@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from gureum.api.validation import validate
@@ -17,6 +16,7 @@ from gureum.identity.catalog import catalog_for
 from gureum.identity.core import Identity
 from gureum.identity.login import Login, LoginFailed
 from gureum.identity.service import revoke_audit_id
+from gureum.identity.token_body import body_json
 
 router = Router()
 
@@ -73,18 +73,18 @@ async def issue_token(req: Request) -> Response:
     return token_response(body_out, 201, {"x-subject-token": token})
 
 
-async def _token_body(req: Request, vt: ValidatedToken, include_catalog: bool
-                      ) -> dict[str, Any]:
+async def _token_body(req: Request, vt: ValidatedToken, include_catalog: bool) -> bytes:
+    """The token's JSON body (``vt.body``), with the catalog when asked for."""
     ident = _identity(req)
     if not include_catalog or not vt.roles:
-        return vt.body(None)
+        return body_json(vt, None)
     user_id, project_id = vt.user.id, vt.project.id if vt.project else None
     try:
         catalog = catalog_for(ident, user_id, project_id, None)
     except CacheMiss:
         catalog = await asyncio.get_running_loop().run_in_executor(
             req.app_state.executor, _load_catalog, ident, user_id, project_id)
-    return vt.body(catalog)
+    return body_json(vt, catalog)
 
 
 def _load_catalog(ident: Identity, user_id: str, project_id: str | None
@@ -93,51 +93,8 @@ def _load_catalog(ident: Identity, user_id: str, project_id: str | None
         return catalog_for(ident, user_id, project_id, s)
 
 
-# The same settings as web.json_response, so the bytes are the same as its.
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-# Catalog object → its JSON. The identity cache hands out the same catalog object
-# until identity data changes, so the catalog (most of a token body) is encoded
-# once per change instead of once per response. Holding the object keeps its id
-# from being reused; bounded.
-_catalog_json: dict[int, tuple[Any, str]] = {}
-_CATALOG_JSON_MAX = 64
-
-
-def _encode_catalog(catalog: Any) -> str:
-    hit = _catalog_json.get(id(catalog))
-    if hit is not None and hit[0] is catalog:
-        return hit[1]
-    text = _encoder.encode(catalog)
-    if len(_catalog_json) >= _CATALOG_JSON_MAX:
-        _catalog_json.clear()
-    _catalog_json[id(catalog)] = (catalog, text)
-    return text
-
-
-def token_json(body: dict[str, Any]) -> bytes:
-    """``body`` ({"token": {...}}) as JSON, byte for byte what json_response writes."""
-    token = body.get("token")
-    if len(body) != 1 or not isinstance(token, dict) or "catalog" not in token:
-        return _encoder.encode(body).encode()
-    head: dict[str, Any] = {}
-    tail: dict[str, Any] = {}
-    part = head
-    for key, value in token.items():
-        if key == "catalog":
-            part = tail
-        else:
-            part[key] = value
-    out = ['{"token":', _encoder.encode(head)[:-1]]  # without its closing brace
-    if head:
-        out.append(",")
-    out += ['"catalog":', _encode_catalog(token["catalog"])]
-    out.append("," + _encoder.encode(tail)[1:] if tail else "}")  # without its opening one
-    out.append("}")
-    return "".join(out).encode()
-
-
-def token_response(body: dict[str, Any], status: int, headers: dict[str, str]) -> Response:
-    return Response(status, token_json(body), headers, "application/json")
+def token_response(body: bytes, status: int, headers: dict[str, str]) -> Response:
+    return Response(status, body, headers, "application/json")
 
 
 # -- GET/HEAD/DELETE /v3/auth/tokens ---------------------------------------------------

@@ -9,8 +9,8 @@ then re-read user, scope and roles through the identity cache.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -42,9 +42,26 @@ class TokenInvalid(Exception):
     """The token cannot be used (any reason); the message says why, for logs."""
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def isotime(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC with microseconds and a Z, as Keystone writes token times: what
+    ``datetime.fromtimestamp(epoch, UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')`` gives
+    (microseconds rounded half to even, as it does), with the part up to the
+    seconds cached: tokens issued over a few minutes share a few hundred of them."""
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
+    seconds = int(whole)
+    if micros >= 1_000_000:
+        seconds += 1
+        micros -= 1_000_000
+    elif micros < 0:
+        seconds -= 1
+        micros += 1_000_000
+    return f"{_iso_seconds(seconds)}.{micros:06d}Z"
 
 
 @dataclass(frozen=True)
