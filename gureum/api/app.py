@@ -1,7 +1,9 @@
 """The ASGI application: a Starlette app with one Mount per API family.
 
 Every request gets a request id (``x-openstack-request-id``, a middleware), is
-routed inside its family (``gureum.api.routing``), negotiates its microversion
+routed inside its family (``gureum.api.routing``; an exact path of a family without
+microversions, token validation among them, is looked up in one dict before
+Starlette's layers and served by the same endpoint and fault handler), negotiates its microversion
 (a middleware on the families that have them), is authenticated from
 ``X-Auth-Token`` unless the route is public, and is answered; every error
 becomes the family's fault body through Starlette's exception handlers. A
@@ -92,6 +94,8 @@ class GureumApp:
         self.on_shutdown: list[Callable[[], Any]] = []
         handlers: dict[Any, Any] = {GureumError: self.fault, HTTPException: self.fault,
                                     Exception: self.fault}
+        # Full path → (family, endpoint) for the exact paths that need no middleware.
+        self._exact: dict[str, tuple[Family, Endpoint]] = {}
         routes: list[Any] = [self._mount(f, handlers) for f in families]
         routes.append(StarletteRoute("/", self.root, methods=["GET"]))
         self.starlette = _Starlette(routes=routes, exception_handlers=handlers,
@@ -100,7 +104,41 @@ class GureumApp:
         self._asgi = RequestIdMiddleware(self.starlette)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            exact = self._exact.get(scope["path"])
+            if exact is not None and scope["method"] in exact[1].routes:
+                await self._serve_exact(exact[0], exact[1], scope, receive, send)
+                return
         await self._asgi(scope, receive, send)
+
+    async def _serve_exact(self, family: Family, endpoint: Endpoint, scope: Scope,
+                           receive: Receive, send: Send) -> None:
+        """What the Starlette stack does for an exact path of a family without
+        middleware, without its layers: the request id, the mount's scope, the
+        endpoint, and an error as the family's fault while no response has started."""
+        send = with_request_id(scope, send)
+        scope["app"] = self.starlette
+        root = scope.get("root_path", "")
+        scope["app_root_path"] = scope.get("app_root_path", root)
+        scope["root_path"] = root + family.prefix
+        scope[FAMILY] = family
+        scope["path_params"] = {}
+        scope["endpoint"] = endpoint
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await endpoint(scope, receive, sender)
+        except Exception as exc:
+            if started:
+                raise RuntimeError("Caught handled exception, but response already "
+                                   "started.") from exc
+            response = await self.fault(StarletteRequest(scope, receive), exc)
+            await response(scope, receive, send)
 
     def _mount(self, family: Family, handlers: dict[Any, Any]) -> FamilyMount:
         by_pattern: dict[str, dict[str, Route]] = {}
@@ -108,9 +146,14 @@ class GureumApp:
             by_pattern.setdefault(route.pattern, {})[route.method] = route
         # Exact paths first, as the family router looks them up before any pattern.
         ordered = sorted(by_pattern.items(), key=lambda item: "{" in item[0])
-        routes = [StarletteRoute(pattern, Endpoint(self, family, methods),
-                                 methods=list(methods))
-                  for pattern, methods in ordered]
+        endpoints = [(pattern, Endpoint(self, family, methods), methods)
+                     for pattern, methods in ordered]
+        routes = [StarletteRoute(pattern, endpoint, methods=list(methods))
+                  for pattern, endpoint, methods in endpoints]
+        if family.microversions is None:
+            for pattern, endpoint, _ in endpoints:
+                if "{" not in pattern and pattern != "/":
+                    self._exact.setdefault(family.prefix + pattern, (family, endpoint))
         middleware: list[Middleware] = []
         if family.microversions is not None:
             # Inside the negotiation, so that faults carry the version headers too.
@@ -275,15 +318,21 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_request_id()
-        scope[REQUEST_ID] = request_id
-        header = (b"x-openstack-request-id", request_id.encode())
+        await self.app(scope, receive, with_request_id(scope, send))
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-                if scope.get(CLOSE):
-                    message["headers"].append((b"connection", b"close"))
-            await send(message)
 
-        await self.app(scope, receive, send_with_id)
+def with_request_id(scope: Scope, send: Send) -> Send:
+    """Give the request an id; ``send`` with the id's header (and ``connection: close``
+    when the request's body was left unread) on the response."""
+    request_id = new_request_id()
+    scope[REQUEST_ID] = request_id
+    header = (b"x-openstack-request-id", request_id.encode())
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), header]
+            if scope.get(CLOSE):
+                message["headers"].append((b"connection", b"close"))
+        await send(message)
+
+    return send_with_id
