@@ -16,33 +16,57 @@ from collections.abc import Callable
 from typing import Any
 
 from gureum.identity.auth import ValidatedToken, isotime
+from gureum.identity.cache import DomainInfo, ProjectInfo, UserInfo
 from gureum.identity.tokens import SCOPE_NONE
 
 # The same settings as web.json_response, so the bytes are the same as its.
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _encode = _encoder.encode
 
-# (ids of the objects a piece was made from) → (those objects, the piece). Holding
-# the objects keeps their ids from being reused while the entry lives; bounded.
-_pieces: dict[tuple[int, ...], tuple[tuple[Any, ...], str]] = {}
+# (ids of the objects a piece was made from, how) → (the objects, the piece). Holding the objects keeps their ids from being reused while
+# the entry lives; bounded.
+_pieces: dict[Any, tuple[Any, Any, str]] = {}
 _PIECES_MAX = 4096
 
 
-def _piece(objects: tuple[Any, ...], make: Callable[[], Any]) -> str:
-    key = tuple(map(id, objects))
+def _piece(a: Any, b: Any, make: Callable[[Any, Any], Any]) -> str:
+    """The JSON of ``make(a, b)``, encoded once per pair of objects (``b`` may be None)."""
+    key = (id(a), id(b), make)
     hit = _pieces.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
-        return hit[1]
-    text = _encode(make())
+    if hit is not None and hit[0] is a and hit[1] is b:
+        return hit[2]
+    text = _encode(make(a, b))
     if len(_pieces) >= _PIECES_MAX:
         _pieces.clear()
-    _pieces[key] = (objects, text)
+    _pieces[key] = (a, b, text)
     return text
+
+
+def _user(user: UserInfo, domain: DomainInfo) -> dict[str, Any]:
+    return {"domain": {"id": domain.id, "name": domain.name},
+            "id": user.id, "name": user.name, "password_expires_at": None}
+
+
+def _project(project: ProjectInfo, domain: DomainInfo) -> dict[str, Any]:
+    return {"domain": {"id": domain.id, "name": domain.name},
+            "id": project.id, "name": project.name}
+
+
+def _domain(domain: DomainInfo, _: None) -> dict[str, Any]:
+    return {"id": domain.id, "name": domain.name}
+
+
+def _roles(roles: tuple[tuple[str, str], ...], _: None) -> list[dict[str, str]]:
+    return [{"id": rid, "name": name} for rid, name in roles]
+
+
+def _same(value: Any, _: None) -> Any:
+    return value
 
 
 def encode_catalog(catalog: Any) -> str:
     """The catalog's JSON, encoded once per catalog object."""
-    return _piece((catalog,), lambda: catalog)
+    return _piece(catalog, None, _same)
 
 
 _methods_json: dict[tuple[str, ...], str] = {}
@@ -54,28 +78,19 @@ def body_json(vt: ValidatedToken, catalog: list[dict[str, Any]] | None) -> bytes
     methods = _methods_json.get(p.methods)
     if methods is None:
         methods = _methods_json.setdefault(p.methods, _encode(list(p.methods)))
-    user, udom = vt.user, vt.user_domain
-    out = ['{"token":{"methods":', methods, ',"user":',
-           _piece((user, udom), lambda: {
-               "domain": {"id": udom.id, "name": udom.name},
-               "id": user.id, "name": user.name, "password_expires_at": None}),
+    out = ['{"token":{"methods":', methods, ',"user":', _piece(vt.user, vt.user_domain, _user),
            ',"audit_ids":', _encode(list(p.audit_ids)),
            ',"expires_at":"', isotime(p.expires_at), '","issued_at":"', isotime(p.issued_at),
            '"']
-    project, pdom, domain = vt.project, vt.project_domain, vt.domain
-    if project is not None and pdom is not None:
-        out += [',"project":', _piece((project, pdom), lambda: {
-            "domain": {"id": pdom.id, "name": pdom.name},
-            "id": project.id, "name": project.name}), ',"is_domain":false']
-    elif domain is not None:
-        out += [',"domain":', _piece((domain,), lambda: {"id": domain.id,
-                                                        "name": domain.name})]
+    if vt.project is not None and vt.project_domain is not None:
+        out += [',"project":', _piece(vt.project, vt.project_domain, _project),
+                ',"is_domain":false']
+    elif vt.domain is not None:
+        out += [',"domain":', _piece(vt.domain, None, _domain)]
     elif p.system:
         out.append(',"system":{"all":true}')
     if p.scope_kind != SCOPE_NONE:
-        roles = vt.roles
-        out += [',"roles":', _piece((roles,), lambda: [{"id": rid, "name": name}
-                                                        for rid, name in roles])]
+        out += [',"roles":', _piece(vt.roles, None, _roles)]
         if catalog is not None:
             out += [',"catalog":', encode_catalog(catalog)]
     cred = vt.app_cred
