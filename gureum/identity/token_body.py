@@ -23,8 +23,8 @@ from gureum.identity.tokens import SCOPE_NONE
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _encode = _encoder.encode
 
-# (ids of the objects a piece was made from, how) → (the objects, the piece). Holding the objects keeps their ids from being reused while
-# the entry lives; bounded.
+# (ids of the objects a piece was made from, how) → (the objects, the piece). Holding
+# the objects keeps their ids from being reused while the entry lives; bounded.
 _pieces: dict[Any, tuple[Any, Any, str]] = {}
 _PIECES_MAX = 4096
 
