@@ -12,7 +12,13 @@ from typing import Any
 
 import uvicorn
 from uvicorn._types import ASGISendEvent
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from gureum.api import discovery
 from gureum.api.app import GureumApp
@@ -84,9 +90,12 @@ class OneWriteCycle(RequestResponseCycle):
     for a response whose body is in memory, instead of two.
 
     The head is kept from ``http.response.start`` until the first ``http.response.body``
-    message, then both go through uvicorn's own code (its checks and framing) into one
-    buffer. An application that fails between the two never started a response, so
-    uvicorn answers 500 instead of closing the connection on a half-written one.
+    message. A whole response with a content-length (most answers of this API) is
+    framed here, with uvicorn's rules and checks (header names and values, connection
+    close, HEAD without a body) but one check per kind instead of one per header; any
+    other goes through uvicorn's own code into one buffer. An application that fails
+    between the two messages never started a response, so uvicorn answers 500 instead
+    of closing the connection on a half-written one.
     """
 
     _held_start: ASGISendEvent | None = None
@@ -100,6 +109,10 @@ class OneWriteCycle(RequestResponseCycle):
             await super().send(message)
             return
         self._held_start = None
+        if (message["type"] == "http.response.body" and not message.get("more_body", False)
+                and not self.flow.write_paused and not self.disconnected
+                and not self.access_log and self._send_whole(start, message)):
+            return
         transport = self.transport
         held = _HeldWrites(transport)
         self.transport = held  # type: ignore[assignment]
@@ -109,6 +122,53 @@ class OneWriteCycle(RequestResponseCycle):
         finally:
             self.transport = transport
             held.flush()
+
+    def _send_whole(self, start: Any, message: Any) -> bool:
+        """Write a whole response in one piece; False (nothing done) when it is not the
+        simple case: no content-length, a transfer-encoding, a body of another length,
+        or a header uvicorn would refuse (its own code then says so)."""
+        headers = [*self.default_headers, *start.get("headers", ())]
+        names = b"".join(name for name, _ in headers)
+        if HEADER_RE.search(names) or HEADER_VALUE_RE.search(b"\t".join(v for _, v in headers)):
+            return False
+        status = start["status"]
+        body: bytes = message.get("body", b"")
+        head = [STATUS_LINE[status]]
+        length = None
+        close = False
+        for name, value in headers:
+            name = name.lower()
+            if name == b"content-length":
+                if length is not None:
+                    return False
+                length = int(value.decode())
+            elif name == b"transfer-encoding":
+                return False
+            elif name == b"connection":
+                close = close or b"close" in (t.lower().strip() for t in value.split(b","))
+            head += (name, b": ", value, b"\r\n")
+        if self.scope["method"] == "HEAD":
+            body = b""
+        elif length is None:
+            if status not in (204, 304) or body:
+                return False  # uvicorn frames it (chunked) or refuses it
+        elif length != len(body):
+            return False
+        if close:
+            self.keep_alive = False
+        elif not self.keep_alive:
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        head.append(body)
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        self.transport.write(b"".join(head))
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            self.transport.close()
+        self.on_response()
+        return True
 
 
 class HeadLimitedProtocol(HttpToolsProtocol):

@@ -115,3 +115,40 @@ def test_the_head_limit_still_answers_431() -> None:
     raw = b"GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n"
     answer, _ = asyncio.run(exchange(json_app, raw))
     assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+
+
+async def framed_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """No content-length (uvicorn's chunked framing), an empty 204, a connection
+    header of the app's own, and a header value uvicorn refuses."""
+    path = scope["path"]
+    if path == "/chunked":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"whole"})
+    elif path == "/empty":
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/close":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"2"), (b"Connection", b"Close")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+    else:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-bad", b"a\r\nx-injected: 1")]})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def test_other_framings_are_uvicorns_in_one_write_too() -> None:
+    answer, writes = asyncio.run(exchange(framed_app, requests("GET /chunked", "GET /empty",
+                                                               "GET /close")))
+    assert len(writes) == 3
+    assert b"transfer-encoding: chunked" in writes[0]
+    assert writes[0].endswith(b"\r\n\r\n5\r\nwhole\r\n0\r\n\r\n")
+    assert writes[1].startswith(b"HTTP/1.1 204 No Content\r\n")
+    assert writes[1].endswith(b"\r\n\r\n") and b"content-length" not in writes[1]
+    assert b"connection: Close" in writes[2] and writes[2].endswith(b"\r\n\r\nok")
+    assert answer.count(b"HTTP/1.1 ") == 3
+
+
+def test_a_header_value_with_a_line_break_is_refused() -> None:
+    answer, _ = asyncio.run(exchange(framed_app, requests("GET /bad")))
+    assert answer == b""  # as uvicorn does: nothing written, the connection closed
