@@ -25,6 +25,8 @@ from gureum.conductor.build import BuildWorkflow
 from gureum.conductor.lifecycle import LifecycleRunner
 from gureum.config import Settings
 from gureum.db import Database, utcnow
+from gureum.network import service as netsvc
+from gureum.scheduler.select import COMPUTE_BINARY
 from gureum.workflows.manager import WorkflowManager
 
 log = logging.getLogger("gureum.conductor")
@@ -88,6 +90,9 @@ class ConductorEndpoint:
             caps = r.get("capabilities")
             if isinstance(caps, dict):  # what the host's driver really does (virt/driver.py)
                 row.capabilities = {str(k): bool(v) for k, v in caps.items()}
+            vif = r.get("vif")
+            if isinstance(vif, dict):  # how the host plugs ports: its ports' bindings
+                netsvc.report_host_vif(s, host, COMPUTE_BINARY, vif)
 
     async def guests_expected(self, host: str, present: list[str] | None = None
                               ) -> dict[str, Any]:

@@ -5,22 +5,73 @@ A binding is computed for its (port, host) whenever the port is bound —
 carried over from an older binding — so a port bound after an upgrade, a
 migration or an evacuation always has the details its host needs.
 
-Until network agents report their mechanism (roadmap step 5), every host plugs
-ports into its integration bridge the same way; ``vif_for_host`` is the one
-place that will ask the host's agent instead.
+What a host plugs is what its agent reported (``report_agent``, Neutron's
+agents table): a compute agent whose driver plugs ports itself reports its VIF
+mechanism with its resources — the QEMU driver ``bridge`` (a tap on a
+per-network Linux bridge) when it runs as root, ``user`` (QEMU's user
+networking) otherwise. A host that reported nothing (the fake driver) gets the
+integration-bridge binding an Open vSwitch host would. ``vif_for_host`` is the
+one place that decides; a network agent with a real data plane reports its own
+mechanism the same way and nothing else changes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from gureum.db.base import utcnow
 from gureum.network import models as m
 
 UNBOUND = "unbound"
+BRIDGE = "bridge"
+# Linux interface names hold 15 characters (IFNAMSIZ 16 with the NUL).
+IFNAMSIZ = 15
+
+
+def bridge_name(network_id: str) -> str:
+    """The Linux bridge of a network on every host: Neutron's linuxbridge agent's name."""
+    return ("brq" + network_id)[:IFNAMSIZ - 1]
+
+
+def report_agent(s: Session, host: str, binary: str, agent_type: str,
+                 configurations: dict[str, Any]) -> m.Agent:
+    """Record what a host's agent says it plugs (its heartbeat too); one row per
+    (binary, host), updated in place."""
+    agent = s.scalar(select(m.Agent).where(m.Agent.binary == binary, m.Agent.host == host))
+    if agent is None:
+        agent = m.Agent(binary=binary, host=host, agent_type=agent_type)
+        s.add(agent)
+    agent.agent_type = agent_type
+    if agent.configurations != configurations:
+        agent.configurations = dict(configurations)
+    agent.heartbeat_timestamp = utcnow()
+    return agent
+
+
+def _reported(s: Session | None, host: str) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    with s.no_autoflush:
+        rows = s.scalars(select(m.Agent).where(m.Agent.host == host, m.Agent.admin_state_up)
+                         .order_by(m.Agent.heartbeat_timestamp.desc()))
+        for agent in rows:
+            if isinstance(agent.configurations.get("vif_type"), str):
+                return agent.configurations
+    return None
 
 
 def vif_for_host(host: str, network: m.Network, port: m.Port) -> tuple[str, dict[str, Any]]:
     """(vif_type, vif_details) for plugging ``port`` on ``host``."""
+    reported = _reported(object_session(network), host)
+    if reported is not None:
+        vif_type = str(reported["vif_type"])
+        found = dict(reported.get("vif_details") or {})
+        if vif_type == BRIDGE:
+            found.setdefault("bridge_name", bridge_name(network.id))
+        return vif_type, found
     details: dict[str, Any] = {
         "connectivity": "l2",
         "port_filter": True,

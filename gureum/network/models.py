@@ -11,8 +11,12 @@ The shapes follow Neutron's ML2 database where that helps later steps:
   requests for the same address cannot both win;
 * tags of every resource live in one table keyed by the resource id.
 
-Routers, floating IPs, security groups and agents get their own tables when
-they arrive; nothing here needs to change for them.
+* an agent (Neutron's ``agents`` table) is what a host reports about how it
+  plugs ports; a binding for that host takes its ``vif_type`` and
+  ``vif_details`` from it.
+
+Routers, floating IPs and security groups get their own tables when they
+arrive; nothing here needs to change for them.
 """
 
 from __future__ import annotations
@@ -206,3 +210,24 @@ class Quota(Base):
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     resource: Mapped[str] = mapped_column(String(64), primary_key=True)
     hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class Agent(Base):
+    """What plugs ports on a host, as the host reported it (Neutron's agents).
+
+    Today the compute agents report their VIF mechanism here (``configurations``:
+    ``{"vif_type": "bridge", "vif_details": {...}}``); a network agent with its own
+    data plane reports the same way under its own ``binary``.
+    """
+
+    __tablename__ = "network_agents"
+    __table_args__ = (UniqueConstraint("binary", "host"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    binary: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    agent_type: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    configurations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_timestamp: Mapped[dt.datetime] = mapped_column(default=utcnow)

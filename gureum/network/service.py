@@ -253,6 +253,18 @@ def deallocate_for_instance(s: Session, instance_id: str) -> None:
     s.flush()
 
 
+def report_host_vif(s: Session, host: str, binary: str, vif: dict[str, Any]) -> None:
+    """A compute host says how it plugs ports (``HostResources.vif``): bindings to the
+    host get that ``vif_type`` and ``vif_details`` from now on."""
+    vif_type = vif.get("vif_type")
+    if not isinstance(vif_type, str) or not vif_type:
+        return
+    details = vif.get("vif_details")
+    bindings.report_agent(s, host, binary, str(vif.get("agent_type") or f"{vif_type} agent"),
+                          {"vif_type": vif_type,
+                           "vif_details": dict(details) if isinstance(details, dict) else {}})
+
+
 def network_info_for_instance(s: Session, instance_id: str) -> list[dict[str, Any]]:
     return [_vif(p) for p in _instance_ports(s, instance_id)]
 

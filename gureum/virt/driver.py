@@ -104,6 +104,11 @@ class HostResources:
     # The name of this host's marker file in its instances directory (None: no
     # instances directory). A host that sees it there shares the directory.
     shared_storage_id: str | None = None
+    # How this host plugs ports, when its driver plugs them itself (the VIF drivers):
+    # {"agent_type": "Linux bridge agent", "vif_type": "bridge", "vif_details": {...}}.
+    # Bindings to this host get that vif_type (network/bindings.py); None: the host
+    # reports nothing and is bound as an Open vSwitch host would be.
+    vif: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
