@@ -54,11 +54,26 @@ def allocate_network(s: Session, inst: Instance) -> list[dict[str, Any]]:
 
 
 def bind_network(s: Session, instance_id: str, host: str) -> None:
+    """Bind the ports to ``host`` (computed for it, S5) and keep the instance's
+    network_info in step: the next GuestSpec plugs what the new host's binding says."""
     netsvc.bind_ports(s, instance_id, host)
+    _refresh_network_info(s, instance_id)
 
 
 def unbind_network(s: Session, instance_id: str) -> None:
     netsvc.unbind_ports(s, instance_id)
+    _refresh_network_info(s, instance_id)
+
+
+def _refresh_network_info(s: Session, instance_id: str) -> None:
+    """network_info is a cache of the ports (Nova's info cache), not instance state:
+    set on the loaded row, so a caller's unflushed changes to it are kept."""
+    inst = s.get(Instance, instance_id)
+    if inst is None or not inst.network_info:
+        return  # no ports allocated yet: the build writes them
+    info = netsvc.network_info_for_instance(s, instance_id)
+    if info != inst.network_info:
+        inst.network_info = info
 
 
 def deallocate_network(s: Session, instance_id: str) -> None:

@@ -9,6 +9,7 @@ that reported nothing keeps the Open vSwitch binding.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from sqlalchemy import select
@@ -65,3 +66,44 @@ def test_a_port_binds_the_way_its_host_plugs(cloud: InProcessCloud, api: Api,
             ("Linux bridge agent", "bridge")]
         assert s.scalar(select(m.Agent).where(m.Agent.host == "ignored")) is None
         netsvc.deallocate_for_instance(s, vm)
+
+
+def test_the_instance_network_info_follows_its_binding(cloud: InProcessCloud, api: Api,
+                                                       admin_token: str, demo_token: str
+                                                       ) -> None:
+    """A move rebinds the ports (compute.guests.bind_network); the GuestSpec built after
+    it carries the new host's binding, so the destination plugs what it reported."""
+    from gureum.compute.guests import bind_network, guest_spec, unbind_network
+    from gureum.compute.models import Instance
+
+    assert cloud.cloud is not None
+    db = cloud.cloud.db
+    demo = project_id(api, admin_token, "demo")
+    private = next(n for n in listing(api, demo_token, "network") if n["name"] == "private")
+    host = f"br-{uuid.uuid4().hex[:6]}"
+    r = api.request("POST", "/compute/v2.1/servers", demo_token, json={"server": {
+        "name": "follows", "flavorRef": "42", "networks": [{"uuid": private["id"]}],
+        "imageRef": next(i["id"] for i in api.request(
+            "GET", "/image/v2/images?name=cirros", demo_token).json()["images"])}})
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    deadline = time.monotonic() + 30
+    while api.request("GET", f"/compute/v2.1/servers/{sid}", demo_token).json()[
+            "server"]["status"] != "ACTIVE":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with db.session() as s:
+        netsvc.report_host_vif(s, host, "gureum-compute", {"vif_type": "bridge"})
+    with db.session() as s:
+        bind_network(s, sid, host)
+    with db.session(write=False) as s:
+        inst = s.get(Instance, sid)
+        assert inst is not None and inst.project_id == demo
+        (vif,) = guest_spec(inst).network_info
+    assert (vif["binding_host_id"], vif["vif_type"]) == (host, "bridge")
+    assert vif["vif_details"] == {"bridge_name": "brq" + private["id"][:11]}
+    with db.session() as s:
+        unbind_network(s, sid)
+        inst = s.get(Instance, sid)
+        assert inst is not None and inst.network_info[0]["vif_type"] == "unbound"
+    assert api.request("DELETE", f"/compute/v2.1/servers/{sid}", demo_token).status_code == 204
