@@ -35,7 +35,7 @@ MV = "compute 2.100"
 # defaults a user gets (bcrypt cost 12, 10 s heartbeats, no fake delays).
 BENCH_SETTINGS: dict[str, dict[str, Any]] = {
     "quota": {"instances": -1, "cores": -1, "ram": -1},
-    "compute": {"fake_vcpus": 32},
+    "compute": {"driver": "fake", "fake_vcpus": 32},
 }
 
 

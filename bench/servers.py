@@ -196,7 +196,7 @@ class GureumServer(Server):
         gureum = Path(sys.executable).parent / "gureum"
         cmd = [str(gureum) if gureum.exists() else sys.executable,
                *([] if gureum.exists() else ["-m", "gureum.cli.main"]),
-               "up", "--data-dir", str(data_dir), "--port", str(port)]
+               "up", "--data-dir", str(data_dir), "--port", str(port), "--driver", "fake"]
         log = open(log_path, "w")  # noqa: SIM115 - lives as long as the server
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT)
         assert proc.stdout is not None

@@ -99,6 +99,7 @@ def prepare(settings: Settings, db: Database, out: Any = sys.stderr) -> tuple[st
     else:
         identity_bootstrap.reconcile_endpoints(identity, settings.public_url)
         identity_bootstrap.reconcile_roles(identity)
+        _test_guest_on_qemu(settings, db, out)
         passwords = read_passwords(clouds)  # type: ignore[assignment]
     if passwords is not None:
         write_clouds_yaml(clouds, settings.public_url, settings.server.region, *passwords)
@@ -118,6 +119,17 @@ def _bootstrap_images(settings: Settings, db: Database, out: Any) -> None:
     except ImportError:
         return
     image_bootstrap.register_default_images(settings, db, out)
+
+
+def _test_guest_on_qemu(settings: Settings, db: Database, out: Any) -> None:
+    """A cloud first started on the fake driver gets the test guest as cirros once it
+    runs on QEMU (the placeholder boots nothing)."""
+    from gureum.virt import resolve_driver
+
+    if resolve_driver(settings.compute.driver) == "qemu":
+        from gureum.image.bootstrap import ensure_test_guest
+
+        ensure_test_guest(settings, db, out)
 
 
 class Cloud:

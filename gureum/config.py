@@ -119,7 +119,9 @@ class ImageSettings:
 class ComputeSettings:
     report_interval: PositiveFloat = 10.0
     service_down_time: PositiveFloat = 60.0
-    driver: Literal["fake", "qemu"] = "fake"
+    # "auto": qemu when qemu-system-x86_64 is installed (and gureum has the QEMU
+    # driver), else fake; `gureum up` and `gureum compute` say which they chose.
+    driver: Literal["auto", "fake", "qemu"] = "auto"
     # Build attempts (hosts tried) before a server goes to ERROR.
     max_attempts: PositiveInt = 3
     default_availability_zone: str = "nova"

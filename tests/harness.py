@@ -30,7 +30,9 @@ BIN = Path(sys.executable).parent
 # Cheap bcrypt and quick heartbeats: tests measure behaviour, not cost.
 TEST_SETTINGS: dict[str, dict[str, Any]] = {
     "identity": {"password_hash_rounds": 4, "address_failure_threshold": 10_000},
-    "compute": {"report_interval": 1.0, "service_down_time": 5.0, "fake_test_mode": True},
+    # The fake driver, named: the default is QEMU wherever it is installed.
+    "compute": {"driver": "fake", "report_interval": 1.0, "service_down_time": 5.0,
+                "fake_test_mode": True},
 }
 
 
@@ -63,7 +65,7 @@ def make_settings(data_dir: Path, port: int | None = None, **sections: dict[str,
     overrides: dict[str, dict[str, Any]] = {
         # Tests fail logins on purpose; only the throttle's own test wants the slow-down.
         "identity": {"password_hash_rounds": 4, "address_failure_threshold": 10_000},
-        "compute": {"report_interval": 1.0, "service_down_time": 5.0,
+        "compute": {"driver": "fake", "report_interval": 1.0, "service_down_time": 5.0,
                     "fake_test_mode": True},
         "server": {"port": port or free_port()},
     }

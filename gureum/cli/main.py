@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     _server_opts(up)
     up.add_argument("--hosts", type=int, default=1, metavar="N",
                     help="number of compute agents, named c01, c02, … (default 1)")
-    up.add_argument("--driver", choices=["fake", "qemu"], help="virt driver (default fake)")
+    up.add_argument("--driver", choices=["auto", "fake", "qemu"],
+                    help="virt driver (default auto: qemu when QEMU is installed, else fake)")
 
     api = sub.add_parser("api", help="run only the API server")
     _common(api)
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     compute = sub.add_parser("compute", help="run one compute agent")
     _common(compute)
     compute.add_argument("--host", required=True, metavar="NAME", help="this host's name")
-    compute.add_argument("--driver", choices=["fake", "qemu"], help="virt driver")
+    compute.add_argument("--driver", choices=["auto", "fake", "qemu"],
+                         help="virt driver (default auto: qemu when QEMU is installed)")
 
     manage = sub.add_parser("manage", help="administrative tasks")
     msub = manage.add_subparsers(dest="manage_command", required=True, metavar="TASK")
@@ -72,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     _server_opts(boot)
     boot.add_argument("--reset-passwords", action="store_true",
                       help="give admin and demo new passwords and rewrite clouds.yaml")
+    image = msub.add_parser(
+        "build-test-image", help="build the tiny test guest from Debian's kernel and busybox "
+        "(cached), and with --register make it the cloud's cirros image")
+    _common(image)
+    image.add_argument("--output", metavar="DIR",
+                       help="where builds are kept (default: <data dir>/test-image)")
+    image.add_argument("--register", action="store_true",
+                       help="register it in the cloud (cirros-kernel, cirros-ramdisk, cirros)")
     return parser
 
 
@@ -121,9 +131,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def pin_driver(settings: Settings, out: Any = sys.stderr) -> Settings:
+    """Resolve ``[compute] driver = "auto"`` once, saying so when it is not QEMU."""
+    import dataclasses
+
+    from gureum.virt import auto_driver
+
+    if settings.compute.driver != "auto":
+        return settings
+    driver, notice = auto_driver()
+    if notice:
+        print(f"gureum: {notice}", file=out, flush=True)
+    return dataclasses.replace(settings, compute=dataclasses.replace(
+        settings.compute, driver=driver))
+
+
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from gureum.cli import roles
 
+    if args.command in ("up", "compute"):
+        settings = pin_driver(settings)
     if args.command == "up":
         if args.hosts < 0:
             raise ConfigError("--hosts must be 0 or more")

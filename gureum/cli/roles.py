@@ -95,6 +95,8 @@ def manage(args: argparse.Namespace, settings: Settings) -> int:
                 db.upgrade()
             print(f"database schema at revision {current(db)}")
             return 0
+        if args.manage_command == "build-test-image":
+            return _build_test_image(args, settings, db)
         identity = Identity(settings, db)
         if args.manage_command == "fernet":
             if args.action == "setup":
@@ -113,6 +115,34 @@ def manage(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         db.dispose()
     return 1
+
+
+def _build_test_image(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    """Build (or find cached) the test guest; with --register make it the cirros image."""
+    from pathlib import Path
+
+    from gureum import testimage
+
+    output = Path(args.output).expanduser() if args.output else \
+        testimage.default_output(settings.data_dir)
+    image = testimage.build(output, out=sys.stdout)
+    print(f"kernel:  {image.kernel}\nramdisk: {image.ramdisk}\ndisk:    {image.disk}\n"
+          f"boot:    qemu-system-x86_64 -machine accel=tcg -m 128 -nographic "
+          f"{' '.join(repr(a) if ' ' in a else a for a in image.qemu_args())}")
+    if not args.register:
+        return 0
+    from gureum.identity.bootstrap import is_bootstrapped
+    from gureum.identity.core import Identity
+    from gureum.image.bootstrap import ensure_test_guest
+
+    db.upgrade()
+    if not is_bootstrapped(Identity(settings, db)):
+        print("gureum: this cloud is not bootstrapped yet; start it once (gureum up) or run "
+              "`gureum manage bootstrap`, then register", file=sys.stderr)
+        return 1
+    if not ensure_test_guest(settings, db, out=sys.stdout, replace=True, output=output):
+        print("cirros is already this test guest")
+    return 0
 
 
 def _credential_keys(action: str, identity: object) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from pathlib import Path
+from typing import Literal
 
 from gureum.config import Settings
 from gureum.errors import ConfigError
@@ -17,9 +20,32 @@ def driver_classes() -> dict[str, type[VirtDriver]]:
     return {"fake": FakeDriver}
 
 
+QEMU_BINARY = "qemu-system-x86_64"
+QEMU_PACKAGES = "qemu-system-x86 qemu-utils"
+
+
+DriverName = Literal["fake", "qemu"]
+
+
+def auto_driver() -> tuple[DriverName, str | None]:
+    """What ``[compute] driver = "auto"`` means here, and why not qemu when it is not."""
+    if shutil.which(QEMU_BINARY) is None:
+        return "fake", (f"{QEMU_BINARY} is not installed: using the fake driver (install "
+                        f"QEMU with `apt-get install {QEMU_PACKAGES}` or scripts/bootstrap)")
+    if importlib.util.find_spec("gureum.virt.qemu") is None:
+        return "fake", "this gureum has no QEMU driver yet: using the fake driver"
+    return "qemu", None
+
+
+def resolve_driver(name: str) -> str:
+    """The driver a ``[compute] driver`` value names (``auto`` resolved)."""
+    return auto_driver()[0] if name == "auto" else name
+
+
 def make_driver(settings: Settings, host: str) -> VirtDriver:
     conf = settings.compute
-    if conf.driver == "fake":
+    driver = resolve_driver(conf.driver)
+    if driver == "fake":
         from gureum.virt.fake import (
             FakeDriver,
             parse_delays,
@@ -36,7 +62,7 @@ def make_driver(settings: Settings, host: str) -> VirtDriver:
                           instances_dir=instances_dir(settings, host),
                           # Shared by the hosts of one machine, in one process or many.
                           handoff_dir=settings.host_state_dir(host).parent / ".fake-handoff")
-    raise ConfigError(f"Unknown virt driver {conf.driver!r}; use 'fake' or 'qemu'.")
+    raise ConfigError(f"Unknown virt driver {driver!r}; use 'fake' or 'qemu'.")
 
 
 def instances_dir(settings: Settings, host: str) -> Path:

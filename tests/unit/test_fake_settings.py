@@ -31,7 +31,8 @@ def test_shared_storage_groups_name_one_directory_per_group() -> None:
 
 def test_make_driver_applies_the_settings(tmp_path: Path) -> None:
     settings = load_settings(None, {"compute": {
-        "fake_ignore_acpi": "c02:stubborn", "fake_shared_storage": "c01,c02"}},
+        "driver": "fake", "fake_ignore_acpi": "c02:stubborn",
+        "fake_shared_storage": "c01,c02"}},
         environ={}, data_dir=tmp_path)
     c01, c02, c03 = (make_driver(settings, h) for h in ("c01", "c02", "c03"))
     assert isinstance(c02, FakeDriver) and c02.ignore_acpi == {"stubborn"}

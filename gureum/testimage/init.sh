@@ -1,0 +1,113 @@
+#!/bin/sh
+# The gureum test guest's init (busybox ash, PID 1). Built by gureum/testimage;
+# every line it prints goes to the serial console (ttyS0). See the package
+# docstring for the lines tests read.
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+if [ -c /dev/ttyS0 ]; then exec </dev/null >/dev/ttyS0 2>&1; fi
+dmesg -n 1
+
+arg() {  # the value of kernel argument gureum.$1, or $2
+    for word in $(cat /proc/cmdline); do
+        case "$word" in "gureum.$1="*) echo "${word#*=}"; return ;; esac
+    done
+    echo "$2"
+}
+
+echo "gureum-guest: kernel $(uname -r), init starting"
+while read -r module; do
+    insmod "/lib/modules/$module.ko" || echo "gureum-guest: module $module did not load"
+done < /etc/modules-order
+
+# Dirty pages stay in memory until a sync (or the clean power-off): a guest
+# forced off loses its last write, as a real one can.
+echo 0 > /proc/sys/vm/dirty_writeback_centisecs
+echo 360000 > /proc/sys/vm/dirty_expire_centisecs
+
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 20 ]; do usleep 100000; i=$((i + 1)); done
+
+ram=0
+for entry in /sys/firmware/memmap/*; do
+    [ "$(cat "$entry/type")" = "System RAM" ] || continue
+    ram=$((ram + $(cat "$entry/end") - $(cat "$entry/start") + 1))
+done
+echo "ram-mb: $(((ram + 1048575) / 1048576))"
+echo "mem-total-mb: $(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024))"
+
+count=none
+if [ -b /dev/vda ]; then
+    echo "disk-mb: $(($(cat /sys/block/vda/size) / 2048))"
+    mkdir -p /data
+    opts=commit=600,noauto_da_alloc
+    if ! mount -t ext4 -o $opts /dev/vda /data 2>/dev/null; then
+        # Only a blank disk is formatted; anything else is left alone.
+        if [ "$(dd if=/dev/vda bs=4096 count=16 2>/dev/null | tr -d '\000' | wc -c)" -eq 0 ]; then
+            echo "gureum-guest: /dev/vda is blank; making a file system on it"
+            mke2fs -L gureum-data /dev/vda >/dev/null && mount -t ext4 -o $opts /dev/vda /data
+        fi
+    fi
+    if grep -q ' /data ' /proc/mounts; then
+        count=$(cat /data/boot-count 2>/dev/null)
+        case "$count" in '' | *[!0-9]*) count=0 ;; esac
+        count=$((count + 1))
+        echo "$count" > /data/boot-count  # no sync: see dirty_writeback above
+    else
+        echo "gureum-guest: no file system on /dev/vda; no boot counter"
+    fi
+else
+    echo "disk-mb: 0"
+fi
+echo "boot-count: $count"
+
+mkdir -p /config
+cdrom=$(findfs LABEL=config-2 2>/dev/null)
+for dev in $cdrom /dev/sr0 /dev/sr1 /dev/vd[b-z] /dev/hd[a-d]; do
+    [ -b "$dev" ] || continue
+    mount -t iso9660 -o ro "$dev" /config 2>/dev/null || continue
+    if [ -f /config/openstack/latest/meta_data.json ]; then
+        meta=/config/openstack/latest/meta_data.json
+        name=$(sed -n 's/.*"hostname": *"\([^"]*\)".*/\1/p' $meta)
+        echo "config-drive: $dev"
+        echo "instance-uuid: $(sed -n 's/.*"uuid": *"\([^"]*\)".*/\1/p' $meta)"
+        echo "hostname: $name"
+        [ -n "$name" ] && hostname "$name"
+        if [ -f /config/openstack/latest/user_data ]; then
+            head -n 50 /config/openstack/latest/user_data | sed 's/^/user-data: /'
+        fi
+        break
+    fi
+    umount /config
+done
+
+ip link set lo up
+for nic in /sys/class/net/*; do
+    name=${nic##*/}
+    [ "$name" = lo ] && continue
+    echo "nic: $name $(cat "$nic/address")"
+    ip link set "$name" up
+    if [ "$(arg dhcp 1)" = 1 ]; then
+        udhcpc -i "$name" -s /etc/udhcpc.script -t 3 -T 2 -n -q >/dev/null 2>&1 &
+    fi
+done
+
+if [ "$(arg ignore_acpi 0)" = 1 ]; then
+    echo "acpi: ignored (gureum.ignore_acpi=1)"
+else
+    i=0
+    while [ -z "$(ls /dev/input/ 2>/dev/null | grep event)" ] && [ $i -lt 20 ]; do
+        usleep 100000; i=$((i + 1))
+    done
+    acpid -c /etc/acpi -l /dev/null
+    echo "acpi: power button powers off"
+fi
+
+echo "GUREUM-READY"
+tick=0
+while :; do
+    sleep 1
+    tick=$((tick + 1))
+    echo "tick $tick"
+done
