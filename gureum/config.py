@@ -168,6 +168,23 @@ class ComputeSettings:
 
 
 @dataclass(frozen=True, config=STRICT)
+class VncSettings:
+    """Graphical consoles in a browser (Nova's [vnc]): QEMU's VNC websocket behind the
+    token-checked proxy the API serves at /vnc, with Debian's noVNC page."""
+
+    # Off: no console URL is given (Nova's 400 "Unavailable console type").
+    enabled: bool = True
+    # The noVNC page a console URL opens (Nova's option of the same name); empty:
+    # <public_url>/vnc/vnc_lite.html. The proxy's websocket is beside it (websockify).
+    novncproxy_base_url: str = ""
+    # How long a console URL's token can be used to connect, in seconds (Nova's
+    # [consoleauth] token_ttl); a connection already open stays open.
+    token_ttl: Annotated[int, Field(ge=1, le=86400)] = 600
+    # Where noVNC's files are: Debian's package `novnc` installs them here.
+    novnc_path: str = "/usr/share/novnc"
+
+
+@dataclass(frozen=True, config=STRICT)
 class ConductorSettings:
     # Failure injection for tests: stop a workflow right after a step, as if the
     # conductor process died there, e.g. "resize:power_off" or "*:transfer".
@@ -208,6 +225,7 @@ class Settings:
     compute: ComputeSettings = field(default_factory=ComputeSettings)
     quota: QuotaSettings = field(default_factory=QuotaSettings)
     conductor: ConductorSettings = field(default_factory=ConductorSettings)
+    vnc: VncSettings = field(default_factory=VncSettings)
 
     @property
     def database_url(self) -> str:
@@ -229,6 +247,10 @@ class Settings:
     def host_state_dir(self, host: str) -> Path:
         base = self.compute.state_dir
         return Path(base) / host if base else self.data_dir / "hosts" / host
+
+    @property
+    def novncproxy_base_url(self) -> str:
+        return self.vnc.novncproxy_base_url or f"{self.public_url}/vnc/vnc_lite.html"
 
     @property
     def public_url(self) -> str:

@@ -14,7 +14,7 @@ answered with ``BadMessage`` naming what is wrong (the caller gets a RemoteError
 with status 400). A minor version only ever adds message types or optional
 fields, so an agent accepts any minor of its major. Results come back as JSON
 and are rebuilt into their dataclass (``PowerOffResult``, ``GuestInfo``,
-``PreflightFacts``) by the message that asked for them.
+``PreflightFacts``, ``VncConsole``) by the message that asked for them.
 
 Each message also names the lane it runs in on the agent (see
 ``gureum/agent/service.py``): quick look-ups and controls never queue behind
@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, get_type_hints
 
 from gureum.errors import GureumError
-from gureum.virt.driver import GuestInfo, GuestSpec, PowerOffResult, PreflightFacts
+from gureum.virt.driver import (
+    GuestInfo,
+    GuestSpec,
+    PowerOffResult,
+    PreflightFacts,
+    VncConsole,
+)
 
 VERSION = (1, 0)
 VERSION_TEXT = f"{VERSION[0]}.{VERSION[1]}"
@@ -250,6 +256,12 @@ class ListGuests(Message[list[str]]):
 class ConsoleOutput(Message[str]):
     guest_id: str
     tail: int | None = None
+
+
+@message("get_vnc_console", lane=CONTROL, returns=VncConsole)
+@dataclass(frozen=True)
+class GetVncConsole(Message[VncConsole]):
+    guest_id: str
 
 
 @message("set_admin_password")

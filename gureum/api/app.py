@@ -84,7 +84,7 @@ class GureumApp:
     """The ASGI callable serving every family."""
 
     def __init__(self, state: Any, families: list[Family], authenticator: Authenticator,
-                 body_timeout: float = BODY_TIMEOUT) -> None:
+                 body_timeout: float = BODY_TIMEOUT, mounts: list[Any] | None = None) -> None:
         self.state = state
         self.body_timeout = body_timeout
         self.families = {f.prefix: f for f in families}
@@ -97,6 +97,7 @@ class GureumApp:
         # Full path → (family, endpoint) for the exact paths that need no middleware.
         self._exact: dict[str, tuple[Family, Endpoint]] = {}
         routes: list[Any] = [self._mount(f, handlers) for f in families]
+        routes.extend(mounts or ())  # ASGI apps of their own (the console proxy at /vnc)
         routes.append(StarletteRoute("/", self.root, methods=["GET"]))
         self.starlette = _Starlette(routes=routes, exception_handlers=handlers,
                                     lifespan=self._lifespan)

@@ -26,6 +26,7 @@ from gureum.api.state import ApiState
 from gureum.bus import Transport
 from gureum.compute import api as compute_api
 from gureum.config import Settings
+from gureum.console import api as console_api
 from gureum.context import new_request_id
 from gureum.db import Database
 from gureum.errors import HeadersTooLarge
@@ -52,8 +53,13 @@ def build_app(settings: Settings, db: Database, bus: Transport) -> GureumApp:
         network_api.family(),
         discovery.volume_family(),
     ]
+    proxy = console_api.ConsoleProxy(state)
     app = GureumApp(state, families, TokenAuthenticator(tokens),
-                    body_timeout=settings.server.body_timeout)
+                    body_timeout=settings.server.body_timeout,
+                    mounts=[console_api.mount(proxy)])
+    problem = proxy.missing() if settings.vnc.enabled else None
+    if problem is not None:
+        log.warning("consoles in the browser will not work: %s", problem)
     # Work handed to the conductor is announced after its transaction commits.
     announcer = Announcer(bus)
     db.outbox_notifier = announcer

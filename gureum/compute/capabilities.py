@@ -42,6 +42,8 @@ ACTIONS: dict[str, Needs] = {
     "resize": Needs("supports_resize"), "migrate": Needs("supports_resize"),
     "os-migrateLive": Needs("supports_live_migration"),
     "os-getConsoleOutput": Needs("supports_console_output"),
+    "os-getVNCConsole": Needs("supports_vnc_console",
+                              message="The requested functionality is not supported."),
     "changePassword": Needs("supports_set_admin_password",
                             message="Unable to set password on instance"),
     "trigger_crash_dump": Needs("supports_trigger_crash_dump", InvalidInput,

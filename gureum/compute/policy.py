@@ -74,6 +74,8 @@ RULES: dict[str, Check] = {
     _P + "os-lock-server:unlock:unlock_override": ADMIN,
     _P + "os-admin-actions:reset_state": ADMIN,
     _P + "os-console-output": MEMBER,  # the console may hold secrets: not a reader's
+    _P + "os-remote-consoles": MEMBER,
+    _P + "os-console-auth-tokens": ADMIN,
     _P + "os-create-backup": MEMBER,
     _P + "os-shelve:shelve": MEMBER,
     _P + "os-shelve:shelve_offload": ADMIN,

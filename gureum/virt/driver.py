@@ -50,6 +50,13 @@ class NotSupported(DriverError):
     """The driver cannot do this at all (it does not declare the capability)."""
 
 
+class ConsoleUnavailable(DriverError):
+    """The guest is defined here but has no console to connect to right now (it is not
+    running: stopped, suspended, still waiting for a live migration's state)."""
+
+    status = 409
+
+
 @dataclass(frozen=True)
 class GuestSpec:
     """Everything needed to define a guest, rebuilt from the database every time."""
@@ -121,6 +128,22 @@ class PowerOffResult:
 
 
 @dataclass(frozen=True)
+class VncConsole:
+    """Where a guest's graphical console is served: a websocket (RFC 6455, subprotocol
+    ``binary``) carrying the RFB (VNC) protocol, as QEMU's ``-vnc …,websocket=``
+    serves it. Only a console proxy connects there; browsers never do."""
+
+    host: str  # an address the console proxy can reach
+    port: int  # the websocket's TCP port
+    path: str | None = None  # the handshake's request path, when not "/"
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{self.path or '/'}"
+
+
+@dataclass(frozen=True)
 class PreflightFacts:
     """What a destination's preflight tells the source."""
 
@@ -145,6 +168,7 @@ CAPABILITIES: tuple[str, ...] = (
     "supports_console_output",
     "supports_set_admin_password",  # changePassword
     "supports_trigger_crash_dump",  # trigger_crash_dump (an NMI)
+    "supports_vnc_console",  # a graphical console in the browser (os-getVNCConsole)
 )
 
 
@@ -263,6 +287,19 @@ class VirtDriver(ABC):
     @abstractmethod
     async def console_output(self, guest_id: str, tail: int | None = None) -> str:
         """The serial console log (only its last ``tail`` lines when given)."""
+
+    async def get_vnc_console(self, guest_id: str) -> VncConsole:
+        """Where the guest's graphical console listens, for the console proxy.
+
+        Only a driver declaring ``supports_vnc_console`` does; any other raises
+        NotSupported (the API answers Nova's 501). GuestNotFound when the guest is not
+        on this host; ConsoleUnavailable when it is but no process of it runs (stopped,
+        suspended, waiting for incoming state). Changes nothing. The address stays the
+        guest's for as long as its process runs; a new process (power on, hard reboot,
+        resume, a migration) may listen elsewhere, so a proxy asks again before it
+        connects.
+        """
+        raise NotSupported(f"The {self.name} driver has no graphical console.")
 
     @abstractmethod
     async def snapshot(self, guest_id: str, target_path: str) -> int:

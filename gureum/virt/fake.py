@@ -125,14 +125,15 @@ class _Injected:
 
 class FakeDriver(VirtDriver):
     name = "fake"
-    # What the fake really does; it has no guest agent to set a password through and
-    # no NMI to send, so it does not claim those.
+    # What the fake really does; it has no guest agent to set a password through, no
+    # NMI to send and no screen to show, so it does not claim those.
     capabilities: ClassVar[dict[str, bool]] = {
         "supports_pause": True, "supports_suspend": True, "supports_rescue": True,
         "supports_snapshot": True, "supports_resize": True,
         "supports_live_migration": True, "supports_block_migration": True,
         "supports_evacuate": True, "supports_console_output": True,
         "supports_set_admin_password": False, "supports_trigger_crash_dump": False,
+        "supports_vnc_console": False,
     }
 
     def __init__(self, vcpus: int = 16, memory_mb: int = 32768, local_gb: int = 500,

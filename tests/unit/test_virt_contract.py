@@ -21,6 +21,7 @@ import pytest
 from gureum.compute import states
 from gureum.virt.driver import (
     CAPABILITIES,
+    ConsoleUnavailable,
     GuestNotFound,
     GuestSpec,
     HostResources,
@@ -30,6 +31,7 @@ from gureum.virt.driver import (
     PreflightFailed,
     SpawnFailed,
     VirtDriver,
+    VncConsole,
 )
 from gureum.virt.fake import FakeDriver
 
@@ -612,6 +614,39 @@ def test_trigger_crash_dump(drivers: Hosts) -> None:
     run(go())
 
 
+async def rfb_greeting(console: VncConsole) -> bytes:
+    """The first message of the console's websocket: an RFB server's version."""
+    from websockets.asyncio.client import connect
+
+    async with connect(console.url, subprotocols=["binary"], open_timeout=10) as ws:
+        assert ws.subprotocol == "binary"
+        data = await asyncio.wait_for(ws.recv(), 10)
+    return data if isinstance(data, bytes) else data.encode()
+
+
+def test_get_vnc_console(drivers: Hosts) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        driver = await running(host)
+        if not _declared(host, "supports_vnc_console"):
+            with pytest.raises(NotSupported):
+                await driver.get_vnc_console("g1")
+            assert await power(driver) == states.RUNNING  # nothing changed
+            return
+        console = await driver.get_vnc_console("g1")
+        assert console.port > 0
+        assert (await rfb_greeting(console)).startswith(b"RFB 003.")
+        assert await driver.get_vnc_console("g1") == console  # the same while it runs
+        with pytest.raises(GuestNotFound):
+            await driver.get_vnc_console("nope")
+        await driver.power_off("g1", timeout=0, retry_interval=1)
+        with pytest.raises(ConsoleUnavailable):
+            await driver.get_vnc_console("g1")
+        await driver.destroy("g1")
+    run(go())
+
+
 def test_capability_report(drivers: Hosts) -> None:
     report = drivers("h1").driver.capability_report()
     assert list(report) == list(CAPABILITIES)  # every known one, declared or not
@@ -625,4 +660,4 @@ def test_every_driver_method_has_a_contract_test() -> None:
                if not name.startswith("_")}
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     assert methods - tested == set()
-    assert len(methods) == 30
+    assert len(methods) == 31

@@ -46,6 +46,7 @@ def family() -> Family:
         keypairs,
         migrations,
         quota_sets,
+        remote_consoles,
         server_groups,
         server_ips,
         server_metadata,
@@ -59,7 +60,7 @@ def family() -> Family:
     router = Router()
     router.add("GET", "/", versions, auth=False)
     router.add("GET", "/v2.1", version, auth=False)
-    for module in (servers, actions, flavors, keypairs, server_migrations):
+    for module in (servers, actions, flavors, keypairs, server_migrations, remote_consoles):
         router.include(module.router)
     for module in (services, hypervisors, availability_zones, aggregates, server_groups,
                    instance_actions, migrations, quota_sets, usage, server_metadata,
