@@ -10,10 +10,14 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	scripts/bootstrap
 
+# scripts/system-packages: QEMU and the test guest's packages, installed when
+# missing (quiet when they are there).
 up: $(STAMP)
+	@scripts/system-packages
 	$(VENV)/bin/gureum up $(ARGS)
 
 test: $(STAMP)
+	@scripts/system-packages
 	scripts/test $(ARGS)
 
 lint: $(STAMP)
