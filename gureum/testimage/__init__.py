@@ -20,9 +20,10 @@ The build (cached: a second one with the same inputs is instant) is a directory
 Registered in a cloud (``--register``, or the first start on the QEMU driver) as
 Glance does it for a kernel/ramdisk ("uec") image: public images ``cirros-kernel``
 (aki), ``cirros-ramdisk`` (ari) and ``cirros`` (qcow2), the last with the
-properties ``kernel_id``, ``ramdisk_id`` and ``os_command_line`` (``console=ttyS0
-quiet``). A driver boots it as ``-kernel <kernel> -initrd <ramdisk> -append
-<os_command_line> -drive file=<disk>,if=virtio``; the serial console is ttyS0.
+properties ``kernel_id``, ``ramdisk_id`` and ``os_command_line`` (``console=tty0
+console=ttyS0 quiet``). A driver boots it as ``-kernel <kernel> -initrd <ramdisk> -append
+<os_command_line> -drive file=<disk>,if=virtio``; the serial console is ttyS0, and
+the init's lines are on the screen (tty0, the VNC console) too.
 
 Kernel arguments the guest reads:
 
@@ -74,7 +75,10 @@ HERE = Path(__file__).resolve().parent
 # Bump when the build changes in a way the hashed inputs below do not show.
 BUILDER_VERSION = "1"
 READY_MARKER = "GUREUM-READY"
-DEFAULT_COMMAND_LINE = "console=ttyS0 quiet"
+# Kernel messages on the screen and the serial port (the last console= is
+# /dev/console); the init's lines go to both anyway.
+DEFAULT_COMMAND_LINE = "console=tty0 console=ttyS0 quiet"
+IGNORE_ACPI_ARG = "gureum.ignore_acpi=1"
 DISK_MB = 64
 KERNEL_NAME = "vmlinuz"
 RAMDISK_NAME = "initramfs.gz"
@@ -83,11 +87,11 @@ DISK_NAME = "disk.qcow2"
 MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "crc32c_generic", "ext4", "isofs",
            "ata_piix", "sr_mod", "button", "evdev")
 # busybox applets linked in /bin (the init scripts use these).
-APPLETS = ("sh", "ash", "mount", "umount", "insmod", "cat", "echo", "sed", "grep", "head",
-           "tr", "wc", "dd", "sleep", "usleep", "mkdir", "ls", "findfs", "hostname", "ip",
-           "udhcpc", "acpid", "sync", "poweroff", "reboot", "mke2fs", "dmesg", "uname",
-           "ifconfig", "route", "ps", "kill", "df", "free", "blockdev", "lsmod", "rmmod",
-           "modprobe", "sysctl", "date", "cut", "awk", "test", "[", "true", "false", "stat")
+APPLETS = ("sh", "ash", "mount", "umount", "insmod", "cat", "echo", "sed", "grep", "head", "tr",
+           "tee", "tail", "wc", "dd", "sleep", "usleep", "mkdir", "ls", "findfs", "hostname", "ip",
+           "udhcpc", "acpid", "sync", "poweroff", "reboot", "mke2fs", "dmesg", "uname", "ifconfig",
+           "route", "ps", "kill", "df", "free", "blockdev", "lsmod", "rmmod", "modprobe", "sysctl",
+           "date", "cut", "awk", "test", "[", "true", "false", "stat")
 PACKAGES = "qemu-utils linux-image-amd64 busybox-static"
 
 

@@ -3,11 +3,17 @@
 # every line it prints goes to the serial console (ttyS0). See the package
 # docstring for the lines tests read.
 export PATH=/bin:/sbin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-if [ -c /dev/ttyS0 ]; then exec </dev/null >/dev/ttyS0 2>&1; fi
-dmesg -n 1
+if [ -z "${GUREUM_INIT_LOGGED:-}" ]; then
+    mount -t proc proc /proc
+    mount -t sysfs sysfs /sys
+    mount -t devtmpfs devtmpfs /dev
+    dmesg -n 1
+    # What follows goes to the serial port (console.log) and to the screen (VNC).
+    serial=/dev/ttyS0
+    [ -c $serial ] || serial=/dev/console
+    GUREUM_INIT_LOGGED=1 /init </dev/null 2>&1 | tee -a /dev/tty0 2>/dev/null >$serial
+    while :; do sleep 3600; done  # PID 1 never ends
+fi
 
 arg() {  # the value of kernel argument gureum.$1, or $2
     for word in $(cat /proc/cmdline); do
@@ -74,8 +80,10 @@ for dev in $cdrom /dev/sr0 /dev/sr1 /dev/vd[b-z] /dev/hd[a-d]; do
         echo "instance-uuid: $(sed -n 's/.*"uuid": *"\([^"]*\)".*/\1/p' $meta)"
         echo "hostname: $name"
         [ -n "$name" ] && hostname "$name"
-        if [ -f /config/openstack/latest/user_data ]; then
-            head -n 50 /config/openstack/latest/user_data | sed 's/^/user-data: /'
+        data=/config/openstack/latest/user_data
+        if [ -f $data ]; then
+            head -n 50 $data | sed 's/^/user-data: /'
+            [ -n "$(tail -c 1 $data)" ] && echo  # a last line without its newline
         fi
         break
     fi

@@ -48,7 +48,7 @@ def test_register_makes_cirros_the_test_guest_with_its_kernel_and_ramdisk(
     cirros = show(up, "cirros")
     props = cirros["properties"]
     assert cirros["disk_format"] == "qcow2" and cirros["visibility"] == "public"
-    assert props["os_command_line"] == "console=ttyS0 quiet"
+    assert props["os_command_line"] == "console=tty0 console=ttyS0 quiet"
     kernel, ramdisk = show(up, props["kernel_id"]), show(up, props["ramdisk_id"])
     assert (kernel["name"], kernel["disk_format"]) == ("cirros-kernel", "aki")
     assert (ramdisk["name"], ramdisk["disk_format"]) == ("cirros-ramdisk", "ari")
@@ -79,4 +79,4 @@ def test_build_alone_prints_how_to_boot_it(tmp_path: Path) -> None:
     kernel = next(line.split()[1] for line in done.stdout.splitlines()
                   if line.startswith("kernel:"))
     assert Path(kernel).is_file() and Path(kernel).parent.parent == tmp_path / "out"
-    assert "-append 'console=ttyS0 quiet'" in done.stdout
+    assert "-append 'console=tty0 console=ttyS0 quiet'" in done.stdout

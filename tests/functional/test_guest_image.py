@@ -118,7 +118,7 @@ def test_boot_counter_survives_a_clean_acpi_power_off_and_not_a_forced_one(
         image: testimage.GuestImage, tmp_path: Path) -> None:
     disk = tmp_path / "disk.qcow2"
     shutil.copyfile(image.disk, disk)
-    iso = config_drive(tmp_path, "vm-test-1", "#!/bin/sh\necho hello from user data\n")
+    iso = config_drive(tmp_path, "vm-test-1", "#!/bin/sh\necho hello from user data")
 
     # Boot 1: sizes, config drive, ticks; the power button powers it off by itself.
     guest = Guest(image, disk, tmp_path,
@@ -130,7 +130,7 @@ def test_boot_counter_survives_a_clean_acpi_power_off_and_not_a_forced_one(
         assert guest.value("disk-mb") == str(testimage.DISK_MB)
         assert guest.value("boot-count") == "1"
         assert guest.value("hostname") == "vm-test-1"
-        assert "user-data: echo hello from user data" in guest.text()
+        assert "user-data: echo hello from user data\n" in guest.text()
         guest.wait_for(r"^tick 2$", timeout=30)
         assert ticks(guest)[:2] == [1, 2]
         guest.qmp("system_powerdown")
@@ -153,7 +153,8 @@ def test_boot_counter_survives_a_clean_acpi_power_off_and_not_a_forced_one(
     # Boot 3, the variant that ignores ACPI: boot 2's write was lost with the forced
     # quit, and the power button changes nothing.
     guest = Guest(image, disk, tmp_path,
-                  command_line=f"{testimage.DEFAULT_COMMAND_LINE} gureum.ignore_acpi=1")
+                  command_line=f"{testimage.DEFAULT_COMMAND_LINE} "
+                  f"{testimage.IGNORE_ACPI_ARG}")
     try:
         guest.wait_for(rf"^{testimage.READY_MARKER}$")
         assert guest.value("boot-count") == "2"

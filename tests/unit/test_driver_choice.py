@@ -82,7 +82,7 @@ def test_first_start_on_qemu_registers_the_test_guest_as_cirros(tmp_path: Path) 
         props = images["cirros"].props()
         assert props["kernel_id"] == images["cirros-kernel"].id
         assert props["ramdisk_id"] == images["cirros-ramdisk"].id
-        assert props["os_command_line"] == "console=ttyS0 quiet"
+        assert props["os_command_line"] == "console=tty0 console=ttyS0 quiet"
         assert (images["cirros"].disk_format, images["cirros-kernel"].disk_format,
                 images["cirros-ramdisk"].disk_format) == ("qcow2", "aki", "ari")
         assert images["cirros"].virtual_size == 64 << 20
