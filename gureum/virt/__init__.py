@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 from typing import Literal
@@ -32,7 +31,7 @@ def auto_driver() -> tuple[DriverName, str | None]:
     if shutil.which(QEMU_BINARY) is None:
         return "fake", (f"{QEMU_BINARY} is not installed: using the fake driver (install "
                         f"QEMU with `apt-get install {QEMU_PACKAGES}` or scripts/bootstrap)")
-    if importlib.util.find_spec("gureum.virt.qemu") is None:
+    if "qemu" not in driver_classes():
         return "fake", "this gureum has no QEMU driver yet: using the fake driver"
     return "qemu", None
 

@@ -39,12 +39,12 @@ def test_auto_without_qemu_is_the_fake_driver_with_a_one_line_notice(
 def test_auto_with_qemu_installed_is_qemu_once_gureum_has_the_driver(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(virt.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(virt.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(virt, "driver_classes", lambda: {"fake": FakeDriver})
     out = io.StringIO()
     settings = make_settings(tmp_path, compute={"driver": "auto"})
     assert pin_driver(settings, out).compute.driver == "fake"
     assert "no QEMU driver" in out.getvalue()
-    monkeypatch.setattr(virt.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(virt, "driver_classes", lambda: {"fake": FakeDriver, "qemu": object})
     out = io.StringIO()
     assert pin_driver(settings, out).compute.driver == "qemu"
     assert out.getvalue() == ""
