@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ from gureum.console.models import ConsoleAuthToken
 from gureum.db.base import utcnow
 from gureum.virt.driver import GuestNotFound, VncConsole
 from gureum.virt.fake import FakeDriver
+from tests import browser
 from tests.compute_helpers import boot, wait_status
 from tests.harness import Api, InProcessCloud, make_settings
 from tests.vnc_helpers import QEMU, Screen, rfb_handshake, start_screen
@@ -254,6 +259,21 @@ def test_a_console_url_opens_the_guests_screen(capi: Api, admin: str, server: st
     assert asyncio.run(rfb_handshake(websocket_of(r.json()["console"]["url"]))).width > 0
 
 
+def test_openstack_console_url_show_novnc(ccloud: InProcessCloud, server: str,
+                                          with_screen: dict[str, Any]) -> None:
+    """The issue's command, verbatim: openstackclient asks remote-consoles (at 2.99)."""
+    openstack = Path(sys.executable).parent / "openstack"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "OS_CLIENT_CONFIG_FILE": str(ccloud.settings.data_dir / "clouds.yaml")}
+    done = subprocess.run([str(openstack), "--os-cloud", "gureum", "console", "url", "show",
+                           "--novnc", server, "-f", "json"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["type"] == "novnc" and shown["protocol"] == "vnc"
+    assert asyncio.run(rfb_handshake(websocket_of(shown["url"]))).width > 0
+
+
 def test_the_admin_sees_what_a_token_opens(capi: Api, admin: str, demo: str, server: str,
                                            screen: Screen,
                                            with_screen: dict[str, Any]) -> None:
@@ -316,3 +336,23 @@ def test_only_the_tokens_hash_is_stored(capi: Api, admin: str, server: str,
     with ccloud.cloud.db.session(write=False) as s:
         hashes = set(s.scalars(select(ConsoleAuthToken.token_hash)))
     assert tokens.token_hash(token) in hashes and token not in hashes
+
+
+def test_the_console_url_shows_the_guests_screen_in_chromium(
+        capi: Api, admin: str, server: str, tmp_path: Path,
+        with_screen: dict[str, Any]) -> None:
+    """What a user does with the URL: open it in a browser and see the guest's screen
+    (here SeaBIOS's text on a black 720x400 VGA screen), not noVNC's error."""
+    if browser.missing():
+        pytest.fail(browser.missing() or "")
+    url = remote_console(capi, admin, server).json()["remote_console"]["url"]
+    seen = browser.visit(url, tmp_path)
+    assert seen.status == "Connected to QEMU", seen
+    canvas = browser.remote_screen(seen.screenshot)
+    assert canvas.width >= 640 and canvas.height >= 350, canvas
+    assert canvas.colours >= 2, canvas  # text on the screen, not one flat colour
+
+    # A refused token leaves noVNC with nothing to draw: one flat colour below its error.
+    bad = browser.visit(url.replace("token%3D", "token%3Dx"), tmp_path, name="bad.png")
+    assert not bad.status.startswith("Connected"), bad
+    assert browser.remote_screen(bad.screenshot).colours <= 1
