@@ -219,7 +219,7 @@ class AbortIncoming(Message[None]):
 
 @message("live_migrate", lane=LIVE_MIGRATION)
 @dataclass(frozen=True)
-class LiveMigrate(Message[None]):
+class LiveMigrate(Message[dict[str, Any] | None]):
     guest_id: str
     dest_uri: str
     block_migration: bool

@@ -79,12 +79,12 @@ class AgentEndpoint:
         if self.agent.live_migration_waiting(msg.guest_id):
             self.agent.aborted_before_start.add(msg.guest_id)
 
-    async def _live_migrate(self, msg: messages.LiveMigrate) -> None:
+    async def _live_migrate(self, msg: messages.LiveMigrate) -> Any:
         if msg.guest_id in self.agent.aborted_before_start:
             self.agent.aborted_before_start.discard(msg.guest_id)
             raise MigrationFailed(f"Live migration of {msg.guest_id} was aborted before it "
                                   f"started; the guest keeps running on {self.agent.host}.")
-        await self._driver_call(msg)
+        return await self._driver_call(msg)  # what the hypervisor measured
 
     async def _fake_inject(self, msg: messages.FakeInject) -> None:
         """Failure injection for tests: only the fake driver, only in its test mode."""

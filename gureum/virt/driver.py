@@ -153,6 +153,15 @@ class PreflightFacts:
     shared_storage: bool = False
 
 
+# What live_migrate may report (all optional): the downtime and total time in ms, and
+# the bytes of memory and disk (Nova's migration record has the bytes).
+MIGRATION_FIGURES: tuple[str, ...] = (
+    "downtime_ms", "total_time_ms", "memory_total_bytes", "memory_processed_bytes",
+    "memory_remaining_bytes", "disk_total_bytes", "disk_processed_bytes",
+    "disk_remaining_bytes",
+)
+
+
 # What a driver may declare it can do (Nova's ComputeDriver.capabilities). The agent
 # reports the map with its resources; the API answers 501/409 for what a host's
 # driver lacks instead of recording a success that did nothing.
@@ -361,10 +370,14 @@ class VirtDriver(ABC):
 
     @abstractmethod
     async def live_migrate(self, guest_id: str, dest_uri: str, block_migration: bool
-                           ) -> None:
+                           ) -> dict[str, Any] | None:
         """On the source: move the running guest's memory (and disks when block_migration)
         to dest_uri. After success: the guest runs on the destination and is gone here.
         After failure (MigrationFailed): the guest still runs here, untouched.
+
+        Returns what the hypervisor measured, when it measures (MIGRATION_FIGURES:
+        ``downtime_ms``, the time the guest was paused for the switch-over; the bytes
+        of memory and disk moved), or None.
         """
 
     @abstractmethod

@@ -560,8 +560,9 @@ class FakeDriver(VirtDriver):
             self._boot(g)
 
     async def live_migrate(self, guest_id: str, dest_uri: str, block_migration: bool
-                           ) -> None:
+                           ) -> dict[str, Any] | None:
         self._guest(guest_id)
+        started = time.monotonic()
         # The copy takes fake_delays["live_migrate"] seconds unless forced or aborted.
         control = self._migrations[guest_id] = _Migration()
         try:
@@ -579,12 +580,17 @@ class FakeDriver(VirtDriver):
         finally:
             self._migrations.pop(guest_id, None)
         guest = self._guest(guest_id)
+        switch = time.monotonic()
         if not await self._hand_over(guest, dest_uri):
             raise MigrationFailed(f"Nothing is waiting for {guest_id} at {dest_uri}.")
+        done = time.monotonic()
         del self.guests[guest_id]
         self._undefine(guest_id)
         if block_migration:
             self._remove_disks(guest_id)  # the destination has its own copy now
+        # What the fake measured: the hand-over (the guest belonged to neither host).
+        return {"downtime_ms": round((done - switch) * 1000),
+                "total_time_ms": round((done - started) * 1000)}
 
     async def abort_migration(self, guest_id: str) -> None:
         control = self._migrations.get(guest_id)

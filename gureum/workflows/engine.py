@@ -253,13 +253,15 @@ class Workflow:
             instances.save(s, run.instance_id, {}, expected_task_state=run.task_state)
             mig = s.get(Migration, run.migration_id)
             assert mig is not None
+            # A step may leave a line for its event (e.g. what the hypervisor measured).
+            details = run.state.pop("event_details", None)
             mig.step = step.name
             mig.state = dict(run.state)
             if step.status:
                 mig.status = step.status
             if step.event:
                 instances.event_finish(s, run.instance_id, run.request_id, step.event,
-                                       host=run.state.get("event_host"))
+                                       host=run.state.get("event_host"), details=details)
 
     async def _record_event(self, run: Run, step: Step, result: str, details: str) -> None:
         if step.event is None:

@@ -11,6 +11,7 @@ failure (or an abort) there leaves it running on the source, untouched.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -22,11 +23,39 @@ from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, Migration
 from gureum.db import utcnow
 from gureum.scheduler import claims
-from gureum.virt.driver import GuestSpec
+from gureum.virt.driver import MIGRATION_FIGURES, GuestSpec
 from gureum.workflows.engine import Run, Step, StepFailed, Workflow, is_deleting
 from gureum.workflows.resize import storage_marker
 
 log = logging.getLogger("gureum.workflows.live")
+
+
+def record_figures(s: Session, run: Run, figures: dict[str, Any]) -> None:
+    """What the source's hypervisor measured goes into the migration record: the bytes
+    in Nova's columns (``GET /servers/{id}/migrations/{id}`` shows them), the downtime
+    in its state (no Nova field has it) and, as a line, in the details of the
+    compute_live_migration event (``openstack server event show``, 2.84, admins)."""
+    mig = s.get(Migration, run.migration_id)
+    assert mig is not None
+    known = {k: figures[k] for k in MIGRATION_FIGURES
+             if isinstance(figures.get(k), int) and not isinstance(figures.get(k), bool)}
+    for name in ("memory_total_bytes", "memory_processed_bytes", "memory_remaining_bytes",
+                 "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes"):
+        if name in known:
+            setattr(mig, name, known[name])
+    run.state["figures"] = known
+    if "downtime_ms" in known:
+        run.state["downtime_ms"] = known["downtime_ms"]
+    line = [f"downtime {known['downtime_ms']} ms" if "downtime_ms" in known else "",
+            f"total {known['total_time_ms']} ms" if "total_time_ms" in known else ""]
+    moved = [f"{known[k] / 1e6:.1f} MB of {what}"
+             for k, what in (("memory_processed_bytes", "memory"),
+                             ("disk_processed_bytes", "disk")) if known.get(k)]
+    text = ", ".join(filter(None, line))
+    if moved:
+        text += f" ({' and '.join(moved)} copied)"
+    if text:
+        run.state["event_details"] = f"Live migration measured by the hypervisor: {text}."
 
 
 class LiveMigrationWorkflow(Workflow):
@@ -82,10 +111,12 @@ class LiveMigrationWorkflow(Workflow):
         # Idempotent: after a restart the move may already have happened.
         if run.instance_id in await self.driver(run.state["dest"], msg.ListGuests()):
             return
-        await self.driver(run.state["source"], msg.LiveMigrate(
+        figures = await self.driver(run.state["source"], msg.LiveMigrate(
             run.instance_id, dest_uri=run.state["uri"],
             block_migration=bool(run.state["block"])),
             rpc_timeout=max(self.settings.compute.rpc_timeout, 3600.0))
+        if isinstance(figures, dict):
+            await self.with_session(lambda s: record_figures(s, run, figures))
 
     async def _post(self, run: Run) -> None:
         def moved(s: Session) -> None:

@@ -58,6 +58,17 @@ def server_on(api: Api, token: str, name: str, host: str) -> str:
     return str(wait_status(api, token, server["id"], {"ACTIVE"})["id"])
 
 
+def event_details(api: Api, token: str, sid: str, event: str) -> str:
+    """The details of the server's last action's ``event`` (admins, 2.84)."""
+    headers = {"OpenStack-API-Version": "compute 2.84"}
+    base = f"/compute/v2.1/servers/{sid}/os-instance-actions"
+    actions = api.request("GET", base, token, headers=headers).json()["instanceActions"]
+    request_id = actions[0]["request_id"]
+    shown = api.request("GET", f"{base}/{request_id}", token, headers=headers).json()
+    (found,) = [e for e in shown["instanceAction"]["events"] if e["event"] == event]
+    return str(found["details"])
+
+
 def fault(cloud: InProcessCloud, sid: str) -> str:
     return str(db_get(cloud, lambda s: s.get(Instance, sid).fault["message"]))
 
@@ -82,6 +93,11 @@ def test_live_migration_moves_memory_only_between_hosts_sharing_storage(
     assert running_copies(nfs_cloud, sid) == ["c02"]
     disk = drivers(nfs_cloud)["c02"].guests[sid].disks[0]
     assert Path(disk).is_file()  # the one disk, seen from both hosts
+    # What the driver measured is in the record and in the event's details.
+    assert isinstance(mig.state["downtime_ms"], int) and mig.state["downtime_ms"] >= 0
+    assert "downtime_ms" in mig.state["figures"] and "event_details" not in mig.state
+    assert f"downtime {mig.state['downtime_ms']} ms" in event_details(
+        napi, admin, sid, "compute_live_migration")
     # Asking for a block migration between hosts sharing storage is refused.
     action(napi, admin, sid, {"os-migrateLive": {"host": "c01", "block_migration": True}})
     wait_for(lambda: last_migration(nfs_cloud, sid).status == "error", what="refusal")
