@@ -23,8 +23,11 @@ arg() {  # the value of kernel argument gureum.$1, or $2
 }
 
 echo "gureum-guest: kernel $(uname -r), init starting"
+echo "uptime-at-init: $(cut -d ' ' -f 1 /proc/uptime)"
+trace=$(arg trace_modules 0)
 while read -r module; do
     insmod "/lib/modules/$module.ko" || echo "gureum-guest: module $module did not load"
+    [ "$trace" = 1 ] && echo "module $module: $(cut -d ' ' -f 1 /proc/uptime)"
 done < /etc/modules-order
 
 # Dirty pages stay in memory until a sync (or the clean power-off): a guest
@@ -70,7 +73,7 @@ echo "boot-count: $count"
 
 mkdir -p /config
 cdrom=$(findfs LABEL=config-2 2>/dev/null)
-for dev in $cdrom /dev/sr0 /dev/sr1 /dev/vd[b-z] /dev/hd[a-d]; do
+for dev in $cdrom /dev/vd[b-z]; do
     [ -b "$dev" ] || continue
     mount -t iso9660 -o ro "$dev" /config 2>/dev/null || continue
     if [ -f /config/openstack/latest/meta_data.json ]; then
@@ -112,6 +115,7 @@ else
     echo "acpi: power button powers off"
 fi
 
+echo "uptime-at-ready: $(cut -d ' ' -f 1 /proc/uptime)"
 echo "GUREUM-READY"
 tick=0
 while :; do
