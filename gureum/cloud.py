@@ -127,9 +127,9 @@ def _test_guest_on_qemu(settings: Settings, db: Database, out: Any) -> None:
     from gureum.virt import resolve_driver
 
     if resolve_driver(settings.compute.driver) == "qemu":
-        from gureum.image.bootstrap import ensure_test_guest
+        from gureum.image.bootstrap import upgrade_placeholder
 
-        ensure_test_guest(settings, db, out)
+        upgrade_placeholder(settings, db, out)
 
 
 class Cloud:

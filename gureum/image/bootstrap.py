@@ -130,6 +130,17 @@ def ensure_test_guest(settings: Settings, db: Database, out: Any = sys.stderr,
     return register_test_guest(settings, db, owner, image, out)
 
 
+def upgrade_placeholder(settings: Settings, db: Database, out: Any = sys.stderr
+                        ) -> list[str]:
+    """A restart on the QEMU driver: a ``cirros`` that is still the placeholder becomes
+    the test guest. A deleted ``cirros`` stays deleted, as on the fake driver."""
+    owner = admin_project_id(db)
+    current = None if owner is None else _current_cirros(db, owner)
+    if current is None or TEST_GUEST_PROPERTY in current[1]:
+        return []
+    return ensure_test_guest(settings, db, out)
+
+
 def register_test_guest(settings: Settings, db: Database, owner: str, image: Any,
                         out: Any = sys.stderr) -> list[str]:
     """Register a built test guest (gureum.testimage.GuestImage) as cirros-kernel,

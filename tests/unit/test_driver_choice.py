@@ -87,9 +87,13 @@ def test_first_start_on_qemu_registers_the_test_guest_as_cirros(tmp_path: Path) 
                 images["cirros-ramdisk"].disk_format) == ("qcow2", "aki", "ari")
         assert images["cirros"].virtual_size == 64 << 20
         assert (settings.data_dir / "test-image" / props["gureum_test_guest"]).is_dir()
-        # A restart registers nothing more.
+        # A restart registers nothing more; nor does one after cirros was deleted.
         prepare(settings, db, io.StringIO())
         assert set(cirros_family(db)) == set(images)
+        with db.session() as s:
+            s.delete(s.get(m.Image, images["cirros"].id))
+        prepare(settings, db, io.StringIO())
+        assert set(cirros_family(db)) == {"cirros-kernel", "cirros-ramdisk"}
     finally:
         db.dispose()
 
