@@ -122,6 +122,13 @@ class ComputeSettings:
     # "auto": qemu when qemu-system-x86_64 is installed (and gureum has the QEMU
     # driver), else fake; `gureum up` and `gureum compute` say which they chose.
     driver: Literal["auto", "fake", "qemu"] = "auto"
+    # The QEMU driver: "qemu" (TCG, emulation: works everywhere) or "kvm" (hardware
+    # acceleration; nested KVM may hang guests).
+    virt_type: Literal["qemu", "kvm"] = "qemu"
+    # Cached base images (instances/_base) no guest used for this many seconds are
+    # removed by a cleaner that runs every image_cache_interval seconds (S14).
+    image_cache_max_age: NonNegativeFloat = 86400.0
+    image_cache_interval: PositiveFloat = 2400.0
     # Build attempts (hosts tried) before a server goes to ERROR.
     max_attempts: PositiveInt = 3
     default_availability_zone: str = "nova"

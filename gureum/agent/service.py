@@ -13,7 +13,7 @@ import logging
 import traceback
 from typing import Any
 
-from gureum.agent import messages
+from gureum.agent import images, messages
 from gureum.bus import Admission, BusError, Transport
 from gureum.config import Settings
 from gureum.errors import ConfigError
@@ -39,11 +39,22 @@ class AgentEndpoint:
 
     async def run(self, version: Any = None, message: Any = None, args: Any = None) -> Any:
         """Check the call (version, type, fields), run it, return its result as JSON."""
-        msg = messages.decode(version, message, args)
+        msg = self._with_images(messages.decode(version, message, args))
         handler = getattr(self, f"_{msg.name}", None)
         if handler is not None:
             return await handler(msg)
         return await self._driver_call(msg)
+
+    def _with_images(self, msg: messages.Message[Any]) -> messages.Message[Any]:
+        """Fill in where this host reads the images a spec names (see agent/images.py)."""
+        spec = getattr(msg, "spec", None)
+        if isinstance(spec, GuestSpec):
+            changes: dict[str, Any] = {"spec": images.prepare(self.agent.settings, spec)}
+            msg = dataclasses.replace(msg, **changes)
+        if isinstance(msg, messages.Rescue):
+            msg = dataclasses.replace(msg, rescue_image_path=images.rescue_image(
+                self.agent.settings, msg.rescue_image_path))
+        return msg
 
     async def _driver_call(self, msg: messages.Message[Any]) -> Any:
         """A message named after a VirtDriver method: its fields are the arguments."""
@@ -202,7 +213,8 @@ class ComputeAgent:
             should_run = g["vm_state"] == "active" and g["task_state"] is None
             if should_run and power != 1 and resume:
                 try:
-                    await self.driver.reboot(GuestSpec.from_dict(g["spec"]), hard=True)
+                    spec = images.prepare(self.settings, GuestSpec.from_dict(g["spec"]))
+                    await self.driver.reboot(spec, hard=True)
                     power = 1
                 except DriverError as exc:
                     log.error("%s: could not restart %s: %s", self.host, guest_id, exc)

@@ -96,7 +96,7 @@ SIMPLE: dict[str, SimpleAction] = {a.name: a for a in (
                  _end(states.ACTIVE, states.RUNNING)),
     SimpleAction("rescue", "compute_rescue_instance",
                  (_power_off,
-                  lambda i, s, p: msg.Rescue(guest_spec(i), p.get("image_path", ""))),
+                  lambda i, s, p: msg.Rescue(guest_spec(i), p.get("image_ref") or "")),
                  _end(states.RESCUED, states.RUNNING), timeout=_long),
     SimpleAction("unrescue", "compute_unrescue_instance", (by_spec(msg.Unrescue),),
                  _end(states.ACTIVE, states.RUNNING)),

@@ -15,8 +15,9 @@ def driver_classes() -> dict[str, type[VirtDriver]]:
     """Every driver gureum ships, by the name ``[compute] driver`` takes (for the
     generated API coverage table: what the drivers declare they do)."""
     from gureum.virt.fake import FakeDriver
+    from gureum.virt.qemu import QemuDriver
 
-    return {"fake": FakeDriver}
+    return {"fake": FakeDriver, "qemu": QemuDriver}
 
 
 QEMU_BINARY = "qemu-system-x86_64"
@@ -61,6 +62,20 @@ def make_driver(settings: Settings, host: str) -> VirtDriver:
                           instances_dir=instances_dir(settings, host),
                           # Shared by the hosts of one machine, in one process or many.
                           handoff_dir=settings.host_state_dir(host).parent / ".fake-handoff")
+    if driver == "qemu":
+        from gureum.virt.driver import DriverError
+        from gureum.virt.qemu import QemuDriver
+        from gureum.virt.qemu.process import find_binary
+
+        try:
+            find_binary()
+            find_binary("qemu-img")
+        except DriverError as exc:
+            raise ConfigError(str(exc)) from None
+        return QemuDriver(settings.host_state_dir(host), instances_dir(settings, host),
+                          virt_type=conf.virt_type,
+                          image_cache_max_age=conf.image_cache_max_age,
+                          image_cache_interval=conf.image_cache_interval)
     raise ConfigError(f"Unknown virt driver {driver!r}; use 'fake' or 'qemu'.")
 
 

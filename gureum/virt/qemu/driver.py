@@ -1,0 +1,715 @@
+"""The QEMU driver: real guests, one ``qemu-system-x86_64`` process each.
+
+See ``gureum/virt/qemu/__init__.py`` for the host layout and the choices made
+(power states, cache mode, guests outliving the agent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any, ClassVar
+
+from gureum.compute import states
+from gureum.virt.driver import (
+    DriverError,
+    GuestInfo,
+    GuestNotFound,
+    GuestSpec,
+    HostResources,
+    NotSupported,
+    PowerOffResult,
+    PreflightFacts,
+    PreflightFailed,
+    SpawnFailed,
+    VirtDriver,
+)
+from gureum.virt.qemu import cmdline, disks, domain, process, vif
+from gureum.virt.qemu.domain import GuestFiles
+from gureum.virt.qemu.monitor import Monitor, MonitorError, MonitorGone
+
+log = logging.getLogger("gureum.virt.qemu")
+
+MARKER_PREFIX = ".gureum-shared-"
+_MARKER = re.compile(r"[0-9a-f]{32}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+GiB = 1 << 30
+
+# QMP query-status → power state. "inmigrate" is a QEMU waiting for incoming state.
+_STATUS = {
+    "running": states.RUNNING, "paused": states.POWER_PAUSED,
+    "suspended": states.POWER_PAUSED, "debug": states.POWER_PAUSED,
+    "prelaunch": states.POWER_PAUSED, "inmigrate": states.POWER_PAUSED,
+    "postmigrate": states.POWER_PAUSED, "finish-migrate": states.POWER_PAUSED,
+    "restore-vm": states.POWER_PAUSED, "save-vm": states.POWER_PAUSED,
+    "io-error": states.POWER_PAUSED, "colo": states.POWER_PAUSED,
+    "watchdog": states.CRASHED, "guest-panicked": states.CRASHED,
+    "internal-error": states.CRASHED, "shutdown": states.SHUTDOWN,
+}
+
+
+def direct_io_works(directory: Path) -> bool:
+    """Whether files in ``directory`` can be opened with O_DIRECT (cache=none needs it;
+    tmpfs, for one, refuses)."""
+    probe = directory / f".odirect-{uuid.uuid4().hex}"
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_RDWR | getattr(os, "O_DIRECT", 0), 0o600)
+    except OSError:
+        return False
+    else:
+        os.close(fd)
+        return True
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+class QemuDriver(VirtDriver):
+    name = "qemu"
+    capabilities: ClassVar[dict[str, bool]] = {
+        "supports_pause": True, "supports_suspend": True, "supports_rescue": True,
+        "supports_snapshot": True, "supports_console_output": True,
+        # Moving guests comes with the migration work; not claimed until it works.
+        "supports_resize": False, "supports_live_migration": False,
+        "supports_block_migration": False, "supports_evacuate": False,
+        "supports_set_admin_password": False, "supports_trigger_crash_dump": False,
+    }
+
+    def __init__(self, state_dir: str | Path, instances_dir: str | Path | None = None, *,
+                 virt_type: str = "qemu", machine: str = "q35",
+                 binary: str = "qemu-system-x86_64", vnc_listen: str = "127.0.0.1",
+                 image_cache_max_age: float = 86400.0,
+                 image_cache_interval: float = 2400.0,
+                 soft_reboot_timeout: float = 120.0,
+                 boot_retry_interval: float = 2.0) -> None:
+        if virt_type not in ("qemu", "kvm"):
+            raise DriverError(f"virt_type must be 'qemu' (TCG) or 'kvm', not {virt_type!r}.")
+        self.state_dir = Path(state_dir)
+        self.instances_dir = (Path(instances_dir) if instances_dir is not None
+                              else self.state_dir / "instances")
+        self.virt_type = virt_type
+        self.machine = machine
+        self.binary_name = binary
+        self.binary = ""
+        self.vnc_listen = vnc_listen
+        self.image_cache_max_age = image_cache_max_age
+        self.image_cache_interval = image_cache_interval
+        self.soft_reboot_timeout = soft_reboot_timeout
+        self.boot_retry_interval = boot_retry_interval
+        self.cache_mode = "none"
+        self.host = ""
+        self.marker: str | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._cleaner: asyncio.Task[None] | None = None
+
+    # -- files and processes ---------------------------------------------------------
+    def files(self, guest_id: str) -> GuestFiles:
+        if not _ID.fullmatch(guest_id):
+            raise GuestNotFound(f"Guest {guest_id!r} is not on host {self.host}.")
+        return GuestFiles(guest_id, self.state_dir / "guests" / guest_id,
+                          self.instances_dir / guest_id)
+
+    def monitor(self, guest_id: str) -> Monitor:
+        return Monitor(self.files(guest_id).qmp, guest_id)
+
+    def _lock(self, guest_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(guest_id, asyncio.Lock())
+
+    def _domain(self, guest_id: str) -> dict[str, Any]:
+        """The guest's definition; GuestNotFound when it is not defined here."""
+        found = domain.load(self.files(guest_id))
+        if found is None or found.get("incoming"):
+            raise GuestNotFound(f"Guest {guest_id} is not on host {self.host}.")
+        return found
+
+    def _pid(self, guest_id: str) -> int | None:
+        return process.find(self.files(guest_id).pidfile, cmdline.qemu_uuid(guest_id))
+
+    def _forget_process(self, files: GuestFiles) -> None:
+        """Remove what a QEMU that is gone left behind (its socket, its pid file)."""
+        files.qmp.unlink(missing_ok=True)
+        files.pidfile.unlink(missing_ok=True)
+
+    async def _stop_process(self, guest_id: str) -> None:
+        """Stop the guest's QEMU at once (QMP quit, then signals)."""
+        pid = self._pid(guest_id)
+        if pid is not None:
+            with contextlib.suppress(DriverError):
+                await self.monitor(guest_id).execute("quit", timeout=5)
+            if not await process.wait_gone(pid, cmdline.qemu_uuid(guest_id), 5):
+                await process.kill(pid, cmdline.qemu_uuid(guest_id))
+        self._forget_process(self.files(guest_id))
+
+    def _vnc_taken(self, except_id: str) -> set[int]:
+        taken: set[int] = set()
+        for path in (self.state_dir / "guests").glob("*/domain.json"):
+            if path.parent.name == except_id:
+                continue
+            found = domain.load(self.files(path.parent.name))
+            if found and found.get("vnc") and self._pid(path.parent.name) is not None:
+                taken.add(int(found["vnc"]["display"]))
+        return taken
+
+    async def _launch(self, dom: dict[str, Any], incoming: str | None = None) -> None:
+        """Start the guest's QEMU from its definition (a free VNC display is chosen, and
+        chosen again when another process took it first)."""
+        files = self.files(dom["uuid"])
+        files.run.mkdir(parents=True, exist_ok=True)
+        self._forget_process(files)
+        start = 0
+        for attempt in range(5):
+            vnc = dom.get("vnc")
+            if not vnc or not domain.port_free(vnc["listen"], int(vnc["port"])) or \
+                    int(vnc["display"]) in self._vnc_taken(dom["uuid"]):
+                try:
+                    dom["vnc"] = domain.pick_vnc(self.vnc_listen,
+                                                 self._vnc_taken(dom["uuid"]), start)
+                except OSError as exc:
+                    raise DriverError(str(exc)) from exc
+            domain.save(files, dom)
+            try:
+                await process.launch(cmdline.argv(dom, self.binary, incoming), files.run,
+                                     files.pidfile)
+                return
+            except DriverError as exc:
+                if "Address already in use" not in str(exc) or attempt == 4:
+                    raise
+                start = int(dom["vnc"]["display"]) + 1
+                dom["vnc"] = None
+
+    async def _cache_boot_files(self, spec: GuestSpec) -> dict[str, str | None]:
+        """Kernel and ramdisk images (image properties kernel_id/ramdisk_id, files the
+        agent fetched: spec.extra kernel_path/ramdisk_path) in the image cache."""
+        props = spec.image_properties or {}
+        boot: dict[str, str | None] = {"kernel": None, "initrd": None, "cmdline": None}
+        for key, prop, extra in (("kernel", "kernel_id", "kernel_path"),
+                                 ("initrd", "ramdisk_id", "ramdisk_path")):
+            image_id = props.get(prop)
+            if image_id:
+                base, _ = await disks.cache_image(self.instances_dir, str(image_id),
+                                                  str(spec.extra.get(extra) or ""))
+                boot[key] = str(base)
+        if boot["kernel"]:
+            boot["cmdline"] = str(props.get("os_command_line") or domain.DEFAULT_CMDLINE)
+        return boot
+
+    async def _define(self, spec: GuestSpec, rescue: bool = False,
+                      keep: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Build and save the definition from the spec (kernel/ramdisk cached)."""
+        files = self.files(spec.id)
+        boot = await self._cache_boot_files(spec)
+        dom = domain.build(spec, files, virt_type=self.virt_type, machine=self.machine,
+                           cache=self.cache_mode, boot=boot, rescue_base=rescue,
+                           vnc=(keep or {}).get("vnc"))
+        domain.save(files, dom)
+        return dom
+
+    async def _make_disks(self, spec: GuestSpec) -> None:
+        files = self.files(spec.id)
+        files.data.mkdir(parents=True, exist_ok=True)
+        if not files.disk.exists():
+            base: Path | None = None
+            fmt = "raw"
+            if spec.image_id:
+                base, fmt = await disks.cache_image(self.instances_dir, spec.image_id,
+                                                    spec.image_path)
+            part = files.disk.with_name(".disk.part")
+            await disks.create_overlay(part, base, fmt, spec.root_gb)
+            os.replace(part, files.disk)
+        if spec.config_drive:
+            await disks.make_config_drive(files.config_drive, self._meta_data(spec),
+                                          _decoded(spec.user_data))
+
+    @staticmethod
+    def _meta_data(spec: GuestSpec) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "uuid": spec.id, "name": spec.hostname or spec.name,
+            "hostname": spec.hostname or spec.name, "availability_zone": "nova",
+            "launch_index": 0, "meta": dict(spec.metadata), "files": [],
+            "devices": [],
+        }
+        if spec.key_data:
+            meta["public_keys"] = {"default": spec.key_data}
+        return meta
+
+    def _power_state(self, guest_id: str, status: str | None) -> int:
+        if status is None:
+            files = self.files(guest_id)
+            return states.POWER_SUSPENDED if files.suspend_state.exists() else states.SHUTDOWN
+        return _STATUS.get(status, states.NOSTATE)
+
+    async def _status(self, guest_id: str) -> str | None:
+        """QEMU's run status of the guest, None when no QEMU runs for it."""
+        if self._pid(guest_id) is None:
+            return None
+        try:
+            result = await self.monitor(guest_id).execute("query-status")
+        except MonitorGone:
+            return None if self._pid(guest_id) is None else "unknown"
+        return str(result["status"]) if isinstance(result, dict) else "unknown"
+
+    async def _running_pid(self, guest_id: str) -> int:
+        self._domain(guest_id)
+        pid = self._pid(guest_id)
+        if pid is None:
+            raise DriverError(f"Guest {guest_id} is not running on host {self.host}.")
+        return pid
+
+    async def _wait_status(self, guest_id: str, wanted: set[str], timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = await self._status(guest_id)
+            if status in wanted:
+                return status or ""
+            if status is None:
+                raise DriverError(f"The QEMU of guest {guest_id} exited.")
+            if time.monotonic() >= deadline:
+                raise DriverError(f"Guest {guest_id} stayed {status!r} for {timeout:g}s "
+                                  f"(expected {' or '.join(sorted(wanted))}).")
+            await asyncio.sleep(0.1)
+
+    # -- the host --------------------------------------------------------------------
+    async def init_host(self, host: str) -> None:
+        self.host = host
+        self.binary = process.find_binary(self.binary_name)
+        disks.qemu_img()
+        (self.state_dir / "guests").mkdir(parents=True, exist_ok=True)
+        self.instances_dir.mkdir(parents=True, exist_ok=True)
+        self.marker = _write_marker(self.state_dir, self.instances_dir)
+        self.cache_mode = "none" if direct_io_works(self.instances_dir) else "writeback"
+        if self.cache_mode != "none":
+            log.warning("%s: %s does not support O_DIRECT; guests' disks use "
+                        "cache=writeback (not safe for live migration on shared storage)",
+                        host, self.instances_dir)
+        # QEMU kept running while the agent was away: find its guests again.
+        for guest_id in await self.list_guests():
+            files = self.files(guest_id)
+            if self._pid(guest_id) is None:
+                self._forget_process(files)  # stays SHUTDOWN (or SUSPENDED)
+                continue
+            try:
+                await self.monitor(guest_id).execute("query-status")
+            except DriverError as exc:
+                log.warning("%s: guest %s runs but its monitor does not answer: %s",
+                            host, guest_id, exc)
+        if self.image_cache_interval > 0 and (self._cleaner is None or self._cleaner.done()):
+            self._cleaner = asyncio.get_running_loop().create_task(self._clean_loop())
+
+    async def cleanup_host(self) -> None:
+        if self._cleaner is not None:
+            self._cleaner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cleaner
+            self._cleaner = None
+
+    async def _clean_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.image_cache_interval)
+            await self.clean_image_cache()
+
+    async def clean_image_cache(self) -> list[str]:
+        """Remove cached bases no guest used for image_cache_max_age seconds (S14)."""
+        try:
+            removed = await asyncio.get_running_loop().run_in_executor(
+                None, disks.clean_image_cache, self.instances_dir, self.image_cache_max_age)
+        except OSError as exc:
+            log.warning("%s: image cache cleaning failed: %s", self.host, exc)
+            return []
+        for image_id in removed:
+            log.info("%s: removed unused cached image %s", self.host, image_id)
+        return removed
+
+    async def host_resources(self) -> HostResources:
+        usage = shutil.disk_usage(self.instances_dir)
+        return HostResources(
+            vcpus=os.cpu_count() or 1, memory_mb=_host_memory_mb(),
+            local_gb=max(1, usage.total // GiB), hypervisor_type="QEMU",
+            hypervisor_version=await _qemu_version(self.binary or self.binary_name),
+            host_ip="127.0.0.1",
+            cpu_info={"arch": "x86_64", "model": "max" if self.virt_type == "qemu" else "host",
+                      "vendor": "QEMU", "virt_type": self.virt_type},
+            shared_storage_id=self.marker)
+
+    async def list_guests(self) -> list[str]:
+        found = []
+        for path in sorted((self.state_dir / "guests").glob("*/domain.json")):
+            dom = domain.load(self.files(path.parent.name))
+            if dom is not None and not dom.get("incoming"):
+                found.append(path.parent.name)
+        return found
+
+    async def guest_info(self, guest_id: str) -> GuestInfo:
+        dom = self._domain(guest_id)
+        power = self._power_state(guest_id, await self._status(guest_id))
+        return GuestInfo(guest_id, power, int(dom["vcpus"]), int(dom["memory_mb"]))
+
+    # -- a guest's life ----------------------------------------------------------------
+    async def spawn(self, spec: GuestSpec) -> None:
+        files = self.files(spec.id)
+        async with self._lock(spec.id):
+            if domain.load(files) is not None:
+                raise SpawnFailed(f"Guest {spec.id} is already defined on host {self.host}.")
+            had_data = files.data.exists()
+            try:
+                await self._make_disks(spec)
+                dom = await self._define(spec)
+                await self._launch(dom)
+            except BaseException as exc:
+                await self._undo_spawn(files, had_data)
+                if isinstance(exc, DriverError | OSError | ValueError):
+                    raise SpawnFailed(f"Spawning {spec.id} on {self.host} failed: {exc}"
+                                      ) from exc
+                raise
+
+    async def _undo_spawn(self, files: GuestFiles, had_data: bool) -> None:
+        with contextlib.suppress(DriverError):
+            await self._stop_process(files.guest_id)
+        shutil.rmtree(files.run, ignore_errors=True)
+        if not had_data:
+            shutil.rmtree(files.data, ignore_errors=True)
+
+    async def destroy(self, guest_id: str, keep_disks: bool = False) -> None:
+        files = self.files(guest_id)
+        dom = domain.load(files)
+        await self._stop_process(guest_id)
+        for nic in (dom or {}).get("nics", []):
+            vif.unplug(guest_id, nic)
+        shutil.rmtree(files.run, ignore_errors=True)
+        if keep_disks:
+            files.rescue_disk.unlink(missing_ok=True)
+            files.suspend_state.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(files.data, ignore_errors=True)
+        self._locks.pop(guest_id, None)
+
+    async def power_off(self, guest_id: str, timeout: float, retry_interval: float
+                        ) -> PowerOffResult:
+        self._domain(guest_id)
+        async with self._lock(guest_id):
+            return await self._power_off(guest_id, timeout, retry_interval)
+
+    async def _power_off(self, guest_id: str, timeout: float, retry_interval: float
+                         ) -> PowerOffResult:
+        started = time.monotonic()
+        pid = self._pid(guest_id)
+        if pid is None:
+            self._forget_process(self.files(guest_id))
+            return PowerOffResult(True, 0.0)
+        if timeout > 0:
+            deadline = started + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    await self.monitor(guest_id).execute("system_powerdown")
+                except MonitorGone:
+                    pass  # it went away already
+                wait = min(left, retry_interval) if retry_interval > 0 else left
+                if await process.wait_gone(pid, cmdline.qemu_uuid(guest_id), wait):
+                    self._forget_process(self.files(guest_id))
+                    return PowerOffResult(True, time.monotonic() - started)
+        log.info("%s: guest %s did not power off within %gs; forcing it off", self.host,
+                 guest_id, timeout)
+        await self._stop_process(guest_id)
+        return PowerOffResult(False, time.monotonic() - started)
+
+    async def power_on(self, spec: GuestSpec) -> None:
+        old = self._domain(spec.id)
+        async with self._lock(spec.id):
+            if self._pid(spec.id) is not None:
+                return
+            if self.files(spec.id).suspend_state.exists():
+                await self._resume(spec.id)
+                return
+            dom = await self._define(spec, rescue=bool(old.get("rescue")), keep=old)
+            await self._launch(dom)
+
+    async def reboot(self, spec: GuestSpec, hard: bool) -> None:
+        files = self.files(spec.id)
+        async with self._lock(spec.id):
+            old = domain.load(files)
+            if old is None or old.get("incoming"):
+                if not hard:
+                    raise GuestNotFound(f"Guest {spec.id} is not on host {self.host}.")
+                if not files.disk.is_file():
+                    raise GuestNotFound(f"Guest {spec.id} is not on host {self.host}, nor "
+                                        "are its disks.")
+                old = None
+            if hard:
+                await self._stop_process(spec.id)
+                files.suspend_state.unlink(missing_ok=True)
+            elif self._pid(spec.id) is not None:
+                # Soft: the guest shuts itself down (ACPI), then starts again; a guest
+                # that does not within the timeout is forced (Nova falls back to hard).
+                await self._power_off(spec.id, self.soft_reboot_timeout,
+                                      self.boot_retry_interval)
+            if old is not None and old.get("rescue") and not hard:
+                dom = old
+            else:
+                files.rescue_disk.unlink(missing_ok=True)
+                dom = await self._define(spec, keep=old)
+            await self._launch(dom)
+
+    async def pause(self, guest_id: str) -> None:
+        async with self._lock(guest_id):
+            await self._running_pid(guest_id)
+            await self.monitor(guest_id).execute("stop")
+
+    async def unpause(self, guest_id: str) -> None:
+        async with self._lock(guest_id):
+            await self._running_pid(guest_id)
+            await self.monitor(guest_id).execute("cont")
+
+    async def suspend(self, guest_id: str) -> None:
+        """The guest's memory goes to ``suspend.state`` (a QEMU migration into a file),
+        then its QEMU exits; SUSPENDED is that file with no process."""
+        async with self._lock(guest_id):
+            pid = await self._running_pid(guest_id)
+            files = self.files(guest_id)
+            part = files.suspend_state.with_name(".suspend.state.part")
+            mon = self.monitor(guest_id)
+            try:
+                async with mon.session() as s:
+                    await s.execute("stop")
+                    await s.execute("migrate-set-parameters",
+                                    {"max-bandwidth": 10 << 30})
+                    await s.execute("migrate", {"uri": cmdline.exec_uri("cat >",
+                                                                        str(part))})
+                    await _wait_migration(s, guest_id, timeout=300)
+                    await s.execute("quit")
+            except MonitorGone:
+                pass
+            except DriverError:
+                part.unlink(missing_ok=True)
+                with contextlib.suppress(DriverError):
+                    await mon.execute("cont")
+                raise
+            if not await process.wait_gone(pid, cmdline.qemu_uuid(guest_id), 10):
+                await process.kill(pid, cmdline.qemu_uuid(guest_id))
+            self._forget_process(files)
+            os.replace(part, files.suspend_state)
+
+    async def resume(self, spec: GuestSpec) -> None:
+        self._domain(spec.id)
+        async with self._lock(spec.id):
+            if self._pid(spec.id) is not None:
+                await self.monitor(spec.id).execute("cont")
+                return
+            if not self.files(spec.id).suspend_state.exists():
+                raise DriverError(f"Guest {spec.id} is not suspended on host {self.host}.")
+            await self._resume(spec.id)
+
+    async def _resume(self, guest_id: str) -> None:
+        """Start QEMU on the saved definition, loading the memory from suspend.state."""
+        files = self.files(guest_id)
+        dom = self._domain(guest_id)
+        await self._launch(dom, incoming=cmdline.exec_uri("cat", str(files.suspend_state)))
+        try:
+            # The memory was saved from a stopped guest: it arrives paused.
+            if await self._wait_status(guest_id, {"running", "paused"}, 300) == "paused":
+                await self.monitor(guest_id).execute("cont")
+        except DriverError:
+            await self._stop_process(guest_id)
+            raise
+        files.suspend_state.unlink(missing_ok=True)
+
+    async def console_output(self, guest_id: str, tail: int | None = None) -> str:
+        self._domain(guest_id)
+        path = self.files(guest_id).console
+        try:
+            with path.open("rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, size - (1 << 20)))  # the last MiB at most
+                data = fh.read()
+        except FileNotFoundError:
+            return ""
+        text = data.decode("utf-8", errors="replace")
+        if tail:
+            text = "".join(text.splitlines(keepends=True)[-tail:])
+        return text
+
+    async def snapshot(self, guest_id: str, target_path: str) -> int:
+        """qemu-img convert of the root disk; a running guest is paused meanwhile (QEMU
+        flushes its disks when it stops the vCPUs), so the copy is consistent."""
+        async with self._lock(guest_id):
+            self._domain(guest_id)
+            files = self.files(guest_id)
+            target = Path(target_path)
+            part = target.with_name(f".{target.name}.part")
+            paused = False
+            status = await self._status(guest_id)
+            try:
+                if status == "running":
+                    await self.monitor(guest_id).execute("stop")
+                    paused = True
+                await disks.run(disks.qemu_img(), "convert", "-U", "-f", "qcow2", "-O",
+                                "qcow2", str(files.disk), str(part))
+                os.replace(part, target)
+            finally:
+                part.unlink(missing_ok=True)
+                if paused:
+                    with contextlib.suppress(MonitorGone):
+                        await self.monitor(guest_id).execute("cont")
+            return target.stat().st_size
+
+    async def rescue(self, spec: GuestSpec, rescue_image_path: str) -> None:
+        """The rescue image (or the guest's own image when none is given) boots from an
+        overlay ``disk.rescue``; the guest's disk is attached as second disk."""
+        old = self._domain(spec.id)
+        files = self.files(spec.id)
+        async with self._lock(spec.id):
+            await self._stop_process(spec.id)
+            files.rescue_disk.unlink(missing_ok=True)
+            base: Path | None = None
+            fmt = "raw"
+            if rescue_image_path:
+                image_id = f"rescue-{_file_id(rescue_image_path)}"
+                base, fmt = await disks.cache_image(self.instances_dir, image_id,
+                                                    rescue_image_path)
+            elif spec.image_id:
+                base, fmt = await disks.cache_image(self.instances_dir, spec.image_id,
+                                                    spec.image_path)
+            await disks.create_overlay(files.rescue_disk, base, fmt, spec.root_gb)
+            dom = await self._define(spec, rescue=True, keep=old)
+            await self._launch(dom)
+
+    async def unrescue(self, spec: GuestSpec) -> None:
+        old = self._domain(spec.id)
+        files = self.files(spec.id)
+        async with self._lock(spec.id):
+            await self._stop_process(spec.id)
+            files.rescue_disk.unlink(missing_ok=True)
+            dom = await self._define(spec, keep=old)
+            await self._launch(dom)
+
+    # -- shared storage (S3): marker files, as the fake driver does --------------------
+    async def check_shared_storage(self, marker: str) -> bool:
+        if not _MARKER.fullmatch(marker):
+            return False
+        return (self.instances_dir / f"{MARKER_PREFIX}{marker}").is_file()
+
+    async def preflight(self, spec: GuestSpec, source_marker: str | None = None
+                        ) -> PreflightFacts:
+        usage = shutil.disk_usage(self.instances_dir)
+        if spec.root_gb * GiB > usage.total:
+            raise PreflightFailed(f"Host {self.host} has {usage.total // GiB} GB of disk; "
+                                  f"the guest needs {spec.root_gb} GB.")
+        shared = bool(source_marker) and await self.check_shared_storage(source_marker or "")
+        return PreflightFacts(self.host, shared)
+
+    # -- moving guests between hosts (the migration work fills these in) --------------
+    async def export_disks(self, guest_id: str) -> list[dict[str, Any]]:
+        self._domain(guest_id)
+        files = self.files(guest_id)
+        out = []
+        for path, fmt in ((files.disk, "qcow2"), (files.config_drive, "raw")):
+            if path.is_file():
+                out.append({"path": str(path), "size": path.stat().st_size, "format": fmt})
+        return out
+
+    async def import_disks(self, spec: GuestSpec, disks: list[dict[str, Any]],
+                           source: str) -> None:
+        raise NotSupported("The qemu driver cannot move disks between hosts yet.")
+
+    async def finish_migration(self, spec: GuestSpec, resize_disk: bool,
+                               power_on: bool) -> None:
+        raise NotSupported("The qemu driver cannot migrate guests yet.")
+
+    async def live_migrate(self, guest_id: str, dest_uri: str, block_migration: bool
+                           ) -> None:
+        raise NotSupported("The qemu driver cannot live-migrate guests yet.")
+
+    async def abort_migration(self, guest_id: str) -> None:
+        return None  # no live migration is ever running
+
+    async def force_complete_migration(self, guest_id: str) -> None:
+        return None
+
+    async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
+        raise NotSupported("The qemu driver cannot receive live migrations yet.")
+
+    async def abort_incoming(self, guest_id: str) -> None:
+        return None
+
+
+async def _wait_migration(session: Any, guest_id: str, timeout: float) -> None:
+    """Wait for an outgoing migration (a suspend's save) to complete."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = await session.execute("query-migrate")
+        status = info.get("status") if isinstance(info, dict) else None
+        if status == "completed":
+            return
+        if status in ("failed", "cancelled"):
+            raise DriverError(f"Saving the memory of {guest_id} failed: "
+                              f"{info.get('error-desc', status)}")
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(MonitorError):
+                await session.execute("migrate_cancel")
+            raise DriverError(f"Saving the memory of {guest_id} took more than "
+                              f"{timeout:g}s.")
+        await asyncio.sleep(0.05)
+
+
+def _decoded(user_data: str | None) -> str | None:
+    """User data as the API keeps it (base64) → the text the guest reads."""
+    if user_data is None:
+        return None
+    try:
+        return base64.b64decode(user_data, validate=True).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return user_data
+
+
+def _file_id(path: str) -> str:
+    st = os.stat(path)
+    return f"{st.st_dev:x}-{st.st_ino:x}-{int(st.st_mtime)}"
+
+
+def _write_marker(state_dir: Path, instances_dir: Path) -> str:
+    """This host's marker in its instances directory (the id is kept in state_dir, so it
+    stays the same across restarts): hosts that see it share the directory (S3)."""
+    keep = state_dir / "storage-marker"
+    try:
+        marker = keep.read_text().strip()
+    except FileNotFoundError:
+        marker = ""
+    if not _MARKER.fullmatch(marker):
+        marker = uuid.uuid4().hex
+        state_dir.mkdir(parents=True, exist_ok=True)
+        keep.write_text(marker + "\n")
+    (instances_dir / f"{MARKER_PREFIX}{marker}").write_text(
+        f"gureum shared storage marker of the host whose state is in {state_dir}\n")
+    return marker
+
+
+def _host_memory_mb() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1024
+
+
+_VERSIONS: dict[str, int] = {}
+
+
+async def _qemu_version(binary: str) -> int:
+    """QEMU's version as Nova reports it: 7.2.22 → 7002022."""
+    if binary not in _VERSIONS:
+        try:
+            out = await disks.run(binary, "--version", timeout=30)
+            m = re.search(r"version (\d+)\.(\d+)\.(\d+)", out)
+            _VERSIONS[binary] = (int(m.group(1)) * 1000000 + int(m.group(2)) * 1000
+                                 + int(m.group(3))) if m else 1000
+        except DriverError:
+            return 1000
+    return _VERSIONS[binary]

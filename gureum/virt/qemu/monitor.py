@@ -1,0 +1,132 @@
+"""The one adapter over QMP (the ``qemu.qmp`` library): connect, run, map errors.
+
+Every call opens its own QMP session on the guest's socket and closes it after
+(a session costs a few milliseconds; a QEMU monitor serves one client at a time,
+so nothing is held between calls and another process, a restarted agent or an
+operator's tool, can always get in). Calls of one process on one guest take
+turns on a lock.
+
+Errors: the socket or process gone (no socket, refused, hung up) raises
+``MonitorGone`` (a GuestNotFound: no QEMU answers for the guest); a command QEMU
+refused raises ``MonitorError`` (a DriverError) with QEMU's class and message;
+no answer within the timeout raises ``MonitorError`` too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from qemu.qmp import ConnectError, ExecInterruptedError, QMPClient, QMPError
+from qemu.qmp.qmp_client import ExecuteError
+
+from gureum.virt.driver import DriverError, GuestNotFound
+
+# qemu.qmp logs every failed connection at ERROR; the driver reports them itself.
+logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
+
+_LOCKS: dict[str, asyncio.Lock] = {}
+
+
+class MonitorGone(GuestNotFound):
+    """No QEMU answers on the guest's monitor socket (not running)."""
+
+
+class MonitorError(DriverError):
+    """QEMU refused a command or did not answer in time."""
+
+    def __init__(self, message: str, error_class: str = "") -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+
+def _unix_socket(path: Path) -> socket.socket:
+    """A connected socket to ``path``, whatever its length (through /proc/self/fd)."""
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(f"/proc/self/fd/{fd}/{path.name}")
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.close(fd)
+    return sock
+
+
+class Session:
+    """An open QMP session on one guest (see ``Monitor.session``)."""
+
+    def __init__(self, client: QMPClient, guest_id: str, timeout: float) -> None:
+        self.client = client
+        self.guest_id = guest_id
+        self.timeout = timeout
+
+    async def execute(self, command: str, arguments: dict[str, Any] | None = None,
+                      timeout: float | None = None) -> Any:
+        try:
+            return await asyncio.wait_for(self.client.execute(command, arguments),
+                                          timeout or self.timeout)
+        except ExecuteError as exc:
+            raise MonitorError(f"QEMU refused {command} for guest {self.guest_id}: {exc}",
+                               exc.error_class) from exc
+        except ExecInterruptedError as exc:
+            raise MonitorGone(f"The QEMU of guest {self.guest_id} hung up during "
+                              f"{command}.") from exc
+        except TimeoutError:
+            raise MonitorError(f"QEMU of guest {self.guest_id} did not answer {command} "
+                               f"within {timeout or self.timeout:g}s.") from None
+        except QMPError as exc:
+            raise MonitorError(f"QMP {command} for guest {self.guest_id} failed: "
+                               f"{exc}") from exc
+
+
+class Monitor:
+    """The QMP monitor of one guest: its socket path and the guest's id."""
+
+    def __init__(self, path: Path, guest_id: str, timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self.guest_id = guest_id
+        self.timeout = timeout
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        lock = _LOCKS.setdefault(str(self.path), asyncio.Lock())
+        async with lock:
+            client = QMPClient(f"gureum-{self.guest_id}")
+            try:
+                sock = _unix_socket(self.path)
+            except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError) as exc:
+                raise MonitorGone(f"No QEMU runs for guest {self.guest_id} ({exc.strerror})."
+                                  ) from exc
+            except OSError as exc:
+                raise MonitorError(f"Cannot reach the monitor of guest {self.guest_id}: "
+                                   f"{exc}") from exc
+            try:
+                await asyncio.wait_for(client.connect(sock), self.timeout)
+            except TimeoutError:
+                sock.close()
+                raise MonitorError(f"The monitor of guest {self.guest_id} did not greet "
+                                   f"within {self.timeout:g}s (another client holds it?)."
+                                   ) from None
+            except ConnectError as exc:
+                sock.close()
+                raise MonitorGone(f"The QEMU of guest {self.guest_id} hung up: {exc}"
+                                  ) from exc
+            try:
+                yield Session(client, self.guest_id, self.timeout)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+
+    async def execute(self, command: str, arguments: dict[str, Any] | None = None,
+                      timeout: float | None = None) -> Any:
+        """Run one command in a session of its own."""
+        async with self.session() as s:
+            return await s.execute(command, arguments, timeout)

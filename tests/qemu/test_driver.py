@@ -1,0 +1,250 @@
+"""The QEMU driver with real guests (TCG): what the contract suite cannot see.
+
+Clean stop vs forced stop (S1), guests outliving the driver object (an agent
+restart), delete leaving nothing behind, suspend keeping the guest's memory,
+config drives, the image cache cleaner (S14), and failures leaving nothing.
+Guests boot the tiny test guest of ``tests/qemu/guest.py`` with 128 MiB; each
+test boots as few as it can and checks several things on one guest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import os
+import re
+import subprocess
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gureum.compute import states
+from gureum.errors import ConfigError
+from gureum.virt import make_driver
+from gureum.virt.driver import GuestNotFound, GuestSpec, SpawnFailed
+from gureum.virt.qemu import QemuDriver, cmdline, disks, process
+from tests.harness import make_settings
+from tests.qemu import guest as test_guest
+
+pytestmark = pytest.mark.skipif(test_guest.missing() is not None,
+                                reason=str(test_guest.missing()))
+
+UUID1 = "0b6c7c3e-1111-4a4a-8b8b-000000000001"
+UUID2 = "0b6c7c3e-1111-4a4a-8b8b-000000000002"
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> test_guest.TestGuest:
+    return test_guest.build(tmp_path_factory.mktemp("test-guest"))
+
+
+def spec(image: test_guest.TestGuest, guest_id: str = UUID1, ignore_acpi: bool = False,
+         **more: Any) -> GuestSpec:
+    return GuestSpec(id=guest_id, name="instance-00000001", vcpus=1, memory_mb=128,
+                     root_gb=1, hostname="vm1",
+                     **{**image.spec_fields(ignore_acpi=ignore_acpi), **more})
+
+
+async def console_shows(driver: QemuDriver, guest_id: str, pattern: str,
+                        timeout: float = 120) -> str:
+    """Wait until the console matches pattern; the console."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = await driver.console_output(guest_id)
+        if re.search(pattern, text):
+            return text
+        assert time.monotonic() < deadline, f"console never showed {pattern!r}:\n{text}"
+        await asyncio.sleep(0.2)
+
+
+def boots(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"GUREUM-BOOT (\d+)", text)]
+
+
+def ticks(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"GUREUM-TICK (\d+)", text)]
+
+
+def test_clean_stop_keeps_the_guest_and_forced_stop_after_timeout(
+        tmp_path: Path, image: test_guest.TestGuest) -> None:
+    async def go() -> None:
+        driver = QemuDriver(tmp_path / "h1", image_cache_interval=0)
+        await driver.init_host("h1")
+        try:
+            await driver.spawn(spec(image))
+            await console_shows(driver, UUID1, "GUREUM-READY")
+            result = await driver.power_off(UUID1, timeout=30, retry_interval=5)
+            # The guest ran its power-button handler and powered itself off: clean.
+            assert result.clean and result.waited < 5
+            assert "GUREUM-POWERDOWN" in await driver.console_output(UUID1)
+            assert (await driver.guest_info(UUID1)).power_state == states.SHUTDOWN
+            assert await driver.list_guests() == [UUID1]  # still defined
+            await driver.power_on(spec(image))
+            text = await console_shows(driver, UUID1, "GUREUM-BOOT 2")
+            assert boots(text) == [1, 2]  # the counter on its disk went up by one
+
+            # A guest that ignores ACPI: asked every second, forced after the timeout.
+            await driver.spawn(spec(image, UUID2, ignore_acpi=True))
+            await console_shows(driver, UUID2, "GUREUM-READY")
+            started = time.monotonic()
+            forced = await driver.power_off(UUID2, timeout=3, retry_interval=1)
+            assert not forced.clean and 3 <= forced.waited < 15
+            assert time.monotonic() - started >= 3
+            assert (await driver.guest_info(UUID2)).power_state == states.SHUTDOWN
+            assert "GUREUM-POWERDOWN" not in await driver.console_output(UUID2)
+            # A guest already off is clean after no wait.
+            again = await driver.power_off(UUID2, timeout=3, retry_interval=1)
+            assert again.clean and again.waited == 0
+        finally:
+            for guest_id in (UUID1, UUID2):
+                await driver.destroy(guest_id)
+    run(go())
+
+
+def test_guest_outlives_the_driver_then_delete_leaves_nothing(
+        tmp_path: Path, image: test_guest.TestGuest) -> None:
+    state, instances = tmp_path / "h1", tmp_path / "instances"
+
+    async def go() -> None:
+        first = QemuDriver(state, instances, image_cache_interval=0)
+        await first.init_host("h1")
+        user_data = base64.b64encode(b"#!/bin/sh\necho hello\n").decode()
+        await first.spawn(spec(image, config_drive=True, user_data=user_data))
+        files = first.files(UUID1)
+        pid = process.find(files.pidfile, UUID1)
+        assert pid is not None
+        await console_shows(first, UUID1, "GUREUM-TICK 1")
+        await first.cleanup_host()
+        del first
+
+        # The agent restarts: a new driver finds the running guest and drives it.
+        again = QemuDriver(state, instances, image_cache_interval=0)
+        await again.init_host("h1")
+        assert await again.list_guests() == [UUID1]
+        assert (await again.guest_info(UUID1)).power_state == states.RUNNING
+        assert process.find(files.pidfile, UUID1) == pid  # the same process
+        await again.pause(UUID1)
+        assert (await again.guest_info(UUID1)).power_state == states.POWER_PAUSED
+        await again.unpause(UUID1)
+
+        # The config drive: an ISO labelled config-2 with meta data and user data.
+        drive = files.data / "disk.config"
+        label = subprocess.run(["isoinfo", "-d", "-i", str(drive)], capture_output=True,
+                               text=True, check=False).stdout
+        if label:
+            assert "config-2" in label
+        listing = subprocess.run(["isoinfo", "-R", "-f", "-i", str(drive)],
+                                 capture_output=True, text=True, check=False).stdout
+        if listing:
+            assert "/openstack/latest/meta_data.json" in listing
+            assert "/openstack/latest/user_data" in listing
+
+        # Suspend keeps the memory: after resume the guest goes on counting, no reboot.
+        before = ticks(await again.console_output(UUID1))
+        await again.suspend(UUID1)
+        assert process.find(files.pidfile, UUID1) is None
+        assert (await again.guest_info(UUID1)).power_state == states.POWER_SUSPENDED
+        await again.resume(spec(image, config_drive=True, user_data=user_data))
+        assert (await again.guest_info(UUID1)).power_state == states.RUNNING
+        await console_shows(again, UUID1, f"GUREUM-TICK {max(before) + 2}\\b")
+        text = await again.console_output(UUID1)
+        assert boots(text) == [1]
+
+        # Delete: no process, no socket, no directory left.
+        pid = process.find(files.pidfile, UUID1)
+        assert pid is not None
+        await again.destroy(UUID1)
+        assert not process.alive(pid, UUID1)
+        assert not files.run.exists() and not files.data.exists()
+        assert not list(state.rglob("*.sock"))
+        with pytest.raises(GuestNotFound):
+            await again.guest_info(UUID1)
+        await again.destroy(UUID1)  # idempotent
+    run(go())
+
+
+def test_spawn_failure_leaves_nothing(tmp_path: Path, image: test_guest.TestGuest) -> None:
+    async def go() -> None:
+        driver = QemuDriver(tmp_path / "h1", image_cache_interval=0)
+        await driver.init_host("h1")
+        broken = spec(image, image_id="gone", image_path=str(tmp_path / "missing"))
+        with pytest.raises(SpawnFailed, match="not readable"):
+            await driver.spawn(broken)
+        assert await driver.list_guests() == []
+        assert not (tmp_path / "h1" / "instances" / UUID1).exists()
+        assert not (tmp_path / "h1" / "guests" / UUID1).exists()
+        # QEMU itself refuses (an impossible amount of memory): nothing remains either.
+        with pytest.raises(SpawnFailed, match="QEMU"):
+            await driver.spawn(dataclasses.replace(spec(image), memory_mb=1 << 40))
+        assert await driver.list_guests() == []
+        assert not (tmp_path / "h1" / "instances" / UUID1).exists()
+    run(go())
+
+
+def test_command_line(tmp_path: Path, image: test_guest.TestGuest) -> None:
+    async def go() -> None:
+        driver = QemuDriver(tmp_path / "h1", virt_type="qemu", image_cache_interval=0)
+        await driver.init_host("h1")
+        port = {"port_id": "p1", "mac_address": "fa:16:3e:00:00:01", "vif_type": "ovs"}
+        dom = await driver._define(spec(image, network_info=[port]))
+        args = cmdline.argv(dom, "qemu-system-x86_64")
+        joined = " ".join(args)
+        assert "-machine q35 -accel tcg" in joined and "-m 128" in joined
+        assert "-daemonize" in args and "-pidfile" in args and "-no-shutdown" not in args
+        assert f"cache={driver.cache_mode}" in joined
+        assert "virtio-net-pci,netdev=net0,mac=fa:16:3e:00:00:01" in joined
+        assert "-kernel" in args and "-initrd" in args
+        assert dom["nics"][0]["port_id"] == "p1"
+        # ext4 and xfs take O_DIRECT: the migration-safe cache mode.
+        assert driver.cache_mode == ("none" if disks_direct(tmp_path) else "writeback")
+    run(go())
+
+
+def disks_direct(where: Path) -> bool:
+    from gureum.virt.qemu.driver import direct_io_works
+
+    return direct_io_works(where)
+
+
+def test_image_cache_cleaner(tmp_path: Path) -> None:
+    instances = tmp_path / "instances"
+    base_dir = instances / disks.BASE_DIR
+    base_dir.mkdir(parents=True)
+
+    async def go() -> None:
+        for name in ("used", "unused-old", "unused-new"):
+            (base_dir / name).write_bytes(b"\0" * 4096)
+        old = time.time() - 7200
+        for name in ("used", "unused-old"):
+            os.utime(base_dir / name, (old, old))
+        guest = instances / UUID1
+        guest.mkdir()
+        await disks.create_overlay(guest / "disk", base_dir / "used", "raw", 0)
+        assert disks.backing_file(guest / "disk") == str(base_dir / "used")
+        assert disks.clean_image_cache(instances, max_age=3600) == ["unused-old"]
+        assert sorted(p.name for p in base_dir.iterdir() if not p.name.startswith(".")) \
+            == ["unused-new", "used"]
+    run(go())
+
+
+def test_missing_qemu_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    settings = make_settings(tmp_path, compute={"driver": "qemu"})
+    monkeypatch.setenv("PATH", str(tmp_path))  # no QEMU on it
+    with pytest.raises(ConfigError, match="apt-get install qemu-system-x86"):
+        make_driver(settings, "c01")
+
+
+@pytest.fixture(autouse=True)
+def _no_guest_left(tmp_path: Path) -> Any:
+    """Whatever a test did, no QEMU of its directory survives it."""
+    yield
+    test_guest.kill_guests_under(tmp_path)
