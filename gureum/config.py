@@ -129,6 +129,10 @@ class ComputeSettings:
     # removed by a cleaner that runs every image_cache_interval seconds (S14).
     image_cache_max_age: NonNegativeFloat = 86400.0
     image_cache_interval: PositiveFloat = 2400.0
+    # How the QEMU driver plugs ports (virt/qemu/vif.py): "bridge" (a tap per port on
+    # the network's Linux bridge: needs root), "user" (QEMU's user networking), or
+    # "auto" (bridge when it can). The host reports it; its ports' bindings follow.
+    vif_mechanism: Literal["auto", "bridge", "user"] = "auto"
     # Build attempts (hosts tried) before a server goes to ERROR.
     max_attempts: PositiveInt = 3
     default_availability_zone: str = "nova"

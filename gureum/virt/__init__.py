@@ -75,7 +75,8 @@ def make_driver(settings: Settings, host: str) -> VirtDriver:
         return QemuDriver(settings.host_state_dir(host), instances_dir(settings, host),
                           virt_type=conf.virt_type,
                           image_cache_max_age=conf.image_cache_max_age,
-                          image_cache_interval=conf.image_cache_interval)
+                          image_cache_interval=conf.image_cache_interval,
+                          vif_mechanism=conf.vif_mechanism)
     raise ConfigError(f"Unknown virt driver {driver!r}; use 'fake' or 'qemu'.")
 
 

@@ -199,7 +199,7 @@ def test_command_line(tmp_path: Path, image: test_guest.TestGuest) -> None:
     async def go() -> None:
         driver = QemuDriver(tmp_path / "h1", virt_type="qemu", image_cache_interval=0)
         await driver.init_host("h1")
-        port = {"port_id": "p1", "mac_address": "fa:16:3e:00:00:01", "vif_type": "ovs"}
+        port = {"port_id": "p1", "mac_address": "fa:16:3e:00:00:01", "vif_type": "user"}
         dom = await driver._define(spec(image, network_info=[port]))
         args = cmdline.argv(dom, "qemu-system-x86_64")
         joined = " ".join(args)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gureum.virt.driver import GuestSpec
-from gureum.virt.qemu import cmdline, vif
+from gureum.virt.qemu import cmdline
 
 DEFAULT_CMDLINE = "root=/dev/vda console=ttyS0"
 VNC_BASE = 5900  # QEMU's display N listens on 5900 + N
@@ -85,10 +85,13 @@ def save(files: GuestFiles, domain: dict[str, Any]) -> None:
 
 def build(spec: GuestSpec, files: GuestFiles, *, virt_type: str, machine: str,
           cache: str, boot: dict[str, str | None], rescue_base: bool = False,
-          vnc: dict[str, Any] | None = None) -> dict[str, Any]:
+          vnc: dict[str, Any] | None = None,
+          nics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The definition of a guest from its spec (hard reboot rebuilds it the same way).
 
     ``boot``: kernel, initrd and cmdline paths/text (empty: boot from the disk).
+    ``nics``: the NIC entries the host's VIF drivers made for ``spec.network_info``
+    (``vif.Vifs.plug_all``), in order.
     ``rescue_base``: boot ``disk.rescue`` with the guest's disk as second disk.
     """
     disks: list[dict[str, Any]] = []
@@ -103,12 +106,11 @@ def build(spec: GuestSpec, files: GuestFiles, *, virt_type: str, machine: str,
     if spec.config_drive:
         disks.append({"id": "config0", "path": str(files.config_drive), "format": "raw",
                       "cache": cache, "readonly": True})
-    nics = [vif.plug(spec.id, port, i) for i, port in enumerate(spec.network_info)]
     return {
         "schema": cmdline.SCHEMA, "uuid": spec.id, "name": spec.name,
         "hostname": spec.hostname, "virt_type": virt_type, "machine": machine,
         "vcpus": spec.vcpus, "memory_mb": spec.memory_mb, "root_gb": spec.root_gb,
-        "image_id": spec.image_id, "boot": boot, "disks": disks, "nics": nics,
+        "image_id": spec.image_id, "boot": boot, "disks": disks, "nics": list(nics or []),
         "console_log": str(files.console), "pidfile": str(files.pidfile),
         "vnc": vnc, "rescue": rescue_base, "spec": spec.to_dict(),
     }

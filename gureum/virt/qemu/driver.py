@@ -89,7 +89,8 @@ class QemuDriver(VirtDriver):
                  image_cache_max_age: float = 86400.0,
                  image_cache_interval: float = 2400.0,
                  soft_reboot_timeout: float = 120.0,
-                 boot_retry_interval: float = 2.0) -> None:
+                 boot_retry_interval: float = 2.0,
+                 vif_mechanism: str = "auto") -> None:
         if virt_type not in ("qemu", "kvm"):
             raise DriverError(f"virt_type must be 'qemu' (TCG) or 'kvm', not {virt_type!r}.")
         self.state_dir = Path(state_dir)
@@ -109,6 +110,19 @@ class QemuDriver(VirtDriver):
         self.marker: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._cleaner: asyncio.Task[None] | None = None
+        self.vif_mechanism = vif_mechanism
+        self.vifs = vif.Vifs("", "user")  # this host's, once init_host names it
+
+    def _vifs(self, host: str) -> vif.Vifs:
+        """This host's VIF drivers ("auto": a Linux bridge when it can make taps)."""
+        if self.vif_mechanism == "bridge" and not vif.BridgeVif.usable():
+            raise DriverError("vif_mechanism = bridge needs root, the `ip` tool (Debian's "
+                              "iproute2) and /dev/net/tun; use \"user\" or \"auto\".")
+        try:
+            return vif.Vifs(host, None if self.vif_mechanism == "auto" else
+                            self.vif_mechanism)
+        except vif.VifError as exc:
+            raise DriverError(str(exc)) from exc
 
     # -- files and processes ---------------------------------------------------------
     def files(self, guest_id: str) -> GuestFiles:
@@ -206,9 +220,14 @@ class QemuDriver(VirtDriver):
         """Build and save the definition from the spec (kernel/ramdisk cached)."""
         files = self.files(spec.id)
         boot = await self._cache_boot_files(spec)
+        try:  # the host side of each port (idempotent: every definition plugs again)
+            nics = await asyncio.to_thread(self.vifs.plug_all, spec.id, spec.network_info)
+        except vif.VifError as exc:
+            raise DriverError(f"Plugging the NICs of {spec.id} on {self.host} failed: "
+                              f"{exc}") from exc
         dom = domain.build(spec, files, virt_type=self.virt_type, machine=self.machine,
                            cache=self.cache_mode, boot=boot, rescue_base=rescue,
-                           vnc=(keep or {}).get("vnc"))
+                           vnc=(keep or {}).get("vnc"), nics=nics)
         domain.save(files, dom)
         return dom
 
@@ -279,6 +298,7 @@ class QemuDriver(VirtDriver):
     # -- the host --------------------------------------------------------------------
     async def init_host(self, host: str) -> None:
         self.host = host
+        self.vifs = self._vifs(host)
         self.binary = process.find_binary(self.binary_name)
         disks.qemu_img()
         (self.state_dir / "guests").mkdir(parents=True, exist_ok=True)
@@ -336,7 +356,7 @@ class QemuDriver(VirtDriver):
             host_ip="127.0.0.1",
             cpu_info={"arch": "x86_64", "model": "max" if self.virt_type == "qemu" else "host",
                       "vendor": "QEMU", "virt_type": self.virt_type},
-            shared_storage_id=self.marker)
+            shared_storage_id=self.marker, vif=self.vifs.report())
 
     async def list_guests(self) -> list[str]:
         found = []
@@ -372,6 +392,8 @@ class QemuDriver(VirtDriver):
     async def _undo_spawn(self, files: GuestFiles, had_data: bool) -> None:
         with contextlib.suppress(DriverError):
             await self._stop_process(files.guest_id)
+        plugged = (domain.load(files) or {}).get("nics", [])
+        await asyncio.to_thread(vif.unplug_all, files.guest_id, plugged, self.host)
         shutil.rmtree(files.run, ignore_errors=True)
         if not had_data:
             shutil.rmtree(files.data, ignore_errors=True)
@@ -380,8 +402,8 @@ class QemuDriver(VirtDriver):
         files = self.files(guest_id)
         dom = domain.load(files)
         await self._stop_process(guest_id)
-        for nic in (dom or {}).get("nics", []):
-            vif.unplug(guest_id, nic)
+        await asyncio.to_thread(vif.unplug_all, guest_id, (dom or {}).get("nics", []),
+                                self.host)
         shutil.rmtree(files.run, ignore_errors=True)
         if keep_disks:
             files.rescue_disk.unlink(missing_ok=True)
