@@ -193,6 +193,10 @@ class VncSettings:
     token_ttl: Annotated[int, Field(ge=1, le=86400)] = 600
     # Where noVNC's files are: Debian's package `novnc` installs them here.
     novnc_path: str = "/usr/share/novnc"
+    # Where the QEMU driver's guests serve VNC on their compute host (Nova's option of
+    # the same name). The proxy connects there: an API on another machine needs an
+    # address of the compute host it can reach.
+    server_listen: str = "127.0.0.1"
 
 
 @dataclass(frozen=True, config=STRICT)

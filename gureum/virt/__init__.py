@@ -76,7 +76,8 @@ def make_driver(settings: Settings, host: str) -> VirtDriver:
                           virt_type=conf.virt_type,
                           image_cache_max_age=conf.image_cache_max_age,
                           image_cache_interval=conf.image_cache_interval,
-                          vif_mechanism=conf.vif_mechanism)
+                          vif_mechanism=conf.vif_mechanism,
+                          vnc_listen=settings.vnc.server_listen)
     raise ConfigError(f"Unknown virt driver {driver!r}; use 'fake' or 'qemu'.")
 
 

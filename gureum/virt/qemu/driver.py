@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from gureum.compute import states
 from gureum.virt.driver import (
+    ConsoleUnavailable,
     DriverError,
     GuestInfo,
     GuestNotFound,
@@ -32,6 +33,7 @@ from gureum.virt.driver import (
     PreflightFailed,
     SpawnFailed,
     VirtDriver,
+    VncConsole,
 )
 from gureum.virt.qemu import cmdline, disks, domain, process, vif
 from gureum.virt.qemu.domain import GuestFiles
@@ -81,6 +83,7 @@ class QemuDriver(VirtDriver):
         "supports_resize": False, "supports_live_migration": False,
         "supports_block_migration": False, "supports_evacuate": False,
         "supports_set_admin_password": False, "supports_trigger_crash_dump": False,
+        "supports_vnc_console": True,
     }
 
     def __init__(self, state_dir: str | Path, instances_dir: str | Path | None = None, *,
@@ -540,6 +543,18 @@ class QemuDriver(VirtDriver):
             await self._stop_process(guest_id)
             raise
         files.suspend_state.unlink(missing_ok=True)
+
+    async def get_vnc_console(self, guest_id: str) -> VncConsole:
+        """QEMU's own VNC websocket (``-vnc <listen>:<display>,websocket=<port>``), as the
+        definition recorded it when the running process was started."""
+        vnc = self._domain(guest_id).get("vnc")
+        if not vnc or self._pid(guest_id) is None:
+            raise ConsoleUnavailable(f"Guest {guest_id} is not running on host {self.host}: "
+                                     "it has no console now.")
+        listen = str(vnc["listen"])
+        # A wildcard listens on every address; loopback is one of them.
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(listen, listen)
+        return VncConsole(host, int(vnc["websocket"]))
 
     async def console_output(self, guest_id: str, tail: int | None = None) -> str:
         self._domain(guest_id)
