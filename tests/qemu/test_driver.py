@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -54,11 +55,12 @@ def spec(image: test_guest.TestGuest, guest_id: str = UUID1, ignore_acpi: bool =
 
 
 async def console_shows(driver: QemuDriver, guest_id: str, pattern: str,
-                        timeout: float = 120) -> str:
-    """Wait until the console matches pattern; the console."""
+                        timeout: float = 120, after: int = 0) -> str:
+    """Wait until the console (past its first ``after`` characters) matches pattern;
+    that part of the console."""
     deadline = time.monotonic() + timeout
     while True:
-        text = await driver.console_output(guest_id)
+        text = (await driver.console_output(guest_id))[after:]
         if re.search(pattern, text):
             return text
         assert time.monotonic() < deadline, f"console never showed {pattern!r}:\n{text}"
@@ -254,3 +256,52 @@ def _no_guest_left(tmp_path: Path) -> Any:
     """Whatever a test did, no QEMU of its directory survives it."""
     yield
     test_guest.kill_guests_under(tmp_path)
+
+
+def test_rescue_boots_the_rescue_image_with_the_disk_attached_then_a_host_reboot(
+        tmp_path: Path, image: test_guest.TestGuest) -> None:
+    """Rescue: a fresh copy of the image boots (its own boot counter), the guest's disk
+    is the second disk, untouched; unrescue boots the guest's disk again. Then the host
+    "reboots" (its QEMU killed): the guest is SHUTDOWN, and a hard reboot (what
+    resume_guests_state_on_host_boot does) starts it from its definition."""
+    async def go() -> None:
+        driver = QemuDriver(tmp_path / "h1", image_cache_interval=0)
+        await driver.init_host("h1")
+        try:
+            await driver.spawn(spec(image))
+            await console_shows(driver, UUID1, test_guest.READY)
+            await driver.power_off(UUID1, timeout=30, retry_interval=5)
+            files = driver.files(UUID1)
+            disk_before = files.disk.read_bytes()
+            offset = len(await driver.console_output(UUID1))
+
+            await driver.rescue(spec(image), rescue_image_path=str(image.disk))
+            assert (await driver.guest_info(UUID1)).power_state == states.RUNNING
+            text = await console_shows(driver, UUID1, test_guest.READY, after=offset)
+            assert boots(text) == [1]  # the rescue disk's own counter, not the guest's
+            dom = json.loads(files.domain.read_text())
+            assert [d["path"] for d in dom["disks"]] == [str(files.rescue_disk),
+                                                         str(files.disk)]
+            await driver.power_off(UUID1, timeout=30, retry_interval=5)
+            assert files.disk.read_bytes() == disk_before  # untouched
+
+            offset = len(await driver.console_output(UUID1))
+            await driver.unrescue(spec(image))
+            text = await console_shows(driver, UUID1, test_guest.READY, after=offset)
+            assert boots(text) == [2]  # the guest's own disk again
+            assert not files.rescue_disk.exists()
+
+            # The host goes down: its QEMU processes die with it.
+            pid = process.find(files.pidfile, UUID1)
+            assert pid is not None
+            os.kill(pid, 9)
+            assert await process.wait_gone(pid, UUID1, 10)
+            restarted = QemuDriver(tmp_path / "h1", image_cache_interval=0)
+            await restarted.init_host("h1")
+            assert (await restarted.guest_info(UUID1)).power_state == states.SHUTDOWN
+            assert not files.qmp.exists()  # the dead QEMU's socket is cleaned up
+            await restarted.reboot(spec(image), hard=True)
+            assert (await restarted.guest_info(UUID1)).power_state == states.RUNNING
+        finally:
+            await driver.destroy(UUID1)
+    run(go())

@@ -388,8 +388,10 @@ class QemuDriver(VirtDriver):
             except BaseException as exc:
                 await self._undo_spawn(files, had_data)
                 if isinstance(exc, DriverError | OSError | ValueError):
-                    raise SpawnFailed(f"Spawning {spec.id} on {self.host} failed: {exc}"
-                                      ) from exc
+                    if not isinstance(exc, DriverError):
+                        log.exception("%s: spawn of %s failed", self.host, spec.id)
+                    raise SpawnFailed(f"Spawning {spec.id} on {self.host} failed: "
+                                      f"{_describe(exc)}") from exc
                 raise
 
     async def _undo_spawn(self, files: GuestFiles, had_data: bool) -> None:
@@ -692,6 +694,12 @@ async def _wait_migration(session: Any, guest_id: str, timeout: float) -> None:
             raise DriverError(f"Saving the memory of {guest_id} took more than "
                               f"{timeout:g}s.")
         await asyncio.sleep(0.05)
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as an operator reads it (some have no message of their own)."""
+    text = str(exc)
+    return text if isinstance(exc, DriverError) and text else f"{type(exc).__name__}: {text}"
 
 
 def _decoded(user_data: str | None) -> str | None:

@@ -13,6 +13,7 @@ zombie (an orphaned QEMU is reaped by whoever is pid 1, perhaps never).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -39,24 +40,27 @@ def find_binary(name: str = "qemu-system-x86_64") -> str:
 async def launch(argv: list[str], cwd: Path, pidfile: Path, timeout: float = 60.0) -> int:
     """Start a daemonizing QEMU and return the guest process's pid.
 
-    Raises DriverError with QEMU's own message when it did not start.
+    QEMU's messages go to ``qemu.log`` beside the pid file (a file, not a pipe: the
+    daemon would hold a pipe open). Raises DriverError with QEMU's own message when
+    it did not start.
     """
     pidfile.unlink(missing_ok=True)
+    log_path = pidfile.with_name("qemu.log")
+    with log_path.open("wb") as log:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True)
+        except OSError as exc:
+            raise DriverError(f"Could not run {argv[0]}: {exc}") from exc
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True)
-    except OSError as exc:
-        raise DriverError(f"Could not run {argv[0]}: {exc}") from exc
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        code = await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
         raise DriverError(f"QEMU did not start within {timeout:g}s.") from None
-    if proc.returncode != 0:
-        message = (err or out).decode(errors="replace").strip() or f"exit {proc.returncode}"
+    if code != 0:
+        message = log_path.read_text(errors="replace").strip() or f"exit {code}"
         raise DriverError(f"QEMU failed to start: {message}")
     pid = read_pid(pidfile)
     if pid is None:
