@@ -69,7 +69,7 @@ class Vm:
 
     def ticks(self) -> list[int]:
         text = self.console.read_text(errors="replace") if self.console.exists() else ""
-        return [int(n) for n in re.findall(r"GUREUM-TICK (\d+)", text)]
+        return [int(n) for n in re.findall(r"(?m)^tick (\d+)", text)]
 
 
 def start(image: test_guest.TestGuest, root: Path, name: str, disk: Path,
@@ -95,7 +95,7 @@ def start(image: test_guest.TestGuest, root: Path, name: str, disk: Path,
 
 def overlay(image: test_guest.TestGuest, path: Path) -> Path:
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.disk),
-                    "-F", "raw", str(path)], check=True)
+                    "-F", "qcow2", str(path)], check=True)
     return path
 
 
@@ -197,13 +197,11 @@ def test_block_migration_moves_the_disk_with_its_data(guest: Guest) -> None:
     wait_for(lambda: [t for t in dest.ticks() if t > last + 1], 60, "ticks on h3")
     guest.here = dest
     wait_for(lambda: source.pid() is None, 10, "the source QEMU to exit")
-    # The destination's disk holds what the source's had: the guest's boot counter
-    # (block 0) and the data written above.
+    # The destination's disk holds what the source's had: the data written above.
     check = subprocess.run(
-        ["qemu-io", "-r", "-U", "-f", "qcow2", "-c", "read -P 0x5a 4M 256k", "-c",
-         "read -v 0 16", str(own)], capture_output=True, text=True, check=True)
+        ["qemu-io", "-r", "-U", "-f", "qcow2", "-c", "read -P 0x5a 4M 256k", str(own)],
+        capture_output=True, text=True, check=True)
     assert "Pattern verification failed" not in check.stdout + check.stderr
-    assert "31 20 20" in check.stdout  # "1  …": booted once, counted on the source
 
 
 def test_abort_leaves_the_guest_running_on_the_source(guest: Guest) -> None:
