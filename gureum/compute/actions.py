@@ -144,12 +144,27 @@ def check_shelve_offload(s: Session, ctx: RequestContext, server_id: str) -> Non
 
 # -- snapshots, shelve, unshelve, rebuild -------------------------------------------------
 
+# Image properties a snapshot does not take from its instance's image (Nova's
+# SANITIZE_IMAGE_PROPERTIES and what names the original image itself).
+_NOT_INHERITED = frozenset({"mappings", "image_location", "image_state", "image_id",
+                            "block_device_mapping", "bdm_v2", "root_device_name",
+                            "instance_uuid", "image_type", "base_image_ref",
+                            "backup_type", "owner_user_name", "owner_id",
+                            "gureum_test_guest"})
+
+
 def _image_record(s: Session, ctx: RequestContext, inst: Instance, name: str,
                   metadata: dict[str, str]) -> str:
     """The image row a snapshot fills (queued until the conductor uploads the disk)."""
     from gureum.image.service import create_image
 
-    props = {k: v for k, v in metadata.items() if k not in ("id", "name", "status")}
+    # As Nova does, the snapshot keeps the instance's image properties that say how to
+    # boot it (kernel_id, ramdisk_id, os_command_line, hw_*…), under the request's.
+    inherited = {k: v for k, v in ((inst.system_metadata or {}).get("image_properties")
+                                   or {}).items()
+                 if k not in _NOT_INHERITED and isinstance(v, str)}
+    props = {**inherited,
+             **{k: v for k, v in metadata.items() if k not in ("id", "name", "status")}}
     body = {"name": name, "disk_format": "qcow2", "container_format": "bare",
             "visibility": "private", **props, "instance_uuid": inst.id,
             "image_type": "backup" if "backup_type" in props else "snapshot",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.functional.compute_api_helpers import call, fault
 from tests.harness import Api
 
@@ -66,3 +68,31 @@ def test_delete_through_the_proxy(api: Api, admin_token: str, demo_token: str) -
     call(api, "DELETE", f"/images/{image_id}", demo_token, status=404)  # private: unseen
     call(api, "DELETE", f"/images/{image_id}", admin_token, status=204)
     call(api, "GET", f"/images/{image_id}", admin_token, status=404)
+
+
+def test_a_snapshot_keeps_how_its_image_boots(api: Api, admin_token: str) -> None:
+    """createImage: the snapshot keeps the properties that say how the instance's image
+    boots (kernel_id, ramdisk_id, os_command_line…), as Nova's do, so a snapshot of a
+    kernel/ramdisk image boots (and unshelves); what named the original does not."""
+    from tests.compute_helpers import boot, wait_status
+    from tests.functional.image_helpers import active_image, show
+
+    image = active_image(api, admin_token, name="uec-like", disk_format="qcow2",
+                         container_format="bare", visibility="public",
+                         kernel_id="0b6c7c3e-0000-4000-8000-00000000000a",
+                         ramdisk_id="0b6c7c3e-0000-4000-8000-00000000000b",
+                         os_command_line="console=ttyS0", gureum_test_guest="k-1")
+    server = boot(api, admin_token, "snapped", image=image["id"])
+    wait_status(api, admin_token, server["id"], {"ACTIVE"})
+    r = call(api, "POST", f"/servers/{server['id']}/action", admin_token, status=202,
+             json={"createImage": {"name": "snap", "metadata": {"os_command_line": "x"}}})
+    snap_id = r.headers["location"].rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 30
+    while (snap := show(api, admin_token, snap_id))["status"] != "active":
+        assert time.monotonic() < deadline, snap
+        time.sleep(0.1)
+    assert snap["kernel_id"] == image["kernel_id"]
+    assert snap["ramdisk_id"] == image["ramdisk_id"]
+    assert snap["os_command_line"] == "x"  # the request's own metadata wins
+    assert "gureum_test_guest" not in snap and snap["image_type"] == "snapshot"
+    call(api, "DELETE", f"/servers/{server['id']}", admin_token, status=204)
