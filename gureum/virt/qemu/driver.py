@@ -147,6 +147,10 @@ class QemuDriver(VirtDriver):
             raise GuestNotFound(f"Guest {guest_id} is not on host {self.host}.")
         return found
 
+    def process_id(self, guest_id: str) -> int | None:
+        """The pid of the guest's running QEMU on this host, or None."""
+        return self._pid(guest_id)
+
     def _pid(self, guest_id: str) -> int | None:
         return process.find(self.files(guest_id).pidfile, cmdline.qemu_uuid(guest_id))
 
