@@ -112,6 +112,7 @@ class QemuDriver(VirtDriver):
         self.host = ""
         self.marker: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._monitor_locks: dict[str, asyncio.Lock] = {}
         self._cleaner: asyncio.Task[None] | None = None
         self.vif_mechanism = vif_mechanism
         self.vifs = vif.Vifs("", "user")  # this host's, once init_host names it
@@ -135,7 +136,9 @@ class QemuDriver(VirtDriver):
                           self.instances_dir / guest_id)
 
     def monitor(self, guest_id: str) -> Monitor:
-        return Monitor(self.files(guest_id).qmp, guest_id)
+        """The guest's QMP monitor (this driver's calls on one guest take turns)."""
+        lock = self._monitor_locks.setdefault(guest_id, asyncio.Lock())
+        return Monitor(self.files(guest_id).qmp, guest_id, lock=lock)
 
     def _lock(self, guest_id: str) -> asyncio.Lock:
         return self._locks.setdefault(guest_id, asyncio.Lock())
@@ -420,6 +423,7 @@ class QemuDriver(VirtDriver):
         else:
             shutil.rmtree(files.data, ignore_errors=True)
         self._locks.pop(guest_id, None)
+        self._monitor_locks.pop(guest_id, None)
 
     async def power_off(self, guest_id: str, timeout: float, retry_interval: float
                         ) -> PowerOffResult:

@@ -3,8 +3,8 @@
 Every call opens its own QMP session on the guest's socket and closes it after
 (a session costs a few milliseconds; a QEMU monitor serves one client at a time,
 so nothing is held between calls and another process, a restarted agent or an
-operator's tool, can always get in). Calls of one process on one guest take
-turns on a lock.
+operator's tool, can always get in). Calls that share a ``lock`` (the driver
+gives one per guest) take turns.
 
 Errors: the socket or process gone (no socket, refused, hung up) raises
 ``MonitorGone`` (a GuestNotFound: no QEMU answers for the guest); a command QEMU
@@ -30,9 +30,6 @@ from gureum.virt.driver import DriverError, GuestNotFound
 
 # qemu.qmp logs every failed connection at ERROR; the driver reports them itself.
 logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
-
-_LOCKS: dict[str, asyncio.Lock] = {}
-
 
 class MonitorGone(GuestNotFound):
     """No QEMU answers on the guest's monitor socket (not running)."""
@@ -90,15 +87,16 @@ class Session:
 class Monitor:
     """The QMP monitor of one guest: its socket path and the guest's id."""
 
-    def __init__(self, path: Path, guest_id: str, timeout: float = 10.0) -> None:
+    def __init__(self, path: Path, guest_id: str, timeout: float = 10.0,
+                 lock: asyncio.Lock | None = None) -> None:
         self.path = Path(path)
         self.guest_id = guest_id
         self.timeout = timeout
+        self.lock = lock or asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
-        lock = _LOCKS.setdefault(str(self.path), asyncio.Lock())
-        async with lock:
+        async with self.lock:
             client = QMPClient(f"gureum-{self.guest_id}")
             try:
                 sock = _unix_socket(self.path)
