@@ -176,6 +176,17 @@ class ComputeSettings:
     max_concurrent_live_migrations: int = 1
     # How long the API waits for an agent to answer a synchronous call.
     rpc_timeout: PositiveFloat = 60.0
+    # Moving guests between hosts (the QEMU driver): the address other hosts reach this
+    # one at for live migration and disk copies (Nova's live_migration_inbound_addr),
+    # and the ports it listens on there, e.g. "49152-49215" (empty: ephemeral ports).
+    migration_address: str = "127.0.0.1"
+    migration_port_range: str = ""
+    # Live migration: bandwidth in MiB/s (0: unbounded), QEMU's downtime limit in ms,
+    # and seconds per GiB of memory (and disk, for block migration) before one that
+    # does not finish is aborted (Nova's live_migration_completion_timeout).
+    live_migration_bandwidth: NonNegativeFloat = 0.0
+    live_migration_downtime: PositiveInt = 300
+    live_migration_completion_timeout: PositiveFloat = 800.0
 
 
 @dataclass(frozen=True, config=STRICT)

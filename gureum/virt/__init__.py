@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gureum.config import Settings
 from gureum.errors import ConfigError
 from gureum.virt.driver import VirtDriver
+
+if TYPE_CHECKING:
+    from gureum.virt.qemu.migration import MigrationOptions
 
 
 def driver_classes() -> dict[str, type[VirtDriver]]:
@@ -40,6 +43,22 @@ def auto_driver() -> tuple[DriverName, str | None]:
 def resolve_driver(name: str) -> str:
     """The driver a ``[compute] driver`` value names (``auto`` resolved)."""
     return auto_driver()[0] if name == "auto" else name
+
+
+def migration_options(settings: Settings) -> MigrationOptions:
+    """The QEMU driver's MigrationOptions from ``[compute]`` migration_* settings."""
+    from gureum.virt.qemu.migration import MigrationOptions
+    from gureum.virt.qemu.transfer import parse_port_range
+
+    conf = settings.compute
+    try:
+        ports = parse_port_range(conf.migration_port_range)
+    except ValueError as exc:
+        raise ConfigError(f"[compute] migration_port_range: {exc}") from None
+    return MigrationOptions(address=conf.migration_address, ports=ports,
+                            bandwidth_mib=conf.live_migration_bandwidth,
+                            downtime_ms=conf.live_migration_downtime,
+                            completion_timeout=conf.live_migration_completion_timeout)
 
 
 def make_driver(settings: Settings, host: str) -> VirtDriver:
@@ -77,7 +96,8 @@ def make_driver(settings: Settings, host: str) -> VirtDriver:
                           image_cache_max_age=conf.image_cache_max_age,
                           image_cache_interval=conf.image_cache_interval,
                           vif_mechanism=conf.vif_mechanism,
-                          vnc_listen=settings.vnc.server_listen)
+                          vnc_listen=settings.vnc.server_listen,
+                          migration=migration_options(settings))
     raise ConfigError(f"Unknown virt driver {driver!r}; use 'fake' or 'qemu'.")
 
 

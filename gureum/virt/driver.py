@@ -395,7 +395,9 @@ class VirtDriver(ABC):
     @abstractmethod
     async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
         """On a live-migration destination: start an empty guest waiting for state
-        (not listed until the state arrived).
+        (not listed until the state arrived). With block_migration its disks are made
+        here, empty, to receive the source's; without, they must be here already
+        (shared storage), or MigrationFailed and nothing changes.
 
         Returns the URI the source must migrate to.
         """

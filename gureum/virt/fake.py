@@ -607,6 +607,10 @@ class FakeDriver(VirtDriver):
         await self._step("prepare_incoming", spec.id)
         self._receive()
         where = self._disk_dir(spec.id)
+        if not block_migration and where is not None and not (where / "disk").is_file():
+            raise MigrationFailed(f"The disk of {spec.id} is not on {self.host}: the hosts do "
+                                  "not share the instances directory; a block migration is "
+                                  "needed.")
         made = where is not None and not where.exists()  # not there already (shared storage)
         self.guests[spec.id] = FakeGuest(spec, states.POWER_PAUSED, self._make_disks(spec),
                                          incoming=True, made_disks=made)

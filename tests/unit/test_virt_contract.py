@@ -10,6 +10,7 @@ run slowly on that driver; a driver that cannot do that skips those checks.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -77,9 +78,19 @@ HARNESSES: dict[str, Harness] = {
     # initramfs, given the way the agent gives a kernel/ramdisk image. No failure
     # injection: tests/qemu checks real failures.
     "qemu": Harness(lambda state, instances: _qemu_driver(state, instances),
+                    slow=lambda driver, step, seconds: _qemu_slow(driver, step),
                     spec_fields=lambda where: test_guest.build(where).spec_fields(),
                     missing=test_guest.missing, reap=test_guest.kill_guests_under),
 }
+
+
+def _qemu_slow(driver: VirtDriver, step: str) -> None:
+    """A live migration that does not converge: a trickle of bandwidth and a 1 ms
+    downtime limit (the way a busy guest on a slow link behaves)."""
+    if step != "live_migrate":
+        pytest.skip(f"the qemu driver cannot slow down {step}")
+    mover = driver.mover  # type: ignore[attr-defined]
+    mover.options = dataclasses.replace(mover.options, bandwidth_mib=0.01, downtime_ms=1)
 
 
 def _qemu_driver(state: Path, instances: Path | None) -> VirtDriver:
@@ -105,6 +116,7 @@ class Host:
 
     async def start(self) -> VirtDriver:
         await self.driver.init_host(self.name)
+        _STARTED.append(self.driver)
         return self.driver
 
     async def restart(self) -> VirtDriver:
@@ -154,8 +166,19 @@ def spec(guest_id: str = "g1", root_gb: int = 1, memory_mb: int = 128) -> GuestS
                      root_gb=root_gb, hostname="vm1", **_SPEC_FIELDS)
 
 
+# Drivers started by the running test: their agents stop when it ends (cleanup_host:
+# what they listen on closes; their guests keep running until the harness reaps them).
+_STARTED: list[VirtDriver] = []
+
+
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
+    async def then_stop() -> Any:
+        try:
+            return await coro
+        finally:
+            while _STARTED:
+                await _STARTED.pop().cleanup_host()
+    return asyncio.run(then_stop())
 
 
 async def power(driver: VirtDriver, guest_id: str = "g1") -> int:
@@ -588,13 +611,21 @@ def test_force_complete_migration(drivers: Hosts) -> None:
     run(go())
 
 
-def test_prepare_incoming(drivers: Hosts) -> None:
+def test_prepare_incoming(drivers: Hosts, tmp_path: Path) -> None:
     requires(drivers("h1"), "supports_live_migration")
+    nfs = tmp_path / "nfs"
+
     async def go() -> None:
-        dst = await drivers("h2").start()
-        uri = await dst.prepare_incoming(spec(), block_migration=False)
+        await running(drivers("h1", instances=nfs))  # the guest's disk is on nfs
+        dst = await drivers("h2", instances=nfs).start()
+        uri = await dst.prepare_incoming(spec(), block_migration=False)  # memory only
         assert isinstance(uri, str) and uri
         assert await dst.list_guests() == []  # waiting for the state
+        apart = await drivers("h3").start()
+        with pytest.raises(MigrationFailed):  # memory only, but the disk is not here
+            await apart.prepare_incoming(spec(), block_migration=False)
+        uri = await apart.prepare_incoming(spec(), block_migration=True)  # a disk of its own
+        assert uri and await apart.list_guests() == []
     run(go())
 
 

@@ -27,7 +27,6 @@ from gureum.virt.driver import (
     GuestNotFound,
     GuestSpec,
     HostResources,
-    NotSupported,
     PowerOffResult,
     PreflightFacts,
     PreflightFailed,
@@ -37,7 +36,9 @@ from gureum.virt.driver import (
 )
 from gureum.virt.qemu import cmdline, disks, domain, process, vif
 from gureum.virt.qemu.domain import GuestFiles
+from gureum.virt.qemu.migration import MigrationOptions
 from gureum.virt.qemu.monitor import Monitor, MonitorError, MonitorGone
+from gureum.virt.qemu.moving import Mover
 
 log = logging.getLogger("gureum.virt.qemu")
 
@@ -79,9 +80,9 @@ class QemuDriver(VirtDriver):
     capabilities: ClassVar[dict[str, bool]] = {
         "supports_pause": True, "supports_suspend": True, "supports_rescue": True,
         "supports_snapshot": True, "supports_console_output": True,
-        # Moving guests comes with the migration work; not claimed until it works.
-        "supports_resize": False, "supports_live_migration": False,
-        "supports_block_migration": False, "supports_evacuate": False,
+        # Moving guests: virt/qemu/moving.py (transfer channel, QMP live migration).
+        "supports_resize": True, "supports_live_migration": True,
+        "supports_block_migration": True, "supports_evacuate": True,
         "supports_set_admin_password": False, "supports_trigger_crash_dump": False,
         "supports_vnc_console": True,
     }
@@ -93,7 +94,8 @@ class QemuDriver(VirtDriver):
                  image_cache_interval: float = 2400.0,
                  soft_reboot_timeout: float = 120.0,
                  boot_retry_interval: float = 2.0,
-                 vif_mechanism: str = "auto") -> None:
+                 vif_mechanism: str = "auto",
+                 migration: MigrationOptions | None = None) -> None:
         if virt_type not in ("qemu", "kvm"):
             raise DriverError(f"virt_type must be 'qemu' (TCG) or 'kvm', not {virt_type!r}.")
         self.state_dir = Path(state_dir)
@@ -116,6 +118,7 @@ class QemuDriver(VirtDriver):
         self._cleaner: asyncio.Task[None] | None = None
         self.vif_mechanism = vif_mechanism
         self.vifs = vif.Vifs("", "user")  # this host's, once init_host names it
+        self.mover = Mover(self, migration)  # moving guests between hosts
 
     def _vifs(self, host: str) -> vif.Vifs:
         """This host's VIF drivers ("auto": a Linux bridge when it can make taps)."""
@@ -226,8 +229,10 @@ class QemuDriver(VirtDriver):
         return boot
 
     async def _define(self, spec: GuestSpec, rescue: bool = False,
-                      keep: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Build and save the definition from the spec (kernel/ramdisk cached)."""
+                      keep: dict[str, Any] | None = None,
+                      mark: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Build and save the definition from the spec (kernel/ramdisk cached); ``mark``
+        is saved with it (an incoming live migration's)."""
         files = self.files(spec.id)
         boot = await self._cache_boot_files(spec)
         try:  # the host side of each port (idempotent: every definition plugs again)
@@ -238,6 +243,7 @@ class QemuDriver(VirtDriver):
         dom = domain.build(spec, files, virt_type=self.virt_type, machine=self.machine,
                            cache=self.cache_mode, boot=boot, rescue_base=rescue,
                            vnc=(keep or {}).get("vnc"), nics=nics)
+        dom.update(mark or {})
         domain.save(files, dom)
         return dom
 
@@ -330,10 +336,12 @@ class QemuDriver(VirtDriver):
             except DriverError as exc:
                 log.warning("%s: guest %s runs but its monitor does not answer: %s",
                             host, guest_id, exc)
+        await self.mover.start()  # guests that arrived by live migration meanwhile
         if self.image_cache_interval > 0 and (self._cleaner is None or self._cleaner.done()):
             self._cleaner = asyncio.get_running_loop().create_task(self._clean_loop())
 
     async def cleanup_host(self) -> None:
+        await self.mover.close()
         if self._cleaner is not None:
             self._cleaner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -369,6 +377,7 @@ class QemuDriver(VirtDriver):
             shared_storage_id=self.marker, vif=self.vifs.report())
 
     async def list_guests(self) -> list[str]:
+        await self.mover.receive()  # live-migrated guests whose state has arrived
         found = []
         for path in sorted((self.state_dir / "guests").glob("*/domain.json")):
             dom = domain.load(self.files(path.parent.name))
@@ -377,6 +386,7 @@ class QemuDriver(VirtDriver):
         return found
 
     async def guest_info(self, guest_id: str) -> GuestInfo:
+        await self.mover.receive(guest_id)
         dom = self._domain(guest_id)
         power = self._power_state(guest_id, await self._status(guest_id))
         return GuestInfo(guest_id, power, int(dom["vcpus"]), int(dom["memory_mb"]))
@@ -650,39 +660,33 @@ class QemuDriver(VirtDriver):
         shared = bool(source_marker) and await self.check_shared_storage(source_marker or "")
         return PreflightFacts(self.host, shared)
 
-    # -- moving guests between hosts (the migration work fills these in) --------------
+    # -- moving guests between hosts: virt/qemu/moving.py -------------------------------
     async def export_disks(self, guest_id: str) -> list[dict[str, Any]]:
-        self._domain(guest_id)
-        files = self.files(guest_id)
-        out = []
-        for path, fmt in ((files.disk, "qcow2"), (files.config_drive, "raw")):
-            if path.is_file():
-                out.append({"path": str(path), "size": path.stat().st_size, "format": fmt})
-        return out
+        return await self.mover.export_disks(guest_id)
 
     async def import_disks(self, spec: GuestSpec, disks: list[dict[str, Any]],
                            source: str) -> None:
-        raise NotSupported("The qemu driver cannot move disks between hosts yet.")
+        await self.mover.import_disks(spec, disks, source)
 
     async def finish_migration(self, spec: GuestSpec, resize_disk: bool,
                                power_on: bool) -> None:
-        raise NotSupported("The qemu driver cannot migrate guests yet.")
+        await self.mover.finish_migration(spec, resize_disk, power_on)
 
     async def live_migrate(self, guest_id: str, dest_uri: str, block_migration: bool
-                           ) -> None:
-        raise NotSupported("The qemu driver cannot live-migrate guests yet.")
+                           ) -> dict[str, Any]:
+        return await self.mover.live_migrate(guest_id, dest_uri, block_migration)
 
     async def abort_migration(self, guest_id: str) -> None:
-        return None  # no live migration is ever running
+        await self.mover.abort_migration(guest_id)
 
     async def force_complete_migration(self, guest_id: str) -> None:
-        return None
+        await self.mover.force_complete_migration(guest_id)
 
     async def prepare_incoming(self, spec: GuestSpec, block_migration: bool) -> str:
-        raise NotSupported("The qemu driver cannot receive live migrations yet.")
+        return await self.mover.prepare_incoming(spec, block_migration)
 
     async def abort_incoming(self, guest_id: str) -> None:
-        return None
+        await self.mover.abort_incoming(guest_id)
 
 
 async def _wait_migration(session: Any, guest_id: str, timeout: float) -> None:
