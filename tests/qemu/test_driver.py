@@ -305,3 +305,26 @@ def test_rescue_boots_the_rescue_image_with_the_disk_attached_then_a_host_reboot
         finally:
             await driver.destroy(UUID1)
     run(go())
+
+
+def test_image_cache_keeps_what_defined_guests_boot(tmp_path: Path,
+                                                    image: test_guest.TestGuest) -> None:
+    """Kernels and ramdisks are no disk's base: the driver marks those of its guests as
+    used before the cleaner looks, so they stay; unused ones go."""
+    async def go() -> None:
+        driver = QemuDriver(tmp_path / "h1", image_cache_interval=0, image_cache_max_age=60)
+        await driver.init_host("h1")
+        base_dir = driver.instances_dir / disks.BASE_DIR
+        await driver.spawn(spec(image))
+        await driver.power_off(UUID1, timeout=0, retry_interval=1)
+        (base_dir / "stale").write_bytes(b"x")
+        old = time.time() - 3600
+        for name in ("test-kernel", "test-initrd", "test-disk", "stale"):
+            os.utime(base_dir / name, (old, old))
+        assert await driver.clean_image_cache() == ["stale"]
+        await driver.destroy(UUID1)  # now nothing uses them: the disk's base is old…
+        os.utime(base_dir / "test-kernel", (old, old))
+        os.utime(base_dir / "test-initrd", (old, old))
+        assert sorted(await driver.clean_image_cache()) == [
+            "test-disk", "test-initrd", "test-kernel"]
+    run(go())

@@ -354,7 +354,20 @@ class QemuDriver(VirtDriver):
             await self.clean_image_cache()
 
     async def clean_image_cache(self) -> list[str]:
-        """Remove cached bases no guest used for image_cache_max_age seconds (S14)."""
+        """Remove cached bases no guest used for image_cache_max_age seconds (S14).
+
+        A base a disk is made on is in use as long as that disk exists (any host's, on
+        shared storage). Kernels and ramdisks are no disk's base: this host marks those
+        its guests boot as used now (their mtime), so a host sharing ``instances/``
+        does not remove them either while this host's cleaner runs.
+        """
+        for path in await self.list_guests():
+            dom = domain.load(self.files(path)) or {}
+            for key in ("kernel", "initrd"):
+                used = (dom.get("boot") or {}).get(key)
+                if used:
+                    with contextlib.suppress(OSError):
+                        os.utime(used)
         try:
             removed = await asyncio.get_running_loop().run_in_executor(
                 None, disks.clean_image_cache, self.instances_dir, self.image_cache_max_age)
