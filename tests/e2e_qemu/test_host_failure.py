@@ -44,7 +44,8 @@ from tests.e2e_qemu.guests import (
 from tests.harness import GureumUp
 from tests.scenarios.ops import DEMO, CliServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skip(reason="waits for qcore (the QEMU driver)")]
+pytestmark = pytest.mark.e2e
+WAITS_FOR_QMIG = pytest.mark.skip(reason="waits for qmig (moves on the QEMU driver)")
 
 RPC_TIMEOUT = 8.0  # how long the conductor waits for an agent that does not answer
 
@@ -111,6 +112,7 @@ def wait_up(op: QemuCloud, *hosts: str, timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
+@WAITS_FOR_QMIG
 def test_s2_destination_unreachable_keeps_the_guest_running_on_its_source(
         apart: Apart) -> None:
     op = apart.op
@@ -145,6 +147,7 @@ def test_s2_destination_unreachable_keeps_the_guest_running_on_its_source(
     wait_up(op, "c02")
 
 
+@WAITS_FOR_QMIG
 def test_s13_host_death_then_evacuate_on_shared_storage(apart: Apart) -> None:
     op = apart.op
     op.only_enabled("c01")

@@ -24,7 +24,8 @@ from tests.e2e_qemu.guests import (
 from tests.e2e_qemu.test_lifecycle import assert_downtime
 from tests.scenarios.ops import DEMO, CliServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skip(reason="waits for qcore (the QEMU driver)")]
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skip(reason="waits for qmig (live migration on QEMU)")]
 
 
 @pytest.fixture(scope="module")
