@@ -11,6 +11,7 @@ console is tested with a browser in tests/e2e_qemu.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -28,6 +29,7 @@ from sqlalchemy import select, update
 from websockets.exceptions import InvalidStatus
 
 from gureum.compute.models import ComputeNode
+from gureum.config import VncSettings
 from gureum.console import tokens
 from gureum.console.models import ConsoleAuthToken
 from gureum.db.base import utcnow
@@ -126,6 +128,20 @@ def test_console_types_nova_does_not_serve_here(capi: Api, admin: str, server: s
                      json={"os-getSerialConsole": {"type": "serial"}}, headers=V25)
     assert r.status_code == 400 and r.json()["badRequest"]["message"] == \
         "Unavailable console type serial."
+
+
+def test_consoles_turned_off_are_unavailable(capi: Api, admin: str, server: str,
+                                             ccloud: InProcessCloud) -> None:
+    assert ccloud.cloud is not None
+    state = ccloud.cloud.app.state
+    settings = state.settings
+    state.settings = dataclasses.replace(settings, vnc=VncSettings(enabled=False))
+    try:
+        r = remote_console(capi, admin, server)
+    finally:
+        state.settings = settings
+    assert r.status_code == 400 and r.json()["badRequest"]["message"] == \
+        "Unavailable console type novnc."
 
 
 def test_microversions_of_the_two_apis(capi: Api, admin: str, server: str) -> None:
