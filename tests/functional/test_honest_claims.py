@@ -146,6 +146,11 @@ def test_a_driver_that_can_gets_the_calls(hcloud: InProcessCloud, happi: Api, ha
 
     monkeypatch.setattr(fake, "set_admin_password", set_password)
     monkeypatch.setattr(fake, "trigger_crash_dump", crash)
+    # The driver declares them too: the agent's periodic report must say the same as
+    # the row this test writes, or a report in between takes them back.
+    monkeypatch.setattr(fake, "capabilities", {
+        **fake.capabilities, "supports_set_admin_password": True,
+        "supports_trigger_crash_dump": True})
     old = set_caps(hcloud, supports_set_admin_password=True, supports_trigger_crash_dump=True)
     try:
         r = act(happi, hadmin, server, {"changePassword": {"adminPass": "n3w"}})
