@@ -138,8 +138,14 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
             vm.kill()
 
 
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+def run(coro: Any, uvloop: bool = False) -> Any:
+    """``uvloop``: on the loop `gureum up` runs its agents on (its sockets differ)."""
+    if not uvloop:
+        return asyncio.run(coro)
+    import uvloop as uv
+
+    with asyncio.Runner(loop_factory=uv.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 async def status(vm: Vm) -> str:
@@ -191,7 +197,7 @@ def test_block_migration_moves_the_disk_with_its_data(guest: Guest) -> None:
         return dict(stats)
 
     last = source.ticks()[-1]
-    stats = run(go())
+    stats = run(go(), uvloop=True)  # the NBD socket is handed to QEMU over uvloop's socket
     assert stats["block_migration"] is True and stats["disk_total_bytes"] > 0
     assert stats["downtime_ms"] >= 0
     wait_for(lambda: [t for t in dest.ticks() if t > last + 1], 60, "ticks on h3")

@@ -124,7 +124,7 @@ async def listen(mon: Monitor, options: MigrationOptions, guest_id: str,
             sock = listener(options.address, options.ports)
             try:
                 nbd_port = int(sock.getsockname()[1])
-                s.client.send_fd_scm(sock.fileno())
+                s.send_fd(sock.fileno())
                 await s.execute("getfd", {"fdname": NBD_FD})
             finally:
                 sock.close()  # QEMU holds its own copy now

@@ -60,10 +60,25 @@ def _unix_socket(path: Path) -> socket.socket:
 class Session:
     """An open QMP session on one guest (see ``Monitor.session``)."""
 
-    def __init__(self, client: QMPClient, guest_id: str, timeout: float) -> None:
+    def __init__(self, client: QMPClient, guest_id: str, timeout: float,
+                 sock: socket.socket | None = None) -> None:
         self.client = client
         self.guest_id = guest_id
         self.timeout = timeout
+        self.sock = sock
+
+    def send_fd(self, fd: int) -> None:
+        """Hand QEMU a file descriptor (SCM_RIGHTS) for a following ``getfd``. Sent on
+        the session's own socket: qemu.qmp's send_fd_scm reaches into asyncio's socket
+        wrapper (``._sock``), which uvloop, the loop `gureum up` runs on, lacks."""
+        if self.sock is None:
+            self.client.send_fd_scm(fd)
+            return
+        try:
+            socket.send_fds(self.sock, [b" "], [fd])
+        except OSError as exc:
+            raise MonitorError(f"Cannot pass a file descriptor to the QEMU of guest "
+                               f"{self.guest_id}: {exc}") from exc
 
     async def execute(self, command: str, arguments: dict[str, Any] | None = None,
                       timeout: float | None = None) -> Any:
@@ -118,7 +133,7 @@ class Monitor:
                 raise MonitorGone(f"The QEMU of guest {self.guest_id} hung up: {exc}"
                                   ) from exc
             try:
-                yield Session(client, self.guest_id, self.timeout)
+                yield Session(client, self.guest_id, self.timeout, sock)
             finally:
                 with contextlib.suppress(Exception):
                     await client.disconnect()
