@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint bench bench-compute clean-venv
+.PHONY: up test lint bench bench-compute bench-qemu clean-venv
 
 $(STAMP): pyproject.toml
 	scripts/bootstrap
@@ -34,6 +34,14 @@ bench: $(STAMP)
 # the comparison alone. Both write docs/performance.md from a committed tree only.
 bench-compute: $(STAMP)
 	$(VENV)/bin/python -m bench.compute $(ARGS)
+
+# The QEMU driver with real TCG guests on `gureum up --driver qemu --hosts 2`: boot to
+# ready, clean stop/start, live migration (shared and block) with QEMU's downtime,
+# resize, cold migration; ARGS="--rounds N" (default 5). Writes docs/performance.md from
+# a committed tree only. Runs under flock $(BENCH_LOCK): one benchmark at a time.
+BENCH_LOCK ?= /work/bench.lock
+bench-qemu: $(STAMP)
+	flock $(BENCH_LOCK) $(VENV)/bin/python -m bench.qemu $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

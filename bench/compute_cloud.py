@@ -69,7 +69,7 @@ class BenchCloud:
     @classmethod
     def start(cls, data_dir: Path, hosts: int, log_path: Path,
               settings: dict[str, dict[str, Any]] | None = None,
-              timeout: float = 120.0) -> BenchCloud:
+              timeout: float = 120.0, extra_args: list[str] | None = None) -> BenchCloud:
         merged = {k: dict(v) for k, v in BENCH_SETTINGS.items()}
         for name, values in (settings or {}).items():
             merged.setdefault(name, {}).update(values)
@@ -81,7 +81,7 @@ class BenchCloud:
         cmd = [str(gureum) if gureum.exists() else sys.executable,
                *([] if gureum.exists() else ["-m", "gureum.cli.main"]),
                "up", "--data-dir", str(data_dir), "--port", str(port),
-               "--hosts", str(hosts), "--config", str(config)]
+               "--hosts", str(hosts), "--config", str(config), *(extra_args or [])]
         log = open(log_path, "w")  # noqa: SIM115 - lives as long as the cloud
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
