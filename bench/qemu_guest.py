@@ -128,7 +128,7 @@ class Follower:
         """Send a server action; (when it was sent, its request id)."""
         t0 = time.monotonic()
         r = await self.client.action(sid, body)
-        if r.status_code not in (200, 202):
+        if r.status_code not in (200, 202, 204):
             raise StepFailed(f"{next(iter(body))}: {r.status_code} {r.text[:200]}")
         return t0, r.headers.get("x-openstack-request-id", "")
 

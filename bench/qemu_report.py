@@ -127,9 +127,11 @@ def findings(results: Results) -> list[str]:
                        " is mostly gureum's and QEMU's set-up around a short copy.")
     disks = [m.get("disk_mb") for m in results.migrations if m.get("kind") == "block"]
     if disks:
-        out.append(f"Each block migration copied {min(d or 0 for d in disks):.1f} to "
-                   f"{max(d or 0 for d in disks):.1f} MB of disk (the qcow2 overlay's data); "
-                   "the shared ones copied none.")
+        low, high = min(d or 0 for d in disks), max(d or 0 for d in disks)
+        span = f"{low:.1f}" if low == high else f"{low:.1f} to {high:.1f}"
+        out.append(f"Each block migration copied {span} MB of disk (what the guest's qcow2 "
+                   "overlay holds; the base image is cached on each host), the shared ones "
+                   "none.")
     if results.failures:
         out.append(f"**{len(results.failures)} step(s) failed** (their rounds were cut "
                    "short): " + "; ".join(results.failures[:5]))
