@@ -132,6 +132,14 @@ def findings(results: Results) -> list[str]:
         out.append(f"Each block migration copied {span} MB of disk (what the guest's qcow2 "
                    "overlay holds; the base image is cached on each host), the shared ones "
                    "none.")
+    quick = [what.split(":")[0] for key, what, _ in MEASURES
+             if (percentile(results.samples.get(key, []), 50) or 1.0) < 0.3]
+    if quick:
+        out.append("The API-side steps are quicker than the poll can tell: several rows sit "
+                   "at ~0.21 s or ~0.42 s, one or two poll intervals (0.2 s plus a request), "
+                   f"so the step ended before the first or second poll ({len(quick)} rows "
+                   "below 0.3 s). Read them as \"under a poll\"; the GUREUM-READY rows and "
+                   "QEMU's own figures are the ones with a finer meaning.")
     if results.failures:
         out.append(f"**{len(results.failures)} step(s) failed** (their rounds were cut "
                    "short): " + "; ".join(results.failures[:5]))
