@@ -42,7 +42,11 @@ BOOT = 240.0
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
+    """On uvloop's event loop, as `gureum up` runs its agents."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -259,7 +260,7 @@ class Outgoing:
 
     async def _mirror(self, drive: str) -> None:
         self._check_aborted()
-        job = f"mirror-{drive}"
+        job = f"mirror-{drive}-{secrets.token_hex(4)}"  # unlike any a failed try left
         args: dict[str, Any] = {
             "device": drive, "job-id": job, "target": self.target.nbd_uri(drive),
             "format": "raw", "sync": self.target.sync, "mode": "existing",
