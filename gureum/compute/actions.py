@@ -93,8 +93,10 @@ def reset_state(s: Session, ctx: RequestContext, server_id: str, vm_state: str) 
     instances.finish_action(s, inst.id, ctx.request_id)
 
 
+# Nova asks the host for any server that has one; a resized server (VERIFY_RESIZE) runs
+# on its new host and its console shows the new flavor before the user confirms.
 CONSOLE_STATES = (states.ACTIVE, states.RESCUED, states.PAUSED, states.STOPPED,
-                  states.SUSPENDED)
+                  states.SUSPENDED, states.RESIZED)
 
 
 def console_target(s: Session, ctx: RequestContext, server_id: str) -> tuple[str, str]:

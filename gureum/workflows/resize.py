@@ -121,8 +121,12 @@ class ResizeWorkflow(Workflow):
             return  # same instances directory: nothing to copy
         disks = await self.driver(run.state["source"], msg.ExportDisks(run.instance_id))
         run.state["event_host"] = run.state["dest"]
+        # The copy takes as long as the disks are big: the usual call timeout plus a
+        # second per 10 MiB to copy (a destination that stops answering is still seen).
+        size = sum(int(d.get("size") or 0) for d in disks if isinstance(d, dict))
         await self.driver(run.state["dest"], msg.ImportDisks(
-            await self._spec(run), disks=disks, source=run.state["source"]))
+            await self._spec(run), disks=disks, source=run.state["source"]),
+            rpc_timeout=self.settings.compute.rpc_timeout + size / (10 << 20))
 
     async def _drop_copy(self, run: Run) -> None:
         if run.state.get("shared") or run.state.get("dest") == run.state.get("source"):
