@@ -45,7 +45,6 @@ from tests.harness import GureumUp
 from tests.scenarios.ops import DEMO, CliServer
 
 pytestmark = pytest.mark.e2e
-WAITS_FOR_QMIG = pytest.mark.skip(reason="waits for qmig (moves on the QEMU driver)")
 
 RPC_TIMEOUT = 8.0  # how long the conductor waits for an agent that does not answer
 
@@ -112,7 +111,6 @@ def wait_up(op: QemuCloud, *hosts: str, timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
-@WAITS_FOR_QMIG
 def test_s2_destination_unreachable_keeps_the_guest_running_on_its_source(
         apart: Apart) -> None:
     op = apart.op
@@ -127,13 +125,13 @@ def test_s2_destination_unreachable_keeps_the_guest_running_on_its_source(
     assert c02.proc is not None
     os.kill(c02.proc.pid, signal.SIGSTOP)  # alive, heartbeat recent, answering nothing
     try:
-        op.cli("server", "migrate", "--host", "c02", "s2")
+        op.cli("server", "migrate", "--host", "c02", sid)
         server = op.wait(sid, {"ACTIVE", "ERROR", "VERIFY_RESIZE"}, timeout=RPC_TIMEOUT * 6)
     finally:
         os.kill(c02.proc.pid, signal.SIGCONT)
     assert (server["status"], server["OS-EXT-SRV-ATTR:host"],
             server["OS-EXT-STS:power_state"]) == ("ACTIVE", "c01", 1), server
-    shown = op.cli_json("server", "show", "s2")
+    shown = op.cli_json("server", "show", sid)
     assert "c02" in shown["fault"]["message"], shown.get("fault")
     # Never powered off: the same boot goes on ticking on c01.
     op.wait_tick(sid, before + 2)
@@ -147,7 +145,6 @@ def test_s2_destination_unreachable_keeps_the_guest_running_on_its_source(
     wait_up(op, "c02")
 
 
-@WAITS_FOR_QMIG
 def test_s13_host_death_then_evacuate_on_shared_storage(apart: Apart) -> None:
     op = apart.op
     op.only_enabled("c01")
@@ -169,7 +166,7 @@ def test_s13_host_death_then_evacuate_on_shared_storage(apart: Apart) -> None:
     wait_gone(sid)
 
     op.cli("compute", "service", "set", "--down", "c01", "nova-compute")
-    op.cli("server", "evacuate", "--host", "c02", "vm1")
+    op.cli("server", "evacuate", "--host", "c02", sid)
     server = op.wait(sid, {"ACTIVE", "ERROR"}, timeout=120)
     assert (server["status"], server["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", "c02"), server
     # The same disk, seen from c02: the counter on it goes on (a rebuilt disk says 1; the
@@ -177,7 +174,7 @@ def test_s13_host_death_then_evacuate_on_shared_storage(apart: Apart) -> None:
     boot = op.wait_console(sid, _boot_after_evacuation, "the boot on c02")
     assert boot == 2
     assert [process_host(p) for p in qemu_processes(sid)] == ["c02"]
-    (mig,) = op.cli_json("server", "migration", "list", "--server", "vm1")
+    (mig,) = op.cli_json("server", "migration", "list", "--server", sid)
     assert (mig["Type"], mig["Source Compute"], mig["Dest Compute"]) == (
         "evacuation", "c01", "c02")
 

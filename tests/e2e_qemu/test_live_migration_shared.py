@@ -24,8 +24,7 @@ from tests.e2e_qemu.guests import (
 from tests.e2e_qemu.test_lifecycle import assert_downtime
 from tests.scenarios.ops import DEMO, CliServer
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skip(reason="waits for qmig (live migration on QEMU)")]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,7 @@ def test_live_migration_on_shared_instances_moves_memory_only(op: QemuCloud) -> 
     disk = disk.split(",")[0]  # file=<path>
 
     before = op.wait_tick(sid, 0)
-    op.cli("server", "migrate", "--live-migration", "--host", "c02", "--wait", "vm1")
+    op.cli("server", "migrate", "--live-migration", "--host", "c02", "--wait", sid)
     assert op.wait(sid, {"ACTIVE"}, timeout=120)["OS-EXT-SRV-ATTR:host"] == "c02"
     after = op.wait_tick(sid, before + 2)
     console = op.console(sid)
