@@ -111,10 +111,22 @@ class LiveMigrationWorkflow(Workflow):
         # Idempotent: after a restart the move may already have happened.
         if run.instance_id in await self.driver(run.state["dest"], msg.ListGuests()):
             return
-        figures = await self.driver(run.state["source"], msg.LiveMigrate(
-            run.instance_id, dest_uri=run.state["uri"],
-            block_migration=bool(run.state["block"])),
-            rpc_timeout=max(self.settings.compute.rpc_timeout, 3600.0))
+        try:
+            figures = await self.driver(run.state["source"], msg.LiveMigrate(
+                run.instance_id, dest_uri=run.state["uri"],
+                block_migration=bool(run.state["block"])),
+                rpc_timeout=max(self.settings.compute.rpc_timeout, 3600.0))
+        except (RemoteError, BusError) as exc:
+            # MigrationFailed is the source's answer: the guest runs there. Anything
+            # else (no answer: its agent died or restarted, while the hypervisor may
+            # have finished the move on its own) is checked where the guest would be.
+            if isinstance(exc, RemoteError) and exc.kind == "MigrationFailed":
+                raise
+            if await self._has_guest(run.state["dest"], run.instance_id):
+                log.warning("%s: no answer from %s (%s), but the guest runs on %s: moved",
+                            run.instance_id, run.state["source"], exc, run.state["dest"])
+                return
+            raise
         if isinstance(figures, dict):
             await self.with_session(lambda s: record_figures(s, run, figures))
 

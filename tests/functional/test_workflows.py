@@ -19,6 +19,7 @@ from gureum.compute import states
 from gureum.compute.models import Allocation, ComputeNode, Instance, Migration
 from gureum.conductor.service import Conductor
 from gureum.config import ConductorSettings
+from gureum.virt.driver import DriverError
 from gureum.virt.fake import FakeDriver
 from tests.compute_helpers import MV, boot, wait_status
 from tests.harness import Api, InProcessCloud, make_settings
@@ -257,6 +258,32 @@ def test_live_migration_failure_keeps_guest_on_source(wf_cloud: InProcessCloud, 
     assert after["OS-EXT-SRV-ATTR:host"] == source
     assert running_copies(wf_cloud, sid) == [source]
     assert copies(wf_cloud, sid) == [source]
+    check_claims(wf_cloud)
+    delete(wapi, admin, sid)
+
+
+def test_live_migration_without_an_answer_looks_where_the_guest_runs(
+        wf_cloud: InProcessCloud, wapi: Api, admin: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The source moved the guest but its answer was lost (not a MigrationFailed): the
+    destination has the guest, so the move is recorded, never rolled back onto a source
+    that no longer has it."""
+    server = fresh_server(wapi, admin, "live-lost")
+    sid, source = server["id"], server["OS-EXT-SRV-ATTR:host"]
+    driver = drivers(wf_cloud)[source]
+    moved = driver.live_migrate
+
+    async def answer_lost(guest_id: str, dest_uri: str, block_migration: bool) -> None:
+        await moved(guest_id, dest_uri, block_migration)
+        raise DriverError("the connection to the hypervisor dropped")
+    monkeypatch.setattr(driver, "live_migrate", answer_lost)
+    action(wapi, admin, sid, {"os-migrateLive": {"host": None, "block_migration": "auto"}})
+    wait_for(lambda: last_migration(wf_cloud, sid).status in ("completed", "error"),
+             what="the end of the move")
+    after = wait_status(wapi, admin, sid, {"ACTIVE"})
+    assert last_migration(wf_cloud, sid).status == "completed"
+    assert after["OS-EXT-SRV-ATTR:host"] != source
+    assert running_copies(wf_cloud, sid) == [after["OS-EXT-SRV-ATTR:host"]]
     check_claims(wf_cloud)
     delete(wapi, admin, sid)
 

@@ -30,6 +30,7 @@ import pytest
 from gureum.compute import states
 from gureum.virt.driver import GuestSpec, MigrationFailed
 from gureum.virt.qemu import QemuDriver, disks, process
+from gureum.virt.qemu.migration import Target
 from gureum.virt.qemu.moving import IMPORTED, PRE_RESIZE
 from tests.qemu import guest as test_guest
 
@@ -242,6 +243,23 @@ def test_live_migration_shared_then_block_keeps_the_guest_ticking(
             assert not shared_disk.exists()  # the source's copy went
             text = await console_shows(h["h3"], "tick", timeout=60)
             assert numbers("tick", text)[0] > last and "GUREUM-READY" not in text
+
+            # h3's agent dies during a migration to h1 that then goes on by itself; the
+            # agent that starts next stops it, and the guest runs on on h3.
+            uri = await h["h1"].prepare_incoming(s, block_migration=True)
+            mon = h["h3"].monitor(GUEST)
+            await mon.execute("migrate-set-parameters", {"max-bandwidth": 1000,
+                                                          "downtime-limit": 1})
+            await mon.execute("migrate", {"uri": Target.parse(uri).memory_uri})
+            assert (await mon.execute("query-migrate"))["status"] in ("setup", "active")
+            again = QemuDriver(tmp_path / "h3", h["h3"].instances_dir,
+                               image_cache_interval=0)
+            await again.init_host("h3")
+            assert (await mon.execute("query-migrate"))["status"] == "cancelled"
+            assert (await mon.execute("query-status"))["status"] == "running"
+            await h["h1"].abort_incoming(GUEST)
+            await again.cleanup_host()
+
             await h["h3"].power_off(GUEST, timeout=0, retry_interval=1)
             check = await asyncio.create_subprocess_exec(
                 "qemu-io", "-r", "-f", "qcow2", "-c", "read -P 0x5a 56M 256k",

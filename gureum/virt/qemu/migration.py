@@ -49,6 +49,9 @@ from gureum.virt.qemu.transfer import listener
 log = logging.getLogger("gureum.virt.qemu.migration")
 
 SCHEME = "qemu+tcp"
+# query-migrate states of a migration still under way on the source.
+IN_PROGRESS = ("setup", "active", "pre-switchover", "device", "wait-unplug",
+               "postcopy-active", "cancelling")
 UNLIMITED = 1 << 40  # bytes/s: "no bound" for max-bandwidth and mirror speed
 NBD_FD = "gureum-nbd"
 
@@ -352,8 +355,7 @@ class Outgoing:
         """Undo what this migration did on the source: the guest runs as before."""
         with contextlib.suppress(MonitorError):
             info = await self.mon.execute("query-migrate") or {}
-            if info.get("status") in ("setup", "active", "pre-switchover", "device",
-                                      "wait-unplug", "postcopy-active"):
+            if info.get("status") in IN_PROGRESS:
                 await self.mon.execute("migrate_cancel")
                 for _ in range(200):
                     info = await self.mon.execute("query-migrate") or {}

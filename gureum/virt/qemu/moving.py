@@ -75,13 +75,33 @@ class Mover:
     async def start(self) -> None:
         """At init_host: take in guests that arrived while the agent was away; drop
         the empty ones still waiting (as a fake's die with its agent; the source then
-        fails its migration and keeps the guest)."""
+        fails its migration and keeps the guest); and stop the outgoing migrations
+        nobody drives any more (the guest runs on here, never left paused half-way)."""
         for guest_id, dom in self._incoming():
             async with self.driver._lock(guest_id):
                 if not await self._take_if_arrived(guest_id, dom):
                     log.warning("%s: dropping %s, still waiting for a live migration "
                                 "when the agent started", self.host, guest_id)
                     await self._drop_incoming(guest_id, dom)
+        for guest_id in await self.driver.list_guests():
+            if self.driver._pid(guest_id) is not None:
+                with contextlib.suppress(DriverError):
+                    await self._stop_unattended(guest_id)
+
+    async def _stop_unattended(self, guest_id: str) -> None:
+        mon = self.driver.monitor(guest_id)
+        status = (await mon.execute("query-migrate") or {}).get("status")
+        jobs = [j["id"] for j in await mon.execute("query-jobs") or []
+                if str(j.get("id", "")).startswith("mirror-")]
+        if status not in migration.IN_PROGRESS and not jobs:
+            return  # none, or completed: the guest moved and the conductor decides
+        log.warning("%s: a live migration of %s was left running by the agent before "
+                    "this one; cancelling it", self.host, guest_id)
+        moving = Outgoing(mon, guest_id, Target("", 0), self.options, bool(jobs))
+        moving.jobs = jobs
+        await moving.abort()
+        # Stopped by the migration itself (its last phase): it ran before.
+        await moving._clean_up_failure(was_running=status in ("pre-switchover", "device"))
 
     async def close(self) -> None:
         if self._watcher is not None:
