@@ -78,3 +78,32 @@ def test_two_ports_become_two_virtio_nics_with_their_macs(
         assert bridge not in links()
         assert not [n for n in links() if any(p["port_id"][:8] in n for p in ports)]
     asyncio.run(go())
+
+
+@pytest.mark.skipif(not vif.BridgeVif.usable(),
+                    reason="taps and bridges need root, the `ip` tool and /dev/net/tun")
+def test_a_port_gone_from_the_definition_takes_its_tap_along(tmp_path: Path) -> None:
+    """A guest redefined (power on, hard reboot) without a port it had: its tap goes."""
+    image = test_guest.build(tmp_path / "guest")
+    network = str(uuid.uuid4())
+    bridge = vif.bridge_name(network)
+    ports = [{"port_id": str(uuid.uuid4()), "network_id": network, "vif_type": "bridge",
+              "mac_address": f"fa:16:3e:00:00:{i:02x}", "vif_details": {"bridge_name": bridge}}
+             for i in (1, 2)]
+    spec = GuestSpec(id=GUEST, name="instance-00000001", vcpus=1, memory_mb=128,
+                     root_gb=1, hostname="vm1", network_info=ports, **image.spec_fields())
+
+    async def go() -> None:
+        driver = QemuDriver(tmp_path / "c01", image_cache_interval=0, vif_mechanism="bridge")
+        await driver.init_host("c01")
+        await driver.spawn(spec)
+        try:
+            assert len(links(bridge)) == 2
+            await driver.power_off(GUEST, timeout=0, retry_interval=1)
+            await driver.power_on(GuestSpec.from_dict({**spec.to_dict(),
+                                                       "network_info": ports[:1]}))
+            assert links(bridge) == {vif.tap_name(ports[0]["port_id"], "c01")}
+        finally:
+            await driver.destroy(GUEST)
+        assert bridge not in links()
+    asyncio.run(go())

@@ -244,7 +244,9 @@ class QemuDriver(VirtDriver):
                            cache=self.cache_mode, boot=boot, rescue_base=rescue,
                            vnc=(keep or {}).get("vnc"), nics=nics)
         dom.update(mark or {})
+        before = (domain.load(files) or {}).get("nics", [])
         domain.save(files, dom)
+        await asyncio.to_thread(vif.unplug_stale, spec.id, before, nics, self.host)
         return dom
 
     async def _make_disks(self, spec: GuestSpec) -> None:

@@ -239,6 +239,16 @@ def unplug_all(guest_id: str, nics: list[dict[str, Any]], host: str = "") -> Non
                         exc)
 
 
+def unplug_stale(guest_id: str, old: list[dict[str, Any]], new: list[dict[str, Any]],
+                 host: str = "") -> None:
+    """After a redefinition: unplug what the old NIC entries plugged that the new ones
+    do not (a port detached, or bound another way), so no tap outlives its port."""
+    kept = {(n.get("backend"), n.get("port_id"), n.get("tap")) for n in new}
+    unplug_all(guest_id, [n for n in old
+                          if (n.get("backend"), n.get("port_id"), n.get("tap")) not in kept],
+               host)
+
+
 # -- names ------------------------------------------------------------------------------------
 
 def bridge_name(network_id: str) -> str:
