@@ -140,6 +140,7 @@ class ComputeAgent:
         self.reconciled = False  # retried with the heartbeat until the conductor answers
         self.admission = admission(settings)
         self.aborted_before_start: set[str] = set()  # live migrations still waiting
+        self.driver.migration_progress = self.migration_progress
 
     def background(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -229,6 +230,11 @@ class ComputeAgent:
             if (call.get("args") or {}).get("guest_id") == guest_id:
                 return True
         return False
+
+    def migration_progress(self, guest_id: str, figures: dict[str, Any]) -> None:
+        """A live migration's figures so far, for its record (once: the next comes soon)."""
+        self.background(self._report_to_conductor("live_migration_progress", {
+            "host": self.host, "instance_id": guest_id, "figures": figures}, attempts=1))
 
     def report_missing(self, guest_id: str, operation: str) -> None:
         """Tell the conductor a guest it asked about is not here (it records NOSTATE and a

@@ -173,6 +173,32 @@ class ConductorEndpoint:
             if moving is None:  # a guest in the middle of a move may be on either host
                 _record_missing(s, instance_id, host, operation)
 
+    async def live_migration_progress(self, host: str, instance_id: str,
+                                      figures: dict[str, Any]) -> None:
+        """A source agent's figures of a live migration under way: into its record, as
+        Nova's driver updates it (``GET /servers/{id}/migrations/{id}`` shows them)."""
+        await asyncio.to_thread(self._live_migration_progress, host, instance_id, figures)
+
+    def _live_migration_progress(self, host: str, instance_id: str,
+                                 figures: dict[str, Any]) -> None:
+        from gureum.compute.migrations import LIVE_IN_PROGRESS
+        from gureum.compute.models import Migration
+
+        with self.db.session() as s:
+            mig = s.scalar(select(Migration).where(
+                Migration.instance_id == instance_id, Migration.source_compute == host,
+                Migration.migration_type == "live-migration",
+                Migration.status.in_(LIVE_IN_PROGRESS)).order_by(Migration.id.desc())
+                .limit(1))
+            if mig is None:
+                return
+            for name in ("memory_total_bytes", "memory_processed_bytes",
+                         "memory_remaining_bytes", "disk_total_bytes",
+                         "disk_processed_bytes", "disk_remaining_bytes"):
+                value = figures.get(name)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    setattr(mig, name, value)
+
     # -- the outbox: work the API handed over after its transaction committed -------------
     async def dispatch_outbox(self, ids: list[int]) -> list[str]:
         """Take each row (whoever deletes it owns its work) and start that work.

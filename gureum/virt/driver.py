@@ -14,6 +14,7 @@ unless the docstring says so.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -193,6 +194,9 @@ class VirtDriver(ABC):
     name = "abstract"
     # Each driver declares what it really does; a capability left out is False.
     capabilities: ClassVar[dict[str, bool]] = {}
+    # Set by the agent: a driver that watches a live migration it sends calls it now and
+    # then with (guest id, MIGRATION_FIGURES so far), for the migration record.
+    migration_progress: Callable[[str, dict[str, Any]], None] | None = None
 
     def capability_report(self) -> dict[str, bool]:
         """Every known capability, True only where the driver declares it."""

@@ -570,7 +570,10 @@ class FakeDriver(VirtDriver):
             if delay:
                 waiter = asyncio.create_task(control.done.wait())
                 try:
-                    await asyncio.wait({waiter}, timeout=delay)
+                    while not waiter.done() and (
+                            left := started + delay - time.monotonic()) > 0:
+                        self._report_progress(guest_id, time.monotonic() - started, delay)
+                        await asyncio.wait({waiter}, timeout=min(left, 0.5))
                 finally:
                     waiter.cancel()
             if control.aborted:
@@ -591,6 +594,16 @@ class FakeDriver(VirtDriver):
         # What the fake measured: the hand-over (the guest belonged to neither host).
         return {"downtime_ms": round((done - switch) * 1000),
                 "total_time_ms": round((done - started) * 1000)}
+
+    def _report_progress(self, guest_id: str, elapsed: float, delay: float) -> None:
+        """The simulated copy's progress: the guest's memory, moved at an even pace."""
+        if self.migration_progress is None:
+            return
+        total = self.guests[guest_id].spec.memory_mb << 20
+        done = min(total, int(total * elapsed / delay))
+        self.migration_progress(guest_id, {"memory_total_bytes": total,
+                                           "memory_processed_bytes": done,
+                                           "memory_remaining_bytes": total - done})
 
     async def abort_migration(self, guest_id: str) -> None:
         control = self._migrations.get(guest_id)

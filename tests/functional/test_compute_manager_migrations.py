@@ -66,6 +66,14 @@ def test_manager_watches_and_forces_a_live_migration_without_seeing_hosts(
     path = f"/servers/{server['id']}/migrations"
     # The manager's list: the move and its progress, every host field null.
     assert all(mig[name] is None for name in HOST_FIELDS), mig
+    deadline = time.monotonic() + 10
+    while not mig["memory_processed_bytes"]:  # the source's agent reports as it goes
+        assert time.monotonic() < deadline, mig
+        time.sleep(0.2)
+        (mig,) = call(api, "GET", path, manager, "2.80", 200).json()["migrations"]
+    assert 0 < mig["memory_processed_bytes"] <= mig["memory_total_bytes"]
+    assert mig["memory_remaining_bytes"] == (mig["memory_total_bytes"]
+                                             - mig["memory_processed_bytes"])
     assert mig["server_uuid"] == server["id"] and mig["project_id"]
     # The admin's list: the hosts.
     (seen,) = call(api, "GET", path, admin_token, "2.80", 200).json()["migrations"]

@@ -236,8 +236,13 @@ def test_live_migration_shared_then_block_keeps_the_guest_ticking(
                 "command-line": "qemu-io disk0 \"write -P 0x5a 56M 256k\""})
             assert not (await h["h3"].preflight(s, h["h2"].marker)).shared_storage
             uri = await h["h3"].prepare_incoming(s, block_migration=True)
+            seen: list[tuple[str, dict[str, Any]]] = []
+            h["h2"].migration_progress = lambda guest_id, so_far: seen.append(
+                (guest_id, so_far))
             figures = await h["h2"].live_migrate(GUEST, uri, block_migration=True)
             assert figures["block_migration"] and figures["disk_total_bytes"] > 0
+            assert seen and seen[0][0] == GUEST  # the agent was told as it went
+            assert "disk_total_bytes" in seen[0][1]
             assert await h["h3"].list_guests() == [GUEST]
             assert await h["h2"].list_guests() == []
             assert not shared_disk.exists()  # the source's copy went

@@ -39,6 +39,7 @@ import logging
 import secrets
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ from gureum.virt.qemu.transfer import listener
 log = logging.getLogger("gureum.virt.qemu.migration")
 
 SCHEME = "qemu+tcp"
+PROGRESS_INTERVAL = 1.0
 # query-migrate states of a migration still under way on the source.
 IN_PROGRESS = ("setup", "active", "pre-switchover", "device", "wait-unplug",
                "postcopy-active", "cancelling")
@@ -194,6 +196,9 @@ class Outgoing:
     forced: bool = False
     jobs: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    # Called with the figures so far, at most every PROGRESS_INTERVAL seconds.
+    progress: Callable[[dict[str, Any]], None] | None = None
+    _reported: float = 0.0
 
     @property
     def drives(self) -> tuple[str, ...]:
@@ -297,6 +302,7 @@ class Outgoing:
                                           "running here.")
             if all(j.get("status") == "ready" for j in jobs.values()):
                 return
+            self._report()
             await self._wait_or_time_out(started)
 
     async def _wait_or_time_out(self, started: float) -> None:
@@ -305,6 +311,24 @@ class Outgoing:
                                   "its completion timeout; aborted, the guest keeps running "
                                   "here.")
         await asyncio.sleep(self.options.poll)
+
+    def _memory_stats(self, info: dict[str, Any]) -> None:
+        ram = info.get("ram")
+        if isinstance(ram, dict) and "total" in ram:
+            self.stats.update({"memory_total_bytes": ram.get("total"),
+                               "memory_processed_bytes": ram.get("transferred"),
+                               "memory_remaining_bytes": ram.get("remaining")})
+
+    def _report(self) -> None:
+        """Hand the figures so far to ``progress`` (now and then; never fails the move)."""
+        now = time.monotonic()
+        if self.progress is None or not self.stats or now - self._reported < PROGRESS_INTERVAL:
+            return
+        self._reported = now
+        try:
+            self.progress(dict(self.stats))
+        except Exception:
+            log.exception("reporting the progress of %s failed", self.guest_id)
 
     def _disk_stats(self, jobs: dict[str, dict[str, Any]]) -> None:
         if not jobs:
@@ -328,6 +352,10 @@ class Outgoing:
             if status == "pre-switchover":
                 await self._finish_mirrors()
                 await self.mon.execute("migrate-continue", {"state": "pre-switchover"})
+            self._memory_stats(info)
+            if self.jobs:
+                self._disk_stats(await self._jobs())
+            self._report()
             self._check_aborted()
             await self._wait_or_time_out(started)
 

@@ -379,6 +379,9 @@ class Mover:
             size += int(dom.get("root_gb", 0)) * GiB
         moving = self.outgoing[guest_id] = Outgoing(d.monitor(guest_id), guest_id, target,
                                                     self.options, block_migration, size)
+        report = d.migration_progress
+        if report is not None:
+            moving.progress = lambda figures: report(guest_id, figures)
         try:
             figures = await moving.run()
         except DriverError as exc:
