@@ -30,6 +30,8 @@ from gureum.virt.driver import DriverError, GuestNotFound
 
 # qemu.qmp logs every failed connection at ERROR; the driver reports them itself.
 logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
+log = logging.getLogger("gureum.virt.qemu")
+
 
 class MonitorGone(GuestNotFound):
     """No QEMU answers on the guest's monitor socket (not running)."""
@@ -99,6 +101,9 @@ class Session:
                                f"{exc}") from exc
 
 
+GREETING_TRIES = 4
+
+
 class Monitor:
     """The QMP monitor of one guest: its socket path and the guest's id."""
 
@@ -112,6 +117,23 @@ class Monitor:
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
         async with self.lock:
+            client, sock = await self._connect()
+            try:
+                yield Session(client, self.guest_id, self.timeout, sock)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+
+    async def _connect(self) -> tuple[QMPClient, socket.socket]:
+        """A greeted QMP client on the guest's socket.
+
+        A QEMU busy with a migration may not have noticed that the last client hung
+        up, and hands the next one what it still had for the old session (an event, a
+        reply) before its greeting: that is not a guest gone, so such a session is
+        tried again, GREETING_TRIES times in all, and then reported as an error, never
+        as a missing guest (which the agent would report as lost).
+        """
+        for attempt in range(1, GREETING_TRIES + 1):
             client = QMPClient(f"gureum-{self.guest_id}")
             try:
                 sock = _unix_socket(self.path)
@@ -130,13 +152,18 @@ class Monitor:
                                    ) from None
             except ConnectError as exc:
                 sock.close()
-                raise MonitorGone(f"The QEMU of guest {self.guest_id} hung up: {exc}"
-                                  ) from exc
-            try:
-                yield Session(client, self.guest_id, self.timeout, sock)
-            finally:
-                with contextlib.suppress(Exception):
-                    await client.disconnect()
+                if "Greeting" not in str(exc):
+                    raise MonitorGone(f"The QEMU of guest {self.guest_id} hung up: {exc}"
+                                      ) from exc
+                if attempt == GREETING_TRIES:
+                    raise MonitorError(f"The monitor of guest {self.guest_id} answered "
+                                       f"without a greeting {attempt} times: {exc}") from exc
+                log.info("monitor of %s: no greeting (%s); connecting again",
+                         self.guest_id, exc)
+                await asyncio.sleep(0.05 * attempt)
+                continue
+            return client, sock
+        raise AssertionError("unreachable")
 
     async def execute(self, command: str, arguments: dict[str, Any] | None = None,
                       timeout: float | None = None) -> Any:
