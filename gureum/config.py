@@ -225,6 +225,35 @@ class ConductorSettings:
 
 
 @dataclass(frozen=True, config=STRICT)
+class NetworkSettings:
+    """Networking (Neutron's [DEFAULT] global_physnet_mtu and [ml2] path_mtu)."""
+
+    # The MTU of the physical network under every network: flat and VLAN networks
+    # get it as it is, overlays (VXLAN, GRE, GENEVE) less their encapsulation (S7).
+    physnet_mtu: Annotated[int, Field(ge=68, le=65535)] = 1500
+    # The largest IP packet the underlay carries between hosts for overlays; 0: the
+    # same as physnet_mtu. The smaller of the two counts, as in Neutron.
+    path_mtu: Annotated[int, Field(ge=0, le=65535)] = 0
+    # GENEVE's header varies with its options: the size counted for it (outer
+    # Ethernet + UDP + GENEVE; Neutron's [ml2_type_geneve] max_header_size).
+    geneve_max_header_size: Annotated[int, Field(ge=30, le=512)] = 30
+    # The network agents (gureum/netagent): what carries routers, DHCP and ports on a
+    # host. "linuxbridge" (bridges, taps, dnsmasq, router namespaces: root), "noop"
+    # (nothing on the host: the fake driver), "auto" (linuxbridge when it can run).
+    data_plane: Literal["auto", "linuxbridge", "noop"] = "auto"
+    # How often a network agent heartbeats, and how long without one before it shows
+    # dead (alive False) and its routers and networks move to a live agent (Neutron's
+    # report_interval and agent_down_time).
+    agent_report_interval: PositiveFloat = 10.0
+    agent_down_time: PositiveFloat = 75.0
+    # How often the conductor looks for routers and networks on dead agents (0: half
+    # of agent_down_time, as Neutron's rescheduling loop), and how often an agent asks
+    # for its state again without being told something changed.
+    reschedule_interval: NonNegativeFloat = 0.0
+    resync_interval: PositiveFloat = 30.0
+
+
+@dataclass(frozen=True, config=STRICT)
 class QuotaSettings:
     """Default per-project compute quotas (os-quota-sets); -1 is unlimited."""
 
@@ -250,6 +279,7 @@ class Settings:
     image: ImageSettings = field(default_factory=ImageSettings)
     compute: ComputeSettings = field(default_factory=ComputeSettings)
     quota: QuotaSettings = field(default_factory=QuotaSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
     conductor: ConductorSettings = field(default_factory=ConductorSettings)
     vnc: VncSettings = field(default_factory=VncSettings)
 
