@@ -29,19 +29,25 @@ class Resource:
     view: Callable[[Any, RequestContext], dict[str, Any]]
     visible: Callable[[RequestContext], ColumnElement[bool] | None]
     get: Callable[[Session, RequestContext, str], Any]
-    create: Callable[[Session, RequestContext, dict[str, Any]], Any]
-    update: Callable[[Session, RequestContext, str, dict[str, Any]], Any]
+    create: Callable[..., Any]  # (s, ctx, body, **options)
+    update: Callable[..., Any]  # (s, ctx, id, body, **options)
     delete: Callable[[Session, RequestContext, str], None]
     create_schema: dict[str, Any]
     update_schema: dict[str, Any]
     read_only: tuple[str, ...]
+    # Keyword arguments create and update take from the request (settings).
+    options: Callable[[Request], dict[str, Any]] = lambda req: {}
+
+
+def _underlay(req: Request) -> dict[str, Any]:
+    return {"underlay": networks.Underlay.of(req.app_state.settings.network)}
 
 
 RESOURCES = [
     Resource("network", "networks", listing.NETWORKS, views.network, policy.network_visible,
              resources.get_network, networks.create_network, networks.update_network,
              networks.delete_network, schemas.network_create, schemas.network_update,
-             schemas.NETWORK_READ_ONLY),
+             schemas.NETWORK_READ_ONLY, _underlay),
     Resource("subnet", "subnets", listing.SUBNETS, views.subnet, policy.subnet_visible,
              resources.get_subnet, subnets.create_subnet, subnets.update_subnet,
              subnets.delete_subnet, schemas.subnet_create, schemas.subnet_update,
@@ -81,7 +87,8 @@ def _routes(res: Resource) -> None:
         ctx = policy.writer(req.context, f"create_{res.singular}")
         items, bulk = schemas.body_items(req.json(), res.singular, res.plural,
                                          res.create_schema)
-        rows = [res.create(s, ctx, item) for item in items]
+        options = res.options(req)
+        rows = [res.create(s, ctx, item, **options) for item in items]
         s.flush()
         shaped = [res.view(row, ctx) for row in rows]
         return json_response({res.plural: shaped} if bulk else {res.singular: shaped[0]},
@@ -91,7 +98,8 @@ def _routes(res: Resource) -> None:
         ctx = policy.writer(req.context, f"update_{res.singular}")
         body = schemas.update_item(req.json(), res.singular, res.update_schema,
                                    res.read_only)
-        row = res.update(s, ctx, req.path_params[f"{res.singular}_id"], body)
+        row = res.update(s, ctx, req.path_params[f"{res.singular}_id"], body,
+                         **res.options(req))
         s.flush()
         return json_response({res.singular: res.view(row, ctx)})
 

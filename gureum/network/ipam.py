@@ -196,16 +196,25 @@ def _insert(s: Session, port: m.Port, subnet: m.Subnet, ip: str, position: int) 
     return True
 
 
+# A request that loses this many races in a row gives up with a 409 rather than
+# spin; each loss means another request got an address, so this takes as many
+# requests racing for one subnet at once as the API has threads, and more.
+MAX_ALLOCATION_ATTEMPTS = 64
+
+
 def _allocate_any(s: Session, port: m.Port, subnet: m.Subnet, position: int) -> str | None:
     used = used_addresses(s, subnet.id)
-    for _attempt in range(20):
+    for _attempt in range(MAX_ALLOCATION_ATTEMPTS):
         ip = next(free_addresses(subnet, used), None)
         if ip is None:
             return None
         if _insert(s, port, subnet, ip, position):
             return ip
-        used.add(int(ipaddress.ip_address(ip)))  # a racing request took it first
-    return None
+        # A racing request took it first: skip it and what others have taken since.
+        used.add(int(ipaddress.ip_address(ip)))
+        used |= used_addresses(s, subnet.id)
+    raise e.conflict("IpAddressGenerationFailure", f"Unable to allocate an address on "
+                     f"subnet {subnet.id}: too many concurrent requests; try again.")
 
 
 def check_requested_ip(subnet: m.Subnet, ip: IPAddress, device_owner: str) -> None:

@@ -2,33 +2,60 @@
 
 A project's network gets the tenant network type (VXLAN) and the next free
 VNI; an admin may ask for a provider segment (flat, vlan, vxlan, geneve, gre,
-local). The MTU follows from the type on a ``physnet_mtu`` underlay (S7):
-VXLAN 1450, GENEVE 1442, GRE 1458, VLAN and flat the underlay's own.
+local). The MTU follows from the type on the underlay (S7), computed as
+Neutron's ML2 type drivers do: an overlay gets the smaller of ``physnet_mtu``
+and ``path_mtu`` less the outer IPv4 header (20) and its own header (VXLAN 30,
+GRE 22, GENEVE ``geneve_max_header_size``, 30 by default), so on 1500: VXLAN
+1450, GRE 1458, GENEVE 1450; VLAN, flat and local get ``physnet_mtu`` itself.
+An admin may set a smaller ``mtu``; a bigger one than the type allows is a 400.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gureum.config import NetworkSettings
 from gureum.context import RequestContext
 from gureum.network import errors as e
 from gureum.network import models as m
 from gureum.network import policy, resources, views
 
-PHYSNET_MTU = 1500
 TENANT_NETWORK_TYPE = "vxlan"
-# Encapsulation overhead on an IPv4 underlay (Neutron's ML2 type drivers).
-OVERHEAD = {"vxlan": 50, "geneve": 58, "gre": 42, "vlan": 0, "flat": 0, "local": 0}
+IPV4_HEADER = 20
+# The tunnel's own header, outer Ethernet included (neutron-lib's *_ENCAP_OVERHEAD).
+TUNNEL_HEADER = {"vxlan": 30, "gre": 22}
 SEGMENT_RANGE = {"vxlan": (1, 16777215), "geneve": (1, 16777215), "gre": (1, 16777215),
                  "vlan": (1, 4094)}
 
 
-def max_mtu(network_type: str, physnet_mtu: int = PHYSNET_MTU) -> int:
-    return physnet_mtu - OVERHEAD.get(network_type, 0)
+@dataclass(frozen=True)
+class Underlay:
+    """What a network's MTU is computed from: the ``[network]`` settings."""
+
+    physnet_mtu: int = 1500
+    path_mtu: int = 0
+    geneve_max_header_size: int = 30
+
+    @classmethod
+    def of(cls, settings: NetworkSettings) -> Underlay:
+        return cls(settings.physnet_mtu, settings.path_mtu, settings.geneve_max_header_size)
+
+
+def max_mtu(network_type: str, physnet_mtu: int = 1500, underlay: Underlay | None = None
+            ) -> int:
+    """The largest MTU a network of this type can have on the underlay."""
+    u = underlay or Underlay(physnet_mtu=physnet_mtu)
+    if network_type not in ("vxlan", "gre", "geneve"):
+        return u.physnet_mtu
+    path = min(x for x in (u.physnet_mtu, u.path_mtu) if x > 0)
+    header = u.geneve_max_header_size if network_type == "geneve" \
+        else TUNNEL_HEADER[network_type]
+    return path - IPV4_HEADER - header
 
 
 def _free_segment(s: Session, network_type: str, physical_network: str) -> int:
@@ -85,8 +112,8 @@ def _segment(s: Session, body: dict[str, Any], current: m.Network | None = None
     return network_type, physnet, seg
 
 
-def _check_mtu(mtu: int, network_type: str) -> int:
-    limit = max_mtu(network_type)
+def _check_mtu(mtu: int, network_type: str, underlay: Underlay) -> int:
+    limit = max_mtu(network_type, underlay=underlay)
     if int(mtu) > limit:
         raise e.invalid_input(f"Requested MTU is too big, maximum is {limit}", "mtu")
     return int(mtu)
@@ -115,15 +142,17 @@ def _check_default(s: Session, net: m.Network) -> None:
                          "external network.")
 
 
-def create_network(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Network:
+def create_network(s: Session, ctx: RequestContext, body: dict[str, Any],
+                   underlay: Underlay | None = None) -> m.Network:
+    underlay = underlay or Underlay()
     policy.writer(ctx, "create_network")
     policy.check_admin_attrs(ctx, body, policy.NETWORK_ADMIN_ATTRS, "create_network")
     project_id = policy.target_project(ctx, body)
     resources.check_quota(s, project_id, "network")
     _check_refs(s, body)
     network_type, physnet, seg = _segment(s, body)
-    mtu = _check_mtu(body["mtu"], network_type) if body.get("mtu") is not None \
-        else max_mtu(network_type)
+    mtu = _check_mtu(body["mtu"], network_type, underlay) if body.get("mtu") is not None \
+        else max_mtu(network_type, underlay=underlay)
     net = m.Network(
         project_id=project_id, name=body.get("name") or "",
         description=body.get("description") or "",
@@ -154,8 +183,9 @@ def _other_projects_use(s: Session, net: m.Network) -> bool:
                     .limit(1)) is not None
 
 
-def update_network(s: Session, ctx: RequestContext, network_id: str, body: dict[str, Any]
-                   ) -> m.Network:
+def update_network(s: Session, ctx: RequestContext, network_id: str, body: dict[str, Any],
+                   underlay: Underlay | None = None) -> m.Network:
+    underlay = underlay or Underlay()
     net = resources.get_network(s, ctx, network_id)
     policy.writer(ctx, "update_network")
     policy.check_owner(ctx, net.project_id, "update_network")
@@ -173,9 +203,9 @@ def update_network(s: Session, ctx: RequestContext, network_id: str, body: dict[
                   "provider:segmentation_id": net.segmentation_id
                   if "provider:network_type" not in body else None, **body}
         net.network_type, net.physical_network, net.segmentation_id = _segment(s, merged, net)
-        net.mtu = min(net.mtu, max_mtu(net.network_type))
+        net.mtu = min(net.mtu, max_mtu(net.network_type, underlay=underlay))
     if body.get("mtu") is not None:
-        net.mtu = _check_mtu(body["mtu"], net.network_type)
+        net.mtu = _check_mtu(body["mtu"], net.network_type, underlay)
     for key, attr in (("name", "name"), ("description", "description"),
                       ("admin_state_up", "admin_state_up"), ("shared", "shared"),
                       ("router:external", "external"), ("is_default", "is_default"),

@@ -101,9 +101,21 @@ def test_macs() -> None:
 
 
 def test_mtu_follows_the_network_type() -> None:
-    assert [networks.max_mtu(t) for t in ("vxlan", "geneve", "gre", "vlan", "flat")] == [
-        1450, 1442, 1458, 1500, 1500]
+    types = ("vxlan", "geneve", "gre", "vlan", "flat", "local")
+    assert [networks.max_mtu(t) for t in types] == [1450, 1450, 1458, 1500, 1500, 1500]
     assert networks.max_mtu("vxlan", physnet_mtu=9000) == 8950
+
+
+def test_path_mtu_bounds_overlays_only() -> None:
+    """Neutron's rule: an overlay gets min(physnet_mtu, path_mtu) less its headers."""
+    jumbo = networks.Underlay(physnet_mtu=9000, path_mtu=1600)
+    types = ("vxlan", "geneve", "gre", "vlan", "flat")
+    assert [networks.max_mtu(t, underlay=jumbo) for t in types] == [
+        1550, 1550, 1558, 9000, 9000]
+    wide_path = networks.Underlay(physnet_mtu=1500, path_mtu=9000)
+    assert networks.max_mtu("vxlan", underlay=wide_path) == 1450
+    ovn_like = networks.Underlay(geneve_max_header_size=38)
+    assert networks.max_mtu("geneve", underlay=ovn_like) == 1442
 
 
 def test_schema_errors_read_like_neutrons() -> None:

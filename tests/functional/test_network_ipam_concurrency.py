@@ -1,0 +1,65 @@
+"""IPAM under concurrency: many ports created at once on one subnet, through the API.
+
+Each request runs in its own server thread and transaction; the allocation row
+is unique per (subnet, address), so a request that loses a race takes the next
+free address. None may fail, and no two may get the same address.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.functional.network_helpers import N, create, error, network_with_subnet
+from tests.harness import Api
+
+PORTS = 100
+
+
+def test_concurrent_port_creates_get_distinct_addresses(api: Api, demo_token: str) -> None:
+    net, sn = network_with_subnet(api, demo_token, "race", "10.77.0.0/24")
+
+    def make(i: int) -> httpx.Response:
+        with httpx.Client(base_url=api.url, timeout=120) as client:
+            return client.post(f"{N}/ports", headers={"X-Auth-Token": demo_token},
+                               json={"port": {"network_id": net["id"], "name": f"r{i}"}})
+
+    with ThreadPoolExecutor(max_workers=PORTS) as pool:
+        answers = list(pool.map(make, range(PORTS)))
+    assert [r.status_code for r in answers] == [201] * PORTS, \
+        [r.text for r in answers if r.status_code != 201][:3]
+    addresses = [r.json()["port"]["fixed_ips"][0]["ip_address"] for r in answers]
+    assert len(set(addresses)) == PORTS
+    assert all(a.startswith("10.77.0.") and a != sn["gateway_ip"] for a in addresses)
+
+
+def test_concurrent_requests_for_one_address_have_one_winner(api: Api,
+                                                             demo_token: str) -> None:
+    net, _sn = network_with_subnet(api, demo_token, "race-one", "10.78.0.0/24")
+
+    def make(i: int) -> httpx.Response:
+        with httpx.Client(base_url=api.url, timeout=120) as client:
+            return client.post(f"{N}/ports", headers={"X-Auth-Token": demo_token},
+                               json={"port": {"network_id": net["id"], "fixed_ips": [
+                                   {"ip_address": "10.78.0.50"}]}})
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(make, range(10)))
+    assert sorted(r.status_code for r in answers) == [201] + [409] * 9
+    for r in answers:
+        if r.status_code == 409:
+            assert error(r, 409, "IpAddressAlreadyAllocated")["message"].startswith(
+                "IP address 10.78.0.50 already allocated")
+
+
+def test_exhausted_subnet_is_a_clear_409(api: Api, demo_token: str) -> None:
+    net, _sn = network_with_subnet(api, demo_token, "tiny", "10.79.0.0/29",
+                                  allocation_pools=[{"start": "10.79.0.2",
+                                                     "end": "10.79.0.3"}])
+    for _ in range(2):
+        create(api, demo_token, "port", network_id=net["id"])
+    r = api.request("POST", f"{N}/ports", demo_token,
+                    json={"port": {"network_id": net["id"]}})
+    body = error(r, 409, "IpAddressGenerationFailure")
+    assert net["id"] in body["message"] and "No more IP addresses" in body["message"]
