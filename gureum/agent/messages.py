@@ -173,6 +173,23 @@ class Unrescue(Message[None]):
     spec: GuestSpec
 
 
+# -- volumes -------------------------------------------------------------------------------
+
+@message("attach_volume")
+@dataclass(frozen=True)
+class AttachVolume(Message[None]):
+    guest_id: str
+    connection_info: dict[str, Any]
+    device_name: str
+
+
+@message("detach_volume")
+@dataclass(frozen=True)
+class DetachVolume(Message[None]):
+    guest_id: str
+    volume_id: str
+
+
 # -- moving guests ---------------------------------------------------------------------
 
 @message("preflight", lane=CONTROL, returns=PreflightFacts)

@@ -51,6 +51,12 @@ class NotSupported(DriverError):
     """The driver cannot do this at all (it does not declare the capability)."""
 
 
+class VolumeAttachFailed(DriverError):
+    """A volume could not be plugged into (or unplugged from) the guest."""
+
+    step = "volume"
+
+
 class ConsoleUnavailable(DriverError):
     """The guest is defined here but has no console to connect to right now (it is not
     running: stopped, suspended, still waiting for a live migration's state)."""
@@ -77,6 +83,12 @@ class GuestSpec:
     key_data: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     network_info: list[dict[str, Any]] = field(default_factory=list)
+    # The volumes attached to the guest (the compute block device mappings), each
+    # {"volume_id", "device_name" ("/dev/vdb"), "boot_index" (0: the guest boots from it
+    # and has no local root disk; None: a data disk), "connection_info" (as the volume
+    # service gives it for this host: {"driver_volume_type": "file", "data": {"path",
+    # "format", "volume_id"}}), "delete_on_termination"}. Every definition a driver makes
+    # from the spec (spawn, power on, hard reboot, every move) plugs them.
     block_devices: list[dict[str, Any]] = field(default_factory=list)
     config_drive: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -314,6 +326,33 @@ class VirtDriver(ABC):
         """
         raise NotSupported(f"The {self.name} driver has no graphical console.")
 
+    # -- volumes ---------------------------------------------------------------------
+    @abstractmethod
+    async def attach_volume(self, guest_id: str, connection_info: dict[str, Any],
+                            device_name: str) -> None:
+        """Attach the volume ``connection_info`` describes (its ``data.volume_id``) as
+        ``device_name`` (``/dev/vdb``; the guest's kernel may name it otherwise).
+
+        After success: the volume is in the guest's definition (every later start,
+        hard reboot and move plugs it) and, when the guest runs, plugged into it now
+        (hot-plugged; the guest sees a new disk whose serial is the volume id's first
+        20 characters). A stopped guest's attach only changes its definition.
+        Attaching a volume that is attached already succeeds and changes nothing; a
+        device name another volume of the guest has is VolumeAttachFailed.
+        After failure (VolumeAttachFailed; GuestNotFound when the guest is not here):
+        the guest is as before, the volume neither plugged nor in its definition.
+        """
+
+    @abstractmethod
+    async def detach_volume(self, guest_id: str, volume_id: str) -> None:
+        """Unplug the volume from the guest and take it out of the definition.
+
+        After success: no process of the guest holds the volume open and no later
+        definition plugs it; detaching a volume that is not attached succeeds.
+        After failure (VolumeAttachFailed, e.g. the guest did not release the disk in
+        time; GuestNotFound): the volume stays attached and in the definition.
+        """
+
     @abstractmethod
     async def snapshot(self, guest_id: str, target_path: str) -> int:
         """Write a consistent copy of the root disk to target_path; return its size in
@@ -411,6 +450,15 @@ class VirtDriver(ABC):
         """On a live-migration destination: drop the guest if it is still waiting for
         state (rollback). A guest that already runs here is never touched; a no-op
         if there is none."""
+
+
+def volume_id_of(connection_info: dict[str, Any]) -> str:
+    """The volume a connection_info is for (VolumeAttachFailed when it does not say)."""
+    data = connection_info.get("data") if isinstance(connection_info, dict) else None
+    volume_id = data.get("volume_id") if isinstance(data, dict) else None
+    if not isinstance(volume_id, str) or not volume_id:
+        raise VolumeAttachFailed("The connection info names no volume (data.volume_id).")
+    return volume_id
 
 
 def power_state_name(value: int) -> str:

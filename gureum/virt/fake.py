@@ -51,6 +51,7 @@ of one process find each other in memory.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -75,6 +76,8 @@ from gureum.virt.driver import (
     PreflightFailed,
     SpawnFailed,
     VirtDriver,
+    VolumeAttachFailed,
+    volume_id_of,
 )
 
 log = logging.getLogger("gureum.virt.fake")
@@ -86,6 +89,7 @@ _MARKER = re.compile(r"[0-9a-f]{32}")
 _ERRORS: dict[str, type[DriverError]] = {
     "spawn": SpawnFailed, "preflight": PreflightFailed, "live_migrate": MigrationFailed,
     "import_disks": MigrationFailed, "finish_migration": MigrationFailed,
+    "attach_volume": VolumeAttachFailed, "detach_volume": VolumeAttachFailed,
 }
 
 
@@ -457,7 +461,7 @@ class FakeDriver(VirtDriver):
     async def power_on(self, spec: GuestSpec) -> None:
         g = self._guest(spec.id)
         await self._step("power_on", spec.id)
-        self._set_power(g, states.RUNNING)
+        self._set_power(g, states.RUNNING, spec=spec)  # defined anew from the spec
         self._boot(g)
 
     async def reboot(self, spec: GuestSpec, hard: bool) -> None:
@@ -499,6 +503,37 @@ class FakeDriver(VirtDriver):
         g = self._guest(guest_id)
         lines = g.console[-tail:] if tail else g.console
         return "\n".join(lines) + ("\n" if lines else "")
+
+    async def attach_volume(self, guest_id: str, connection_info: dict[str, Any],
+                            device_name: str) -> None:
+        g = self._guest(guest_id)
+        volume_id = volume_id_of(connection_info)
+        await self._step("attach_volume", guest_id)
+        if any(b.get("volume_id") == volume_id for b in g.spec.block_devices):
+            return
+        if any(b.get("device_name") == device_name for b in g.spec.block_devices):
+            raise VolumeAttachFailed(f"Device {device_name} of guest {guest_id} is in use "
+                                     "by another volume.")
+        device = {"volume_id": volume_id, "device_name": device_name, "boot_index": None,
+                  "connection_info": connection_info}
+        g.spec = dataclasses.replace(g.spec, block_devices=[*g.spec.block_devices, device])
+        if g.power_state == states.RUNNING:
+            g.console.append(f"virtio_blk: new disk {device_name} "
+                             f"(serial {volume_id[:20]})")
+        self._save(g)
+
+    async def detach_volume(self, guest_id: str, volume_id: str) -> None:
+        g = self._guest(guest_id)
+        await self._step("detach_volume", guest_id)
+        kept = [b for b in g.spec.block_devices if b.get("volume_id") != volume_id]
+        if len(kept) != len(g.spec.block_devices):
+            g.spec = dataclasses.replace(g.spec, block_devices=kept)
+            self._save(g)
+
+    def volumes(self, guest_id: str) -> dict[str, str]:
+        """The guest's attached volumes: volume id → device name (for tests)."""
+        return {str(b["volume_id"]): str(b.get("device_name") or "")
+                for b in self._guest(guest_id).spec.block_devices}
 
     async def snapshot(self, guest_id: str, target_path: str) -> int:
         g = self._guest(guest_id)

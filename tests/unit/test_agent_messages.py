@@ -40,6 +40,8 @@ def example(hint: Any) -> Any:
         return example(next(a for a in typing.get_args(hint) if a is not type(None)))
     if typing.get_origin(hint) is list:
         return [{"path": "/x/disk", "size": 1, "format": "qcow2"}]
+    if typing.get_origin(hint) is dict:
+        return {"driver_volume_type": "file", "data": {"path": "/x/v", "volume_id": "v1"}}
     samples: dict[Any, Any] = {GuestSpec: SPEC, str: "g1", float: 1.5, int: 3, bool: True}
     return samples[hint]
 

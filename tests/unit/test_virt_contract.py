@@ -33,6 +33,7 @@ from gureum.virt.driver import (
     SpawnFailed,
     VirtDriver,
     VncConsole,
+    VolumeAttachFailed,
 )
 from gureum.virt.fake import FakeDriver
 from tests.qemu import guest as test_guest
@@ -161,9 +162,11 @@ def requires(host: Host, capability: str) -> None:
         pytest.skip(f"the driver does not declare {capability}")
 
 
-def spec(guest_id: str = "g1", root_gb: int = 1, memory_mb: int = 128) -> GuestSpec:
+def spec(guest_id: str = "g1", root_gb: int = 1, memory_mb: int = 128,
+         block_devices: list[dict[str, Any]] | None = None) -> GuestSpec:
     return GuestSpec(id=guest_id, name="instance-00000001", vcpus=1, memory_mb=memory_mb,
-                     root_gb=root_gb, hostname="vm1", **_SPEC_FIELDS)
+                     root_gb=root_gb, hostname="vm1", block_devices=block_devices or [],
+                     **_SPEC_FIELDS)
 
 
 # Drivers started by the running test: their agents stop when it ends (cleanup_host:
@@ -408,6 +411,106 @@ def test_console_output(drivers: Hosts) -> None:
         with pytest.raises(GuestNotFound):
             await host.driver.console_output("nope")
     run(go())
+
+
+# -- volumes --------------------------------------------------------------------------------
+
+def volume(where: Path, volume_id: str) -> dict[str, Any]:
+    """A 1 MiB raw volume file and its connection_info, as the file backend gives it."""
+    path = where / f"volume-{volume_id}"
+    with path.open("wb") as fh:
+        fh.truncate(1 << 20)
+    return {"driver_volume_type": "file",
+            "data": {"path": str(path), "format": "raw", "volume_id": volume_id}}
+
+
+async def volumes_of(driver: VirtDriver, guest_id: str = "g1") -> dict[str, str]:
+    """The guest's volumes (id → device name), as its definition has them; on QEMU a
+    running guest's process must have exactly those plugged."""
+    if isinstance(driver, FakeDriver):
+        return driver.volumes(guest_id)
+    from gureum.virt.qemu import domain, volumes
+
+    dom = domain.load(driver.files(guest_id)) or {}  # type: ignore[attr-defined]
+    defined = {v["volume_id"]: v["device_name"] for v in dom.get("volumes", [])}
+    if driver._pid(guest_id) is not None:  # type: ignore[attr-defined]
+        devices = await volumes.plugged(driver.monitor(guest_id))  # type: ignore[attr-defined]
+        assert {d for d in devices if d.startswith("dev-vol-")} == {
+            volumes.device_id(v) for v in defined}
+    return defined
+
+
+V1 = "5a2f8c3e-0b6d-4e1f-9a7c-1d2e3f405162"
+V2 = "6b3f9d4f-1c7e-4f20-8b8d-2e3f40516273"
+V3 = "7c4fad50-2d8f-4031-9c9e-3f4051627384"
+
+
+def test_attach_volume(drivers: Hosts, tmp_path: Path) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        driver = await running(host)
+        v1, v2 = volume(tmp_path, V1), volume(tmp_path, V2)
+        await driver.attach_volume("g1", v1, "/dev/vdb")  # hot-plugged into the running guest
+        assert await volumes_of(driver) == {V1: "/dev/vdb"}
+        await driver.attach_volume("g1", v1, "/dev/vdb")  # attached already: no change
+        assert await volumes_of(driver) == {V1: "/dev/vdb"}
+        await driver.power_off("g1", timeout=0, retry_interval=1)
+        await driver.attach_volume("g1", v2, "/dev/vdc")  # a stopped guest: its definition
+        assert await volumes_of(driver) == {V1: "/dev/vdb", V2: "/dev/vdc"}
+        both = [{"volume_id": V1, "device_name": "/dev/vdb", "boot_index": None,
+                 "connection_info": v1},
+                {"volume_id": V2, "device_name": "/dev/vdc", "boot_index": None,
+                 "connection_info": v2}]
+        await driver.power_on(spec(block_devices=both))  # a start plugs them
+        assert await volumes_of(driver) == {V1: "/dev/vdb", V2: "/dev/vdc"}
+        third = {"volume_id": V3, "device_name": "/dev/vdb", "boot_index": None,
+                 "connection_info": volume(tmp_path, V3)}
+        await driver.spawn(spec("g2", block_devices=[third]))  # and so does a spawn
+        assert await volumes_of(driver, "g2") == {V3: "/dev/vdb"}
+        assert await volumes_of(await host.restart(), "g2") == {V3: "/dev/vdb"}
+        with pytest.raises(GuestNotFound):
+            await host.driver.attach_volume("nope", v1, "/dev/vdb")
+        with pytest.raises(VolumeAttachFailed):  # the device name is taken
+            await host.driver.attach_volume("g2", volume(tmp_path, "v4"), "/dev/vdb")
+        host.fail_next("attach_volume", "no such device")
+        with pytest.raises(VolumeAttachFailed):
+            await host.driver.attach_volume("g2", volume(tmp_path, "v5"), "/dev/vdc")
+        assert await volumes_of(host.driver, "g2") == {V3: "/dev/vdb"}  # as before
+    run(go())
+
+
+def test_detach_volume(drivers: Hosts, tmp_path: Path) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        v1 = volume(tmp_path, V1)
+        bd = {"volume_id": V1, "device_name": "/dev/vdb", "boot_index": None,
+              "connection_info": v1}
+        driver = await host.start()
+        await driver.spawn(spec(block_devices=[bd]))
+        if not isinstance(driver, FakeDriver):  # a real guest releases a disk once booted
+            await _booted(driver)
+        await driver.detach_volume("g1", V1)
+        assert await volumes_of(driver) == {}
+        await driver.detach_volume("g1", V1)  # not attached: nothing to do
+        await driver.reboot(spec(), hard=True)
+        assert await volumes_of(driver) == {}
+        with pytest.raises(GuestNotFound):
+            await driver.detach_volume("nope", V1)
+        await driver.attach_volume("g1", v1, "/dev/vdb")
+        host.fail_next("detach_volume", "guest did not release it")
+        with pytest.raises(VolumeAttachFailed):
+            await driver.detach_volume("g1", V1)
+        assert await volumes_of(driver) == {V1: "/dev/vdb"}  # still attached
+    run(go())
+
+
+async def _booted(driver: VirtDriver, guest_id: str = "g1", timeout: float = 120) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while test_guest.READY not in await driver.console_output(guest_id):
+        assert asyncio.get_running_loop().time() < deadline, "the test guest did not boot"
+        await asyncio.sleep(0.5)
 
 
 def test_snapshot(drivers: Hosts, tmp_path: Path) -> None:
@@ -731,4 +834,4 @@ def test_every_driver_method_has_a_contract_test() -> None:
                if not name.startswith("_")}
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     assert methods - tested == set()
-    assert len(methods) == 31
+    assert len(methods) == 33

@@ -13,7 +13,7 @@ import shlex
 import uuid
 from typing import Any
 
-from gureum.virt.qemu import vif
+from gureum.virt.qemu import vif, volumes
 
 SCHEMA = 1  # the domain.json layout version
 TCG_TB_SIZE_MB = 64
@@ -82,8 +82,15 @@ def argv(domain: dict[str, Any], binary: str, incoming: str | None = None) -> li
             args += ["-append", boot["cmdline"]]
     for disk in domain["disks"]:
         args += drive_args(disk)
+    for vol in domain.get("volumes", []):
+        if vol.get("boot"):
+            args += volumes.qemu_args(vol)
     for nic in domain.get("nics", []):
         args += vif.qemu_args(nic)
+    args += volumes.port_args()  # after the other devices: their addresses stay
+    for vol in domain.get("volumes", []):
+        if not vol.get("boot"):
+            args += volumes.qemu_args(vol)
     args += ["-chardev", f"file,id=serial0,path={_opt(domain['console_log'])},append=on",
              "-serial", "chardev:serial0",
              "-qmp", f"unix:{QMP_SOCKET},server=on,wait=off"]

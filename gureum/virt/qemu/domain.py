@@ -86,14 +86,18 @@ def save(files: GuestFiles, domain: dict[str, Any]) -> None:
 def build(spec: GuestSpec, files: GuestFiles, *, virt_type: str, machine: str,
           cache: str, boot: dict[str, str | None], rescue_base: bool = False,
           vnc: dict[str, Any] | None = None,
-          nics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+          nics: list[dict[str, Any]] | None = None,
+          volumes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The definition of a guest from its spec (hard reboot rebuilds it the same way).
 
     ``boot``: kernel, initrd and cmdline paths/text (empty: boot from the disk).
     ``nics``: the NIC entries the host's VIF drivers made for ``spec.network_info``
     (``vif.Vifs.plug_all``), in order.
     ``rescue_base``: boot ``disk.rescue`` with the guest's disk as second disk.
+    ``volumes``: the entries of ``volumes.entry`` for ``spec.block_devices``; a guest
+    booting from a volume has no local root disk.
     """
+    vols = list(volumes or [])
     disks: list[dict[str, Any]] = []
     main = {"id": "disk0", "path": str(files.disk), "format": "qcow2", "cache": cache,
             "serial": spec.id[:20]}
@@ -101,7 +105,7 @@ def build(spec: GuestSpec, files: GuestFiles, *, virt_type: str, machine: str,
         disks.append({"id": "rescue0", "path": str(files.rescue_disk), "format": "qcow2",
                       "cache": cache, "bootindex": 1})
         disks.append({**main, "id": "disk1"})
-    else:
+    elif not any(v.get("boot") for v in vols):
         disks.append({**main, "bootindex": 1})
     if spec.config_drive:
         disks.append({"id": "config0", "path": str(files.config_drive), "format": "raw",
@@ -111,6 +115,7 @@ def build(spec: GuestSpec, files: GuestFiles, *, virt_type: str, machine: str,
         "hostname": spec.hostname, "virt_type": virt_type, "machine": machine,
         "vcpus": spec.vcpus, "memory_mb": spec.memory_mb, "root_gb": spec.root_gb,
         "image_id": spec.image_id, "boot": boot, "disks": disks, "nics": list(nics or []),
+        "volumes": vols,
         "console_log": str(files.console), "pidfile": str(files.pidfile),
         "vnc": vnc, "rescue": rescue_base, "spec": spec.to_dict(),
     }

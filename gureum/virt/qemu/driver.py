@@ -33,8 +33,9 @@ from gureum.virt.driver import (
     SpawnFailed,
     VirtDriver,
     VncConsole,
+    VolumeAttachFailed,
 )
-from gureum.virt.qemu import cmdline, disks, domain, process, vif
+from gureum.virt.qemu import cmdline, disks, domain, process, vif, volumes
 from gureum.virt.qemu.domain import GuestFiles
 from gureum.virt.qemu.migration import MigrationOptions
 from gureum.virt.qemu.monitor import Monitor, MonitorError, MonitorGone
@@ -95,7 +96,8 @@ class QemuDriver(VirtDriver):
                  soft_reboot_timeout: float = 120.0,
                  boot_retry_interval: float = 2.0,
                  vif_mechanism: str = "auto",
-                 migration: MigrationOptions | None = None) -> None:
+                 migration: MigrationOptions | None = None,
+                 volume_detach_timeout: float = 30.0) -> None:
         if virt_type not in ("qemu", "kvm"):
             raise DriverError(f"virt_type must be 'qemu' (TCG) or 'kvm', not {virt_type!r}.")
         self.state_dir = Path(state_dir)
@@ -119,6 +121,8 @@ class QemuDriver(VirtDriver):
         self.vif_mechanism = vif_mechanism
         self.vifs = vif.Vifs("", "user")  # this host's, once init_host names it
         self.mover = Mover(self, migration)  # moving guests between hosts
+        self.volume_detach_timeout = volume_detach_timeout
+        self._direct_io: dict[Path, bool] = {}  # volume directories: O_DIRECT works?
 
     def _vifs(self, host: str) -> vif.Vifs:
         """This host's VIF drivers ("auto": a Linux bridge when it can make taps)."""
@@ -240,14 +244,26 @@ class QemuDriver(VirtDriver):
         except vif.VifError as exc:
             raise DriverError(f"Plugging the NICs of {spec.id} on {self.host} failed: "
                               f"{exc}") from exc
+        vols = [v for b in spec.block_devices
+                if (v := volumes.entry(b, self._volume_direct(b))) is not None]
         dom = domain.build(spec, files, virt_type=self.virt_type, machine=self.machine,
                            cache=self.cache_mode, boot=boot, rescue_base=rescue,
-                           vnc=(keep or {}).get("vnc"), nics=nics)
+                           vnc=(keep or {}).get("vnc"), nics=nics, volumes=vols)
         dom.update(mark or {})
         before = (domain.load(files) or {}).get("nics", [])
         domain.save(files, dom)
         await asyncio.to_thread(vif.unplug_stale, spec.id, before, nics, self.host)
         return dom
+
+    def _volume_direct(self, block_device: dict[str, Any]) -> bool:
+        """Whether a volume's file can be opened with O_DIRECT (cache.direct)."""
+        path = ((block_device.get("connection_info") or {}).get("data") or {}).get("path")
+        if not path:
+            return True
+        where = Path(str(path)).parent
+        if where not in self._direct_io:
+            self._direct_io[where] = where.is_dir() and direct_io_works(where)
+        return self._direct_io[where]
 
     async def _make_disks(self, spec: GuestSpec) -> None:
         files = self.files(spec.id)
@@ -578,6 +594,61 @@ class QemuDriver(VirtDriver):
             await self._stop_process(guest_id)
             raise
         files.suspend_state.unlink(missing_ok=True)
+
+    # -- volumes: gureum/virt/qemu/volumes.py ------------------------------------------
+    async def attach_volume(self, guest_id: str, connection_info: dict[str, Any],
+                            device_name: str) -> None:
+        async with self._lock(guest_id):
+            dom = self._domain(guest_id)
+            files = self.files(guest_id)
+            vol = volumes.entry_from(connection_info, device_name, direct=self._volume_direct(
+                {"connection_info": connection_info}))
+            present = list(dom.get("volumes") or [])
+            if any(v["volume_id"] == vol["volume_id"] for v in present):
+                return
+            if any(v.get("port") == vol["port"] for v in present):
+                raise VolumeAttachFailed(f"Device {device_name} of guest {guest_id} is in use "
+                                         "by another volume.")
+            if files.suspend_state.exists():
+                raise VolumeAttachFailed(f"Guest {guest_id} is suspended: its saved state "
+                                         "cannot take a new disk.")
+            if not Path(vol["path"]).is_file():
+                raise VolumeAttachFailed(f"The file of volume {vol['volume_id']} "
+                                         f"({vol['path']}) is not reachable on {self.host}.")
+            if self._pid(guest_id) is not None:
+                await volumes.hot_plug(self.monitor(guest_id), vol)
+            dom["volumes"] = [*present, vol]
+            spec = dict(dom.get("spec") or {})
+            spec["block_devices"] = [*(b for b in spec.get("block_devices") or []
+                                       if b.get("volume_id") != vol["volume_id"]),
+                                     {"volume_id": vol["volume_id"], "device_name": device_name,
+                                      "boot_index": None, "connection_info": connection_info}]
+            dom["spec"] = spec
+            domain.save(files, dom)
+
+    async def detach_volume(self, guest_id: str, volume_id: str) -> None:
+        async with self._lock(guest_id):
+            dom = self._domain(guest_id)
+            files = self.files(guest_id)
+            vol = next((v for v in dom.get("volumes") or [] if v["volume_id"] == volume_id),
+                       None)
+            if vol is None:
+                return
+            if vol.get("boot"):
+                raise VolumeAttachFailed(f"Volume {volume_id} is the disk guest {guest_id} "
+                                         "boots from; it cannot be detached.")
+            if files.suspend_state.exists():
+                raise VolumeAttachFailed(f"Guest {guest_id} is suspended: its saved state "
+                                         "holds the disk.")
+            if self._pid(guest_id) is not None:
+                await volumes.hot_unplug(self.monitor(guest_id), vol,
+                                         self.volume_detach_timeout)
+            dom["volumes"] = [v for v in dom["volumes"] if v["volume_id"] != volume_id]
+            spec = dict(dom.get("spec") or {})
+            spec["block_devices"] = [b for b in spec.get("block_devices") or []
+                                     if b.get("volume_id") != volume_id]
+            dom["spec"] = spec
+            domain.save(files, dom)
 
     async def get_vnc_console(self, guest_id: str) -> VncConsole:
         """QEMU's own VNC websocket (``-vnc <listen>:<display>,websocket=<port>``), as the

@@ -1,0 +1,177 @@
+"""Volumes in QEMU guests: how a volume is defined, hot-plugged and unplugged.
+
+A volume is a file (``connection_info`` ``{"driver_volume_type": "file", "data":
+{"path", "format", "volume_id"}}``) opened by a ``-blockdev`` node (qcow2 or raw
+over a file node) and shown to the guest as a virtio-blk disk whose serial is the
+volume id's first 20 characters (as Nova/libvirt do: the guest finds it in
+``/dev/disk/by-id/virtio-<serial>``).
+
+A q35 machine cannot hot-plug onto its root bus, so every guest has one PCIe root
+port per data-volume device name, ``/dev/vdb`` … (``PORTS``), made at boot; a data
+volume always sits on the port of its device name. The place of each volume is so
+a function of the spec alone: a hard reboot, and a live migration's destination,
+define the same devices at the same addresses as the guest that runs. A volume
+the guest boots from (boot_index 0) replaces the local root disk on the root bus
+and cannot be detached.
+
+The same node definition serves the command line (``-blockdev`` takes JSON) and
+QMP's ``blockdev-add``; unplugging is ``device_del`` (the guest's kernel releases
+the slot, pciehp waits ~5 s first), waiting until the device is gone, then
+``blockdev-del``. Volumes never take part in a block migration: they are on
+storage both hosts reach, and the destination opens the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import string
+import time
+from typing import Any
+
+from gureum.virt.driver import VolumeAttachFailed, volume_id_of
+from gureum.virt.qemu.monitor import Monitor, MonitorError
+
+# Device names with a hot-plug port: /dev/vdb … /dev/vdq.
+PORT_LETTERS = string.ascii_lowercase[1:17]
+FIRST_CHASSIS = 32  # root ports' chassis numbers (each needs its own)
+SERIAL_LENGTH = 20
+
+
+def node_name(volume_id: str) -> str:
+    """The block node of a volume (QEMU node names have at most 31 characters)."""
+    return "vol-" + volume_id.replace("-", "")[:24]
+
+
+def device_id(volume_id: str) -> str:
+    return "dev-" + node_name(volume_id)
+
+
+def port_of(device_name: str) -> str:
+    """The root port a data volume named ``/dev/vdX`` (or sdX, xvdX) sits on."""
+    letter = device_name.rstrip("/").rsplit("/", 1)[-1][-1:]
+    if letter not in PORT_LETTERS:
+        raise VolumeAttachFailed(f"No hot-plug slot for device {device_name!r}: data "
+                                 f"volumes use /dev/vd{PORT_LETTERS[0]} to "
+                                 f"/dev/vd{PORT_LETTERS[-1]}.")
+    return f"hp-vd{letter}"
+
+
+def port_args() -> list[str]:
+    """The hot-plug root ports every guest is made with (last on the command line, so
+    the addresses of its other devices do not depend on them)."""
+    args: list[str] = []
+    for i, letter in enumerate(PORT_LETTERS):
+        args += ["-device", f"pcie-root-port,id=hp-vd{letter},chassis={FIRST_CHASSIS + i},"
+                            "bus=pcie.0"]
+    return args
+
+
+def entry(block_device: dict[str, Any], direct: bool) -> dict[str, Any] | None:
+    """A volume's entry in the domain definition (None: nothing to plug)."""
+    info = block_device.get("connection_info")
+    if not isinstance(info, dict) or not info:
+        return None
+    return entry_from(info, str(block_device.get("device_name") or ""),
+                      boot=str(block_device.get("boot_index")) == "0", direct=direct)
+
+
+def entry_from(info: dict[str, Any], device_name: str, boot: bool = False,
+               direct: bool = True) -> dict[str, Any]:
+    volume_id = volume_id_of(info)
+    kind = info.get("driver_volume_type")
+    data = info.get("data") or {}
+    if kind != "file" or not data.get("path"):
+        raise VolumeAttachFailed(f"Volume {volume_id}: the QEMU driver plugs file volumes "
+                                 f"only, not {kind!r}.")
+    fmt = str(data.get("format") or "raw")
+    if fmt not in ("raw", "qcow2"):
+        raise VolumeAttachFailed(f"Volume {volume_id}: unknown format {fmt!r}.")
+    return {"volume_id": volume_id, "node": node_name(volume_id),
+            "device": device_id(volume_id), "device_name": device_name,
+            "path": str(data["path"]), "format": fmt, "direct": direct,
+            "readonly": bool(data.get("access_mode") == "ro"),
+            "serial": volume_id[:SERIAL_LENGTH], "boot": boot,
+            "port": None if boot else port_of(device_name)}
+
+
+def blockdev(vol: dict[str, Any]) -> dict[str, Any]:
+    """The node definition (``-blockdev`` JSON, QMP ``blockdev-add`` arguments)."""
+    cache = {"direct": bool(vol["direct"]), "no-flush": False}
+    return {"driver": vol["format"], "node-name": vol["node"], "cache": cache,
+            "read-only": bool(vol["readonly"]), "discard": "unmap",
+            "file": {"driver": "file", "filename": vol["path"], "cache": cache,
+                     "aio": "threads"}}
+
+
+def device(vol: dict[str, Any]) -> dict[str, Any]:
+    """The virtio-blk device (QMP ``device_add`` arguments)."""
+    dev: dict[str, Any] = {"driver": "virtio-blk-pci", "id": vol["device"],
+                           "drive": vol["node"], "serial": vol["serial"]}
+    if vol["boot"]:
+        dev["bootindex"] = 1
+    else:
+        dev["bus"] = vol["port"]
+    return dev
+
+
+def qemu_args(vol: dict[str, Any]) -> list[str]:
+    dev = device(vol)
+    opts = ",".join(f"{k}={v}" for k, v in dev.items() if k != "driver")
+    return ["-blockdev", json.dumps(blockdev(vol), sort_keys=True),
+            "-device", f"{dev['driver']},{opts}"]
+
+
+# -- a running guest (QMP) -----------------------------------------------------------------
+
+async def hot_plug(mon: Monitor, vol: dict[str, Any]) -> None:
+    """Open the volume in the running QEMU and plug its disk; on failure nothing of it
+    stays in the QEMU."""
+    async with mon.session() as s:
+        try:
+            await s.execute("blockdev-add", blockdev(vol))
+        except MonitorError as exc:
+            raise VolumeAttachFailed(f"QEMU cannot open volume {vol['volume_id']} "
+                                     f"({vol['path']}): {exc}") from exc
+        try:
+            await s.execute("device_add", device(vol))
+        except MonitorError as exc:
+            with contextlib.suppress(MonitorError):
+                await s.execute("blockdev-del", {"node-name": vol["node"]})
+            raise VolumeAttachFailed(f"Plugging volume {vol['volume_id']} into the guest "
+                                     f"failed: {exc}") from exc
+
+
+async def plugged(mon: Monitor) -> set[str]:
+    """The ids of the user-made devices of the running QEMU (``dev-vol-…`` among them)."""
+    found = await mon.execute("qom-list", {"path": "/machine/peripheral"})
+    return {str(p.get("name")) for p in found or [] if isinstance(p, dict)}
+
+
+async def hot_unplug(mon: Monitor, vol: dict[str, Any], timeout: float) -> None:
+    """Ask the guest to release the disk, wait until its device is gone, close the
+    volume. VolumeAttachFailed when the guest does not let go within ``timeout`` (the
+    request stays pending: a later detach finds the device gone)."""
+    if vol["device"] in await plugged(mon):
+        try:
+            await mon.execute("device_del", {"id": vol["device"]})
+        except MonitorError as exc:
+            if exc.error_class != "DeviceNotFound":
+                raise VolumeAttachFailed(f"Unplugging volume {vol['volume_id']} failed: "
+                                         f"{exc}") from exc
+        deadline = time.monotonic() + timeout
+        while vol["device"] in await plugged(mon):
+            if time.monotonic() >= deadline:
+                raise VolumeAttachFailed(
+                    f"The guest did not release volume {vol['volume_id']} within "
+                    f"{timeout:g}s (its kernel must handle PCIe hot-unplug); it stays "
+                    "attached. Try again once the guest has booted.")
+            await asyncio.sleep(0.2)
+    nodes = await mon.execute("query-named-block-nodes", {"flat": True})
+    if any(isinstance(n, dict) and n.get("node-name") == vol["node"] for n in nodes or []):
+        try:
+            await mon.execute("blockdev-del", {"node-name": vol["node"]})
+        except MonitorError as exc:
+            raise VolumeAttachFailed(f"Closing volume {vol['volume_id']} failed: "
+                                     f"{exc}") from exc
