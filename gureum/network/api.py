@@ -71,6 +71,8 @@ EXTENSIONS = [
     ("quota_details", "Quota details management support",
      "Expose functions for quotas usage statistics per project",
      "2017-02-10T10:00:00-00:00"),
+    ("security-group", "security-group", "The security groups extension.",
+     "2012-10-05T10:00:00-00:00"),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled.",
      "2016-06-12T00:00:00-00:00"),
     ("standard-attr-description", "standard-attr-description",
@@ -78,6 +80,8 @@ EXTENSIONS = [
     ("standard-attr-revisions", "Resource revision numbers",
      "This extension will display the revision number of neutron resources.",
      "2016-04-11T10:00:00-00:00"),
+    ("stateful-security-group", "Stateful security group",
+     "Indicates if the security group is stateful or not", "2019-11-26T09:00:00-00:00"),
     ("standard-attr-tag", "Tag support for resources with standard attribute",
      "Enables to set tag on resources with standard attribute.",
      "2017-01-01T00:00:00-00:00"),
@@ -109,7 +113,9 @@ async def versions(req: Request) -> Response:
 @router.get("/v2.0")
 async def resources(req: Request) -> Response:
     policy.reader(req.context, "get_resources")
-    names = [("network", "networks"), ("subnet", "subnets"), ("port", "ports")]
+    names = [("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
+             ("security_group", "security-groups"),
+             ("security_group_rule", "security-group-rules")]
     return json_response({"resources": [
         {"name": name, "collection": plural,
          "links": [{"rel": "self", "href": f"{req.base_url}/v2.0/{plural}"}]}

@@ -1,8 +1,8 @@
-"""/v2.0/networks, /v2.0/subnets, /v2.0/ports: list, show, create (one or bulk), update, delete.
+"""/v2.0/networks, subnets, ports, security-groups, security-group-rules: CRUD.
 
-The three collections behave the same way on the wire, so one table of
-resources drives the routes; what differs (rules, validation, shapes) is in
-their own modules.
+List, show, create (one or bulk), update, delete. The collections behave the
+same way on the wire, so one table of resources drives the routes; what
+differs (rules, validation, shapes) is in their own modules.
 """
 
 from __future__ import annotations
@@ -16,7 +16,18 @@ from sqlalchemy.orm import Session
 
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.context import RequestContext
-from gureum.network import listing, networks, policy, ports, resources, schemas, subnets, views
+from gureum.network import (
+    listing,
+    networks,
+    policy,
+    ports,
+    resources,
+    schemas,
+    secgroup_rules,
+    secgroups,
+    subnets,
+    views,
+)
 
 router = Router()
 
@@ -37,6 +48,13 @@ class Resource:
     read_only: tuple[str, ...]
     # Keyword arguments create and update take from the request (settings).
     options: Callable[[Request], dict[str, Any]] = lambda req: {}
+    # Called before listing (the default security group appears on first look).
+    prepare: Callable[[Session, RequestContext], None] | None = None
+
+    @property
+    def key(self) -> str:
+        """The plural in bodies: "security_groups" for the URL's "security-groups"."""
+        return self.plural.replace("-", "_")
 
 
 def _underlay(req: Request) -> dict[str, Any]:
@@ -55,6 +73,16 @@ RESOURCES = [
     Resource("port", "ports", listing.PORTS, views.port, policy.port_visible,
              resources.get_port, ports.create_port, ports.update_port, ports.delete_port,
              schemas.port_create, schemas.port_update, schemas.PORT_READ_ONLY),
+    Resource("security_group", "security-groups", secgroups.SECURITY_GROUPS,
+             secgroups.group_view, secgroups.group_visible, secgroups.get_group,
+             secgroups.create_group, secgroups.update_group, secgroups.delete_group,
+             secgroups.group_create, secgroups.group_update, secgroups.GROUP_READ_ONLY,
+             prepare=secgroups.prepare_list),
+    Resource("security_group_rule", "security-group-rules", secgroups.SECURITY_GROUP_RULES,
+             secgroups.rule_view, secgroups.rule_visible, secgroups.get_rule,
+             secgroups.create_rule, secgroups.update_rule, secgroups.delete_rule,
+             secgroup_rules.rule_create, secgroup_rules.rule_update,
+             secgroup_rules.RULE_READ_ONLY),
 ]
 BY_PLURAL = {r.plural: r for r in RESOURCES}
 
@@ -69,12 +97,14 @@ def _routes(res: Resource) -> None:
 
     def list_(req: Request, s: Session) -> Response:
         ctx = policy.reader(req.context, f"get_{res.singular}")
+        if res.prepare is not None:
+            res.prepare(s, ctx)
         page = listing.list_page(req, s, ctx, res.collection, res.visible(ctx))
-        body: dict[str, Any] = {res.plural: [views.only_fields(res.view(row, ctx),
+        body: dict[str, Any] = {res.key: [views.only_fields(res.view(row, ctx),
                                                                 page.fields)
                                              for row in page.rows]}
         if page.links:
-            body[f"{res.plural}_links"] = page.links
+            body[f"{res.key}_links"] = page.links
         return json_response(body)
 
     def show(req: Request, s: Session) -> Response:
@@ -85,13 +115,13 @@ def _routes(res: Resource) -> None:
 
     def create(req: Request, s: Session) -> Response:
         ctx = policy.writer(req.context, f"create_{res.singular}")
-        items, bulk = schemas.body_items(req.json(), res.singular, res.plural,
+        items, bulk = schemas.body_items(req.json(), res.singular, res.key,
                                          res.create_schema)
         options = res.options(req)
         rows = [res.create(s, ctx, item, **options) for item in items]
         s.flush()
         shaped = [res.view(row, ctx) for row in rows]
-        return json_response({res.plural: shaped} if bulk else {res.singular: shaped[0]},
+        return json_response({res.key: shaped} if bulk else {res.singular: shaped[0]},
                              201)
 
     def update(req: Request, s: Session) -> Response:

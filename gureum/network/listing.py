@@ -281,9 +281,10 @@ def _binding(column: Any) -> Custom:
     return clause
 
 
-def _no_security_groups(values: list[str]) -> ColumnElement[bool]:
-    # Security groups arrive later: no port is in any group yet.
-    return m.Port.id.is_(None)
+def _in_security_groups(values: list[str]) -> ColumnElement[bool]:
+    """``?security_groups=a&security_groups=b``: ports in any of these groups."""
+    return m.Port.id.in_(select(m.PortSecurityGroup.port_id).where(
+        m.PortSecurityGroup.security_group_id.in_(values)))
 
 
 PORTS = Collection("ports", m.Port, {
@@ -294,7 +295,7 @@ PORTS = Collection("ports", m.Port, {
     "port_security_enabled": Attr(m.Port.port_security_enabled, "bool"),
     "dns_name": Attr(m.Port.dns_name), "dns_domain": Attr(m.Port.dns_domain),
     "fixed_ips": Attr(custom=_port_fixed_ips),
-    "security_groups": Attr(custom=_no_security_groups),
+    "security_groups": Attr(custom=_in_security_groups),
     "binding:host_id": Attr(custom=_binding(m.PortBinding.host), admin_only=True),
     "binding:vif_type": Attr(custom=_binding(m.PortBinding.vif_type), admin_only=True),
     "binding:vnic_type": Attr(custom=_binding(m.PortBinding.vnic_type)),

@@ -15,8 +15,9 @@ The shapes follow Neutron's ML2 database where that helps later steps:
   plugs ports; a binding for that host takes its ``vif_type`` and
   ``vif_details`` from it.
 
-Routers, floating IPs and security groups get their own tables when they
-arrive; nothing here needs to change for them.
+* a security group's rules, each project's ``default`` group and which port is
+  in which group are Neutron's securitygroups, securitygroupportbindings and
+  default_security_group tables.
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ class Port(Base):
     tags: Mapped[list[Tag]] = relationship(
         primaryjoin="foreign(Tag.resource_id) == Port.id", viewonly=True,
         lazy="selectin", order_by="Tag.tag")
+    security_groups: Mapped[list[SecurityGroup]] = relationship(
+        secondary="network_port_security_groups", lazy="selectin",
+        order_by="(SecurityGroup.created_at, SecurityGroup.id)")
 
     def active_binding(self) -> PortBinding | None:
         for b in self.bindings:
@@ -231,3 +235,70 @@ class Agent(Base):
     configurations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     heartbeat_timestamp: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SecurityGroup(Base):
+    """A named set of allow rules a port's traffic is filtered by (Neutron's securitygroups)."""
+
+    __tablename__ = "network_security_groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="", index=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    stateful: Mapped[bool] = mapped_column(Boolean, default=True)
+    revision_number: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    rules: Mapped[list[SecurityGroupRule]] = relationship(
+        back_populates="security_group", lazy="selectin", cascade="all, delete-orphan",
+        foreign_keys="SecurityGroupRule.security_group_id",
+        order_by="(SecurityGroupRule.created_at, SecurityGroupRule.id)")
+    tags: Mapped[list[Tag]] = relationship(
+        primaryjoin="foreign(Tag.resource_id) == SecurityGroup.id", viewonly=True,
+        lazy="selectin", order_by="Tag.tag")
+
+
+class SecurityGroupRule(Base):
+    __tablename__ = "network_security_group_rules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    security_group_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("network_security_groups.id", ondelete="CASCADE"), index=True)
+    remote_group_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("network_security_groups.id", ondelete="CASCADE"),
+        nullable=True, index=True)
+    direction: Mapped[str] = mapped_column(String(16))  # ingress | egress
+    ethertype: Mapped[str] = mapped_column(String(8), default="IPv4")
+    # As given: a name ("tcp") or a number as a string ("6"); None is any protocol.
+    protocol: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    revision_number: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    security_group: Mapped[SecurityGroup] = relationship(
+        back_populates="rules", foreign_keys=[security_group_id])
+
+
+class DefaultSecurityGroup(Base):
+    """Each project's ``default`` group; the primary key makes it one per project even
+    when two first requests race to create it."""
+
+    __tablename__ = "network_default_security_groups"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("network_security_groups.id", ondelete="CASCADE"))
+
+
+class PortSecurityGroup(Base):
+    """A port in a security group."""
+
+    __tablename__ = "network_port_security_groups"
+    port_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("network_ports.id", ondelete="CASCADE"), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("network_security_groups.id"), primary_key=True, index=True)

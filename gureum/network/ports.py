@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gureum.context import RequestContext
-from gureum.network import bindings, ipam, policy, resources
+from gureum.network import bindings, ipam, policy, resources, secgroups
 from gureum.network import errors as e
 from gureum.network import models as m
 
@@ -95,9 +95,6 @@ def _check_attrs(ctx: RequestContext, body: dict[str, Any], network: m.Network,
 
 
 def _check_refs(body: dict[str, Any]) -> None:
-    for group in body.get("security_groups") or []:
-        raise e.typed_not_found("SecurityGroupNotFound", f"Security group {group} does not "
-                                "exist")
     if body.get("qos_policy_id"):
         raise e.not_found("qos_policy", body["qos_policy_id"])
 
@@ -148,6 +145,7 @@ def new_port(s: Session, network: m.Network, project_id: str, body: dict[str, An
     _pairs_need_security(port)
     bindings.set_host(port, body.get("binding:host_id") or "",
                       body.get("binding:profile") or {}, body.get("binding:vnic_type"))
+    secgroups.join_new_port(s, None, port, body)
     _insert_port(s, port, mac_given)
     subnets = list(network.subnets)
     if "fixed_ips" in body:
@@ -239,6 +237,7 @@ def update_port(s: Session, ctx: RequestContext, port_id: str, body: dict[str, A
         port.allowed_address_pairs = _pairs(body["allowed_address_pairs"] or [],
                                             port.mac_address)
     _pairs_need_security(port)
+    secgroups.update_port_groups(s, ctx, port, body)
     if "device_id" in body:
         port.device_id = body["device_id"] or ""
     if "device_owner" in body:

@@ -24,7 +24,9 @@ T = TypeVar("T")
 DEFAULT_QUOTAS = {"network": 100, "subnet": 100, "port": 500, "router": 10,
                   "floatingip": 50, "security_group": 10, "security_group_rule": 100,
                   "rbac_policy": 10, "subnetpool": -1}
-COUNTED: dict[str, Any] = {"network": m.Network, "subnet": m.Subnet, "port": m.Port}
+COUNTED: dict[str, Any] = {"network": m.Network, "subnet": m.Subnet, "port": m.Port,
+                           "security_group": m.SecurityGroup,
+                           "security_group_rule": m.SecurityGroupRule}
 
 
 def get_network(s: Session, ctx: RequestContext | None, network_id: str) -> m.Network:

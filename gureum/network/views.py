@@ -80,7 +80,8 @@ def port(p: m.Port, ctx: RequestContext) -> dict[str, Any]:
         "fixed_ips": [{"subnet_id": a.subnet_id, "ip_address": a.ip_address}
                       for a in p.fixed_ips],
         "allowed_address_pairs": [dict(pair) for pair in p.allowed_address_pairs],
-        "security_groups": [], "port_security_enabled": p.port_security_enabled,
+        "security_groups": [g.id for g in p.security_groups],
+        "port_security_enabled": p.port_security_enabled,
         "dns_name": p.dns_name, "dns_domain": p.dns_domain,
         "dns_assignment": dns_assignment(p), "ip_allocation": "immediate",
         "binding:vnic_type": binding.vnic_type if binding else "normal",

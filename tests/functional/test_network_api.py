@@ -27,13 +27,15 @@ def test_version_discovery_needs_no_token(api: Api) -> None:
 
 def test_resource_index_and_extensions(api: Api, demo_token: str) -> None:
     r = api.request("GET", f"{N}", demo_token)
-    assert {x["collection"] for x in r.json()["resources"]} == {"networks", "subnets", "ports"}
+    assert {x["collection"] for x in r.json()["resources"]} >= {
+        "networks", "subnets", "ports", "security-groups", "security-group-rules"}
     aliases = {x["alias"] for x in api.request("GET", f"{N}/extensions",
                                                demo_token).json()["extensions"]}
     assert {"binding", "external-net", "provider", "port-security", "standard-attr-tag",
             "tag-ports-during-bulk-creation", "quotas", "net-mtu", "allowed-address-pairs",
             "pagination", "sorting", "project-id"} <= aliases
-    assert "security-group" not in aliases and "router" not in aliases
+    assert {"security-group", "stateful-security-group"} <= aliases
+    assert "router" not in aliases
     r = api.request("GET", f"{N}/extensions/binding", demo_token)
     assert r.json()["extension"]["name"] == "Port Binding"
     error(api.request("GET", f"{N}/extensions/router", demo_token), 404)
@@ -215,10 +217,13 @@ def test_port_has_neutrons_fields(api: Api, demo_token: str, admin_token: str) -
     port = create(api, demo_token, "port", network_id=net["id"], name="p",
                   dns_name="web", allowed_address_pairs=[{"ip_address": "192.168.50.0/28"}])
     for key, value in {"status": "DOWN", "admin_state_up": True, "device_id": "",
-                       "device_owner": "", "security_groups": [],
-                       "port_security_enabled": True, "binding:vnic_type": "normal",
+                       "device_owner": "", "port_security_enabled": True,
+                       "binding:vnic_type": "normal",
                        "tags": [], "name": "p", "dns_name": "web"}.items():
         assert port[key] == value, key
+    (default,) = api.request("GET", f"{N}/security-groups?name=default",
+                             demo_token).json()["security_groups"]
+    assert port["security_groups"] == [default["id"]]
     assert port["allowed_address_pairs"] == [{"ip_address": "192.168.50.0/28",
                                               "mac_address": port["mac_address"]}]
     assert port["dns_assignment"][0]["hostname"] == "web"
