@@ -28,8 +28,10 @@ def shutdown_timeout(inst: Instance, settings: Settings) -> float:
         return settings.compute.shutdown_timeout
 
 
-def guest_spec(inst: Instance) -> GuestSpec:
-    """The VM definition, always rebuilt from the database (S9)."""
+def guest_spec(inst: Instance, network_info: list[dict[str, Any]] | None = None
+               ) -> GuestSpec:
+    """The VM definition, always rebuilt from the database (S9). ``network_info``: the
+    ports as another host's bindings show them (a live migration's destination)."""
     flavor = inst.flavor or {}
     sysmeta = inst.system_metadata or {}
     return GuestSpec(
@@ -38,7 +40,8 @@ def guest_spec(inst: Instance) -> GuestSpec:
         ephemeral_gb=int(flavor.get("ephemeral", 0)), swap_mb=int(flavor.get("swap", 0)),
         image_id=inst.image_ref, image_properties=dict(sysmeta.get("image_properties", {})),
         hostname=inst.hostname, user_data=inst.user_data, key_data=inst.key_data,
-        metadata=dict(inst.metadata_ or {}), network_info=list(inst.network_info or []),
+        metadata=dict(inst.metadata_ or {}),
+        network_info=list(inst.network_info or [] if network_info is None else network_info),
         block_devices=list(inst.block_device_mapping or []), config_drive=inst.config_drive,
     )
 
@@ -58,6 +61,24 @@ def bind_network(s: Session, instance_id: str, host: str) -> None:
     network_info in step: the next GuestSpec plugs what the new host's binding says."""
     netsvc.bind_ports(s, instance_id, host)
     _refresh_network_info(s, instance_id)
+
+
+def prepare_network(s: Session, instance_id: str, host: str) -> list[dict[str, Any]]:
+    """A live migration's destination: INACTIVE bindings on ``host`` (S5); returns the
+    network_info the destination plugs from. The instance's own network_info (its
+    active bindings, on the source) is unchanged."""
+    return netsvc.prepare_bindings(s, instance_id, host)
+
+
+def activate_network(s: Session, instance_id: str, host: str) -> None:
+    """The cut-over: ``host``'s bindings become active, the source's go."""
+    netsvc.activate_bindings(s, instance_id, host)
+    _refresh_network_info(s, instance_id)
+
+
+def discard_network(s: Session, instance_id: str, host: str) -> None:
+    """A rolled-back live migration: the INACTIVE bindings on ``host`` go."""
+    netsvc.discard_bindings(s, instance_id, host)
 
 
 def unbind_network(s: Session, instance_id: str) -> None:

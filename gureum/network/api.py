@@ -14,7 +14,7 @@ from gureum.api.app import Family
 from gureum.api.faults import network_fault
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.errors import NotFound
-from gureum.network import api_extras, api_resources, policy
+from gureum.network import api_bindings, api_extras, api_resources, policy
 from gureum.network import errors as e
 
 router = Router()
@@ -28,6 +28,9 @@ EXTENSIONS = [
     ("binding", "Port Binding",
      "Expose port bindings of a virtual port to external application",
      "2014-02-03T10:00:00-00:00"),
+    ("binding-extended", "Port Bindings Extended",
+     "Expose port bindings of a virtual port to external application",
+     "2017-07-17T10:00:00-00:00"),
     ("dns-integration", "DNS Integration", "Provides integration with DNS.",
      "2015-08-15T18:00:00-00:00"),
     ("empty-string-filtering", "Empty String Filtering Extension",
@@ -147,6 +150,7 @@ def _before(req: Request) -> None:
 
 def family() -> Family:
     top = Router()
-    for module_router in (router, api_resources.router, api_extras.router):
+    for module_router in (router, api_resources.router, api_extras.router,
+                          api_bindings.router):
         top.include(module_router)
     return Family("network", "/network", top, network_fault, before=_before)

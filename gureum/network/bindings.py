@@ -1,5 +1,11 @@
 """Port bindings: what a host's hypervisor plugs for a port (S5).
 
+A port has one ACTIVE binding (host "" while unbound) and, while it moves, an
+INACTIVE one per destination host (Neutron's ``binding-extended``): a live
+migration makes the destination's before the move (the destination plugs from
+it), activates it at cut-over and deletes the source's, or deletes the
+destination's when the move is rolled back.
+
 A binding is computed for its (port, host) whenever the port is bound —
 ``vif_type`` and ``vif_details`` come from ``vif_for_host`` and are never
 carried over from an older binding — so a port bound after an upgrade, a
@@ -23,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from gureum.db.base import utcnow
+from gureum.network import errors as e
 from gureum.network import models as m
 
 UNBOUND = "unbound"
@@ -96,7 +103,8 @@ def set_host(port: m.Port, host: str, profile: dict[str, Any] | None = None,
     vnic = vnic_type or (old.vnic_type if old else "normal")
     keep_profile = dict(old.profile) if old and profile is None else dict(profile or {})
     for b in list(port.bindings):
-        if b.status == m.BINDING_ACTIVE or b.host == host:
+        # Unbinding drops the bindings a move had prepared too: nothing is moving.
+        if b.status == m.BINDING_ACTIVE or b.host == host or not host:
             port.bindings.remove(b)
     if host:
         vif_type, details = vif_for_host(host, port.network, port)
@@ -120,3 +128,103 @@ def update_active(port: m.Port, *, profile: dict[str, Any] | None = None,
         binding.profile = dict(profile)
     if vnic_type is not None:
         binding.vnic_type = vnic_type
+
+
+# -- several bindings per port (binding-extended) ------------------------------------------
+
+def binding_for(port: m.Port, host: str) -> m.PortBinding | None:
+    for b in port.bindings:
+        if b.host == host:
+            return b
+    return None
+
+
+def _not_found(port: m.Port, host: str) -> Exception:
+    return e.typed_not_found("PortBindingNotFound", f"Binding for port {port.id} for host "
+                             f"{host} could not be found.")
+
+
+def _computed(port: m.Port, host: str, status: str, vnic_type: str,
+              profile: dict[str, Any]) -> m.PortBinding:
+    vif_type, details = vif_for_host(host, port.network, port)
+    return m.PortBinding(host=host, status=status, vif_type=vif_type, vnic_type=vnic_type,
+                         profile=dict(profile), vif_details=details)
+
+
+def create_binding(port: m.Port, host: str, profile: dict[str, Any] | None = None,
+                   vnic_type: str | None = None) -> m.PortBinding:
+    """A binding for ``host``: INACTIVE beside the port's active one when the port is
+    bound elsewhere; the active one itself when the port is not bound anywhere.
+    409 (PortBindingAlreadyExists) when the port has a binding for ``host``."""
+    if not host:
+        raise e.invalid_attribute("host", "a binding needs a host")
+    if binding_for(port, host) is not None:
+        raise e.conflict("PortBindingAlreadyExists", f"Binding for port {port.id} on host "
+                         f"{host} already exists.")
+    active = port.active_binding()
+    if active is None or not active.host:
+        return set_host(port, host, profile if profile is not None else {}, vnic_type)
+    binding = _computed(port, host, m.BINDING_INACTIVE, vnic_type or active.vnic_type,
+                        profile if profile is not None else dict(active.profile))
+    port.bindings.append(binding)
+    return binding
+
+
+def update_binding(port: m.Port, host: str, profile: dict[str, Any] | None = None,
+                   vnic_type: str | None = None) -> m.PortBinding:
+    """Change an INACTIVE binding's profile or vnic type (the active one changes through
+    the port); its VIF is computed again for its host. 404 when there is none."""
+    binding = binding_for(port, host)
+    if binding is None or binding.status != m.BINDING_INACTIVE:
+        raise _not_found(port, host)
+    vif_type, details = vif_for_host(host, port.network, port)
+    binding.vif_type, binding.vif_details = vif_type, details
+    if profile is not None:
+        binding.profile = dict(profile)
+    if vnic_type is not None:
+        binding.vnic_type = vnic_type
+    return binding
+
+
+def activate(port: m.Port, host: str) -> m.PortBinding:
+    """Make the INACTIVE binding for ``host`` the active one, its VIF computed for the
+    host now (never what was stored when it was made); the binding active before
+    becomes INACTIVE (deleted by whoever moved the port, as Nova does after a live
+    migration). 409 when it is active already, 404 when there is none."""
+    active = port.active_binding()
+    if active is not None and active.host == host:
+        raise e.conflict("PortBindingAlreadyActive", f"Binding for port {port.id} on host "
+                         f"{host} is already active.")
+    binding = binding_for(port, host)
+    if binding is None:
+        raise _not_found(port, host)
+    if active is not None:
+        if active.host:
+            active.status = m.BINDING_INACTIVE
+        else:
+            port.bindings.remove(active)  # the "unbound" placeholder
+    binding.vif_type, binding.vif_details = vif_for_host(host, port.network, port)
+    binding.status = m.BINDING_ACTIVE
+    refresh_status(port)
+    return binding
+
+
+def delete_binding(port: m.Port, host: str) -> None:
+    """Drop the INACTIVE binding for ``host`` (404 when there is none; 409 for the
+    active one: a port is unbound through its binding:host_id)."""
+    binding = binding_for(port, host)
+    if binding is None or not host:
+        raise _not_found(port, host)
+    if binding.status == m.BINDING_ACTIVE:
+        raise e.conflict("PortBindingError", f"Binding for port {port.id} on host {host} "
+                         "is active; only an inactive binding can be deleted.")
+    port.bindings.remove(binding)
+
+
+def drop_inactive(port: m.Port, host: str | None = None) -> bool:
+    """Remove the port's INACTIVE bindings (only the one for ``host`` when given)."""
+    gone = [b for b in port.bindings
+            if b.status == m.BINDING_INACTIVE and (host is None or b.host == host)]
+    for b in gone:
+        port.bindings.remove(b)
+    return bool(gone)

@@ -165,8 +165,10 @@ def _instance_ports(s: Session, instance_id: str) -> list[m.Port]:
         m.Port.device_index.is_(None), m.Port.device_index, m.Port.created_at, m.Port.id)))
 
 
-def _vif(port: m.Port) -> dict[str, Any]:
-    binding = port.active_binding()
+def _vif(port: m.Port, host: str | None = None) -> dict[str, Any]:
+    """The port as Compute's network_info shows it: bound as its active binding says,
+    or (``host``) as its binding for that host says, active or not."""
+    binding = port.active_binding() if host is None else bindings.binding_for(port, host)
     subnets = {sn.id: sn for sn in port.network.subnets}
     return {
         "port_id": port.id, "network_id": port.network_id,
@@ -235,6 +237,50 @@ def bind_ports(s: Session, instance_id: str, host: str) -> None:
     s.flush()
 
 
+def prepare_bindings(s: Session, instance_id: str, host: str) -> list[dict[str, Any]]:
+    """Before a live migration: an INACTIVE binding on ``host`` for every port of the
+    instance (computed for that host, S5), beside the active one on the source.
+    Idempotent (a binding already there is computed again). Returns the network_info
+    the destination plugs from: the ports as bound on ``host``."""
+    for port in _instance_ports(s, instance_id):
+        existing = bindings.binding_for(port, host)
+        if existing is not None and existing.status == m.BINDING_ACTIVE:
+            continue  # already bound there (a resumed run after the cut-over)
+        if existing is not None:
+            bindings.update_binding(port, host)
+        else:
+            bindings.create_binding(port, host)
+        resources.touch(port)
+    s.flush()
+    return network_info_for_instance(s, instance_id, host=host)
+
+
+def activate_bindings(s: Session, instance_id: str, host: str) -> None:
+    """At a live migration's cut-over: ``host``'s binding becomes the active one
+    (computed for it again) and every other binding of the ports goes (the source's).
+    A port without a binding for ``host`` is bound there afresh."""
+    for port in _instance_ports(s, instance_id):
+        binding = bindings.binding_for(port, host)
+        if binding is None:
+            bindings.set_host(port, host)
+        elif binding.status != m.BINDING_ACTIVE:
+            bindings.activate(port, host)
+        for other in [b for b in port.bindings if b.host != host]:
+            port.bindings.remove(other)
+        bindings.refresh_status(port)
+        resources.touch(port)
+    s.flush()
+
+
+def discard_bindings(s: Session, instance_id: str, host: str) -> None:
+    """A live migration rolled back: the INACTIVE bindings it made on ``host`` go; the
+    active ones (the source's) stay as they are."""
+    for port in _instance_ports(s, instance_id):
+        if bindings.drop_inactive(port, host):
+            resources.touch(port)
+    s.flush()
+
+
 def unbind_ports(s: Session, instance_id: str) -> None:
     for port in _instance_ports(s, instance_id):
         bindings.set_host(port, "", {})
@@ -265,8 +311,11 @@ def report_host_vif(s: Session, host: str, binary: str, vif: dict[str, Any]) -> 
                            "vif_details": dict(details) if isinstance(details, dict) else {}})
 
 
-def network_info_for_instance(s: Session, instance_id: str) -> list[dict[str, Any]]:
-    return [_vif(p) for p in _instance_ports(s, instance_id)]
+def network_info_for_instance(s: Session, instance_id: str, host: str | None = None
+                              ) -> list[dict[str, Any]]:
+    """The instance's ports (Nova's network_info), bound as their active bindings say,
+    or as their bindings for ``host`` say (a live migration's destination)."""
+    return [_vif(p, host) for p in _instance_ports(s, instance_id)]
 
 
 def instance_ids_with_ip(s: Session, ip_regex_or_ip: str) -> list[str]:

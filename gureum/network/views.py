@@ -96,6 +96,13 @@ def port(p: m.Port, ctx: RequestContext) -> dict[str, Any]:
     return out
 
 
+def binding(b: m.PortBinding) -> dict[str, Any]:
+    """One binding of a port (``binding-extended``): its host, status and what it plugs."""
+    return {"host": b.host, "vif_type": b.vif_type, "vnic_type": b.vnic_type,
+            "status": b.status, "profile": dict(b.profile),
+            "vif_details": dict(b.vif_details), "project_id": b.port.project_id}
+
+
 def only_fields(item: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
     """``?fields=a&fields=b``: just those attributes (unknown names are ignored)."""
     if not fields:

@@ -1,11 +1,14 @@
 """Live migration (S3): the guest keeps running while it moves.
 
 Steps: claim the destination → preflight there (it also tells whether the
-instances directory is shared: detected, never declared) → prepare an empty
-guest waiting for the state → migrate (memory only on shared storage, memory
-and disks otherwise) → post: the instance, its ports and its resources are on
-the destination. Until "migrate" succeeds the guest runs on the source; a
-failure (or an abort) there leaves it running on the source, untouched.
+instances directory is shared: detected, never declared) → bind: an INACTIVE
+binding of every port on the destination, computed for it (S5) → prepare an
+empty guest waiting for the state, its NICs plugged as those bindings say →
+migrate (memory only on shared storage, memory and disks otherwise) → post:
+the destination's bindings are activated and the source's deleted; the
+instance and its resources are on the destination. Until "migrate" succeeds
+the guest runs on the source; a failure (or an abort) there leaves it running
+on the source, untouched, its ports bound there and no inactive binding left.
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ from sqlalchemy.orm import Session
 from gureum.agent import messages as msg
 from gureum.bus import BusError, RemoteError
 from gureum.compute import instances, states
-from gureum.compute.guests import bind_network, guest_spec
+from gureum.compute.guests import (
+    activate_network,
+    discard_network,
+    guest_spec,
+    prepare_network,
+)
 from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, Migration
 from gureum.db import utcnow
@@ -96,8 +104,23 @@ class LiveMigrationWorkflow(Workflow):
         run.state["shared"] = shared
         run.state["block"] = block
 
+    async def _bind(self, run: Run) -> None:
+        await self.with_session(lambda s: prepare_network(s, run.instance_id,
+                                                          run.state["dest"]))
+
+    async def _unbind(self, run: Run) -> None:
+        if run.state.get("dest"):
+            await self.with_session(lambda s: discard_network(s, run.instance_id,
+                                                              run.state["dest"]))
+
     async def _prepare(self, run: Run) -> None:
-        spec = await self._spec(run)
+        def load(s: Session) -> GuestSpec:
+            inst = s.get(Instance, run.instance_id)
+            assert inst is not None
+            # The destination plugs the ports as their (inactive) bindings there say.
+            return guest_spec(inst, network_info=prepare_network(
+                s, run.instance_id, run.state["dest"]))
+        spec: GuestSpec = await self.with_session(load)
         uri = await self.driver(run.state["dest"], msg.PrepareIncoming(
             spec, block_migration=bool(run.state["block"])))
         run.state["uri"] = uri
@@ -139,7 +162,7 @@ class LiveMigrationWorkflow(Workflow):
             claims.move(s, mig.uuid, inst.id)  # the destination's become the instance's
             instances.update(s, inst.id, {"host": run.state["dest"],
                                           "node": run.state["dest_node"]})
-            bind_network(s, inst.id, run.state["dest"])
+            activate_network(s, inst.id, run.state["dest"])
         await self.with_session(moved)
 
     steps = (
@@ -148,6 +171,7 @@ class LiveMigrationWorkflow(Workflow):
              event="conductor_live_migrate_instance"),
         Step("preflight", _preflight, None, status="preparing",
              event="compute_check_can_live_migrate_destination"),
+        Step("bind", _bind, _unbind, status="preparing"),
         Step("prepare", _prepare, _unprepare, status="running",
              event="compute_pre_live_migration"),
         Step("migrate", _migrate, None, status="running", event="compute_live_migration"),
@@ -207,7 +231,7 @@ class LiveMigrationWorkflow(Workflow):
                     claims.move(s, mig.uuid, inst.id)
                     instances.update(s, inst.id, {"host": dest,
                                                   "node": run.state["dest_node"]})
-                    bind_network(s, inst.id, dest)
+                    activate_network(s, inst.id, dest)
             await self.with_session(record)
         await self.abandon(run, f"live migration of {run.instance_id} was superseded after "
                                 f"the guest moved to {dest}: {lost.message}")

@@ -221,7 +221,7 @@ def test_stopped_server_resizes_and_stays_stopped(wf_cloud: InProcessCloud, wapi
     delete(wapi, admin, sid)
 
 
-LIVE_STEPS = ["claim", "preflight", "prepare", "migrate", "post"]
+LIVE_STEPS = ["claim", "preflight", "bind", "prepare", "migrate", "post"]
 
 
 @pytest.mark.parametrize("step", LIVE_STEPS)

@@ -52,7 +52,7 @@ MID_STEP = [
     ("c02:import_disks:60,c01:live_migrate:60,c02:spawn:60",
      ("power_off", "prepare", "claim")),
     ("c02:finish_migration:60,c03:prepare_incoming:60",
-     ("transfer", "preflight", None)),
+     ("transfer", "bind", None)),
     ("c02:preflight:60,c03:preflight:60", ("claim", "claim", None)),
 ]
 
@@ -228,8 +228,8 @@ def test_a_host_that_stays_away_leaves_the_guest_where_it_runs(tmp_path: Path) -
     first = start(data, compute={"fake_delays": "c02:import_disks:60,c03:prepare_incoming:60"})
     op = Operator(first.url, first.clouds_yaml)
     try:
-        servers = begin(op, "power_off", "preflight", None)
-        wait_steps(data, servers, {"resize": "power_off", "live": "preflight"})
+        servers = begin(op, "power_off", "bind", None)
+        wait_steps(data, servers, {"resize": "power_off", "live": "bind"})
         time.sleep(0.3)
     finally:
         op.close()
