@@ -254,6 +254,18 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True, config=STRICT)
+class VolumeSettings:
+    """Block Storage: where volumes live and in which format."""
+
+    # The backend (gureum/volume/backends): "file" keeps each volume as a file here.
+    backend: Literal["file"] = "file"
+    # Empty: <compute state_dir or data_dir>/volumes. Shared between hosts when the
+    # directory is (NFS, CephFS…); the connection info is the absolute path.
+    path: str = ""
+    format: Literal["qcow2", "raw"] = "qcow2"
+
+
+@dataclass(frozen=True, config=STRICT)
 class QuotaSettings:
     """Default per-project compute quotas (os-quota-sets); -1 is unlimited."""
 
@@ -282,6 +294,7 @@ class Settings:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     conductor: ConductorSettings = field(default_factory=ConductorSettings)
     vnc: VncSettings = field(default_factory=VncSettings)
+    volume: VolumeSettings = field(default_factory=VolumeSettings)
 
     @property
     def database_url(self) -> str:
@@ -299,6 +312,11 @@ class Settings:
     @property
     def image_store_dir(self) -> Path:
         return Path(self.image.store_dir or self.data_dir / "images")
+
+    @property
+    def volume_dir(self) -> Path:
+        return Path(self.volume.path or Path(self.compute.state_dir or self.data_dir)
+                    / "volumes")
 
     def host_state_dir(self, host: str) -> Path:
         base = self.compute.state_dir

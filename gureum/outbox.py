@@ -32,6 +32,7 @@ log = logging.getLogger("gureum.outbox")
 METHODS = frozenset({
     "build_instances", "delete_instance", "run_action", "snapshot", "shelve", "unshelve",
     "rebuild", "begin_workflow", "finish_resize",
+    "volume_work",
 })
 
 

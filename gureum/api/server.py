@@ -20,7 +20,6 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from gureum.api import discovery
 from gureum.api.app import GureumApp
 from gureum.api.state import ApiState
 from gureum.bus import Transport
@@ -36,6 +35,8 @@ from gureum.identity.core import Identity
 from gureum.image import api as image_api
 from gureum.network import api as network_api
 from gureum.outbox import Announcer
+from gureum.volume import api as volume_api
+from gureum.volume.backends import configure as configure_volume_backend
 
 log = logging.getLogger("gureum.api")
 
@@ -46,12 +47,13 @@ def build_app(settings: Settings, db: Database, bus: Transport) -> GureumApp:
     executor = ThreadPoolExecutor(max_workers=settings.server.threads,
                                   thread_name_prefix="api")
     state = ApiState(settings, db, bus, identity, tokens, executor)
+    configure_volume_backend(settings)  # connection info for attachments
     families = [
         identity_api.family(),
         image_api.family(),
         compute_api.family(),
         network_api.family(),
-        discovery.volume_family(),
+        volume_api.family(),
     ]
     proxy = console_api.ConsoleProxy(state)
     app = GureumApp(state, families, TokenAuthenticator(tokens),

@@ -27,6 +27,7 @@ from gureum.config import Settings
 from gureum.db import Database, utcnow
 from gureum.network import service as netsvc
 from gureum.scheduler.select import COMPUTE_BINARY
+from gureum.volume.manager import VolumeManager
 from gureum.workflows.manager import WorkflowManager
 
 log = logging.getLogger("gureum.conductor")
@@ -43,6 +44,7 @@ class ConductorEndpoint:
         self.actions = actions
         self.workflows = workflows
         self.lifecycle = LifecycleRunner(settings, db, build.bus)
+        self.volumes: VolumeManager | None = None
 
     # -- heartbeats and inventory --------------------------------------------------
     async def report_state(self, host: str, binary: str, topic: str = "compute"
@@ -264,6 +266,12 @@ class ConductorEndpoint:
     async def finish_resize(self, instance_id: str, request_id: str, confirm: bool) -> None:
         await self.workflows.finish_resize(instance_id, request_id, confirm)
 
+    # -- volumes -----------------------------------------------------------------------
+    async def volume_work(self, kind: str, ident: str, request_id: str = "") -> None:
+        """Do what a volume's or snapshot's transitional status asks (gureum/volume/manager)."""
+        if self.volumes is not None:
+            await self.volumes.work(kind, ident, request_id)
+
     async def build_result(self, instance_id: str, host: str, ok: bool, error: str = "",
                            request_id: str = "", power_state: int = 1, details: str = ""
                            ) -> dict[str, Any]:
@@ -300,12 +308,15 @@ class Conductor:
         self.workflows = WorkflowManager(settings, db, bus)
         self.endpoint = ConductorEndpoint(settings, db, self.build, self.actions,
                                           self.workflows)
+        self.volumes = VolumeManager(settings, db, self.name)
+        self.endpoint.volumes = self.volumes
 
     async def start(self, recover: bool = True) -> None:
         """Serve the bus and heartbeat; then (unless the caller does it later, once the
         agents it starts are listening) take up what a previous conductor left."""
         await self.bus.serve("conductor", self.name, self.endpoint)
         await self.endpoint.report_state(self.name, "gureum-conductor", "conductor")
+        await asyncio.to_thread(self.volumes.report_services)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="conductor-hb")
         if recover:
             await self.recover()
@@ -333,6 +344,7 @@ class Conductor:
             await asyncio.sleep(self.settings.compute.report_interval)
             try:
                 await self.endpoint.report_state(self.name, "gureum-conductor", "conductor")
+                await asyncio.to_thread(self.volumes.report_services)
             except Exception:  # the database may be briefly unavailable; try next time
                 log.exception("conductor heartbeat failed")
 
@@ -353,6 +365,7 @@ class Conductor:
             self.build._spawn_task(self.actions.run(instance_id, action, request_id,
                                                     resuming=True))
         await self.build.recover(skip=started)
+        await self.volumes.recover()
         await self.workflows.start()
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="conductor-outbox")
@@ -365,3 +378,4 @@ class Conductor:
         await self.bus.unserve("conductor", self.name)
         await self.workflows.stop()
         await self.build.stop()
+        await self.volumes.stop()

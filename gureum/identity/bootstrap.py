@@ -24,6 +24,8 @@ SERVICES = [
     ("image", "glance", "/image"),
     ("network", "neutron", "/network"),
     ("block-storage", "cinder", "/volume/v3"),
+    # devstack registers Block Storage under both types; older clients ask for volumev3.
+    ("volumev3", "cinderv3", "/volume/v3"),
 ]
 INTERFACES = ("public", "internal", "admin")
 DEFAULT_ROLES = ("reader", "member", "manager", "admin", "service")

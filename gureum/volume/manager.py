@@ -1,0 +1,311 @@
+"""The volume manager: the storage work of Block Storage, run by the conductor.
+
+Cinder runs this in its cinder-volume service; gureum runs it in the conductor,
+the process that already takes work handed over by the API through the outbox
+(``volume_work``) and that already owns long work and its recovery. The API
+stays quick (a request only writes rows) and a copy of a large image never
+holds an API worker; in distributed mode the conductor runs where the volume
+directory (or the Ceph cluster) is reachable.
+
+What to do is read from the row, never from the message: a volume ``creating``
+is filled from its snapshot, source volume or image (or made empty); one
+``deleting`` is removed with its snapshots; ``extending`` grows to
+``task["new_size"]``; ``uploading`` is written into the image
+``task["image_id"]``. A snapshot ``creating`` or ``deleting`` likewise. Each
+step is idempotent (backends write to a temporary name and rename), so after a
+crash ``recover`` simply runs again whatever is still in a transitional state;
+a failure sets the error status with a message, never leaves the row stuck.
+The manager also keeps the cinder-scheduler and cinder-volume service rows
+alive (``openstack volume service list``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from gureum.config import Settings
+from gureum.db import Database, compare_and_swap, utcnow
+from gureum.volume import models as m
+from gureum.volume.backends import configure
+from gureum.volume.backends.base import BackendError
+
+log = logging.getLogger("gureum.volume")
+
+VOLUME_WORK = ("creating", "deleting", "extending", "uploading")
+SNAPSHOT_WORK = ("creating", "deleting")
+SCHEDULER = "cinder-scheduler"
+VOLUME = "cinder-volume"
+
+
+class VolumeManager:
+    def __init__(self, settings: Settings, db: Database, host: str) -> None:
+        self.settings = settings
+        self.db = db
+        self.host = host
+        self.backend = configure(settings)
+        self.backend_host = f"{host}@{self.backend.name}"
+        self._running: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- entry points ----------------------------------------------------------------
+    async def work(self, kind: str, ident: str, request_id: str = "") -> None:
+        """Start what the row's status asks for (once per row at a time)."""
+        key = (kind, ident)
+        if key in self._running:
+            return
+        self._running.add(key)
+        task = asyncio.create_task(self._work(kind, ident, request_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _work(self, kind: str, ident: str, request_id: str) -> None:
+        try:
+            await asyncio.to_thread(self.run_once, kind, ident)
+        except Exception:
+            log.exception("volume work on %s %s failed (request %s)", kind, ident, request_id)
+        finally:
+            self._running.discard((kind, ident))
+
+    def in_flight(self) -> list[tuple[str, str]]:
+        with self.db.session(write=False) as s:
+            snaps = [("snapshot", i) for i in s.scalars(select(m.Snapshot.id).where(
+                m.Snapshot.status.in_(SNAPSHOT_WORK)))]
+            vols = [("volume", i) for i in s.scalars(select(m.Volume.id).where(
+                m.Volume.status.in_(VOLUME_WORK)))]
+        return snaps + vols
+
+    async def recover(self) -> None:
+        """Run again what a previous conductor left in a transitional state."""
+        for kind, ident in await asyncio.to_thread(self.in_flight):
+            log.info("resuming the volume work on %s %s after a restart", kind, ident)
+            await self.work(kind, ident)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    def report_services(self) -> None:
+        """Heartbeat the scheduler and the volume service rows."""
+        now = utcnow()
+        try:
+            caps = self.capabilities()
+        except OSError as exc:  # the directory is gone: report no pools
+            log.warning("volume backend %s: %s", self.backend.name, exc)
+            caps = {"pools": []}
+        with self.db.session() as s:
+            for host, binary in ((self.host, SCHEDULER), (self.backend_host, VOLUME)):
+                row = s.scalar(select(m.VolumeService).where(m.VolumeService.host == host,
+                                                             m.VolumeService.binary == binary))
+                if row is None:
+                    row = m.VolumeService(host=host, binary=binary, created_at=now)
+                    s.add(row)
+                row.updated_at = now
+                if binary == VOLUME:
+                    row.capabilities = caps
+
+    def capabilities(self) -> dict[str, Any]:
+        b = self.backend
+        pools = []
+        for pool in b.pools():
+            pools.append({
+                "name": f"{self.backend_host}#{pool.name}", "pool_name": pool.name,
+                "total_capacity_gb": pool.total_capacity_gb,
+                "free_capacity_gb": pool.free_capacity_gb,
+                "provisioned_capacity_gb": pool.provisioned_capacity_gb,
+                "allocated_capacity_gb": pool.provisioned_capacity_gb,
+                "volume_backend_name": b.name, "vendor_name": b.vendor_name,
+                "driver_version": b.driver_version, "storage_protocol": b.protocol,
+                "timestamp": utcnow().isoformat(), **pool.capabilities})
+        return {"volume_backend_name": b.name, "vendor_name": b.vendor_name,
+                "driver_version": b.driver_version, "storage_protocol": b.protocol,
+                "pools": pools}
+
+    # -- the work --------------------------------------------------------------------
+    def run_once(self, kind: str, ident: str) -> None:
+        if kind == "snapshot":
+            self._snapshot_work(ident)
+        else:
+            self._volume_work(ident)
+
+    def _volume_work(self, volume_id: str) -> None:
+        with self.db.session(write=False) as s:
+            v = s.get(m.Volume, volume_id)
+            if v is None or v.status not in VOLUME_WORK:
+                return
+            status, task = v.status, dict(v.task or {})
+            row: dict[str, Any] = {"size": v.size, "location": v.provider_location,
+                   "snapshot_id": v.snapshot_id, "source_volid": v.source_volid,
+                   "image_id": v.image_id}
+            snaps = [(sn.id, sn.provider_location) for sn in s.scalars(
+                select(m.Snapshot).where(m.Snapshot.volume_id == volume_id))]
+        if status == "creating":
+            self._create(volume_id, row)
+        elif status == "deleting":
+            self._delete(volume_id, row["location"], snaps)
+        elif status == "extending":
+            self._extend(volume_id, row["location"], int(task.get("new_size") or 0))
+        elif status == "uploading":
+            self._upload(volume_id, row["location"], task)
+
+    def _source(self, row: dict[str, Any]) -> tuple[str, Any]:
+        """What a new volume is made from, read in its own short transaction."""
+        with self.db.session(write=False) as s:
+            if row["snapshot_id"]:
+                snap = s.get(m.Snapshot, row["snapshot_id"])
+                if snap is None or not snap.provider_location:
+                    raise BackendError(f"snapshot {row['snapshot_id']} is gone")
+                return "snapshot", (snap.id, snap.provider_location)
+            if row["source_volid"]:
+                src = s.get(m.Volume, row["source_volid"])
+                if src is None or not src.provider_location:
+                    raise BackendError(f"source volume {row['source_volid']} is gone")
+                return "volume", (src.id, src.provider_location)
+            if row["image_id"]:
+                from gureum.image import models as im
+
+                image = s.get(im.Image, row["image_id"])
+                if image is None or image.status != im.ACTIVE:
+                    raise BackendError(f"image {row['image_id']} is not active any more")
+                return "image", (self._image_path(image.id), image.disk_format or "raw")
+        return "empty", None
+
+    def _image_path(self, image_id: str) -> Path:
+        from gureum.image.store import ImageStore
+
+        return ImageStore(self.settings.image_store_dir).path(image_id)
+
+    def _create(self, volume_id: str, row: dict[str, Any]) -> None:
+        size = int(row["size"])
+        try:
+            kind, src = self._source(row)
+            if kind == "snapshot":
+                location = self.backend.create_from_snapshot(src[0], src[1], volume_id, size)
+            elif kind == "volume":
+                location = self.backend.clone(src[0], src[1], volume_id, size)
+            elif kind == "image":
+                location = self.backend.copy_from_image(src[0], src[1], volume_id, size)
+            else:
+                location = self.backend.create(volume_id, size)
+        except (BackendError, OSError) as exc:
+            log.warning("volume %s could not be created: %s", volume_id, exc)
+            self._set_volume(volume_id, "creating", {"status": "error", "error": str(exc)})
+            return
+        if not self._set_volume(volume_id, "creating", {
+                "status": "available", "provider_location": location, "error": None,
+                "host": f"{self.backend_host}#{self.backend.name}", "launched_at": utcnow()}):
+            # Deleted (or reset) while we copied: the data is nobody's.
+            with self.db.session(write=False) as s:
+                v = s.get(m.Volume, volume_id)
+                keep = v is not None and v.provider_location == location
+            if not keep:
+                self.backend.delete(volume_id, location)
+
+    def _delete(self, volume_id: str, location: str | None,
+                snaps: list[tuple[str, str | None]]) -> None:
+        try:
+            for snap_id, snap_location in snaps:
+                self.backend.delete_snapshot(snap_id, snap_location)
+            self.backend.delete(volume_id, location)
+        except (BackendError, OSError) as exc:
+            log.warning("volume %s could not be deleted: %s", volume_id, exc)
+            self._set_volume(volume_id, "deleting", {"status": "error_deleting",
+                                                     "error": str(exc)})
+            return
+        with self.db.session() as s:
+            v = s.get(m.Volume, volume_id)
+            if v is None or v.status != "deleting":
+                return
+            for snap in s.scalars(select(m.Snapshot).where(m.Snapshot.volume_id == volume_id)):
+                s.delete(snap)
+            for a in list(v.attachments):
+                s.delete(a)
+            for t in s.scalars(select(m.Transfer).where(m.Transfer.volume_id == volume_id)):
+                s.delete(t)
+            s.flush()
+            s.delete(v)
+
+    def _extend(self, volume_id: str, location: str | None, new_size: int) -> None:
+        try:
+            if not location or new_size <= 0:
+                raise BackendError("nothing to extend")
+            self.backend.extend(volume_id, location, new_size)
+        except (BackendError, OSError) as exc:
+            log.warning("volume %s could not be extended: %s", volume_id, exc)
+            self._set_volume(volume_id, "extending", {"status": "error_extending",
+                                                      "error": str(exc), "task": {}})
+            return
+        self._set_volume(volume_id, "extending", {"status": "available", "size": new_size,
+                                                  "task": {}, "error": None})
+
+    def _upload(self, volume_id: str, location: str | None, task: dict[str, Any]) -> None:
+        from gureum.volume import uploads
+
+        back = task.get("previous_status") or "available"
+        try:
+            if not location:
+                raise BackendError("the volume has no data")
+            uploads.copy_to_image(self.settings, self.db, self.backend, volume_id, location,
+                                  task)
+        except (BackendError, OSError) as exc:
+            log.warning("volume %s could not be uploaded: %s", volume_id, exc)
+            uploads.forget_image(self.db, str(task.get("image_id") or ""))
+            self._set_volume(volume_id, "uploading", {"status": back, "task": {},
+                                                      "error": str(exc)})
+            return
+        self._set_volume(volume_id, "uploading", {"status": back, "task": {}})
+
+    def _set_volume(self, volume_id: str, expected: str, values: dict[str, Any]) -> bool:
+        with self.db.session() as s:
+            return compare_and_swap(s, m.Volume, volume_id, {"status": expected},
+                                    {**values, "updated_at": utcnow()})
+
+    # -- snapshots ---------------------------------------------------------------------
+    def _snapshot_work(self, snapshot_id: str) -> None:
+        with self.db.session(write=False) as s:
+            snap = s.get(m.Snapshot, snapshot_id)
+            if snap is None or snap.status not in SNAPSHOT_WORK:
+                return
+            status, location = snap.status, snap.provider_location
+            v = s.get(m.Volume, snap.volume_id)
+            vol_location = v.provider_location if v is not None else None
+            volume_id = snap.volume_id
+        if status == "creating":
+            try:
+                if not vol_location:
+                    raise BackendError(f"volume {volume_id} has no data")
+                location = self.backend.snapshot(volume_id, vol_location, snapshot_id)
+            except (BackendError, OSError) as exc:
+                log.warning("snapshot %s could not be created: %s", snapshot_id, exc)
+                self._set_snapshot(snapshot_id, "creating", {"status": "error",
+                                                             "error": str(exc)})
+                return
+            if not self._set_snapshot(snapshot_id, "creating", {
+                    "status": "available", "progress": "100%",
+                    "provider_location": location}):
+                self.backend.delete_snapshot(snapshot_id, location)
+            return
+        try:
+            self.backend.delete_snapshot(snapshot_id, location)
+        except (BackendError, OSError) as exc:
+            self._set_snapshot(snapshot_id, "deleting", {"status": "error_deleting",
+                                                         "error": str(exc)})
+            return
+        with self.db.session() as s:
+            snap = s.get(m.Snapshot, snapshot_id)
+            if snap is not None and snap.status == "deleting":
+                s.delete(snap)
+
+    def _set_snapshot(self, snapshot_id: str, expected: str, values: dict[str, Any]) -> bool:
+        with self.db.session() as s:
+            return compare_and_swap(s, m.Snapshot, snapshot_id, {"status": expected},
+                                    {**values, "updated_at": utcnow()})
