@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from gureum.compute import instances
 from gureum.compute.models import Instance
 from gureum.config import Settings
+from gureum.network import secgroups
 from gureum.network import service as netsvc
 from gureum.virt.driver import GuestSpec
 
@@ -50,10 +51,21 @@ def guest_spec(inst: Instance, network_info: list[dict[str, Any]] | None = None
 
 def allocate_network(s: Session, inst: Instance) -> list[dict[str, Any]]:
     """Ports for the instance (the same ones again when a build is retried)."""
-    return list(netsvc.allocate_for_instance(
+    info = list(netsvc.allocate_for_instance(
         s, instance_id=inst.id, project_id=inst.project_id,
         requests=inst.requested_networks, host=inst.host,
-        availability_zone=inst.availability_zone))
+        availability_zone=inst.availability_zone,
+        security_groups=list(inst.security_groups or [])))
+    sync_security_groups(s, inst)
+    return info
+
+
+def sync_security_groups(s: Session, inst: Instance) -> None:
+    """The server's ``security_groups`` (names) are its ports' groups, as Nova shows
+    them; a server without ports keeps the ones it asked for."""
+    names = [g.name for g in secgroups.instance_groups(s, inst.id)]
+    if names and names != list(inst.security_groups or []):
+        inst.security_groups = names
 
 
 def bind_network(s: Session, instance_id: str, host: str) -> None:

@@ -174,6 +174,17 @@ RULES: dict[str, Check] = {
     _P + "os-migrations:index:all_projects": ADMIN,
     _P + "os-migrations:index:host": ADMIN,
     _P + "extensions": ANY,
+    # security groups (a proxy to the networking service's)
+    _P + "os-security-groups:add": MEMBER,
+    _P + "os-security-groups:remove": MEMBER,
+    _P + "os-security-groups:list": READER,
+    _P + "os-security-groups:get": READER,
+    _P + "os-security-groups:show": READER,
+    _P + "os-security-groups:create": MEMBER,
+    _P + "os-security-groups:update": MEMBER,
+    _P + "os-security-groups:delete": MEMBER,
+    _P + "os-security-groups:rule:create": MEMBER,
+    _P + "os-security-groups:rule:delete": MEMBER,
 }
 
 

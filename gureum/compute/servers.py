@@ -239,6 +239,7 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
         if limit >= 0 and members + req.max_count > limit:
             raise QuotaExceeded("Quota exceeded, too many servers in group")
     validate_networks(s, ctx, req.networks, req.max_count)
+    validate_security_groups(s, ctx, list(req.security_groups))
     user_data = decode_user_data(req.user_data)
     count = req.max_count
     try:
@@ -317,3 +318,10 @@ def validate_networks(s: Session, ctx: RequestContext, networks: Any, count: int
 
     assert ctx.project_id is not None
     netsvc.validate_requested_networks(s, ctx.project_id, ctx.is_admin, networks, count)
+
+
+def validate_security_groups(s: Session, ctx: RequestContext, names: list[str]) -> None:
+    from gureum.network import secgroups
+
+    assert ctx.project_id is not None
+    secgroups.check_for_server(s, ctx.project_id, names)

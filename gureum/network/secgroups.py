@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from gureum.context import RequestContext
+from gureum.errors import Conflict, InvalidInput, NotFound
 from gureum.network import errors as e
 from gureum.network import listing, policy, resources, views
 from gureum.network import models as m
@@ -447,12 +448,10 @@ def rules_for_port(s: Session, port: m.Port) -> list[dict[str, Any]]:
 
 def find_for_project(s: Session, project_id: str, name_or_id: str) -> m.SecurityGroup:
     """A group of the project by id or name, as Nova finds one (the default group is
-    made if it is what is asked for); Nova's errors."""
-    from gureum.errors import Conflict, NotFound
-
+    made if it is what is asked for); Nova's 404 and 409."""
     if name_or_id == DEFAULT_NAME:
         return s.get_one(m.SecurityGroup, ensure_default(s, project_id))
-    group = s.get(m.SecurityGroup, name_or_id)
+    group = s.get(m.SecurityGroup, name_or_id) if isinstance(name_or_id, str) else None
     if group is not None and group.project_id == project_id:
         return group
     found = list(s.scalars(select(m.SecurityGroup).where(
@@ -464,3 +463,72 @@ def find_for_project(s: Session, project_id: str, name_or_id: str) -> m.Security
         raise NotFound(f"Security group {name_or_id} not found.",
                        nova_type="SecurityGroupNotFound")
     return found[0]
+
+
+def check_for_server(s: Session, project_id: str, names: list[str]) -> None:
+    """A server create's ``security_groups``: each must name (or be the id of) one of the
+    project's groups; Nova's 400 otherwise."""
+    for name in names:
+        try:
+            find_for_project(s, project_id, name)
+        except NotFound as exc:
+            raise InvalidInput(exc.message, nova_type="SecurityGroupNotFound") from None
+
+
+def ids_for_new_ports(s: Session, project_id: str, names: list[str] | None
+                      ) -> list[str] | None:
+    """The group ids for the ports Compute creates; None (the networking default)
+    when only ``default`` is asked for, as Nova leaves it to Neutron."""
+    if not names or list(names) == [DEFAULT_NAME]:
+        return None
+    return list(dict.fromkeys(find_for_project(s, project_id, n).id for n in names))
+
+
+def instance_ports(s: Session, instance_id: str) -> list[m.Port]:
+    return list(s.scalars(select(m.Port).where(m.Port.device_id == instance_id)
+                          .order_by(m.Port.created_at, m.Port.id)))
+
+
+def instance_groups(s: Session, instance_id: str) -> list[m.SecurityGroup]:
+    """The groups of an instance's ports, each once, in the order the ports have them."""
+    out: dict[str, m.SecurityGroup] = {}
+    for port in instance_ports(s, instance_id):
+        for group in port.security_groups:
+            out.setdefault(group.id, group)
+    return list(out.values())
+
+
+def add_to_instance(s: Session, project_id: str, instance_id: str, name_or_id: str
+                    ) -> m.SecurityGroup:
+    """Nova's addSecurityGroup: the group joins every port of the instance."""
+    group = find_for_project(s, project_id, name_or_id)
+    ports = instance_ports(s, instance_id)
+    if not ports:
+        raise NotFound(f"instance_id {instance_id} could not be found as device id on any "
+                       "ports", nova_type="SecurityGroupNotFound")
+    for port in ports:
+        if not port.port_security_enabled or not port.fixed_ips:
+            raise InvalidInput("Network requires port_security_enabled and subnet associated "
+                               "in order to apply security groups.",
+                               nova_type="SecurityGroupCannotBeApplied")
+    for port in ports:
+        if group not in port.security_groups:
+            port.security_groups.append(group)
+            resources.touch(port)
+    s.flush()
+    return group
+
+
+def remove_from_instance(s: Session, project_id: str, instance_id: str, name_or_id: str
+                         ) -> m.SecurityGroup:
+    """Nova's removeSecurityGroup: the group leaves every port of the instance it is on."""
+    group = find_for_project(s, project_id, name_or_id)
+    ports = [p for p in instance_ports(s, instance_id) if group in p.security_groups]
+    if not ports:
+        raise NotFound(f"Security group {name_or_id} not associated with the instance "
+                       f"{instance_id}", nova_type="SecurityGroupNotFound")
+    for port in ports:
+        port.security_groups.remove(group)
+        resources.touch(port)
+    s.flush()
+    return group

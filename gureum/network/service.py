@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gureum.errors import Conflict, Forbidden, InvalidInput
-from gureum.network import bindings, ports, resources
+from gureum.network import bindings, ports, resources, secgroups
 from gureum.network import models as m
 
 Requests = list[dict[str, Any]] | str | None
@@ -194,7 +194,8 @@ def _vif(port: m.Port, host: str | None = None) -> dict[str, Any]:
 
 def allocate_for_instance(s: Session, *, instance_id: str, project_id: str,
                           requests: Requests, host: str | None = None,
-                          availability_zone: str | None = None, is_admin: bool = True
+                          availability_zone: str | None = None, is_admin: bool = True,
+                          security_groups: list[str] | None = None
                           ) -> list[dict[str, Any]]:
     """Ports for the instance's NICs, in request order; returns its network_info.
 
@@ -204,12 +205,17 @@ def allocate_for_instance(s: Session, *, instance_id: str, project_id: str,
     server on another project's network). Pass ``is_admin=False`` to have a
     member's rights checked again here.
 
+    ``security_groups`` (names or ids, Nova's) go on the ports created here
+    (not on the user's own ports, nor where the network has no port security);
+    none or just ``default``: the networking default.
+
     Idempotent: when the instance already has ports (a resumed workflow), they
     are what it gets.
     """
     existing = _instance_ports(s, instance_id)
     if not existing:
         owner = f"compute:{availability_zone or DEFAULT_AZ}"
+        group_ids = secgroups.ids_for_new_ports(s, project_id, security_groups)
         for index, (net, port, fixed_ip) in enumerate(
                 _plan(s, project_id, is_admin, requests, instance_id)):
             if port is None:
@@ -218,6 +224,8 @@ def allocate_for_instance(s: Session, *, instance_id: str, project_id: str,
                                         "device_index": index}
                 if fixed_ip:
                     body["fixed_ips"] = [{"ip_address": fixed_ip}]
+                if group_ids is not None and net.port_security_enabled:
+                    body["security_groups"] = group_ids
                 ports.new_port(s, net, project_id, body, delete_with_instance=True)
             else:
                 port.device_id, port.device_owner = instance_id, owner

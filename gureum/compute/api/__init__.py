@@ -47,6 +47,7 @@ def family() -> Family:
         migrations,
         quota_sets,
         remote_consoles,
+        security_groups,
         server_groups,
         server_ips,
         server_metadata,
@@ -64,7 +65,7 @@ def family() -> Family:
         router.include(module.router)
     for module in (services, hypervisors, availability_zones, aggregates, server_groups,
                    instance_actions, migrations, quota_sets, usage, server_metadata,
-                   server_tags, server_ips, extensions, images):
+                   server_tags, server_ips, extensions, images, security_groups):
         router.include(module.router)
     return Family("compute", "/compute", router, compute_fault, microversions=MICROVERSIONS)
 
