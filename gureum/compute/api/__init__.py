@@ -40,6 +40,7 @@ def family() -> Family:
         availability_zones,
         extensions,
         flavors,
+        floating_ip_pools,
         hypervisors,
         images,
         instance_actions,
@@ -65,7 +66,8 @@ def family() -> Family:
         router.include(module.router)
     for module in (services, hypervisors, availability_zones, aggregates, server_groups,
                    instance_actions, migrations, quota_sets, usage, server_metadata,
-                   server_tags, server_ips, extensions, images, security_groups):
+                   server_tags, server_ips, extensions, images, security_groups,
+                   floating_ip_pools):
         router.include(module.router)
     return Family("compute", "/compute", router, compute_fault, microversions=MICROVERSIONS)
 
