@@ -33,8 +33,15 @@ EXTENSIONS = [
      "2017-07-17T10:00:00-00:00"),
     ("dns-integration", "DNS Integration", "Provides integration with DNS.",
      "2015-08-15T18:00:00-00:00"),
+    ("default-subnetpools", "Default Subnetpools",
+     "Provides ability to mark and use a subnetpool as the default.",
+     "2016-02-18T18:00:00-00:00"),
     ("empty-string-filtering", "Empty String Filtering Extension",
      "Allow filtering by attributes with empty string value", "2018-05-01T10:00:00-00:00"),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options",
+     "Extra options configuration for DHCP. For example PXE boot options to DHCP clients "
+     "can be specified (e.g. tftp-server, server-ip-address, bootfile-name)",
+     "2013-03-17T12:00:00-00:00"),
     ("external-net", "Neutron external network",
      "Adds external network attribute to network resource.", "2013-01-14T10:00:00-00:00"),
     ("filter-validation", "Filter parameters validation",
@@ -74,6 +81,9 @@ EXTENSIONS = [
     ("quota_details", "Quota details management support",
      "Expose functions for quotas usage statistics per project",
      "2017-02-10T10:00:00-00:00"),
+    ("rbac-policies", "RBAC Policies",
+     "Allows creation and modification of policies that control tenant access to "
+     "resources.", "2015-06-17T12:15:12-00:00"),
     ("security-group", "security-group", "The security groups extension.",
      "2012-10-05T10:00:00-00:00"),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled.",
@@ -91,6 +101,8 @@ EXTENSIONS = [
     ("standard-attr-timestamp", "Resource timestamps",
      "Adds created_at and updated_at fields to all Neutron resources that have Neutron "
      "standard attributes.", "2016-09-12T10:00:00-00:00"),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a "
+     "subnet pool", "2015-03-30T10:00:00-00:00"),
     ("tag-creation", "Tag creation extension",
      "Allow to create multiple tags for a resource", "2024-07-23T10:00:00-00:00"),
     ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation",
@@ -116,8 +128,9 @@ async def versions(req: Request) -> Response:
 @router.get("/v2.0")
 async def resources(req: Request) -> Response:
     policy.reader(req.context, "get_resources")
-    names = [("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
-             ("security_group", "security-groups"),
+    # Neutron's index names its core resources (and gureum, as ever, those others add).
+    names = [("network", "networks"), ("subnet", "subnets"), ("subnetpool", "subnetpools"),
+             ("port", "ports"), ("security_group", "security-groups"),
              ("security_group_rule", "security-group-rules")]
     return json_response({"resources": [
         {"name": name, "collection": plural,

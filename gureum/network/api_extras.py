@@ -90,7 +90,9 @@ def _with_resources(plural: str, handler: Any) -> Any:
     return bound
 
 
-for _plural in BY_PLURAL:
+for _plural, _resource in BY_PLURAL.items():
+    if not _resource.taggable:
+        continue
     _tags = f"/v2.0/{_plural}/{{resource_id}}/tags"
     for _method, _path, _handler in (
             ("GET", _tags, list_tags), ("PUT", _tags, replace_tags), ("POST", _tags, add_tags),

@@ -21,10 +21,12 @@ from gureum.network import (
     networks,
     policy,
     ports,
+    rbac,
     resources,
     schemas,
     secgroup_rules,
     secgroups,
+    subnetpools,
     subnets,
     views,
 )
@@ -50,6 +52,8 @@ class Resource:
     options: Callable[[Request], dict[str, Any]] = lambda req: {}
     # Called before listing (the default security group appears on first look).
     prepare: Callable[[Session, RequestContext], None] | None = None
+    # Has /tags routes (standard-attr-tag).
+    taggable: bool = True
 
     @property
     def key(self) -> str:
@@ -83,6 +87,13 @@ RESOURCES = [
              secgroups.create_rule, secgroups.update_rule, secgroups.delete_rule,
              secgroup_rules.rule_create, secgroup_rules.rule_update,
              secgroup_rules.RULE_READ_ONLY),
+    Resource("subnetpool", "subnetpools", subnetpools.COLLECTION, subnetpools.view,
+             subnetpools.visible, subnetpools.get, subnetpools.create,
+             subnetpools.update_pool, subnetpools.delete, subnetpools.create_schema,
+             subnetpools.update_schema, subnetpools.READ_ONLY),
+    Resource("rbac_policy", "rbac-policies", rbac.COLLECTION, rbac.view, rbac.visible,
+             rbac.get, rbac.create, rbac.update, rbac.delete, rbac.create_schema,
+             rbac.update_schema, rbac.READ_ONLY, taggable=False),
 ]
 BY_PLURAL = {r.plural: r for r in RESOURCES}
 

@@ -252,6 +252,7 @@ SUBNETS = Collection("subnets", m.Subnet, {
     "ipv6_address_mode": Attr(custom=_nullable_string(m.Subnet.ipv6_address_mode)),
     "dns_publish_fixed_ip": Attr(m.Subnet.dns_publish_fixed_ip, "bool"),
     "router:external": Attr(custom=_subnet_external),
+    "subnetpool_id": Attr(custom=_nullable_string(m.Subnet.subnetpool_id)),
 })
 
 

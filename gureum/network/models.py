@@ -80,6 +80,8 @@ class Network(Base):
     tags: Mapped[list[Tag]] = relationship(
         primaryjoin="foreign(Tag.resource_id) == Network.id", viewonly=True,
         lazy="selectin", order_by="Tag.tag")
+    rbac_entries: Mapped[list[RBACPolicy]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="RBACPolicy.created_at")
 
 
 class Subnet(Base):
@@ -103,6 +105,8 @@ class Subnet(Base):
     ipv6_address_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
     service_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     dns_publish_fixed_ip: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The subnet pool its CIDR was taken from (gureum.network.subnetpools), if any.
+    subnetpool_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     revision_number: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -135,6 +139,10 @@ class Port(Base):
     allowed_address_pairs: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     dns_name: Mapped[str] = mapped_column(String(255), default="")
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
+    # [{"opt_name": name, "opt_value": value, "ip_version": 4|6}, ...] (extra_dhcp_opt);
+    # NULL on rows older than the attribute.
+    extra_dhcp_opts: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON, nullable=True, default=list)
     # Compute made this port for an instance, so it goes with the instance. A port
     # the user made and handed to a server only gets detached (S11).
     delete_with_instance: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -302,3 +310,47 @@ class PortSecurityGroup(Base):
         String(36), ForeignKey("network_ports.id", ondelete="CASCADE"), primary_key=True)
     security_group_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("network_security_groups.id"), primary_key=True, index=True)
+
+
+class SubnetPool(Base):
+    """A pool of prefixes subnets are carved from (Neutron's subnet_allocation)."""
+
+    __tablename__ = "network_subnetpools"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="", index=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer)
+    # CIDRs in address order, merged where they touch.
+    prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    default_prefixlen: Mapped[int] = mapped_column(Integer)
+    min_prefixlen: Mapped[int] = mapped_column(Integer)
+    max_prefixlen: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    address_scope_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    revision_number: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    tags: Mapped[list[Tag]] = relationship(
+        primaryjoin="foreign(Tag.resource_id) == SubnetPool.id", viewonly=True,
+        lazy="selectin", order_by="Tag.tag")
+
+
+class RBACPolicy(Base):
+    """A network granted to a project (or to every project, target "*")."""
+
+    __tablename__ = "network_rbac_policies"
+    __table_args__ = (UniqueConstraint("object_id", "action", "target_project"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str] = mapped_column(String(32), default="network")
+    object_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("network_networks.id", ondelete="CASCADE"), index=True)
+    # access_as_shared or access_as_external
+    action: Mapped[str] = mapped_column(String(32))
+    target_project: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

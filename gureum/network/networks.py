@@ -23,7 +23,7 @@ from gureum.config import NetworkSettings
 from gureum.context import RequestContext
 from gureum.network import errors as e
 from gureum.network import models as m
-from gureum.network import policy, resources, views
+from gureum.network import policy, rbac, resources, views
 
 TENANT_NETWORK_TYPE = "vxlan"
 IPV4_HEADER = 20
@@ -172,15 +172,21 @@ def create_network(s: Session, ctx: RequestContext, body: dict[str, Any],
         raise e.conflict("TunnelIdInUse" if network_type != "vlan" else "VlanIdInUse",
                          "Unable to create the network: its segment was just taken by "
                          "another network; try again.") from None
+    _wildcards(s, net)
     if body.get("tags"):
         resources.set_tags(s, net, body["tags"])
     return net
 
 
-def _other_projects_use(s: Session, net: m.Network) -> bool:
-    return s.scalar(select(m.Port.id).where(m.Port.network_id == net.id,
-                                            m.Port.project_id != net.project_id)
-                    .limit(1)) is not None
+def _wildcards(s: Session, net: m.Network) -> None:
+    """``shared`` and ``router:external`` as the ``*`` RBAC policies they stand for."""
+    rbac.set_wildcard(s, net, rbac.SHARED, net.shared)
+    if net.external:
+        rbac.set_wildcard(s, net, rbac.EXTERNAL, True)
+    else:
+        for entry in [r for r in net.rbac_entries if r.action == rbac.EXTERNAL]:
+            net.rbac_entries.remove(entry)
+    s.flush()
 
 
 def update_network(s: Session, ctx: RequestContext, network_id: str, body: dict[str, Any],
@@ -191,7 +197,8 @@ def update_network(s: Session, ctx: RequestContext, network_id: str, body: dict[
     policy.check_owner(ctx, net.project_id, "update_network")
     policy.check_admin_attrs(ctx, body, policy.NETWORK_ADMIN_ATTRS, "update_network")
     _check_refs(s, body)
-    if body.get("shared") is False and net.shared and _other_projects_use(s, net):
+    if body.get("shared") is False and net.shared and \
+            rbac.stranded(s, net, rbac.SHARED, None, removing_target=rbac.WILDCARD):
         raise e.conflict("InvalidSharedSetting", "Unable to reconfigure sharing settings for "
                          f"network {net.id}. Multiple projects are using it.")
     if any(k.startswith("provider:") for k in body):
@@ -214,6 +221,8 @@ def update_network(s: Session, ctx: RequestContext, network_id: str, body: dict[
         if key in body:
             setattr(net, attr, body[key] if body[key] is not None else "")
     _check_default(s, net)
+    if "shared" in body or "router:external" in body:
+        _wildcards(s, net)
     resources.touch(net)
     try:
         with s.begin_nested():

@@ -2,7 +2,8 @@
 
 * admin may do everything, in every project;
 * a member acts in its own project; a reader only reads;
-* a network is visible to its project, and to everyone when shared or external;
+* a network is visible to its project, to everyone when shared or external,
+  and to the projects an RBAC policy grants it to (``gureum.network.rbac``);
   a subnet is visible when its network is; a port to its project and to the
   owner of its network. Anything else answers 404, never 403, so a project
   cannot learn what another one has;
@@ -48,12 +49,39 @@ def owns(ctx: RequestContext, project_id: str) -> bool:
     return ctx.is_admin or (ctx.project_id is not None and ctx.project_id == project_id)
 
 
+WILDCARD = "*"
+RBAC_SHARED = "access_as_shared"
+RBAC_EXTERNAL = "access_as_external"
+
+
+def rbac_targets(ctx: RequestContext) -> list[str]:
+    """The RBAC target_tenant values that name ctx's project."""
+    return [WILDCARD, ctx.project_id] if ctx.project_id else [WILDCARD]
+
+
+def granted(ctx: RequestContext, net: m.Network, action: str | None = None) -> bool:
+    """An RBAC policy on ``net`` grants it to ctx's project (or to every project)."""
+    wanted = rbac_targets(ctx)
+    return any(r.target_project in wanted and (action is None or r.action == action)
+               for r in net.rbac_entries)
+
+
+def _external_for_all(net: m.Network) -> bool:
+    """External with no access_as_external policy at all: a row from before policies
+    (or flagged by code alone) is external for everyone, as it always was."""
+    return net.external and not any(r.action == RBAC_EXTERNAL for r in net.rbac_entries)
+
+
 def network_visible(ctx: RequestContext) -> ColumnElement[bool] | None:
     """The WHERE clause of the networks ctx may see (None: all of them)."""
     if ctx.is_admin:
         return None
     mine = m.Network.project_id == ctx.project_id if ctx.project_id else false()
-    return or_(mine, m.Network.shared.is_(True), m.Network.external.is_(True))
+    granted_to_me = m.Network.id.in_(select(m.RBACPolicy.object_id).where(
+        m.RBACPolicy.target_project.in_(rbac_targets(ctx))))
+    external_for_all = m.Network.external.is_(True) & m.Network.id.not_in(
+        select(m.RBACPolicy.object_id).where(m.RBACPolicy.action == RBAC_EXTERNAL))
+    return or_(mine, m.Network.shared.is_(True), granted_to_me, external_for_all)
 
 
 def subnet_visible(ctx: RequestContext) -> ColumnElement[bool] | None:
@@ -73,7 +101,13 @@ def port_visible(ctx: RequestContext) -> ColumnElement[bool] | None:
 
 
 def can_see_network(ctx: RequestContext, net: m.Network) -> bool:
-    return owns(ctx, net.project_id) or net.shared or net.external
+    return owns(ctx, net.project_id) or net.shared or granted(ctx, net) or \
+        _external_for_all(net)
+
+
+def shared_with(ctx: RequestContext, net: m.Network) -> bool:
+    """ctx's project may put ports and subnets on ``net``."""
+    return owns(ctx, net.project_id) or net.shared or granted(ctx, net, RBAC_SHARED)
 
 
 def check_owner(ctx: RequestContext, project_id: str, rule: str) -> None:

@@ -69,6 +69,21 @@ def _pairs(pairs: list[dict[str, str]], mac: str) -> list[dict[str, str]]:
     return out
 
 
+def _dhcp_opts(current: list[dict[str, Any]], given: list[dict[str, Any]]
+               ) -> list[dict[str, Any]]:
+    """Neutron's extra_dhcp_opt: an option is (name, IP version); one given with a
+    value replaces the same one, one given with a null value removes it."""
+    out = [dict(o) for o in current]
+    for opt in given:
+        version = int(opt.get("ip_version") or 4)
+        key = (opt["opt_name"], version)
+        out = [o for o in out if (o["opt_name"], o["ip_version"]) != key]
+        if opt.get("opt_value") is not None:
+            out.append({"opt_name": opt["opt_name"], "opt_value": opt["opt_value"],
+                        "ip_version": version})
+    return out
+
+
 def _check_attrs(ctx: RequestContext, body: dict[str, Any], network: m.Network,
                  action: str) -> None:
     """Neutron's per-attribute port policy."""
@@ -142,6 +157,7 @@ def new_port(s: Session, network: m.Network, project_id: str, body: dict[str, An
         dns_name=body.get("dns_name") or "", dns_domain=body.get("dns_domain") or "",
         delete_with_instance=delete_with_instance, device_index=body.get("device_index"))
     port.allowed_address_pairs = _pairs(body.get("allowed_address_pairs") or [], mac)
+    port.extra_dhcp_opts = _dhcp_opts([], body.get("extra_dhcp_opts") or [])
     _pairs_need_security(port)
     bindings.set_host(port, body.get("binding:host_id") or "",
                       body.get("binding:profile") or {}, body.get("binding:vnic_type"))
@@ -160,7 +176,7 @@ def new_port(s: Session, network: m.Network, project_id: str, body: dict[str, An
 def create_port(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Port:
     policy.writer(ctx, "create_port")
     network = resources.get_network(s, ctx, body["network_id"])
-    if not (policy.owns(ctx, network.project_id) or network.shared):
+    if not policy.shared_with(ctx, network):
         raise e.policy("create_port")
     _check_attrs(ctx, body, network, "create_port")
     _check_refs(body)
@@ -233,6 +249,9 @@ def update_port(s: Session, ctx: RequestContext, port_id: str, body: dict[str, A
     for key in ("admin_state_up", "port_security_enabled"):
         if key in body:
             setattr(port, key, body[key])
+    if "extra_dhcp_opts" in body:
+        port.extra_dhcp_opts = _dhcp_opts(port.extra_dhcp_opts or [],
+                                          body["extra_dhcp_opts"] or [])
     if "allowed_address_pairs" in body:
         port.allowed_address_pairs = _pairs(body["allowed_address_pairs"] or [],
                                             port.mac_address)

@@ -26,7 +26,8 @@ DEFAULT_QUOTAS = {"network": 100, "subnet": 100, "port": 500, "router": 10,
                   "rbac_policy": 10, "subnetpool": -1}
 COUNTED: dict[str, Any] = {"network": m.Network, "subnet": m.Subnet, "port": m.Port,
                            "security_group": m.SecurityGroup,
-                           "security_group_rule": m.SecurityGroupRule}
+                           "security_group_rule": m.SecurityGroupRule,
+                           "subnetpool": m.SubnetPool, "rbac_policy": m.RBACPolicy}
 
 
 def get_network(s: Session, ctx: RequestContext | None, network_id: str) -> m.Network:

@@ -113,6 +113,9 @@ _port_common = {
     "security_groups": {"type": "array", "maxItems": 64, "items": _uuid_ish},
     "dns_name": _str(255), "dns_domain": _str(255),
     "qos_policy_id": _str(64, nullable=True),
+    "extra_dhcp_opts": {"type": "array", "maxItems": 64, "items": _obj({
+        "opt_name": _str(255, 1), "opt_value": _str(255, nullable=True),
+        "ip_version": {"enum": [4, 6, "4", "6"]}}, ("opt_name",))},
 }
 port_create = _obj({**_port_common, "network_id": _uuid_ish, "project_id": _project,
                     "tenant_id": _project, "tags": _tags}, ("network_id",))
@@ -134,7 +137,8 @@ quota_body = {"type": "object", "required": ["quota"], "additionalProperties": F
 
 
 # Neutron converts these from strings (the CLI sends `--mtu 1400` as "1400").
-INT_ATTRS = ("mtu", "provider:segmentation_id", "ip_version", "prefixlen")
+INT_ATTRS = ("mtu", "provider:segmentation_id", "ip_version", "prefixlen",
+             "default_prefixlen", "min_prefixlen", "max_prefixlen", "default_quota")
 BOOL_ATTRS = ("admin_state_up", "shared", "router:external", "port_security_enabled",
               "is_default", "enable_dhcp", "dns_publish_fixed_ip", "use_default_subnetpool")
 _INT = re.compile(r"^\s*[+-]?[0-9]{1,12}\s*$")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gureum.context import RequestContext
 from gureum.network import errors as e
-from gureum.network import ipam, policy, resources
+from gureum.network import ipam, policy, resources, subnetpools
 from gureum.network import models as m
 
 MAX_DNS_NAMESERVERS = 5
@@ -72,29 +72,30 @@ def _ipv6_modes(body: dict[str, Any], net: ipam.IPNetwork, enable_dhcp: bool) ->
                               "cidr")
 
 
-def _cidr(s: Session, body: dict[str, Any], network: m.Network) -> ipam.IPNetwork:
-    if body.get("subnetpool_id"):
-        raise e.not_found("subnetpool", body["subnetpool_id"])
-    if body.get("use_default_subnetpool"):
-        raise e.bad_request(f"No default subnetpool found for IPv{body.get('ip_version', 4)}",
-                            "use_default_subnetpool")
-    if "ip_version" not in body:
-        raise e.bad_request("Failed to parse request. Required attribute 'ip_version' not "
-                            "specified", "ip_version")
-    if not body.get("cidr"):
-        raise e.bad_request("A cidr must be specified in the absence of a subnet pool",
-                            "cidr")
-    net = ipam.parse_cidr(body["cidr"])
-    if net.version != body["ip_version"]:
-        raise e.invalid_input(f"Cidr {body['cidr']} does not match ip_version "
-                              f"{body['ip_version']}", "cidr")
+def _cidr(s: Session, ctx: RequestContext, body: dict[str, Any], network: m.Network
+          ) -> tuple[ipam.IPNetwork, m.SubnetPool | None]:
+    """The new subnet's CIDR (given, or allocated from its subnet pool) and the pool."""
+    pool = subnetpools.for_subnet(s, ctx, body)
+    if pool is not None:
+        net = subnetpools.allocate(s, pool, body)
+    else:
+        if "ip_version" not in body:
+            raise e.bad_request("Failed to parse request. Required attribute 'ip_version' "
+                                "not specified", "ip_version")
+        if not body.get("cidr"):
+            raise e.bad_request("A cidr must be specified in the absence of a subnet pool",
+                                "cidr")
+        net = ipam.parse_cidr(body["cidr"])
+        if net.version != body["ip_version"]:
+            raise e.invalid_input(f"Cidr {body['cidr']} does not match ip_version "
+                                  f"{body['ip_version']}", "cidr")
     if net.prefixlen == 0:
         raise e.invalid_input("0 is not allowed as CIDR prefix length", "cidr")
     for other in network.subnets:
         if ipaddress.ip_network(other.cidr).overlaps(net):
             raise e.invalid_input(f"Requested subnet with cidr: {net} for network: "
                                   f"{network.id} overlaps with another subnet", "cidr")
-    return net
+    return net, pool
 
 
 def create_subnet(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Subnet:
@@ -103,7 +104,7 @@ def create_subnet(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Su
     policy.check_owner(ctx, network.project_id, "create_subnet")
     project_id = policy.target_project(ctx, body)
     resources.check_quota(s, project_id, "subnet")
-    net = _cidr(s, body, network)
+    net, pool = _cidr(s, ctx, body, network)
     if "gateway_ip" not in body:
         gateway = ipam.default_gateway(net)
     elif body["gateway_ip"] is None:
@@ -122,7 +123,8 @@ def create_subnet(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Su
         host_routes=_routes(body.get("host_routes") or [], net.version, None),
         ipv6_ra_mode=body.get("ipv6_ra_mode"), ipv6_address_mode=body.get("ipv6_address_mode"),
         service_types=list(body.get("service_types") or []),
-        dns_publish_fixed_ip=body.get("dns_publish_fixed_ip", False))
+        dns_publish_fixed_ip=body.get("dns_publish_fixed_ip", False),
+        subnetpool_id=pool.id if pool is not None else None)
     s.add(subnet)
     s.flush()
     resources.touch(network)

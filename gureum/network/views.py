@@ -11,6 +11,7 @@ from typing import Any
 
 from gureum.context import RequestContext
 from gureum.network import models as m
+from gureum.network import policy
 
 AVAILABILITY_ZONE = "nova"
 DNS_DOMAIN = "openstacklocal."
@@ -30,7 +31,8 @@ def _standard(row: Any) -> dict[str, Any]:
 def network(n: m.Network, ctx: RequestContext) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": n.id, "name": n.name, "admin_state_up": n.admin_state_up, "status": n.status,
-        "shared": n.shared, "mtu": n.mtu, "subnets": [sn.id for sn in n.subnets],
+        "shared": n.shared or policy.granted(ctx, n, policy.RBAC_SHARED), "mtu": n.mtu,
+        "subnets": [sn.id for sn in n.subnets],
         "router:external": n.external, "port_security_enabled": n.port_security_enabled,
         "availability_zone_hints": list(n.availability_zone_hints or []),
         "availability_zones": [AVAILABILITY_ZONE], "is_default": n.is_default,
@@ -52,7 +54,8 @@ def subnet(sn: m.Subnet, ctx: RequestContext) -> dict[str, Any]:
         "dns_nameservers": list(sn.dns_nameservers),
         "host_routes": [dict(r) for r in sn.host_routes], "enable_dhcp": sn.enable_dhcp,
         "ipv6_ra_mode": sn.ipv6_ra_mode, "ipv6_address_mode": sn.ipv6_address_mode,
-        "subnetpool_id": None, "segment_id": None, "service_types": list(sn.service_types),
+        "subnetpool_id": sn.subnetpool_id, "segment_id": None,
+        "service_types": list(sn.service_types),
         "dns_publish_fixed_ip": sn.dns_publish_fixed_ip,
         "router:external": sn.network.external, **_standard(sn),
     }
@@ -84,6 +87,7 @@ def port(p: m.Port, ctx: RequestContext) -> dict[str, Any]:
         "port_security_enabled": p.port_security_enabled,
         "dns_name": p.dns_name, "dns_domain": p.dns_domain,
         "dns_assignment": dns_assignment(p), "ip_allocation": "immediate",
+        "extra_dhcp_opts": [dict(o) for o in p.extra_dhcp_opts or []],
         "binding:vnic_type": binding.vnic_type if binding else "normal",
         "qos_policy_id": None, "qos_network_policy_id": None, "resource_request": None,
         **_standard(p),

@@ -55,3 +55,67 @@ def test_public_network_is_there_for_gateways(gureum_up: GureumUp) -> None:
     assert subnet["cidr"] == "172.24.4.0/24" and subnet["network_id"] == public["id"]
     listed = demo(gureum_up, "network", "list", "--external", "-f", "json")
     assert [n["Name"] for n in listed] == ["public"]
+
+
+def test_subnet_from_a_pool(gureum_up: GureumUp) -> None:
+    pool = demo(gureum_up, "subnet", "pool", "create", "--pool-prefix", "10.100.0.0/16",
+                "--default-prefix-length", "24", "pool1", "-f", "json")
+    assert pool["prefixes"] == ["10.100.0.0/16"] and pool["default_prefixlen"] == 24
+    demo(gureum_up, "network", "create", "pooled-net")
+    sub = demo(gureum_up, "subnet", "create", "--network", "pooled-net", "--subnet-pool",
+               "pool1", "--prefix-length", "26", "pooled-a", "-f", "json")
+    assert sub["cidr"] == "10.100.0.0/26" and sub["subnetpool_id"] == pool["id"]
+    sub = demo(gureum_up, "subnet", "create", "--network", "pooled-net", "--subnet-pool",
+               "pool1", "pooled-b", "-f", "json")
+    assert sub["cidr"] == "10.100.1.0/24"
+    listed = demo(gureum_up, "subnet", "pool", "list", "-f", "json")
+    assert "pool1" in {p["Name"] for p in listed}
+    proc = demo(gureum_up, "subnet", "pool", "delete", "pool1", check=False)
+    assert proc.returncode != 0
+    for name in ("pooled-a", "pooled-b"):
+        demo(gureum_up, "subnet", "delete", name)
+    demo(gureum_up, "subnet", "pool", "delete", "pool1")
+    demo(gureum_up, "network", "delete", "pooled-net")
+
+
+def test_rbac_shares_a_network_with_a_project(gureum_up: GureumUp) -> None:
+    net = admin(gureum_up, "network", "create", "admins-net", "-f", "json")
+    admin(gureum_up, "subnet", "create", "--network", "admins-net", "--subnet-range",
+          "10.101.0.0/24", "admins-subnet")
+    assert "admins-net" not in {n["Name"] for n in demo(gureum_up, "network", "list",
+                                                         "-f", "json")}
+    policy = admin(gureum_up, "network", "rbac", "create", "--target-project", "demo",
+                   "--action", "access_as_shared", "--type", "network", "admins-net",
+                   "-f", "json")
+    assert policy["object_id"] == net["id"] and policy["action"] == "access_as_shared"
+    shown = demo(gureum_up, "network", "show", "admins-net", "-f", "json")
+    assert shown["shared"] is True
+    port = demo(gureum_up, "port", "create", "--network", net["id"], "p-rbac", "-f", "json")
+    assert port["fixed_ips"][0]["ip_address"].startswith("10.101.0.")
+    proc = admin(gureum_up, "network", "rbac", "delete", policy["id"], check=False)
+    assert proc.returncode != 0 and "cannot be removed" in proc.stderr
+    demo(gureum_up, "port", "delete", "p-rbac")
+    admin(gureum_up, "network", "rbac", "delete", policy["id"])
+    proc = demo(gureum_up, "network", "show", "admins-net", check=False)
+    assert proc.returncode != 0
+    admin(gureum_up, "network", "delete", "admins-net")
+
+
+def test_bad_input_is_a_clear_4xx(gureum_up: GureumUp) -> None:
+    demo(gureum_up, "network", "create", "bad-net")
+    demo(gureum_up, "subnet", "create", "--network", "bad-net", "--subnet-range",
+         "10.102.0.0/30", "bad-a")
+    proc = demo(gureum_up, "subnet", "create", "--network", "bad-net", "--subnet-range",
+                "10.102.0.0/24", "bad-b", check=False)
+    assert proc.returncode != 0 and "overlaps with another subnet" in proc.stderr
+    proc = demo(gureum_up, "port", "create", "--network", "bad-net", "--fixed-ip",
+                "ip-address=10.200.0.5", "bad-p", check=False)
+    assert proc.returncode != 0 and \
+        "is not a valid IP for any of the subnets" in proc.stderr
+    demo(gureum_up, "port", "create", "--network", "bad-net", "only-one")
+    proc = demo(gureum_up, "port", "create", "--network", "bad-net", "one-too-many",
+                check=False)
+    assert proc.returncode != 0 and "No more IP addresses available" in proc.stderr
+    demo(gureum_up, "port", "delete", "only-one")
+    demo(gureum_up, "subnet", "delete", "bad-a")
+    demo(gureum_up, "network", "delete", "bad-net")

@@ -28,7 +28,8 @@ def test_version_discovery_needs_no_token(api: Api) -> None:
 def test_resource_index_and_extensions(api: Api, demo_token: str) -> None:
     r = api.request("GET", f"{N}", demo_token)
     assert {x["collection"] for x in r.json()["resources"]} >= {
-        "networks", "subnets", "ports", "security-groups", "security-group-rules"}
+        "networks", "subnets", "subnetpools", "ports", "security-groups",
+        "security-group-rules"}
     aliases = {x["alias"] for x in api.request("GET", f"{N}/extensions",
                                                demo_token).json()["extensions"]}
     assert {"binding", "external-net", "provider", "port-security", "standard-attr-tag",
