@@ -71,3 +71,78 @@ def test_volume_service_list_quota_and_pools(gureum_up: GureumUp) -> None:
     assert pools and pools[0]["Name"].endswith("@file#file")
     quota = gureum_up.openstack("--os-cloud", "gureum", "quota", "show", "-f", "json")
     assert quota.returncode == 0
+
+
+def wait_gone(up: GureumUp, kind: str, name: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while name in {r["Name"] for r in demo(up, kind, "list", "-f", "json")}:
+        assert time.monotonic() < deadline, f"{kind} {name} still there"
+        time.sleep(0.3)
+
+
+def test_snapshots_and_volumes_from_snapshot_and_image(gureum_up: GureumUp) -> None:
+    demo(gureum_up, "volume", "create", "--size", "1", "src", "-f", "json")
+    wait_status(gureum_up, "volume", "src", "available")
+    demo(gureum_up, "volume", "snapshot", "create", "--volume", "src", "--property", "a=b",
+         "snap1", "-f", "json")
+    snap = _wait_snapshot(gureum_up, "snap1")
+    assert snap["properties"] == {"a": "b"}
+    listed = demo(gureum_up, "volume", "snapshot", "list", "--long", "-f", "json")
+    assert "snap1" in {r["Name"] for r in listed}
+    demo(gureum_up, "volume", "create", "--snapshot", "snap1", "--size", "2", "from-snap",
+         "-f", "json")
+    assert wait_status(gureum_up, "volume", "from-snap", "available")["size"] == 2
+    demo(gureum_up, "volume", "create", "--source", "src", "--size", "1", "clone1", "-f",
+         "json")
+    wait_status(gureum_up, "volume", "clone1", "available")
+    demo(gureum_up, "volume", "create", "--image", "cirros", "--size", "1", "from-image",
+         "-f", "json")
+    shown = wait_status(gureum_up, "volume", "from-image", "available")
+    assert shown["bootable"] in (True, "true")
+    assert "image_name" in str(shown["volume_image_metadata"])
+    demo(gureum_up, "volume", "snapshot", "delete", "snap1")
+    deadline = time.monotonic() + 30
+    while "snap1" in {r["Name"] for r in demo(gureum_up, "volume", "snapshot", "list",
+                                              "-f", "json")}:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    for name in ("src", "from-snap", "clone1", "from-image"):
+        demo(gureum_up, "volume", "delete", name)
+
+
+def _wait_snapshot(up: GureumUp, name: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    shown: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        shown = demo(up, "volume", "snapshot", "show", name, "-f", "json")
+        if shown["status"] == "available":
+            return shown
+        time.sleep(0.3)
+    raise AssertionError(f"snapshot {name} is {shown.get('status')}")
+
+
+def test_type_with_property_and_transfer(gureum_up: GureumUp) -> None:
+    created = admin(gureum_up, "volume", "type", "create", "--property", "speed=fast",
+                    "--description", "quick", "fasttype")
+    assert created["name"] == "fasttype"
+    shown = admin(gureum_up, "volume", "type", "show", "fasttype")
+    assert "speed" in str(shown["properties"])
+    demo(gureum_up, "volume", "create", "--size", "1", "--type", "fasttype", "typed",
+         "-f", "json")
+    assert wait_status(gureum_up, "volume", "typed", "available")["type"] == "fasttype"
+    transfer = demo(gureum_up, "volume", "transfer", "request", "create", "--name", "tr1",
+                    "typed", "-f", "json")
+    assert transfer["auth_key"]
+    admin_proc = gureum_up.openstack("--os-cloud", "gureum", "volume", "transfer", "request",
+                                     "accept", "--auth-key", transfer["auth_key"],
+                                     transfer["id"], "-f", "json")
+    assert json.loads(admin_proc.stdout)["volume_id"] == transfer["volume_id"]
+    proc = demo(gureum_up, "volume", "show", "typed", check=False)
+    assert proc.returncode != 0
+    gureum_up.openstack("--os-cloud", "gureum", "volume", "delete", transfer["volume_id"])
+
+
+def test_other_projects_volume_is_not_found(gureum_up: GureumUp) -> None:
+    admin(gureum_up, "volume", "create", "--size", "1", "admins-vol")
+    proc = demo(gureum_up, "volume", "show", "admins-vol", check=False)
+    assert proc.returncode != 0 and "No Volume found for admins-vol" in proc.stderr

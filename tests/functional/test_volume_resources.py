@@ -1,0 +1,185 @@
+"""Block Storage v3 over real HTTP: types, QoS, snapshots, clones, transfers,
+the attachments API and upload to image."""
+
+from __future__ import annotations
+
+from tests.functional import image_helpers as images
+from tests.functional.network_helpers import user_in_project
+from tests.functional.volume_helpers import action, create_volume, req, show, wait_for
+from tests.harness import Api
+
+
+def test_types_with_extra_specs_and_private_access(api: Api, admin_token: str,
+                                                  demo_token: str) -> None:
+    r = req(api, admin_token, "POST", "/types", json={"volume_type": {
+        "name": "fast", "description": "SSD", "extra_specs": {"speed": "high"}}})
+    assert r.status_code == 200, r.text
+    fast = r.json()["volume_type"]
+    assert fast["extra_specs"] == {"speed": "high"} and fast["is_public"] is True
+    r = req(api, admin_token, "POST", "/types", json={"volume_type": {"name": "fast"}})
+    assert r.status_code == 409
+    r = req(api, admin_token, "POST", f"/types/{fast['id']}/extra_specs",
+            json={"extra_specs": {"x": "1"}})
+    assert r.json()["extra_specs"] == {"x": "1"}
+    r = req(api, demo_token, "GET", f"/types/{fast['id']}/extra_specs")
+    assert r.json()["extra_specs"] == {"speed": "high", "x": "1"}
+    assert req(api, demo_token, "POST", "/types",
+               json={"volume_type": {"name": "mine"}}).status_code == 403
+    # private type: invisible until the project gets access
+    r = req(api, admin_token, "POST", "/types", json={"volume_type": {
+        "name": "secret", "os-volume-type-access:is_public": False}})
+    secret = r.json()["volume_type"]
+    names = {t["name"] for t in req(api, demo_token, "GET", "/types").json()["volume_types"]}
+    assert "fast" in names and "secret" not in names and "__DEFAULT__" in names
+    create_volume(api, demo_token, 404, volume_type="secret")
+    pid = api.request("GET", "/identity/v3/projects?name=demo",
+                      admin_token).json()["projects"][0]["id"]
+    r = req(api, admin_token, "POST", f"/types/{secret['id']}/action",
+            json={"addProjectAccess": {"project": pid}})
+    assert r.status_code == 202, r.text
+    r = req(api, admin_token, "GET", f"/types/{secret['id']}/os-volume-type-access")
+    assert r.json()["volume_type_access"] == [{"volume_type_id": secret["id"],
+                                               "project_id": pid}]
+    vol = create_volume(api, demo_token, volume_type="secret")
+    assert vol["volume_type"] == "secret"
+    # in use: not deletable; the default type never
+    assert req(api, admin_token, "DELETE", f"/types/{secret['id']}").status_code == 400
+    default = req(api, demo_token, "GET", "/types/default").json()["volume_type"]
+    assert default["name"] == "__DEFAULT__"
+    assert req(api, admin_token, "DELETE", f"/types/{default['id']}").status_code == 400
+    # retype to the public type
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    action(api, demo_token, vol["id"], "os-retype", {"new_type": "fast"})
+    assert show(api, demo_token, vol["id"])["volume_type"] == "fast"
+    action(api, demo_token, vol["id"], "os-retype", {"new_type": "nope"}, 404)
+
+
+def test_qos_specs_associate_with_a_type(api: Api, admin_token: str) -> None:
+    r = req(api, admin_token, "POST", "/qos-specs", json={"qos_specs": {
+        "name": "gold", "consumer": "front-end", "read_iops_sec": "1000"}})
+    assert r.status_code == 200, r.text
+    qos = r.json()["qos_specs"]
+    assert qos["specs"] == {"read_iops_sec": "1000"} and qos["consumer"] == "front-end"
+    t = req(api, admin_token, "POST", "/types",
+            json={"volume_type": {"name": "gold-type"}}).json()["volume_type"]
+    r = req(api, admin_token, "GET", f"/qos-specs/{qos['id']}/associate?vol_type_id={t['id']}")
+    assert r.status_code == 202
+    r = req(api, admin_token, "GET", f"/qos-specs/{qos['id']}/associations")
+    assert r.json()["qos_associations"] == [
+        {"association_type": "volume_type", "name": "gold-type", "id": t["id"]}]
+    assert req(api, admin_token, "DELETE", f"/qos-specs/{qos['id']}").status_code == 400
+    r = req(api, admin_token, "DELETE", f"/qos-specs/{qos['id']}?force=True")
+    assert r.status_code == 202
+
+
+def test_snapshots_and_volumes_made_from_them(api: Api, demo_token: str) -> None:
+    vol = create_volume(api, demo_token, name="snap-src", size=1)
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    r = req(api, demo_token, "POST", "/snapshots", json={"snapshot": {
+        "volume_id": vol["id"], "name": "s1", "metadata": {"a": "b"}}})
+    assert r.status_code == 202, r.text
+    snap = r.json()["snapshot"]
+    done = wait_for(api, demo_token, "snapshot", snap["id"], "available")
+    assert done is not None and done["size"] == 1 and done["metadata"] == {"a": "b"}
+    r = req(api, demo_token, "GET", "/snapshots/detail")
+    assert snap["id"] in [s["id"] for s in r.json()["snapshots"]]
+    r = req(api, demo_token, "PUT", f"/snapshots/{snap['id']}",
+            json={"snapshot": {"name": "s1b"}})
+    assert r.json()["snapshot"]["name"] == "s1b"
+    # a volume from the snapshot, and one smaller than it is refused
+    body = create_volume(api, demo_token, 400, snapshot_id=snap["id"], size=0)
+    assert "size" in body["badRequest"]["message"]
+    from_snap = create_volume(api, demo_token, snapshot_id=snap["id"], size=2)
+    ready = wait_for(api, demo_token, "volume", from_snap["id"], "available")
+    assert ready is not None and ready["snapshot_id"] == snap["id"] and ready["size"] == 2
+    # a clone
+    clone = create_volume(api, demo_token, source_volid=vol["id"], size=1)
+    ready = wait_for(api, demo_token, "volume", clone["id"], "available")
+    assert ready is not None and ready["source_volid"] == vol["id"]
+    body = create_volume(api, demo_token, 400, source_volid=vol["id"], size=0)
+    # the source has a snapshot: delete needs cascade
+    r = req(api, demo_token, "DELETE", f"/volumes/{vol['id']}")
+    assert r.status_code == 400 and "snapshots" in r.text
+    r = req(api, demo_token, "DELETE", f"/volumes/{vol['id']}?cascade=True")
+    assert r.status_code == 202
+    assert wait_for(api, demo_token, "volume", vol["id"], "deleted") is None
+    assert req(api, demo_token, "GET", f"/snapshots/{snap['id']}").status_code == 404
+
+
+def test_snapshot_of_in_use_volume_needs_force(api: Api, demo_token: str) -> None:
+    vol = create_volume(api, demo_token, name="busy")
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    action(api, demo_token, vol["id"], "os-attach",
+           {"instance_uuid": "6a0c1d6e-0000-4000-8000-000000000099", "mountpoint": "/dev/vdc"})
+    r = req(api, demo_token, "POST", "/snapshots", json={"snapshot": {"volume_id": vol["id"]}})
+    assert r.status_code == 400 and "in-use" in r.text
+    r = req(api, demo_token, "POST", "/snapshots", json={"snapshot": {
+        "volume_id": vol["id"], "force": True}})
+    assert r.status_code == 202, r.text
+    snap = r.json()["snapshot"]
+    wait_for(api, demo_token, "snapshot", snap["id"], "available")
+    assert req(api, demo_token, "DELETE", f"/snapshots/{snap['id']}").status_code == 202
+    assert wait_for(api, demo_token, "snapshot", snap["id"], "deleted") is None
+
+
+def test_transfer_to_another_project(api: Api, admin_token: str, demo_token: str) -> None:
+    vol = create_volume(api, demo_token, name="gift")
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    r = req(api, demo_token, "POST", "/volume-transfers", json={"transfer": {
+        "volume_id": vol["id"], "name": "t1"}})
+    assert r.status_code == 202, r.text
+    transfer = r.json()["transfer"]
+    assert transfer["auth_key"] and transfer["volume_id"] == vol["id"]
+    assert show(api, demo_token, vol["id"])["status"] == "awaiting-transfer"
+    r = req(api, demo_token, "GET", "/volume-transfers")
+    assert [t["id"] for t in r.json()["transfers"]] == [transfer["id"]]
+    other = user_in_project(api, admin_token, "vol-receiver", "vol-receiver-project")
+    r = req(api, other, "POST", f"/volume-transfers/{transfer['id']}/accept",
+            json={"accept": {"auth_key": "wrong"}})
+    assert r.status_code == 400 and "auth key" in r.text
+    r = req(api, other, "POST", f"/volume-transfers/{transfer['id']}/accept",
+            json={"accept": {"auth_key": transfer["auth_key"]}})
+    assert r.status_code == 202, r.text
+    mine = show(api, other, vol["id"])
+    assert mine["status"] == "available"
+    show(api, demo_token, vol["id"], 404)
+
+
+def test_attachments_api(api: Api, demo_token: str) -> None:
+    vol = create_volume(api, demo_token, name="att-api")
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    server = "6a0c1d6e-0000-4000-8000-000000000042"
+    r = req(api, demo_token, "POST", "/attachments", json={"attachment": {
+        "volume_uuid": vol["id"], "instance_uuid": server}})
+    assert r.status_code == 200, r.text
+    a = r.json()["attachment"]
+    assert a["status"] == "reserved" and a["instance"] == server
+    assert show(api, demo_token, vol["id"])["status"] == "reserved"
+    r = req(api, demo_token, "PUT", f"/attachments/{a['id']}", json={"attachment": {
+        "connector": {"host": "c01", "mountpoint": "/dev/vdb"}}})
+    assert r.status_code == 200, r.text
+    info = r.json()["attachment"]["connection_info"]
+    assert info["driver_volume_type"] == "file" and info["data"]["volume_id"] == vol["id"]
+    r = req(api, demo_token, "POST", f"/attachments/{a['id']}/action",
+            json={"os-complete": a["id"]})
+    assert r.status_code == 204, r.text
+    shown = show(api, demo_token, vol["id"])
+    assert shown["status"] == "in-use" and shown["attachments"][0]["server_id"] == server
+    r = req(api, demo_token, "GET", f"/attachments?volume_id={vol['id']}")
+    assert [x["id"] for x in r.json()["attachments"]] == [a["id"]]
+    r = req(api, demo_token, "DELETE", f"/attachments/{a['id']}")
+    assert r.status_code == 200 and r.json()["attachments"] == []
+    assert show(api, demo_token, vol["id"])["status"] == "available"
+    assert req(api, demo_token, "GET", "/attachments", version="3.20").status_code == 406
+
+
+def test_upload_to_image(api: Api, demo_token: str) -> None:
+    vol = create_volume(api, demo_token, name="to-image")
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    r = action(api, demo_token, vol["id"], "os-volume_upload_image",
+               {"image_name": "from-volume", "disk_format": "qcow2"})
+    image_id = r.json()["os-volume_upload_image"]["image_id"]
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    image = images.show(api, demo_token, image_id)
+    assert image["status"] == "active" and image["disk_format"] == "qcow2"
+    assert image["virtual_size"] == 1 << 30
