@@ -257,3 +257,33 @@ def test_rules_for_port_expands_remote_groups(api: Api, demo_token: str,
         r("ingress", "IPv4", "icmp", 8, None, "10.0.0.0/8")], key=str)
     assert open_rules == secgroups.NO_FILTERING
     assert {x["direction"] for x in web_rules} == {"egress"}
+
+
+def test_odd_input_is_a_400_never_a_500(api: Api, demo_token: str) -> None:
+    g = sg(api, demo_token, name="odd")["id"]
+    for body in ({"port_range_min": "abc", "protocol": "tcp"}, {"protocol": True},
+                 {"protocol": 3.5}, {"ethertype": 4}, {"remote_ip_prefix": "10.0.0.0/33"},
+                 {"remote_ip_prefix": 7}, {"remote_group_id": ["x"]},
+                 {"port_range_min": [1], "protocol": "tcp"}, {"description": "x" * 256},
+                 {"protocol": "tcp\x00"}, {"remote_address_group_id": "x"}):
+        r = api.request("POST", SGR, demo_token, json={"security_group_rule": {
+            "security_group_id": g, "direction": "ingress", **body}})
+        assert r.status_code == 400, (body, r.text)
+    for body in ({"name": 5}, {"stateful": "maybe"}, {"name": "x" * 256}, {"tags": "a"}):
+        r = api.request("POST", SG, demo_token, json={"security_group": body})
+        assert r.status_code == 400, (body, r.text)
+    for raw in ([], "x", {"security_group": []}, {"security_groups": [{"name": "a"}, 5]}):
+        r = api.request("POST", SG, demo_token, json=raw)
+        assert r.status_code == 400, (raw, r.text)
+    r = api.request("POST", SG, demo_token, json={"security_groups": [
+        {"name": "bulk1"}, {"name": "bulk2"}]})
+    assert r.status_code == 201 and len(r.json()["security_groups"]) == 2
+    r = api.request("GET", f"{SG}?stateful=maybe", demo_token)
+    assert r.status_code == 400
+    r = api.request("GET", f"{SG}?limit=1", demo_token)
+    assert r.status_code == 200 and len(r.json()["security_groups"]) == 1
+    assert r.json()["security_groups_links"][0]["rel"] == "next"
+    r = api.request("GET", f"{SGR}?port_range_min=x", demo_token)
+    assert r.status_code == 400
+    r = api.request("GET", f"{SGR}?bogus=1", demo_token)
+    assert r.status_code == 400
