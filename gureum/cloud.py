@@ -1,7 +1,8 @@
 """`gureum up`: the whole cloud in one process.
 
 Starts, in order: database migrations, the key repository, first-start
-bootstrap, the API server, the conductor and N compute agents (c01, c02, …).
+bootstrap, the API server, the conductor, N compute agents (c01, c02, …) and a
+network agent on each of those hosts.
 Writes clouds.yaml, prints one line saying the cloud is ready, and runs until
 SIGINT/SIGTERM, then stops everything in reverse order.
 """
@@ -24,6 +25,7 @@ from gureum.conductor.service import Conductor
 from gureum.config import Settings
 from gureum.db import Database
 from gureum.identity import bootstrap as identity_bootstrap
+from gureum.netagent.service import NetworkAgent
 from gureum.network import bootstrap as network_bootstrap
 
 log = logging.getLogger("gureum")
@@ -100,6 +102,7 @@ def prepare(settings: Settings, db: Database, out: Any = sys.stderr) -> tuple[st
         identity_bootstrap.reconcile_endpoints(identity, settings.public_url)
         identity_bootstrap.reconcile_roles(identity)
         _test_guest_on_qemu(settings, db, out)
+        network_bootstrap.create_public_network(settings, db, out)
         passwords = read_passwords(clouds)  # type: ignore[assignment]
     if passwords is not None:
         write_clouds_yaml(clouds, settings.public_url, settings.server.region, *passwords)
@@ -146,6 +149,8 @@ class Cloud:
         self.server = make_server(self.app, settings)
         self.conductor = Conductor(settings, self.db, self.bus)
         self.agents = [ComputeAgent(settings, self.bus, name) for name in host_names(hosts)]
+        self.network_agents = [NetworkAgent(settings, self.bus, name)
+                               for name in host_names(hosts)]
         self.server_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -158,6 +163,8 @@ class Cloud:
         await self.conductor.start(recover=False)
         for agent in self.agents:
             await agent.start()
+        for netagent in self.network_agents:
+            await netagent.start()
         await self.conductor.recover()
 
     def ready_line(self) -> str:
@@ -174,6 +181,8 @@ class Cloud:
     async def stop(self) -> None:
         """Stop every role; a phase that hangs is logged and left behind, never waited on
         forever (a stuck client connection must not keep the process alive)."""
+        for netagent in reversed(self.network_agents):
+            await _bounded(netagent.stop(), f"network agent {netagent.host}")
         for agent in reversed(self.agents):
             await _bounded(agent.stop(), f"compute agent {agent.host}")
         await _bounded(self.conductor.stop(), "conductor")

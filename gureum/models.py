@@ -5,5 +5,6 @@ from gureum.compute import models as compute_models  # noqa: F401
 from gureum.console import models as console_models  # noqa: F401
 from gureum.identity import models as identity_models  # noqa: F401
 from gureum.image import models as image_models  # noqa: F401
+from gureum.network import l3_models as network_l3_models  # noqa: F401
 from gureum.network import models as network_models  # noqa: F401
 from gureum.volume import models as volume_models  # noqa: F401

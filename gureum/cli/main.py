@@ -1,4 +1,4 @@
-"""The `gureum` command: up | api | conductor | compute | manage."""
+"""The `gureum` command: up | api | conductor | compute | network-agent | manage."""
 
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     compute.add_argument("--host", required=True, metavar="NAME", help="this host's name")
     compute.add_argument("--driver", choices=["auto", "fake", "qemu"],
                          help="virt driver (default auto: qemu when QEMU is installed)")
+
+    netagent = sub.add_parser("network-agent", help="run one host's network agent (L3, "
+                              "DHCP and Linux bridge agents)")
+    _common(netagent)
+    netagent.add_argument("--host", required=True, metavar="NAME", help="this host's name")
 
     manage = sub.add_parser("manage", help="administrative tasks")
     msub = manage.add_subparsers(dest="manage_command", required=True, metavar="TASK")
@@ -166,6 +171,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "compute":
         _run(roles.run_compute(settings, args.host))
+        return 0
+    if args.command == "network-agent":
+        _run(roles.run_network_agent(settings, args.host))
         return 0
     if args.command == "manage":
         return roles.manage(args, settings)

@@ -1,4 +1,5 @@
-"""Each role on its own (`gureum api|conductor|compute`) and `gureum manage` tasks."""
+"""Each role on its own (`gureum api|conductor|compute|network-agent`) and `gureum manage`
+tasks."""
 
 from __future__ import annotations
 
@@ -75,6 +76,24 @@ async def run_compute(settings: Settings, host: str) -> None:
         agent = ComputeAgent(settings, bus, host)
         await agent.start()
         print(f"gureum compute agent {host} running", file=sys.stderr, flush=True)
+        try:
+            await _until_signal()
+        finally:
+            await agent.stop()
+    finally:
+        await bus.stop()
+
+
+async def run_network_agent(settings: Settings, host: str) -> None:
+    from gureum.netagent.service import NetworkAgent
+
+    bus = _bus(settings)
+    await bus.start()
+    try:
+        agent = NetworkAgent(settings, bus, host)
+        await agent.start()
+        print(f"gureum network agent {host} running ({agent.plane.name} data plane)",
+              file=sys.stderr, flush=True)
         try:
             await _until_signal()
         finally:

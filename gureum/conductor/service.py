@@ -23,6 +23,7 @@ from gureum.compute.models import ComputeNode, ComputeService, Instance
 from gureum.conductor.actions import ActionRunner
 from gureum.conductor.build import BuildWorkflow
 from gureum.conductor.lifecycle import LifecycleRunner
+from gureum.conductor.network import NetworkConductor
 from gureum.config import Settings
 from gureum.db import Database, utcnow
 from gureum.network import service as netsvc
@@ -310,11 +311,13 @@ class Conductor:
                                           self.workflows)
         self.volumes = VolumeManager(settings, db, self.name)
         self.endpoint.volumes = self.volumes
+        self.network = NetworkConductor(settings, db, bus, self.name)
 
     async def start(self, recover: bool = True) -> None:
         """Serve the bus and heartbeat; then (unless the caller does it later, once the
         agents it starts are listening) take up what a previous conductor left."""
         await self.bus.serve("conductor", self.name, self.endpoint)
+        await self.network.start()
         await self.endpoint.report_state(self.name, "gureum-conductor", "conductor")
         await asyncio.to_thread(self.volumes.report_services)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="conductor-hb")
@@ -376,6 +379,7 @@ class Conductor:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         await self.bus.unserve("conductor", self.name)
+        await self.network.stop()
         await self.workflows.stop()
         await self.build.stop()
         await self.volumes.stop()

@@ -96,6 +96,7 @@ class FloatingIPState(TypedDict):
 
 
 class PortForwardingState(TypedDict):
+    floating_ip_address: str  # the external address (the floating IP's)
     protocol: str
     external_port: int
     internal_ip_address: str
@@ -110,7 +111,7 @@ class RouterState(TypedDict):
     interfaces: list[RouterInterface]
     routes: list[Route]
     floating_ips: list[FloatingIPState]
-    # Of every floating IP of the router (the external address is the floating IP's).
+    # Of every floating IP of the router.
     port_forwardings: list[PortForwardingState]
 
 

@@ -14,13 +14,38 @@ from gureum.api.app import Family
 from gureum.api.faults import network_fault
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.errors import NotFound
-from gureum.network import api_bindings, api_extras, api_resources, policy
+from gureum.network import api_bindings, api_extras, api_l3, api_resources, policy
 from gureum.network import errors as e
 
 router = Router()
 
 # (alias, name, description, updated) — Neutron's own metadata for each extension.
 EXTENSIONS = [
+    ("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
+    ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents",
+     "2013-02-07T10:00:00-00:00"),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",
+     "Extension of the router abstraction for specifying whether SNAT should occur on the "
+     "external gateway", "2013-03-28T10:00:00-00:00"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router",
+     "2013-02-01T10:00:00-00:00"),
+    ("extraroute-atomic", "Atomically add/remove extra routes",
+     "Edit extra routes of a router on server side by atomically adding/removing extra "
+     "routes", "2019-07-10T10:00:00-00:00"),
+    ("fip-port-details", "Floating IP Port Details Extension",
+     "Add port_details attribute to Floating IP resource", "2018-04-09T10:00:00-00:00"),
+    ("floatingip-port-forwarding", "Floating IP Port Forwarding",
+     "Provide a way to configure port forwarding on Floating IP",
+     "2018-08-02T10:00:00-00:00"),
+    ("l3-ha", "HA Router extension", "Adds HA capability to routers.",
+     "2014-04-26T00:00:00-00:00"),
+    ("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents",
+     "2013-02-07T10:00:00-00:00"),
+    ("router", "Neutron L3 Router",
+     "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to "
+     "external networks via a NAT gateway.", "2012-07-20T10:00:00-00:00"),
+    ("router_availability_zone", "Router Availability Zone",
+     "Availability zone support for router.", "2015-01-01T10:00:00-00:00"),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs",
      "2013-07-23T10:00:00-00:00"),
     ("availability_zone", "Availability Zone", "The availability zone extension.",
@@ -131,7 +156,8 @@ async def resources(req: Request) -> Response:
     # Neutron's index names its core resources (and gureum, as ever, those others add).
     names = [("network", "networks"), ("subnet", "subnets"), ("subnetpool", "subnetpools"),
              ("port", "ports"), ("security_group", "security-groups"),
-             ("security_group_rule", "security-group-rules")]
+             ("security_group_rule", "security-group-rules"), ("router", "routers"),
+             ("floatingip", "floatingips"), ("agent", "agents")]
     return json_response({"resources": [
         {"name": name, "collection": plural,
          "links": [{"rel": "self", "href": f"{req.base_url}/v2.0/{plural}"}]}
@@ -164,6 +190,6 @@ def _before(req: Request) -> None:
 def family() -> Family:
     top = Router()
     for module_router in (router, api_resources.router, api_extras.router,
-                          api_bindings.router):
+                          api_bindings.router, api_l3.router):
         top.include(module_router)
     return Family("network", "/network", top, network_fault, before=_before)

@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.context import RequestContext
 from gureum.network import (
+    floatingips,
     listing,
     networks,
     policy,
     ports,
     rbac,
     resources,
+    routers,
     schemas,
     secgroup_rules,
     secgroups,
@@ -158,3 +160,17 @@ def _routes(res: Resource) -> None:
 
 for _resource in RESOURCES:
     _routes(_resource)
+
+
+def _tags_only(singular: str, plural: str, get: Callable[[Session, RequestContext, str], Any]
+               ) -> Resource:
+    """A resource with its own routes (api_l3.py) whose tags are served with the others'."""
+    def unused(*args: Any) -> Any:
+        raise NotImplementedError(plural)
+    return Resource(singular, plural, listing.Collection(plural, None), unused, unused, get,
+                    unused, unused, unused, {}, {}, ())
+
+
+BY_PLURAL["routers"] = _tags_only("router", "routers", routers.get_router)
+BY_PLURAL["floatingips"] = _tags_only("floatingip", "floatingips",
+                                      floatingips.get_floatingip)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gureum.context import RequestContext
 from gureum.db.base import utcnow
 from gureum.network import errors as e
+from gureum.network import l3_models as l3
 from gureum.network import models as m
 from gureum.network import policy
 
@@ -27,7 +28,8 @@ DEFAULT_QUOTAS = {"network": 100, "subnet": 100, "port": 500, "router": 10,
 COUNTED: dict[str, Any] = {"network": m.Network, "subnet": m.Subnet, "port": m.Port,
                            "security_group": m.SecurityGroup,
                            "security_group_rule": m.SecurityGroupRule,
-                           "subnetpool": m.SubnetPool, "rbac_policy": m.RBACPolicy}
+                           "subnetpool": m.SubnetPool, "rbac_policy": m.RBACPolicy,
+                           "router": l3.Router, "floatingip": l3.FloatingIP}
 
 
 def get_network(s: Session, ctx: RequestContext | None, network_id: str) -> m.Network:

@@ -29,17 +29,17 @@ def test_resource_index_and_extensions(api: Api, demo_token: str) -> None:
     r = api.request("GET", f"{N}", demo_token)
     assert {x["collection"] for x in r.json()["resources"]} >= {
         "networks", "subnets", "subnetpools", "ports", "security-groups",
-        "security-group-rules"}
+        "security-group-rules", "routers", "floatingips", "agents"}
     aliases = {x["alias"] for x in api.request("GET", f"{N}/extensions",
                                                demo_token).json()["extensions"]}
     assert {"binding", "external-net", "provider", "port-security", "standard-attr-tag",
             "tag-ports-during-bulk-creation", "quotas", "net-mtu", "allowed-address-pairs",
             "pagination", "sorting", "project-id"} <= aliases
-    assert {"security-group", "stateful-security-group"} <= aliases
-    assert "router" not in aliases
+    assert {"security-group", "stateful-security-group", "router"} <= aliases
+    assert "dvr" not in aliases
     r = api.request("GET", f"{N}/extensions/binding", demo_token)
     assert r.json()["extension"]["name"] == "Port Binding"
-    error(api.request("GET", f"{N}/extensions/router", demo_token), 404)
+    error(api.request("GET", f"{N}/extensions/dvr", demo_token), 404)
 
 
 def test_first_start_gives_demo_a_private_network(api: Api, demo_token: str) -> None:
