@@ -14,7 +14,14 @@ from gureum.api.app import Family
 from gureum.api.faults import network_fault
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.errors import NotFound
-from gureum.network import api_bindings, api_extras, api_l3, api_resources, policy
+from gureum.network import (
+    api_bindings,
+    api_extras,
+    api_ip_availability,
+    api_l3,
+    api_resources,
+    policy,
+)
 from gureum.network import errors as e
 
 router = Router()
@@ -83,6 +90,9 @@ EXTENSIONS = [
     ("net-mtu-writable", "Network MTU (writable)",
      "Provides a writable MTU attribute for a network resource.",
      "2017-07-12T00:00:00-00:00"),
+    ("network-ip-availability", "Network IP Availability",
+     "Provides IP availability data for each network and subnet.",
+     "2015-09-24T00:00:00-00:00"),
     ("network_availability_zone", "Network Availability Zone",
      "Availability zone support for network.", "2015-01-01T10:00:00-00:00"),
     ("pagination", "Pagination support",
@@ -190,6 +200,6 @@ def _before(req: Request) -> None:
 def family() -> Family:
     top = Router()
     for module_router in (router, api_resources.router, api_extras.router,
-                          api_bindings.router, api_l3.router):
+                          api_bindings.router, api_l3.router, api_ip_availability.router):
         top.include(module_router)
     return Family("network", "/network", top, network_fault, before=_before)
