@@ -157,6 +157,8 @@ def validated(body: dict[str, Any]) -> dict[str, Any]:
     """The rule's attributes, checked and converted (the remote group is not looked up)."""
     ether = ethertype(body.get("ethertype") or "IPv4")
     proto = protocol(body.get("protocol"))
+    if ether == "IPv6" and proto in ("icmp", "icmpv6"):
+        proto = "ipv6-icmp"  # Neutron's canonical name for ICMP over IPv6
     number = protocol_number(proto)
     if ether == "IPv4" and number == 58:
         raise e.typed_bad_request("SecurityGroupEthertypeConflictWithProtocol", "Invalid "

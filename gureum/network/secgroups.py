@@ -308,6 +308,9 @@ SECURITY_GROUP_RULES = listing.Collection("security-group-rules", R, {
     "port_range_max": listing.Attr(R.port_range_max, "int"),
     "remote_ip_prefix": listing.Attr(R.remote_ip_prefix),
     "remote_group_id": listing.Attr(R.remote_group_id),
+    # No address groups: no rule has one.
+    "remote_address_group_id": listing.Attr(custom=lambda values: R.id.is_(None),
+                                            sortable=False),
 })
 
 

@@ -113,8 +113,10 @@ def test_rule_validation(api: Api, demo_token: str) -> None:
     wide = rule(api, demo_token, g, protocol="icmp", port_range_min=8, port_range_max=0,
                 remote_ip_prefix="10.9.9.9/24")
     assert wide["normalized_cidr"] == "10.9.9.0/24"
-    v6 = rule(api, demo_token, g, ethertype="IPv6", protocol="ipv6-icmp")
-    assert v6["ethertype"] == "IPv6"
+    v6 = rule(api, demo_token, g, ethertype="IPv6", protocol="icmp")
+    assert (v6["ethertype"], v6["protocol"]) == ("IPv6", "ipv6-icmp")
+    assert rule(api, demo_token, g, 409, ethertype="IPv6", protocol="58")["type"] == \
+        "SecurityGroupRuleExists"
     rule(api, demo_token, g, protocol=132)  # a number: kept as a string
     for bad, kind in (
             ({"protocol": "tcp", "port_range_min": 30, "port_range_max": 20},
