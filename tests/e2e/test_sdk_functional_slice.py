@@ -2,7 +2,7 @@
 
 The full run is `make sdk-functional` (docs/compat.md); this keeps the modules
 that pass in the regular suite: networks, subnets, ports, security groups and
-their rules, extensions, availability zones and quotas, through
+their rules, extensions, availability zones, quotas, subnet pools and RBAC policies, through
 scripts/sdk-functional against its own `gureum up` (about 20 seconds).
 """
 
@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 
 SLICE = ",".join(f"network.v2.{m}" for m in (
     "test_network", "test_subnet", "test_port", "test_security_group",
-    "test_security_group_rule", "test_extension", "test_availability_zone", "test_quota"))
+    "test_security_group_rule", "test_extension", "test_availability_zone", "test_quota",
+    "test_subnet_pool", "test_subnet_from_subnet_pool", "test_rbac_policy"))
 
 
 def test_sdk_network_functional_slice(tmp_path: Path) -> None:

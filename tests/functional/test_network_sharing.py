@@ -183,6 +183,11 @@ def test_default_and_shared_pools(api: Api, admin_token: str, demo_token: str,
     r = api.request("POST", f"{N}/subnetpools", demo_token, json={"subnetpool": {
         "name": "x", "prefixes": ["10.93.0.0/16"], "shared": True}})
     error(r, 403, "PolicyNotAuthorized")
+    # The default value of an admin-only attribute is no privilege (as Neutron checks).
+    unshared = pool(api, demo_token, name="x", prefixes=["10.93.0.0/16"], shared=False,
+                    is_default=False)
+    assert unshared["shared"] is False
+    delete(api, demo_token, "subnetpool", unshared["id"])
     shared = pool(api, admin_token, name="shared-v6", prefixes=["2001:db8:100::/48"],
                   shared=True, is_default=True, default_prefixlen=64)
     assert shared["ip_version"] == 6 and shared["min_prefixlen"] == 64
