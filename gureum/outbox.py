@@ -31,7 +31,7 @@ log = logging.getLogger("gureum.outbox")
 # The conductor methods an outbox row may name (ConductorEndpoint's).
 METHODS = frozenset({
     "build_instances", "delete_instance", "run_action", "snapshot", "shelve", "unshelve",
-    "rebuild", "begin_workflow", "finish_resize",
+    "rebuild", "begin_workflow", "finish_resize", "attach_volume", "detach_volume",
     "volume_work",
 })
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gureum.compute import instances
+from gureum.compute import instances, volumes
 from gureum.compute.models import Instance
 from gureum.config import Settings
 from gureum.network import secgroups
@@ -70,9 +70,11 @@ def sync_security_groups(s: Session, inst: Instance) -> None:
 
 def bind_network(s: Session, instance_id: str, host: str) -> None:
     """Bind the ports to ``host`` (computed for it, S5) and keep the instance's
-    network_info in step: the next GuestSpec plugs what the new host's binding says."""
+    network_info in step: the next GuestSpec plugs what the new host's binding says.
+    Its volumes follow too (S12): connection info for ``host``, attachments naming it."""
     netsvc.bind_ports(s, instance_id, host)
     _refresh_network_info(s, instance_id)
+    volumes.follow(s, instance_id, host)
 
 
 def prepare_network(s: Session, instance_id: str, host: str) -> list[dict[str, Any]]:
@@ -83,9 +85,11 @@ def prepare_network(s: Session, instance_id: str, host: str) -> list[dict[str, A
 
 
 def activate_network(s: Session, instance_id: str, host: str) -> None:
-    """The cut-over: ``host``'s bindings become active, the source's go."""
+    """The cut-over: ``host``'s bindings become active, the source's go; the volumes'
+    attachments name ``host`` now (S12)."""
     netsvc.activate_bindings(s, instance_id, host)
     _refresh_network_info(s, instance_id)
+    volumes.follow(s, instance_id, host)
 
 
 def discard_network(s: Session, instance_id: str, host: str) -> None:

@@ -296,3 +296,35 @@ class Counter(Base):
     __tablename__ = "compute_counters"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BlockDeviceMapping(Base):
+    """A volume of an instance (Nova's block_device_mapping): attached, being attached
+    or detached, or to be made at boot (source image → destination volume).
+
+    The rows are the truth; ``Instance.block_device_mapping`` keeps a copy of the
+    attached volumes (with their connection_info) for views and the GuestSpec, as
+    ``network_info`` caches the ports (compute/volumes.py keeps both in step).
+    """
+
+    __tablename__ = "compute_block_device_mappings"
+    __table_args__ = (UniqueConstraint("instance_id", "volume_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    volume_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_type: Mapped[str] = mapped_column(String(32), default="volume")
+    destination_type: Mapped[str] = mapped_column(String(32), default="volume")
+    device_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    boot_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    volume_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    attachment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    tag: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # attaching | attached | detaching (gureum's: which step the row is at)
+    status: Mapped[str] = mapped_column(String(32), default="attaching")
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)  # connected on
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

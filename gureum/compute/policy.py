@@ -50,6 +50,14 @@ RULES: dict[str, Check] = {
     _P + "servers:create:forced_host": ADMIN,
     "compute:servers:create:requested_destination": ADMIN,
     _P + "servers:update": MEMBER,
+    _P + "servers:create:attach_volume": MEMBER,
+    # volumes of servers (os-volume_attachments)
+    _P + "os-volumes-attachments:index": READER,
+    _P + "os-volumes-attachments:show": READER,
+    _P + "os-volumes-attachments:create": MEMBER,
+    _P + "os-volumes-attachments:update": MEMBER,
+    _P + "os-volumes-attachments:swap": ADMIN,
+    _P + "os-volumes-attachments:delete": MEMBER,
     _P + "servers:delete": MEMBER,
     _P + "os-deferred-delete:force": MEMBER,
     # server actions

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gureum import outbox
-from gureum.compute import instances, states
+from gureum.compute import instances, states, volumes
 from gureum.compute.models import (
     ComputeNode,
     ComputeService,
@@ -184,8 +184,12 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
     flavor = find_flavor(s, ctx, req.flavor_ref)
     props: dict[str, str] = {}
     image = None
-    if req.image_ref:
-        image = find_image(s, ctx, req.image_ref)
+    image_ref = req.image_ref or next(
+        (str(b.get("uuid") or "") for b in req.block_device_mapping
+         if b.get("source_type") == "image" and b.get("destination_type", "local") == "local"
+         and str(b.get("boot_index")) == "0"), "")
+    if image_ref:
+        image = find_image(s, ctx, image_ref)
         props = image_properties(image)
         if image.min_ram and flavor.ram < image.min_ram:
             raise InvalidInput("Flavor's memory is too small for requested image.",
@@ -193,14 +197,10 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
         if image.min_disk and flavor.disk and flavor.disk < image.min_disk:
             raise InvalidInput("Flavor's disk is too small for requested image.",
                                field="flavorRef")
-    elif not any(b.get("boot_index") in (0, "0") for b in req.block_device_mapping):
+    from_volume = volumes.check_boot_request(req.block_device_mapping, req.image_ref,
+                                             req.max_count)
+    if image is None and not from_volume:
         raise InvalidInput("Missing imageRef attribute", field="imageRef")
-    for bdm in req.block_device_mapping:
-        if bdm.get("source_type") in ("volume", "snapshot") or \
-                bdm.get("destination_type") == "volume":
-            raise InvalidInput("Booting from or attaching volumes at boot is not supported "
-                               "by this cloud yet; boot from an image and attach volumes "
-                               "after.", field="block_device_mapping_v2")
     key_data = None
     if req.key_name:
         kp = s.scalar(select(KeyPair).where(KeyPair.user_id == ctx.user_id,
@@ -278,10 +278,10 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
             security_groups=list(req.security_groups),
             # None (before 2.37, no networks given): the one usable network, or none.
             requested_networks=req.networks,
-            block_device_mapping=list(req.block_device_mapping), scheduler_hints=hints,
-            server_group_id=group_id)
+            block_device_mapping=[], scheduler_hints=hints, server_group_id=group_id)
         s.add(inst)
         s.flush()
+        volumes.plan_boot(s, ctx, inst, req.block_device_mapping)
         instances.start_action(s, inst.id, "create", request_id, ctx.user_id, ctx.project_id)
         made.append(inst)
     outbox.add(s, "build_instances", {"instance_ids": [i.id for i in made],

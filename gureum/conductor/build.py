@@ -29,6 +29,7 @@ from gureum.agent import messages as msg
 from gureum.agent import rpc as agent_rpc
 from gureum.bus import BusError, Transport
 from gureum.compute import instances, states
+from gureum.compute import volumes as vols
 from gureum.compute.guests import (
     allocate_network,
     bind_network,
@@ -51,6 +52,7 @@ log = logging.getLogger("gureum.conductor.build")
 EV_SCHEDULE = "conductor_schedule_and_build_instances"
 EV_BUILD = "compute__do_build_and_run_instance"
 EV_DELETE = "compute_terminate_instance"
+BOOT_VOLUME_TIMEOUT = 600.0  # seconds a build waits for the volumes made for it
 BUILD_TASK_STATES = (states.SCHEDULING, states.NETWORKING, states.SPAWNING)
 
 
@@ -89,6 +91,8 @@ class BuildWorkflow:
         try:
             placed = await asyncio.to_thread(self._schedule, instance_id, request_id)
             if placed is None:
+                return
+            if not await self._volumes_ready(instance_id, request_id):
                 return
             spec = await asyncio.to_thread(self._network, instance_id, request_id)
             if spec is None:
@@ -146,6 +150,7 @@ class BuildWorkflow:
             if inst is None or inst.deleted or inst.task_state != states.NETWORKING:
                 return None
             assert inst.host is not None
+            vols.plug_boot_volumes(s, instance_id, inst.host)
             network_info = allocate_network(s, inst)
             instances.save(s, instance_id, {"task_state": states.SPAWNING,
                                             "network_info": network_info},
@@ -154,6 +159,31 @@ class BuildWorkflow:
             s.refresh(inst)
             attempt = len((inst.system_metadata or {}).get("tried_hosts", [])) + 1
             return inst.host, guest_spec(inst), attempt
+
+    async def _volumes_ready(self, instance_id: str, request_id: str) -> bool:
+        """Wait until the volumes made for the server (from an image, blank) are
+        available; a volume in error fails the build."""
+        deadline = asyncio.get_running_loop().time() + BOOT_VOLUME_TIMEOUT
+        while True:
+            waiting = await asyncio.to_thread(self._read, vols.waiting_for, instance_id)
+            pending = {v: st for v, st in waiting.items() if st != "available"}
+            if not pending:
+                return True
+            broken = {v: st for v, st in pending.items() if st not in ("creating",
+                                                                        "downloading")}
+            late = asyncio.get_running_loop().time() >= deadline
+            if broken or late:
+                what = ", ".join(f"{v} ({st})" for v, st in (broken or pending).items())
+                message = (f"Volume {what} of server {instance_id} could not be used for "
+                           "its boot." if broken else
+                           f"Volume {what} was not ready within {BOOT_VOLUME_TIMEOUT:g}s.")
+                await asyncio.to_thread(self._fail, instance_id, request_id, message, message)
+                return False
+            await asyncio.sleep(0.25)
+
+    def _read(self, fn: Any, *args: Any) -> Any:
+        with self.db.session(write=False) as s:
+            return fn(s, *args)
 
     # -- restart ----------------------------------------------------------------------
     async def recover(self, skip: set[str] | frozenset[str] = frozenset()) -> None:
@@ -361,6 +391,9 @@ class BuildWorkflow:
                     claims.release(s, mig.uuid)  # a move that never ended holds nothing now
                     mig.status = "error"
                 deallocate_network(s, instance_id)
+                # Its volumes go back to available (or go, delete_on_termination).
+                doomed = vols.release(s, instance_id)
+                vols.delete_volumes(s, doomed, inst.project_id, request_id)
                 now = utcnow()
                 instances.save(s, instance_id, {
                     "vm_state": states.DELETED, "task_state": None,

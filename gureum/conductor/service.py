@@ -24,6 +24,7 @@ from gureum.conductor.actions import ActionRunner
 from gureum.conductor.build import BuildWorkflow
 from gureum.conductor.lifecycle import LifecycleRunner
 from gureum.conductor.network import NetworkConductor
+from gureum.conductor.volumes import VolumeRunner
 from gureum.config import Settings
 from gureum.db import Database, utcnow
 from gureum.network import service as netsvc
@@ -46,6 +47,7 @@ class ConductorEndpoint:
         self.workflows = workflows
         self.lifecycle = LifecycleRunner(settings, db, build.bus)
         self.volumes: VolumeManager | None = None
+        self.server_volumes = VolumeRunner(settings, db, build.bus)
 
     # -- heartbeats and inventory --------------------------------------------------
     async def report_state(self, host: str, binary: str, topic: str = "compute"
@@ -260,6 +262,12 @@ class ConductorEndpoint:
     async def rebuild(self, instance_id: str, request_id: str) -> None:
         self.build._spawn_task(self.lifecycle.rebuild(instance_id, request_id))
 
+    async def attach_volume(self, instance_id: str, volume_id: str, request_id: str) -> None:
+        self.build._spawn_task(self.server_volumes.attach(instance_id, volume_id, request_id))
+
+    async def detach_volume(self, instance_id: str, volume_id: str, request_id: str) -> None:
+        self.build._spawn_task(self.server_volumes.detach(instance_id, volume_id, request_id))
+
     async def begin_workflow(self, migration_id: int, request_id: str) -> None:
         """Start a resize, cold/live migration or evacuation recorded in a migration row."""
         await self.workflows.begin(migration_id, request_id)
@@ -367,6 +375,11 @@ class Conductor:
             log.info("resuming %s of %s after a restart", action, instance_id)
             self.build._spawn_task(self.actions.run(instance_id, action, request_id,
                                                     resuming=True))
+        for kind, instance_id, volume_id in await asyncio.to_thread(
+                self.endpoint.server_volumes.in_flight):
+            if instance_id not in started:  # plugging is idempotent: asked again
+                run = getattr(self.endpoint.server_volumes, kind)
+                self.build._spawn_task(run(instance_id, volume_id, "req-recovered"))
         await self.build.recover(skip=started)
         await self.volumes.recover()
         await self.workflows.start()

@@ -57,6 +57,7 @@ def family() -> Family:
         servers,
         services,
         usage,
+        volume_attachments,
     )
 
     router = Router()
@@ -67,7 +68,7 @@ def family() -> Family:
     for module in (services, hypervisors, availability_zones, aggregates, server_groups,
                    instance_actions, migrations, quota_sets, usage, server_metadata,
                    server_tags, server_ips, extensions, images, security_groups,
-                   floating_ip_pools):
+                   floating_ip_pools, volume_attachments):
         router.include(module.router)
     return Family("compute", "/compute", router, compute_fault, microversions=MICROVERSIONS)
 

@@ -1,0 +1,381 @@
+"""Volumes of servers: the block device mappings and their steps (os-volume_attachments).
+
+Attaching, as Nova does it: the API checks the server's state (the action table's
+``attach_volume``), asks Block Storage for the volume (404 unknown, 409 not
+available), reserves it (available → attaching), picks the device name and writes
+the mapping row (``attaching``), in the caller's one transaction, with an outbox
+row for the conductor. The conductor (conductor/volumes.py) gets the connection
+info for the server's host, has the host's agent plug it (``attach_volume``), and
+then marks the volume in-use with an attachment for the host; if plugging fails,
+the volume goes back to available and the row is removed. Detaching is the
+mirror image (in-use → detaching; unplugged → available, row removed; a failed
+unplug leaves it in-use and attached).
+
+The rows are the truth. ``Instance.block_device_mapping`` keeps a copy of the
+attached ones (``refresh``) that the views and every GuestSpec read, as
+``network_info`` caches the ports: a spawn, a start, a hard reboot and every move
+plug what it lists. When a server lands on another host (``follow``), each
+mapping gets connection info for that host and its attachment names that host.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gureum import outbox
+from gureum.compute import instances, states
+from gureum.compute.models import BlockDeviceMapping, Instance
+from gureum.context import RequestContext
+from gureum.errors import Conflict, InvalidInput, NotFound
+
+log = logging.getLogger("gureum.compute.volumes")
+
+# Nova's device names: /dev/vdb, /dev/sdc, /dev/xvdd (a prefix and a letter or more).
+_DEVICE = re.compile(r"^/dev/(x?v|s|h)d[a-z]+$")
+DATA_LETTERS = "bcdefghijklmnopq"  # /dev/vdb …: the data volumes a guest may have
+ROOT_DEVICE = "/dev/vda"
+PLUGGED = ("attached", "detaching")  # statuses whose volume is in the guest
+
+
+def mappings(s: Session, instance_id: str) -> list[BlockDeviceMapping]:
+    """The server's volume mappings, oldest first."""
+    return list(s.scalars(select(BlockDeviceMapping).where(
+        BlockDeviceMapping.instance_id == instance_id,
+        BlockDeviceMapping.volume_id.is_not(None)).order_by(BlockDeviceMapping.id)))
+
+
+def mapping(s: Session, instance_id: str, volume_id: str) -> BlockDeviceMapping | None:
+    return s.scalar(select(BlockDeviceMapping).where(
+        BlockDeviceMapping.instance_id == instance_id,
+        BlockDeviceMapping.volume_id == volume_id))
+
+
+def block_device(b: BlockDeviceMapping) -> dict[str, Any]:
+    """A mapping as GuestSpec.block_devices (and the instance's copy) has it."""
+    return {"volume_id": b.volume_id, "device_name": b.device_name,
+            "boot_index": b.boot_index, "connection_info": b.connection_info,
+            "delete_on_termination": bool(b.delete_on_termination),
+            "attachment_id": b.attachment_id, "tag": b.tag, "bdm_id": b.uuid,
+            "source_type": b.source_type, "destination_type": b.destination_type}
+
+
+def refresh(s: Session, instance_id: str) -> None:
+    """Keep the instance's copy of its attached volumes in step with the rows (set on
+    the loaded row, so a caller's unflushed changes to it are kept)."""
+    s.flush()
+    inst = s.get(Instance, instance_id)
+    if inst is None:
+        return
+    wanted = [block_device(b) for b in mappings(s, instance_id) if b.status in PLUGGED]
+    if wanted != list(inst.block_device_mapping or []):
+        inst.block_device_mapping = wanted
+
+
+def _device_name(used: set[str], requested: str | None) -> str:
+    """The device the volume gets: the one asked for (400 when it is no device name or
+    is taken), else the first free /dev/vdX."""
+    if requested:
+        if not _DEVICE.match(requested):
+            raise InvalidInput(f"The supplied device path ({requested}) is invalid.",
+                               field="device")
+        if requested in used or requested == ROOT_DEVICE:
+            raise InvalidInput(f"The supplied device path ({requested}) is in use.",
+                               field="device")
+        return requested
+    for letter in DATA_LETTERS:
+        name = f"/dev/vd{letter}"
+        if name not in used:
+            return name
+    raise InvalidInput(f"No free device name: a server has at most {len(DATA_LETTERS)} "
+                       "data volumes.", field="device")
+
+
+def _volume_service() -> Any:
+    from gureum.volume import service
+
+    return service
+
+
+def attach(s: Session, ctx: RequestContext, inst: Instance, volume_id: str,
+           device: str | None = None, tag: str | None = None,
+           delete_on_termination: bool = False) -> BlockDeviceMapping:
+    """Reserve the volume for the server and hand the plugging to the conductor."""
+    volsvc = _volume_service()
+    states.check("attach_volume", inst.id, inst.vm_state, inst.task_state,
+                 launched=inst.launched_at is not None)
+    present = mappings(s, inst.id)
+    if any(b.volume_id == volume_id for b in present):
+        raise InvalidInput(f"Invalid volume: volume {volume_id} is already attached to "
+                           f"server {inst.id}.", field="volumeId")
+    volsvc.get_for_attach(s, ctx.project_id, volume_id, is_admin=ctx.is_admin)
+    name = _device_name({b.device_name for b in present if b.device_name}, device)
+    attachment_id = volsvc.reserve(s, volume_id, inst.id)
+    b = BlockDeviceMapping(
+        instance_id=inst.id, volume_id=volume_id, source_type="volume",
+        destination_type="volume", device_name=name, boot_index=None,
+        delete_on_termination=bool(delete_on_termination), tag=tag,
+        attachment_id=attachment_id, status="attaching", host=inst.host)
+    s.add(b)
+    s.flush()
+    instances.start_action(s, inst.id, "attach_volume", ctx.request_id, ctx.user_id,
+                           ctx.project_id)
+    outbox.add(s, "attach_volume", {"instance_id": inst.id, "volume_id": volume_id,
+                                    "request_id": ctx.request_id})
+    return b
+
+
+def attached(s: Session, inst: Instance, volume_id: str) -> BlockDeviceMapping:
+    """The server's mapping of the volume (404 as Nova: it is not attached to it)."""
+    b = mapping(s, inst.id, volume_id)
+    if b is None:
+        raise NotFound(f"Volume {volume_id} is not attached to server {inst.id}",
+                       kind="volume")
+    return b
+
+
+def detach(s: Session, ctx: RequestContext, inst: Instance, volume_id: str) -> None:
+    """Start unplugging the volume; the conductor finishes (or rolls back)."""
+    states.check("detach_volume", inst.id, inst.vm_state, inst.task_state,
+                 launched=inst.launched_at is not None)
+    b = attached(s, inst, volume_id)
+    if b.boot_index == 0:
+        raise InvalidInput("Cannot detach a root device volume", field="volume_id")
+    if b.status != "attached":
+        raise Conflict(f"Volume {volume_id} is still {b.status} on server {inst.id}; "
+                       "try again when that is over.")
+    _volume_service().begin_detaching(s, volume_id)
+    b.status = "detaching"
+    instances.start_action(s, inst.id, "detach_volume", ctx.request_id, ctx.user_id,
+                           ctx.project_id)
+    outbox.add(s, "detach_volume", {"instance_id": inst.id, "volume_id": volume_id,
+                                    "request_id": ctx.request_id})
+
+
+def set_delete_on_termination(s: Session, inst: Instance, volume_id: str,
+                              value: bool) -> BlockDeviceMapping:
+    b = attached(s, inst, volume_id)
+    b.delete_on_termination = bool(value)
+    refresh(s, inst.id)
+    return b
+
+
+# -- the conductor's steps (conductor/volumes.py), each in its own transaction ----------
+
+def connect(s: Session, b: BlockDeviceMapping, host: str | None) -> dict[str, Any] | None:
+    """Connection info of the mapping's volume for ``host`` (None: no host to plug on),
+    recorded on the row."""
+    if not host or b.volume_id is None:
+        return None
+    info: dict[str, Any] = _volume_service().connection_info(s, b.volume_id, host)
+    b.connection_info = info
+    b.host = host
+    return info
+
+
+def mark_attached(s: Session, b: BlockDeviceMapping, host: str | None) -> None:
+    assert b.volume_id is not None
+    b.attachment_id = _volume_service().attach(s, b.volume_id, b.instance_id, host,
+                                               b.device_name)
+    b.status = "attached"
+    b.host = host
+    refresh(s, b.instance_id)
+
+
+def undo_attach(s: Session, b: BlockDeviceMapping) -> None:
+    """The plug failed: the volume is available again and the row goes."""
+    assert b.volume_id is not None
+    _volume_service().unreserve(s, b.volume_id, b.instance_id)
+    s.delete(b)
+    refresh(s, b.instance_id)
+
+
+def mark_detached(s: Session, b: BlockDeviceMapping) -> None:
+    assert b.volume_id is not None
+    _volume_service().detach(s, b.volume_id, b.attachment_id)
+    s.delete(b)
+    refresh(s, b.instance_id)
+
+
+def undo_detach(s: Session, b: BlockDeviceMapping) -> None:
+    """The unplug failed: the volume stays in-use, attached to the server."""
+    assert b.volume_id is not None
+    _volume_service().roll_detaching(s, b.volume_id)
+    b.status = "attached"
+    refresh(s, b.instance_id)
+
+
+def follow(s: Session, instance_id: str, host: str) -> None:
+    """The server now runs on ``host`` (a move's cut-over, an evacuation, a revert):
+    each volume's connection info is made for that host, and its mapping and its
+    attachment name that host (S12)."""
+    volsvc = None
+    for b in mappings(s, instance_id):
+        if b.status not in PLUGGED or b.host == host:
+            continue
+        volsvc = volsvc or _volume_service()
+        connect(s, b, host)
+        if b.attachment_id:
+            volsvc.update_attachment_host(s, b.attachment_id, host)
+    if volsvc is not None:
+        refresh(s, instance_id)
+
+
+def release(s: Session, instance_id: str) -> list[str]:
+    """The server is deleted: every volume is detached (back to available); returns
+    the volumes to delete because their mapping says delete_on_termination."""
+    volsvc = None
+    doomed: list[str] = []
+    for b in mappings(s, instance_id):
+        volsvc = volsvc or _volume_service()
+        assert b.volume_id is not None
+        if b.status in ("attaching", "boot"):
+            volsvc.unreserve(s, b.volume_id, instance_id)
+        else:
+            volsvc.detach(s, b.volume_id, b.attachment_id)
+        if b.delete_on_termination:
+            doomed.append(b.volume_id)
+        s.delete(b)
+    if volsvc is not None:
+        refresh(s, instance_id)
+    return doomed
+
+
+def delete_volumes(s: Session, volume_ids: list[str], project_id: str,
+                   request_id: str) -> None:
+    """Delete the volumes a deleted server's mappings marked delete_on_termination (as
+    the server's project would; a volume that cannot go now is left, and logged)."""
+    if not volume_ids:
+        return
+    import gureum.volume.volumes as volume_rows
+    from gureum.errors import GureumError
+
+    ctx = RequestContext(project_id=project_id, roles=frozenset({"admin", "member"}),
+                         request_id=request_id)
+    for volume_id in volume_ids:
+        try:
+            with s.begin_nested():
+                volume_rows.delete_volume(s, ctx, volume_id)
+        except GureumError as exc:
+            log.warning("volume %s of a deleted server was kept: %s", volume_id, exc)
+
+
+# -- boot from volume (block_device_mapping_v2) ---------------------------------------------
+
+def _int_or_none(value: Any, field: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Invalid {field}: {value!r} is not an integer.",
+                           field=f"block_device_mapping_v2.{field}") from None
+
+
+def check_boot_request(bdms: list[dict[str, Any]], image_ref: str, count: int) -> bool:
+    """Check the volume entries of a server create's block_device_mapping_v2 (400 naming
+    what is wrong); True when the server boots from a volume (no image needed)."""
+    boots_from_volume = False
+    for bdm in bdms:
+        source, dest = bdm.get("source_type"), bdm.get("destination_type")
+        if dest != "volume" and source not in ("volume", "snapshot"):
+            continue  # an image or blank local disk: the flavor's own
+        if source == "snapshot":
+            raise InvalidInput("Booting from a volume snapshot is not supported by this "
+                               "cloud yet.", field="block_device_mapping_v2.source_type")
+        if source in ("image", "blank") and dest != "volume":
+            continue
+        if source in ("volume", "image") and not bdm.get("uuid"):
+            raise InvalidInput("Missing uuid of the block device.",
+                               field="block_device_mapping_v2.uuid")
+        if source == "blank" and _int_or_none(bdm.get("volume_size"), "volume_size") is None:
+            raise InvalidInput("A blank volume needs volume_size.",
+                               field="block_device_mapping_v2.volume_size")
+        size = _int_or_none(bdm.get("volume_size"), "volume_size")
+        if size is not None and size < 1:
+            raise InvalidInput("volume_size must be at least 1.",
+                               field="block_device_mapping_v2.volume_size")
+        boot = _int_or_none(bdm.get("boot_index"), "boot_index")
+        if boot == 0:
+            boots_from_volume = True
+        if source == "volume" and count > 1:
+            raise InvalidInput("Multiple instances cannot share the volume "
+                               f"{bdm.get('uuid')}: boot one server from it.",
+                               field="block_device_mapping_v2")
+    return boots_from_volume
+
+
+def plan_boot(s: Session, ctx: RequestContext, inst: Instance,
+              bdms: list[dict[str, Any]]) -> None:
+    """The mapping rows of a new server's volumes (status ``boot``: plugged by the build):
+    an existing volume is reserved now (404/409 as an attach); an image or blank source
+    gets a new volume (Block Storage fills it; the build waits for it)."""
+    volsvc = None
+    used: set[str] = set()
+    for bdm in bdms:
+        source, dest = bdm.get("source_type"), bdm.get("destination_type")
+        if dest != "volume" and source != "volume":
+            continue
+        volsvc = volsvc or _volume_service()
+        boot = _int_or_none(bdm.get("boot_index"), "boot_index")
+        if boot is not None and boot < 0:
+            boot = None
+        size = _int_or_none(bdm.get("volume_size"), "volume_size")
+        if source == "volume":
+            volume_id = str(bdm["uuid"])
+            try:
+                volsvc.get_for_attach(s, ctx.project_id, volume_id, is_admin=ctx.is_admin)
+            except NotFound:
+                raise InvalidInput(f"Block Device Mapping is Invalid: failed to get volume "
+                                   f"{volume_id}.", field="block_device_mapping_v2") from None
+            attachment_id = volsvc.reserve(s, volume_id, inst.id)
+        else:
+            image_id = str(bdm["uuid"]) if source == "image" else None
+            volume_id = volsvc.create_for_boot(s, ctx, size, image_id,
+                                               name=f"{inst.name}-volume")
+            attachment_id = None
+        requested = bdm.get("device_name")
+        if boot == 0:
+            name = ROOT_DEVICE
+        else:
+            name = _device_name(used | {ROOT_DEVICE},
+                                requested if requested and requested not in used else None)
+        used.add(name)
+        s.add(BlockDeviceMapping(
+            instance_id=inst.id, volume_id=volume_id, image_id=(
+                str(bdm["uuid"]) if source == "image" else None),
+            source_type=str(source), destination_type="volume", device_name=name,
+            boot_index=boot, volume_size=size,
+            delete_on_termination=bool(bdm.get("delete_on_termination") in
+                                       (True, "true", "True", "1", 1)),
+            attachment_id=attachment_id, tag=bdm.get("tag"), status="boot"))
+    if volsvc is not None:
+        s.flush()
+
+
+def waiting_for(s: Session, instance_id: str) -> dict[str, str | None]:
+    """The volumes a build still waits for: volume id → its status now."""
+    volsvc = _volume_service()
+    return {b.volume_id: volsvc.status_of(s, b.volume_id)
+            for b in mappings(s, instance_id)
+            if b.status == "boot" and b.volume_id is not None
+            and b.attachment_id is None}  # made for the server (a reserved one is ready)
+
+
+def plug_boot_volumes(s: Session, instance_id: str, host: str) -> None:
+    """The build placed the server on ``host``: its volumes get connection info for it
+    and turn in-use, attached to the server (the spawn then plugs them)."""
+    volsvc = None
+    for b in mappings(s, instance_id):
+        if b.status != "boot" or b.volume_id is None:
+            continue
+        volsvc = volsvc or _volume_service()
+        if b.attachment_id is None:  # made for the server; available now
+            b.attachment_id = volsvc.reserve(s, b.volume_id, instance_id)
+        connect(s, b, host)
+        mark_attached(s, b, host)
+    s.flush()

@@ -1,0 +1,196 @@
+"""S12. Volumes: attached, detached and following their server, with the real CLI.
+
+Instead of a SQL join across the nova and cinder databases, `openstack volume list
+--all-projects --long` says which server each volume is attached to; `openstack
+server add volume` / `remove volume` hot-plug and unplug it (here on the fake
+driver, whose guests' definitions show what is plugged); migrate, resize, live
+migration and evacuation keep the attachment: still in-use, attached to the server,
+the attachment naming the new host, the volume in the guest there. Boot from volume
+(`server create --volume`) and delete_on_termination too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.harness import InProcessCloud
+from tests.scenarios.inproc import drivers, host_down, inprocess
+from tests.scenarios.ops import CliServer, Operator
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def inproc(tmp_path_factory: pytest.TempPathFactory, cli: CliServer
+           ) -> Iterator[tuple[InProcessCloud, Operator]]:
+    with inprocess(tmp_path_factory, cli, "s12", hosts=3,
+                   compute={"fake_shared_storage": "c01,c02,c03"}) as pair:
+        yield pair
+
+
+def volume(op: Operator, name: str) -> dict[str, Any]:
+    shown: dict[str, Any] = op.cli_json("volume", "show", name)
+    return shown
+
+
+def wait_volume(op: Operator, name: str, status: str, timeout: float = 30
+                ) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (v := volume(op, name))["status"] != status:
+        assert time.monotonic() < deadline, f"{name} stayed {v['status']}, wanted {status}"
+        time.sleep(0.1)
+    return v
+
+
+def attachment_hosts(v: dict[str, Any]) -> list[str | None]:
+    return [a.get("host_name") for a in v["attachments"]]
+
+
+def in_guest(c: InProcessCloud, server_id: str) -> dict[str, dict[str, str]]:
+    """Where the guest runs, with the volumes its definition plugs there."""
+    return {host: d.volumes(server_id) for host, d in drivers(c).items()
+            if server_id in d.guests and not d.guests[server_id].incoming}
+
+
+def test_attach_follow_every_move_and_detach(inproc: tuple[InProcessCloud, Operator]
+                                            ) -> None:
+    c, op = inproc
+    vm = op.boot("vm1", cloud="gureum", host="c01")
+    vol = op.cli_json("volume", "create", "--size", "1", "vol1")
+    wait_volume(op, "vol1", "available")
+
+    op.cli("server", "add", "volume", "vm1", "vol1", "--device", "/dev/vdb")
+    v = wait_volume(op, "vol1", "in-use")
+    assert [a["server_id"] for a in v["attachments"]] == [vm["id"]]
+    assert [a["device"] for a in v["attachments"]] == ["/dev/vdb"]
+    assert attachment_hosts(v) == ["c01"]
+    assert in_guest(c, vm["id"]) == {"c01": {vol["id"]: "/dev/vdb"}}
+    table = op.cli("volume", "list", "--all-projects", "--long").stdout
+    (row,) = [line for line in table.splitlines() if vol["id"] in line]
+    assert "Attached to vm1 on /dev/vdb" in row
+    shown = op.cli_json("server", "show", "vm1")
+    assert [a["id"] for a in shown["volumes_attached"]] == [vol["id"]]
+    attachments = op.call("GET", f"/servers/{vm['id']}/os-volume_attachments").json()
+    assert attachments["volumeAttachments"][0]["device"] == "/dev/vdb"
+
+    # A cold migration keeps it …
+    op.cli("server", "migrate", "--host", "c02", "vm1")
+    op.wait(vm["id"], {"VERIFY_RESIZE"})
+    op.cli("server", "resize", "confirm", "vm1")
+    op.wait(vm["id"], {"ACTIVE"})
+    v = volume(op, "vol1")
+    assert v["status"] == "in-use" and attachment_hosts(v) == ["c02"]
+    assert in_guest(c, vm["id"]) == {"c02": {vol["id"]: "/dev/vdb"}}
+    # … so do a live migration …
+    op.cli("server", "migrate", "--live-migration", "--host", "c03", "vm1")
+    op.wait(vm["id"], {"ACTIVE"})
+    assert op.show(vm["id"])["OS-EXT-SRV-ATTR:host"] == "c03"
+    assert attachment_hosts(volume(op, "vol1")) == ["c03"]
+    assert in_guest(c, vm["id"]) == {"c03": {vol["id"]: "/dev/vdb"}}
+    # … a resize (reverted: back on c03, still attached) …
+    op.cli("server", "resize", "--flavor", "2", "vm1")
+    op.wait(vm["id"], {"VERIFY_RESIZE"})
+    op.cli("server", "resize", "revert", "vm1")
+    op.wait(vm["id"], {"ACTIVE"})
+    host = op.show(vm["id"])["OS-EXT-SRV-ATTR:host"]
+    assert attachment_hosts(volume(op, "vol1")) == [host]
+    assert in_guest(c, vm["id"]) == {host: {vol["id"]: "/dev/vdb"}}
+    # … and an evacuation from a dead host.
+    host_down(c, host)
+    op.cli("compute", "service", "set", "--down", host, "nova-compute")
+    op.cli("server", "evacuate", "vm1")
+    op.wait(vm["id"], {"ACTIVE", "ERROR"})
+    dest = op.show(vm["id"])["OS-EXT-SRV-ATTR:host"]
+    assert dest != host and op.show(vm["id"])["status"] == "ACTIVE"
+    v = volume(op, "vol1")
+    assert v["status"] == "in-use" and attachment_hosts(v) == [dest]
+    assert in_guest(c, vm["id"])[dest] == {vol["id"]: "/dev/vdb"}
+
+    op.cli("server", "remove", "volume", "vm1", "vol1")
+    v = wait_volume(op, "vol1", "available")
+    assert v["attachments"] == []
+    assert in_guest(c, vm["id"])[dest] == {}
+    assert op.cli_json("server", "show", "vm1")["volumes_attached"] == []
+
+
+def test_attach_errors_as_nova(inproc: tuple[InProcessCloud, Operator]) -> None:
+    c, op = inproc
+    vm = op.boot("vm-err", cloud="gureum")
+    op.cli_json("volume", "create", "--size", "1", "busy")
+    busy = wait_volume(op, "busy", "available")
+    path = f"/servers/{vm['id']}/os-volume_attachments"
+    r = op.call("POST", path, json={"volumeAttachment": {
+        "volumeId": "8d1b1a54-0000-4000-8000-000000000000"}})
+    assert r.status_code == 404, r.text
+    r = op.call("POST", path, json={"volumeAttachment": {"volumeId": busy["id"],
+                                                         "device": "vdb"}})
+    assert r.status_code == 400 and "device" in r.text, r.text
+    r = op.call("POST", path, json={"volumeAttachment": {"volumeId": busy["id"]}})
+    assert r.status_code == 200, r.text
+    assert r.json()["volumeAttachment"]["device"] == "/dev/vdb"
+    wait_volume(op, "busy", "in-use")
+    r = op.call("POST", path, json={"volumeAttachment": {"volumeId": busy["id"]}})
+    assert r.status_code in (400, 409), r.text
+    r = op.call("GET", f"{path}/{busy['id']}", version="2.89")
+    shown = r.json()["volumeAttachment"]
+    assert "id" not in shown and shown["attachment_id"] and shown["bdm_uuid"]
+    assert shown["delete_on_termination"] is False
+    # A failed plug rolls back: the volume is available again, nothing attached.
+    op.cli_json("volume", "create", "--size", "1", "unlucky")
+    unlucky = wait_volume(op, "unlucky", "available")
+    host = op.show(vm["id"])["OS-EXT-SRV-ATTR:host"]
+    drivers(c)[host].inject("attach_volume", "no free slot")
+    r = op.call("POST", path, json={"volumeAttachment": {"volumeId": unlucky["id"]}})
+    assert r.status_code == 200, r.text
+    time.sleep(0.5)
+    v = wait_volume(op, "unlucky", "available")
+    assert v["attachments"] == []
+    ids = [a["volumeId"] for a in op.call("GET", path).json()["volumeAttachments"]]
+    assert ids == [busy["id"]]
+    # Deleting the server gives its volumes back.
+    op.delete(vm["id"])
+    assert wait_volume(op, "busy", "available")["attachments"] == []
+
+
+def test_boot_from_volume(inproc: tuple[InProcessCloud, Operator]) -> None:
+    c, op = inproc
+    image = op.image_id("cirros")
+    op.cli_json("volume", "create", "--size", "1", "--image", image, "root1")
+    root = wait_volume(op, "root1", "available", timeout=60)
+    op.cli("server", "create", "--flavor", "1", "--volume", "root1", "--nic", "none",
+           "--wait", "bfv1")
+    shown = op.cli_json("server", "show", "bfv1")
+    assert shown["status"] == "ACTIVE"
+    assert [a["id"] for a in shown["volumes_attached"]] == [root["id"]]
+    v = volume(op, "root1")
+    assert v["status"] == "in-use" and v["attachments"][0]["device"] == "/dev/vda"
+    guest = in_guest(c, shown["id"])
+    assert list(guest.values()) == [{root["id"]: "/dev/vda"}]
+    # The root volume cannot be detached.
+    r = op.call("DELETE", f"/servers/{shown['id']}/os-volume_attachments/{root['id']}")
+    assert r.status_code == 400, r.text
+    op.cli("server", "delete", "--wait", "bfv1")
+    assert wait_volume(op, "root1", "available")["attachments"] == []
+
+    # An image-backed volume made at boot, deleted with the server.
+    body = {"server": {"name": "bfv2", "flavorRef": "1", "networks": "none",
+                       "block_device_mapping_v2": [{
+                           "uuid": image, "source_type": "image",
+                           "destination_type": "volume", "volume_size": 1,
+                           "boot_index": 0, "delete_on_termination": True}]}}
+    r = op.call("POST", "/servers", json=body)
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    server = op.wait(sid, {"ACTIVE", "ERROR"}, timeout=60)
+    assert server["status"] == "ACTIVE", server.get("fault")
+    (made,) = server["os-extended-volumes:volumes_attached"]
+    assert made["delete_on_termination"] is True
+    op.delete(sid)
+    deadline = time.monotonic() + 30
+    while op.cli("volume", "show", made["id"], check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the volume was not deleted with its server"
+        time.sleep(0.2)
