@@ -63,7 +63,9 @@ def family() -> Family:
     from gureum.volume import (  # noqa: F401  (their routes register on import)
         api_actions,
         api_attachments,
+        api_discovery,
         api_limits,
+        api_messages,
         api_services,
         api_snapshots,
         api_transfers,

@@ -117,6 +117,9 @@ def delete_type(req: Request, s: Session) -> Response:
         raise e.bad_request("Default volume type can not be deleted.")
     if s.scalar(select(m.Volume.id).where(m.Volume.volume_type_id == t.id).limit(1)):
         raise e.bad_request("Target volume type is still in use.")
+    if s.scalar(select(m.DefaultType.project_id).where(
+            m.DefaultType.volume_type_id == t.id).limit(1)):
+        raise e.bad_request("Target volume type is the default type of a project.")
     for row in s.scalars(select(m.VolumeTypeProject).where(
             m.VolumeTypeProject.volume_type_id == t.id)):
         s.delete(row)

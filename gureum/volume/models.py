@@ -56,6 +56,15 @@ class VolumeTypeProject(Base):
     project_id: Mapped[str] = mapped_column(String(64), index=True)
 
 
+class DefaultType(Base):
+    """A project's own default volume type (3.62+ /default-types)."""
+
+    __tablename__ = "volume_default_types"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    volume_type_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volume_types.id"), index=True)
+
+
 class QosSpecs(Base):
     __tablename__ = "volume_qos_specs"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

@@ -34,6 +34,16 @@ def default_type(s: Session) -> m.VolumeType:
     return row
 
 
+def default_for(s: Session, project_id: str) -> m.VolumeType:
+    """The project's default type (3.62), else __DEFAULT__."""
+    row = s.get(m.DefaultType, project_id)
+    if row is not None:
+        t = s.get(m.VolumeType, row.volume_type_id)
+        if t is not None:
+            return t
+    return default_type(s)
+
+
 def can_use(s: Session, ctx: RequestContext, t: m.VolumeType) -> bool:
     if t.is_public or ctx.is_admin:
         return True

@@ -175,7 +175,7 @@ def create_volume(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Vo
             raise e.bad_request("Invalid input for field/attribute size. Value: None. None "
                                 "is not of type 'integer'", "size")
         size = min_size
-    vtype = vtype or types.default_type(s)
+    vtype = vtype or types.default_for(s, project_id)
     quotas.check(s, project_id, vtype.name, volumes=1, gigabytes=size, volume_size=size)
     v = m.Volume(project_id=project_id, user_id=ctx.user_id, name=name,
                  description=description, size=size, status="creating",

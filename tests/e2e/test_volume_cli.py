@@ -146,3 +146,28 @@ def test_other_projects_volume_is_not_found(gureum_up: GureumUp) -> None:
     admin(gureum_up, "volume", "create", "--size", "1", "admins-vol")
     proc = demo(gureum_up, "volume", "show", "admins-vol", check=False)
     assert proc.returncode != 0 and "No Volume found for admins-vol" in proc.stderr
+
+
+def test_image_create_from_volume(gureum_up: GureumUp) -> None:
+    demo(gureum_up, "volume", "create", "--size", "1", "img-src", "-f", "json")
+    wait_status(gureum_up, "volume", "img-src", "available")
+    demo(gureum_up, "image", "create", "--volume", "img-src", "--disk-format", "qcow2",
+         "vol-image")
+    wait_status(gureum_up, "volume", "img-src", "available")
+    deadline = time.monotonic() + 30
+    while demo(gureum_up, "image", "show", "vol-image", "-f", "json")["status"] != "active":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    demo(gureum_up, "image", "delete", "vol-image")
+    demo(gureum_up, "volume", "delete", "img-src")
+
+
+def test_qos_and_default_type(gureum_up: GureumUp) -> None:
+    qos = admin(gureum_up, "volume", "qos", "create", "--property", "read_iops_sec=100",
+                "qos1")
+    assert qos["name"] == "qos1"
+    admin(gureum_up, "volume", "type", "create", "qostype")
+    gureum_up.openstack("--os-cloud", "gureum", "volume", "qos", "associate", "qos1",
+                        "qostype")
+    shown = admin(gureum_up, "volume", "qos", "show", "qos1")
+    assert "qostype" in str(shown["associations"])

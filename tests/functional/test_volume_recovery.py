@@ -1,0 +1,95 @@
+"""The volume manager after a crash: work left in a transitional state is run again
+at restart; a failure leaves a clear error state with a message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import delete
+
+from gureum import outbox
+from gureum.volume import models as m
+from gureum.volume import types
+from tests.functional.volume_helpers import create_volume, req, show, wait_for
+from tests.harness import Api, InProcessCloud
+
+
+def _stuck_volume(cloud: InProcessCloud, project_id: str, status: str, **values: object
+                  ) -> str:
+    """A volume as a conductor killed mid-work leaves it: a transitional status, no
+    hand-over message left (the dead conductor had taken it)."""
+    assert cloud.cloud is not None
+    with cloud.cloud.db.session() as s:
+        t = types.default_type(s)
+        v = m.Volume(project_id=project_id, user_id="u", name=f"stuck-{status}", size=1,
+                     status=status, volume_type_id=t.id, **values)
+        s.add(v)
+        s.flush()
+        s.execute(delete(outbox.OutboxMessage))
+        return v.id
+
+
+def _restart_manager(cloud: InProcessCloud) -> None:
+    assert cloud.cloud is not None
+    cloud.run(cloud.cloud.conductor.volumes.recover())
+
+
+def test_creation_interrupted_by_a_crash_is_finished_at_restart(
+        api: Api, demo_token: str, cloud: InProcessCloud) -> None:
+    made = create_volume(api, demo_token, name="probe")
+    project = made["os-vol-tenant-attr:tenant_id"]
+    volume_id = _stuck_volume(cloud, project, "creating")
+    # a half-written file from the dead conductor is not the volume
+    root = Path(cloud.settings.volume_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f".volume-{volume_id}.qcow2.part").write_bytes(b"partial")
+    _restart_manager(cloud)
+    done = wait_for(api, demo_token, "volume", volume_id, ("available", "error"))
+    assert done is not None and done["status"] == "available"
+    assert not (root / f".volume-{volume_id}.qcow2.part").exists()
+
+
+def test_extend_and_delete_interrupted_are_finished_at_restart(
+        api: Api, demo_token: str, cloud: InProcessCloud) -> None:
+    vol = create_volume(api, demo_token, name="grow-me")
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    assert cloud.cloud is not None
+    with cloud.cloud.db.session() as s:
+        row = s.get(m.Volume, vol["id"])
+        assert row is not None
+        row.status = "extending"
+        row.task = {"op": "extend", "new_size": 3}
+    _restart_manager(cloud)
+    grown = wait_for(api, demo_token, "volume", vol["id"], "available")
+    assert grown is not None and grown["size"] == 3
+    with cloud.cloud.db.session() as s:
+        row = s.get(m.Volume, vol["id"])
+        assert row is not None
+        row.status = "deleting"
+    _restart_manager(cloud)
+    assert wait_for(api, demo_token, "volume", vol["id"], "deleted") is None
+
+
+def test_failed_copy_leaves_error_with_a_message(api: Api, demo_token: str,
+                                                 cloud: InProcessCloud) -> None:
+    made = create_volume(api, demo_token, name="probe2")
+    project = made["os-vol-tenant-attr:tenant_id"]
+    # its source snapshot has no data: the copy fails
+    assert cloud.cloud is not None
+    with cloud.cloud.db.session() as s:
+        snap = m.Snapshot(volume_id=made["id"], project_id=project, size=1,
+                          status="available", provider_location="snapshot-gone.qcow2")
+        s.add(snap)
+        s.flush()
+        snap_id = snap.id
+    volume_id = _stuck_volume(cloud, project, "creating", snapshot_id=snap_id)
+    _restart_manager(cloud)
+    failed = wait_for(api, demo_token, "volume", volume_id, ("available", "error"))
+    assert failed is not None and failed["status"] == "error"
+    r = req(api, demo_token, "GET", "/messages")
+    messages = [x for x in r.json()["messages"] if x["resource_uuid"] == volume_id]
+    assert messages and "snapshot" in messages[0]["user_message"]
+    # an errored volume can be deleted
+    assert req(api, demo_token, "DELETE", f"/volumes/{volume_id}").status_code == 202
+    assert wait_for(api, demo_token, "volume", volume_id, "deleted") is None
+    show(api, demo_token, made["id"])
