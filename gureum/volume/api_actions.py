@@ -103,6 +103,39 @@ def retype(req: Request, s: Session, ctx: RequestContext, v: m.Volume, args: Any
     return empty(202)
 
 
+@action("revert")
+def revert(req: Request, s: Session, ctx: RequestContext, v: m.Volume, args: Any) -> Response:
+    """3.40: the volume goes back to its latest snapshot."""
+    from sqlalchemy import select
+
+    from gureum.api.microversion import at_least
+
+    if not at_least(req, "3.40"):
+        raise e.bad_request("There is no such action: revert (3.40 or later).", "revert")
+    args = _args(args, "revert")
+    snap_id = args.get("snapshot_id")
+    if not isinstance(snap_id, str) or not snap_id:
+        raise e.bad_request("Must specify 'snapshot_id'.", "snapshot_id")
+    snap = s.get(m.Snapshot, snap_id)
+    if snap is None or snap.volume_id != v.id:
+        raise e.not_found("snapshot", snap_id)
+    latest = s.scalar(select(m.Snapshot).where(m.Snapshot.volume_id == v.id)
+                      .order_by(m.Snapshot.created_at.desc(), m.Snapshot.id.desc()).limit(1))
+    if latest is None or latest.id != snap.id:
+        raise e.invalid_volume(f"Volume {v.id} can only be reverted to its latest snapshot.")
+    if snap.status != "available":
+        raise e.invalid_snapshot(f"Snapshot {snap.id} status must be available, but is "
+                                 f"{snap.status}.")
+    if snap.size != v.size:
+        raise e.invalid_volume(f"Volume {v.id} size {v.size}GB differs from snapshot "
+                               f"{snap.id} size {snap.size}GB.")
+    volumes.change_status(s, v, "available", {"status": "reverting", "task": {
+        "op": "revert", "snapshot_id": snap.id}})
+    snap.status = "restoring"
+    volumes.hand_over(s, "volume", v.id, ctx.request_id)
+    return empty(202)
+
+
 # -- flags and image metadata ---------------------------------------------------------------
 
 @action("os-set_bootable")

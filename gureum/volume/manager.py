@@ -36,7 +36,7 @@ from gureum.volume.backends.base import BackendError
 
 log = logging.getLogger("gureum.volume")
 
-VOLUME_WORK = ("creating", "deleting", "extending", "uploading")
+VOLUME_WORK = ("creating", "deleting", "extending", "uploading", "reverting")
 SNAPSHOT_WORK = ("creating", "deleting")
 SCHEDULER = "cinder-scheduler"
 VOLUME = "cinder-volume"
@@ -156,6 +156,15 @@ class VolumeManager:
             self._extend(volume_id, row["location"], int(task.get("new_size") or 0))
         elif status == "uploading":
             self._upload(volume_id, row["location"], task)
+        elif status == "reverting":
+            self._revert(volume_id, row["location"], str(task.get("snapshot_id") or ""))
+
+    def _disabled(self) -> bool:
+        """An operator disabled the volume service (os-services): no new volumes."""
+        with self.db.session(write=False) as s:
+            return bool(s.scalar(select(m.VolumeService.disabled).where(
+                m.VolumeService.host == self.backend_host,
+                m.VolumeService.binary == VOLUME)))
 
     def _source(self, row: dict[str, Any]) -> tuple[str, Any]:
         """What a new volume is made from, read in its own short transaction."""
@@ -187,6 +196,9 @@ class VolumeManager:
     def _create(self, volume_id: str, row: dict[str, Any]) -> None:
         size = int(row["size"])
         try:
+            if self._disabled():
+                raise BackendError("No valid backend was found. The volume service "
+                                   f"{self.backend_host} is disabled.")
             kind, src = self._source(row)
             if kind == "snapshot":
                 location = self.backend.create_from_snapshot(src[0], src[1], volume_id, size)
@@ -263,6 +275,24 @@ class VolumeManager:
                                                       "error": str(exc)})
             return
         self._set_volume(volume_id, "uploading", {"status": back, "task": {}})
+
+    def _revert(self, volume_id: str, location: str | None, snapshot_id: str) -> None:
+        with self.db.session(write=False) as s:
+            snap = s.get(m.Snapshot, snapshot_id)
+            snap_location = snap.provider_location if snap is not None else None
+        try:
+            if not location or not snap_location:
+                raise BackendError(f"snapshot {snapshot_id} has no data")
+            self.backend.revert_to_snapshot(volume_id, location, snapshot_id, snap_location)
+        except (BackendError, OSError) as exc:
+            log.warning("volume %s could not be reverted: %s", volume_id, exc)
+            self._set_volume(volume_id, "reverting", {"status": "error", "task": {},
+                                                      "error": str(exc)})
+            self._set_snapshot(snapshot_id, "restoring", {"status": "available"})
+            return
+        self._set_volume(volume_id, "reverting", {"status": "available", "task": {},
+                                                  "error": None})
+        self._set_snapshot(snapshot_id, "restoring", {"status": "available"})
 
     def _set_volume(self, volume_id: str, expected: str, values: dict[str, Any]) -> bool:
         with self.db.session() as s:

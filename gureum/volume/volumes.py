@@ -31,11 +31,13 @@ GiB = 1 << 30
 
 # Statuses from which a volume may be deleted (Cinder's delete rules).
 DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
-TRANSITIONAL = ("creating", "deleting", "extending", "uploading", "downloading")
+TRANSITIONAL = ("creating", "deleting", "extending", "uploading", "downloading",
+                "reverting")
 STATUSES = ("creating", "available", "reserved", "attaching", "detaching", "in-use",
             "maintenance", "deleting", "awaiting-transfer", "error", "error_deleting",
             "backing-up", "restoring-backup", "error_backing-up", "error_restoring",
-            "error_extending", "downloading", "uploading", "retyping", "extending")
+            "error_extending", "downloading", "uploading", "retyping", "extending",
+            "reverting")
 
 
 def visible(ctx: RequestContext, all_projects: bool = False) -> ColumnElement[bool] | None:

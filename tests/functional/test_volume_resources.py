@@ -183,3 +183,36 @@ def test_upload_to_image(api: Api, demo_token: str) -> None:
     image = images.show(api, demo_token, image_id)
     assert image["status"] == "active" and image["disk_format"] == "qcow2"
     assert image["virtual_size"] == 1 << 30
+
+
+def test_revert_to_latest_snapshot(api: Api, demo_token: str) -> None:
+    vol = create_volume(api, demo_token, name="revert-me")
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    snaps = []
+    for name in ("r1", "r2"):
+        r = req(api, demo_token, "POST", "/snapshots",
+                json={"snapshot": {"volume_id": vol["id"], "name": name}})
+        snaps.append(r.json()["snapshot"]["id"])
+        wait_for(api, demo_token, "snapshot", snaps[-1], "available")
+    action(api, demo_token, vol["id"], "revert", {"snapshot_id": snaps[0]}, 400)
+    action(api, demo_token, vol["id"], "revert", {"snapshot_id": snaps[1]})
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    assert wait_for(api, demo_token, "snapshot", snaps[1], "available") is not None
+
+
+def test_disabled_volume_service_makes_new_volumes_fail(api: Api, admin_token: str,
+                                                       demo_token: str) -> None:
+    services = req(api, admin_token, "GET", "/os-services?binary=cinder-volume").json()
+    host = services["services"][0]["host"]
+    r = req(api, admin_token, "PUT", "/os-services/disable-log-reason", json={
+        "host": host, "binary": "cinder-volume", "disabled_reason": "maintenance"})
+    assert r.status_code == 200 and r.json()["disabled_reason"] == "maintenance"
+    try:
+        vol = create_volume(api, demo_token, name="nowhere")
+        failed = wait_for(api, demo_token, "volume", vol["id"], "error")
+        assert failed is not None
+    finally:
+        req(api, admin_token, "PUT", "/os-services/enable",
+            json={"host": host, "binary": "cinder-volume"})
+    r = req(api, admin_token, "GET", "/os-services?binary=cinder-volume")
+    assert r.json()["services"][0]["status"] == "enabled"

@@ -80,6 +80,12 @@ class VolumeBackend(abc.ABC):
         """A new volume with the snapshot's data, ``size`` GiB."""
 
     @abc.abstractmethod
+    def revert_to_snapshot(self, volume_id: str, location: str, snapshot_id: str,
+                           snapshot_location: str) -> None:
+        """The volume's data becomes the snapshot's again (same size; the volume is
+        not in use)."""
+
+    @abc.abstractmethod
     def copy_from_image(self, image_path: Path, disk_format: str, volume_id: str,
                         size: int) -> str:
         """A new volume holding the image's disk (converted from ``disk_format``)."""

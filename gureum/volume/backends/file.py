@@ -161,6 +161,19 @@ class FileBackend(VolumeBackend):
             self._convert(src, self.format_of(snapshot_location), tmp, size)
         return location
 
+    def revert_to_snapshot(self, volume_id: str, location: str, snapshot_id: str,
+                           snapshot_location: str) -> None:
+        src = self.path(snapshot_location)
+        if not src.exists():
+            raise BackendError(f"the data of snapshot {snapshot_id} is missing")
+        fmt = self.format_of(location)
+        with self._writing(location) as tmp:
+            if self.qemu_img:
+                self._run("convert", "-q", "-f", self.format_of(snapshot_location), "-O",
+                          fmt, str(src), str(tmp))
+            else:
+                _sparse_copy(src, tmp)
+
     def copy_from_image(self, image_path: Path, disk_format: str, volume_id: str,
                         size: int) -> str:
         if not image_path.exists():
