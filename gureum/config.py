@@ -251,6 +251,9 @@ class NetworkSettings:
     # for its state again without being told something changed.
     reschedule_interval: NonNegativeFloat = 0.0
     resync_interval: PositiveFloat = 30.0
+    # How often the conductor checks the networking tables for changes made outside the
+    # Networking API (Compute binding ports) to tell the agents at once.
+    watch_interval: PositiveFloat = 1.0
 
 
 @dataclass(frozen=True, config=STRICT)

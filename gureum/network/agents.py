@@ -239,7 +239,7 @@ class Moves:
         return bool(self.moved or self.scheduled)
 
 
-def reschedule(s: Session, down_time: float) -> Moves:
+def reschedule(s: Session, down_time: float, refresh_ports: bool = False) -> Moves:
     """Move routers and networks off dead agents onto live ones, and schedule those that
     have had no agent for ``down_time`` (a router normally gets its agent when it gets an
     interface or a gateway). An object whose agent is dead stays bound to it while no live
@@ -286,6 +286,10 @@ def reschedule(s: Session, down_time: float) -> Moves:
             for agent in schedule_router(s, router, down_time):
                 out.scheduled.append(("router", router.id, agent.host))
                 out.hosts.add(agent.host)
+    if refresh_ports:  # a subnet added to a served network gets an address on its port
+        for net in s.scalars(select(m.Network).where(m.Network.id.in_(
+                select(l3.NetworkDhcpAgentBinding.network_id)))):
+            ensure_dhcp_port(s, net)
     if live_dhcp:
         served = select(l3.NetworkDhcpAgentBinding.network_id)
         with_dhcp = select(m.Subnet.network_id).where(m.Subnet.enable_dhcp.is_(True))

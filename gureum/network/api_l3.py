@@ -346,6 +346,8 @@ def list_agent_routers(req: Request, s: Session) -> Response:
 
 def _id_body(req: Request, key: str) -> str:
     body = req.json()
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k != "ha_chassis_priority"}  # OVN's
     if not isinstance(body, dict) or not isinstance(body.get(key), str) or not body[key]:
         raise e.bad_request(f"Failed to parse request. Required attribute '{key}' not "
                             "specified", key)
@@ -358,7 +360,7 @@ def add_agent_router(req: Request, s: Session) -> AfterTransaction:
     a = agent_ops.get_agent(s, req.path_params["agent_id"])
     r = router_ops.get_router(s, ctx, _id_body(req, "router_id"))
     agent_ops.add_router_to_agent(s, a, r)
-    return changed(req, empty(201))
+    return changed(req, json_response(None, 201))  # Neutron's body: null
 
 
 @router.delete("/v2.0/agents/{agent_id}/l3-routers/{router_id}", tx=True)
@@ -383,7 +385,7 @@ def add_agent_network(req: Request, s: Session) -> AfterTransaction:
     a = agent_ops.get_agent(s, req.path_params["agent_id"])
     net = resources.get_network(s, ctx, _id_body(req, "network_id"))
     agent_ops.add_network_to_agent(s, a, net)
-    return changed(req, empty(201))
+    return changed(req, json_response(None, 201))  # Neutron's body: null
 
 
 @router.delete("/v2.0/agents/{agent_id}/dhcp-networks/{network_id}", tx=True)

@@ -289,10 +289,21 @@ def delete_port(s: Session, ctx: RequestContext, port_id: str) -> None:
     policy.writer(ctx, "delete_port")
     if not (policy.owns(ctx, port.project_id) or policy.owns(ctx, port.network.project_id)):
         raise e.policy("delete_port")
+    if port.device_owner in ROUTER_OWNED:
+        raise e.conflict("ServicePortInUse", f"Port {port.id} cannot be deleted directly via "
+                         f"the port API: has device owner {port.device_owner}.")
     remove_port(s, port)
 
 
+# Ports a router or a floating IP owns go through their own API (Neutron's 409).
+ROUTER_OWNED = ("network:router_interface", "network:router_gateway", "network:floatingip")
+
+
 def remove_port(s: Session, port: m.Port) -> None:
+    """Delete a port; floating IPs pointing at it are disassociated."""
+    from gureum.network import floatingips
+
+    floatingips.disassociate_port(s, port.id)
     resources.drop_tags(s, port.id)
     s.delete(port)
     s.flush()
