@@ -28,6 +28,8 @@ router = Router()
 
 # (alias, name, description, updated) — Neutron's own metadata for each extension.
 EXTENSIONS = [
+    ("address-scope", "Address scope", "Address scopes extension.",
+     "2015-07-26T10:00:00-00:00"),
     ("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
     ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents",
      "2013-02-07T10:00:00-00:00"),
@@ -121,6 +123,9 @@ EXTENSIONS = [
      "resources.", "2015-06-17T12:15:12-00:00"),
     ("security-group", "security-group", "The security groups extension.",
      "2012-10-05T10:00:00-00:00"),
+    ("service-type", "Neutron Service Type Management",
+     "API for retrieving service providers for Neutron advanced services",
+     "2013-01-20T00:00:00-00:00"),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled.",
      "2016-06-12T00:00:00-00:00"),
     ("standard-attr-description", "standard-attr-description",
@@ -172,6 +177,17 @@ async def resources(req: Request) -> Response:
         {"name": name, "collection": plural,
          "links": [{"rel": "self", "href": f"{req.base_url}/v2.0/{plural}"}]}
         for name, plural in names]})
+
+
+# The router flavours the L3 service offers (Neutron's L3_ROUTER_NAT providers).
+SERVICE_PROVIDERS = [{"service_type": "L3_ROUTER_NAT", "name": name, "default": False}
+                     for name in ("single_node", "ha")]
+
+
+@router.get("/v2.0/service-providers")
+async def list_service_providers(req: Request) -> Response:
+    policy.reader(req.context, "get_service_provider")
+    return json_response({"service_providers": SERVICE_PROVIDERS})
 
 
 @router.get("/v2.0/extensions")

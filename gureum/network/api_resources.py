@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.context import RequestContext
 from gureum.network import (
+    address_scopes,
     floatingips,
     listing,
     networks,
@@ -96,6 +97,11 @@ RESOURCES = [
     Resource("rbac_policy", "rbac-policies", rbac.COLLECTION, rbac.view, rbac.visible,
              rbac.get, rbac.create, rbac.update, rbac.delete, rbac.create_schema,
              rbac.update_schema, rbac.READ_ONLY, taggable=False),
+    Resource("address_scope", "address-scopes", address_scopes.COLLECTION,
+             address_scopes.view, address_scopes.visible, address_scopes.get,
+             address_scopes.create, address_scopes.update, address_scopes.delete,
+             address_scopes.create_schema, address_scopes.update_schema,
+             address_scopes.READ_ONLY, taggable=False),
 ]
 BY_PLURAL = {r.plural: r for r in RESOURCES}
 

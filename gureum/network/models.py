@@ -357,3 +357,16 @@ class RBACPolicy(Base):
     target_project: Mapped[str] = mapped_column(String(255), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AddressScope(Base):
+    """Subnet pools whose prefixes are routed without NAT between them (address-scope)."""
+
+    __tablename__ = "network_address_scopes"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="", index=True)
+    ip_version: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # Not on the wire (Neutron's address scopes have no timestamps): list order.
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

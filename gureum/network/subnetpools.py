@@ -9,7 +9,7 @@ subnet already taken from it. Each allocation bumps the pool's revision with a
 compare-and-swap, so two racing requests cannot take the same block: the loser
 looks again.
 
-Address scopes are not implemented: ``address_scope_id`` is always null.
+A pool may belong to an address scope (``gureum.network.address_scopes``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from gureum.context import RequestContext
+from gureum.network import address_scopes, ipam, listing, policy, resources
 from gureum.network import errors as e
-from gureum.network import ipam, listing, policy, resources
 from gureum.network import models as m
 from gureum.network.schemas import _bool, _obj, _project, _str, _tags
 from gureum.network.views import iso
@@ -153,10 +153,6 @@ def _check_default(s: Session, pool: m.SubnetPool) -> None:
                               "is_default")
 
 
-def _check_scope(body: dict[str, Any]) -> None:
-    if body.get("address_scope_id"):
-        raise e.typed_not_found("AddressScopeNotFound", f"Address scope "
-                                f"{body['address_scope_id']} could not be found.")
 
 
 # -- the API ----------------------------------------------------------------------------
@@ -166,15 +162,18 @@ def create(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.SubnetPoo
     policy.check_admin_attrs(ctx, body, ADMIN_ATTRS, "create_subnetpool")
     project_id = policy.target_project(ctx, body)
     resources.check_quota(s, project_id, "subnetpool")
-    _check_scope(body)
     version, prefixes = _prefixes(body["prefixes"])
+    if body.get("address_scope_id"):
+        address_scopes.check_pool(s, ctx, body["address_scope_id"], None, version,
+                                  [str(p) for p in prefixes])
     low, default, high = _bounds(version, body, None)
     pool = m.SubnetPool(
         project_id=project_id, name=body.get("name") or "",
         description=body.get("description") or "", ip_version=version,
         prefixes=[str(p) for p in prefixes], default_prefixlen=default, min_prefixlen=low,
         max_prefixlen=high, shared=body.get("shared", False),
-        is_default=body.get("is_default", False), default_quota=body.get("default_quota"))
+        is_default=body.get("is_default", False), default_quota=body.get("default_quota"),
+        address_scope_id=body.get("address_scope_id"))
     _check_default(s, pool)
     s.add(pool)
     s.flush()
@@ -189,7 +188,6 @@ def update_pool(s: Session, ctx: RequestContext, pool_id: str, body: dict[str, A
     policy.writer(ctx, "update_subnetpool")
     policy.check_owner(ctx, pool.project_id, "update_subnetpool")
     policy.check_admin_attrs(ctx, body, ADMIN_ATTRS, "update_subnetpool")
-    _check_scope(body)
     if body.get("prefixes") is not None:
         version, prefixes = _prefixes(body["prefixes"])
         if version != pool.ip_version:
@@ -202,6 +200,14 @@ def update_pool(s: Session, ctx: RequestContext, pool_id: str, body: dict[str, A
                                       "covered; prefixes can only be added or extended",
                                       "prefixes")
         pool.prefixes = [str(p) for p in prefixes]
+    if "address_scope_id" in body:
+        if body["address_scope_id"]:
+            address_scopes.check_pool(s, ctx, body["address_scope_id"], pool.id,
+                                      pool.ip_version, list(pool.prefixes))
+        pool.address_scope_id = body["address_scope_id"] or None
+    elif body.get("prefixes") is not None and pool.address_scope_id:
+        address_scopes.check_pool(s, ctx, pool.address_scope_id, pool.id, pool.ip_version,
+                                  list(pool.prefixes))
     pool.min_prefixlen, pool.default_prefixlen, pool.max_prefixlen = _bounds(
         pool.ip_version, body, pool)
     for key in ("name", "description"):

@@ -10,8 +10,8 @@ import datetime as dt
 from typing import Any
 
 from gureum.context import RequestContext
+from gureum.network import address_scopes, policy
 from gureum.network import models as m
-from gureum.network import policy
 
 AVAILABILITY_ZONE = "nova"
 DNS_DOMAIN = "openstacklocal."
@@ -29,6 +29,7 @@ def _standard(row: Any) -> dict[str, Any]:
 
 
 def network(n: m.Network, ctx: RequestContext) -> dict[str, Any]:
+    scopes = address_scopes.network_scopes(n)
     out: dict[str, Any] = {
         "id": n.id, "name": n.name, "admin_state_up": n.admin_state_up, "status": n.status,
         "shared": n.shared or policy.granted(ctx, n, policy.RBAC_SHARED), "mtu": n.mtu,
@@ -36,7 +37,7 @@ def network(n: m.Network, ctx: RequestContext) -> dict[str, Any]:
         "router:external": n.external, "port_security_enabled": n.port_security_enabled,
         "availability_zone_hints": list(n.availability_zone_hints or []),
         "availability_zones": [AVAILABILITY_ZONE], "is_default": n.is_default,
-        "ipv4_address_scope": None, "ipv6_address_scope": None, "l2_adjacency": True,
+        "ipv4_address_scope": scopes[4], "ipv6_address_scope": scopes[6], "l2_adjacency": True,
         "qos_policy_id": None, "dns_domain": n.dns_domain, **_standard(n),
     }
     if ctx.is_admin:

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.e2e
 SLICE = ",".join(f"network.v2.{m}" for m in (
     "test_network", "test_subnet", "test_port", "test_security_group",
     "test_security_group_rule", "test_extension", "test_availability_zone", "test_quota",
-    "test_subnet_pool", "test_subnet_from_subnet_pool", "test_rbac_policy"))
+    "test_subnet_pool", "test_subnet_from_subnet_pool", "test_rbac_policy",
+    "test_address_scope", "test_service_provider"))
 
 
 def test_sdk_network_functional_slice(tmp_path: Path) -> None:

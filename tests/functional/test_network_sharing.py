@@ -211,3 +211,45 @@ def test_default_and_shared_pools(api: Api, admin_token: str, demo_token: str,
         "name": "bounds", "prefixes": ["10.94.0.0/16"], "min_prefixlen": 24,
         "default_prefixlen": 20}})
     assert "prefix bounds" in error(r, 400)["message"]
+
+
+# -- address scopes ------------------------------------------------------------------------
+
+def test_address_scopes_hold_pools_without_overlaps(api: Api, admin_token: str,
+                                                   demo_token: str, other_token: str) -> None:
+    r = api.request("POST", f"{N}/address-scopes", demo_token, json={"address_scope": {
+        "name": "scope1", "ip_version": 4, "shared": False}})
+    assert r.status_code == 201, r.text
+    scope = r.json()["address_scope"]
+    assert (scope["name"], scope["ip_version"], scope["shared"]) == ("scope1", 4, False)
+    assert api.request("GET", f"{N}/address-scopes/{scope['id']}",
+                       other_token).status_code == 404
+    a = pool(api, demo_token, name="scoped-a", prefixes=["10.110.0.0/16"],
+             address_scope_id=scope["id"])
+    assert a["address_scope_id"] == scope["id"]
+    r = api.request("POST", f"{N}/subnetpools", demo_token, json={"subnetpool": {
+        "name": "scoped-b", "prefixes": ["10.110.128.0/17"], "address_scope_id": scope["id"]}})
+    error(r, 409, "AddressScopePrefixConflict")
+    r = api.request("POST", f"{N}/subnetpools", demo_token, json={"subnetpool": {
+        "name": "scoped-v6", "prefixes": ["2001:db8:110::/48"],
+        "address_scope_id": scope["id"]}})
+    assert "ip_version" in error(r, 400)["message"]
+    net = create(api, demo_token, "network", name="scoped-net")
+    create(api, demo_token, "subnet", network_id=net["id"], ip_version=4,
+           subnetpool_id=a["id"], prefixlen=24)
+    shown = get(api, demo_token, "network", net["id"])
+    assert shown["ipv4_address_scope"] == scope["id"] and shown["ipv6_address_scope"] is None
+    error(api.request("DELETE", f"{N}/address-scopes/{scope['id']}", demo_token), 409,
+          "AddressScopeInUse")
+    r = api.request("PUT", f"{N}/address-scopes/{scope['id']}", demo_token,
+                    json={"address_scope": {"name": "scope1b"}})
+    assert r.json()["address_scope"]["name"] == "scope1b"
+    names = [x["name"] for x in api.request("GET", f"{N}/address-scopes",
+                                            demo_token).json()["address_scopes"]]
+    assert "scope1b" in names
+
+
+def test_service_providers_name_the_router_flavours(api: Api, demo_token: str) -> None:
+    r = api.request("GET", f"{N}/service-providers", demo_token)
+    assert {(p["service_type"], p["name"]) for p in r.json()["service_providers"]} == {
+        ("L3_ROUTER_NAT", "single_node"), ("L3_ROUTER_NAT", "ha")}
