@@ -190,6 +190,22 @@ class DetachVolume(Message[None]):
     volume_id: str
 
 
+# -- interfaces ----------------------------------------------------------------------------
+
+@message("attach_interface")
+@dataclass(frozen=True)
+class AttachInterface(Message[None]):
+    guest_id: str
+    vif: dict[str, Any]
+
+
+@message("detach_interface")
+@dataclass(frozen=True)
+class DetachInterface(Message[None]):
+    guest_id: str
+    port_id: str
+
+
 # -- moving guests ---------------------------------------------------------------------
 
 @message("preflight", lane=CONTROL, returns=PreflightFacts)

@@ -113,5 +113,15 @@ def _refresh_network_info(s: Session, instance_id: str) -> None:
         inst.network_info = info
 
 
+def refresh_network_info(s: Session, instance_id: str) -> None:
+    """After a NIC was attached or detached: the instance's network_info as its ports
+    are now (even when it had none before)."""
+    inst = s.get(Instance, instance_id)
+    if inst is not None:
+        info = netsvc.network_info_for_instance(s, instance_id)
+        if info != inst.network_info:
+            inst.network_info = info
+
+
 def deallocate_network(s: Session, instance_id: str) -> None:
     netsvc.deallocate_for_instance(s, instance_id)

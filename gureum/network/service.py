@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gureum.errors import Conflict, Forbidden, InvalidInput
+from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gureum.network import bindings, ports, resources, secgroups
 from gureum.network import models as m
 
@@ -183,6 +183,7 @@ def _vif(port: m.Port, host: str | None = None) -> dict[str, Any]:
         "binding_host_id": (binding.host or None) if binding else None,
         "preexisting": not port.delete_with_instance,
         "active": port.status == m.ACTIVE,
+        "device_index": port.device_index,
         "subnets": [{"id": sn.id, "cidr": sn.cidr, "ip_version": sn.ip_version,
                      "gateway_ip": sn.gateway_ip, "enable_dhcp": sn.enable_dhcp,
                      "dns_nameservers": list(sn.dns_nameservers),
@@ -304,6 +305,75 @@ def deallocate_for_instance(s: Session, instance_id: str) -> None:
         else:
             ports.detach(port)
             resources.touch(port)
+    s.flush()
+
+
+# -- interfaces attached to a running server (Nova's os-interface) ---------------------
+
+def _as_not_found(exc: InvalidInput) -> NotFound | InvalidInput:
+    """The servers API answers a missing network or port with 400; os-interface 404."""
+    if exc.details.get("nova_type") in ("NetworkNotFound", "PortNotFound"):
+        return NotFound(exc.message, nova_type=exc.details["nova_type"])
+    return exc
+
+
+def attach_port(s: Session, *, instance_id: str, project_id: str, is_admin: bool,
+                host: str | None, availability_zone: str | None = None,
+                port_id: str | None = None, network_id: str | None = None,
+                fixed_ip: str | None = None) -> dict[str, Any]:
+    """One more NIC for the instance: the user's port (``port_id``, 409 PortInUse when
+    another device has it) or a new port on ``network_id`` (optionally with
+    ``fixed_ip``; neither: the one usable network). It takes the lowest free NIC
+    place (``device_index``) and is bound to ``host``. Returns its network_info entry.
+    """
+    used = {p.device_index for p in _instance_ports(s, instance_id)}
+    index = next(i for i in range(len(used) + 1) if i not in used)
+    owner = f"compute:{availability_zone or DEFAULT_AZ}"
+    try:
+        if port_id:
+            port = _port(s, project_id, is_admin, port_id, instance_id)
+            if port.device_id == instance_id:
+                raise Conflict(f"Port {port_id} is still in use.", nova_type="PortInUse")
+            port.device_id, port.device_owner, port.device_index = instance_id, owner, index
+            resources.touch(port)
+        else:
+            net = (_network(s, project_id, is_admin, network_id) if network_id
+                   else _auto_network(s, project_id, required=True))
+            assert net is not None
+            if not network_id:
+                _network(s, project_id, is_admin, net.id)
+            fixed = _fixed_ip(s, net, fixed_ip) if fixed_ip else None
+            resources.check_quota(s, project_id, "port")
+            body: dict[str, Any] = {"device_id": instance_id, "device_owner": owner,
+                                    "device_index": index}
+            if fixed:
+                body["fixed_ips"] = [{"ip_address": fixed}]
+            port = ports.new_port(s, net, project_id, body, delete_with_instance=True)
+    except InvalidInput as exc:
+        raise _as_not_found(exc) from None
+    if host:
+        bindings.set_host(port, host)
+    s.flush()
+    return _vif(port)
+
+
+def instance_port(s: Session, instance_id: str, port_id: str) -> m.Port | None:
+    """The instance's port ``port_id`` (None: no such port, or not the instance's)."""
+    port = s.get(m.Port, port_id) if isinstance(port_id, str) else None
+    return port if port is not None and port.device_id == instance_id else None
+
+
+def release_port(s: Session, instance_id: str, port_id: str) -> None:
+    """A NIC detached: the port goes if Compute made it, else it is detached and kept
+    (S11)."""
+    port = instance_port(s, instance_id, port_id)
+    if port is None:
+        return
+    if port.delete_with_instance:
+        ports.remove_port(s, port)
+    else:
+        ports.detach(port)
+        resources.touch(port)
     s.flush()
 
 

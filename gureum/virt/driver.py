@@ -57,6 +57,12 @@ class VolumeAttachFailed(DriverError):
     step = "volume"
 
 
+class InterfaceAttachFailed(DriverError):
+    """A NIC could not be plugged into (or unplugged from) the guest."""
+
+    step = "interface"
+
+
 class ConsoleUnavailable(DriverError):
     """The guest is defined here but has no console to connect to right now (it is not
     running: stopped, suspended, still waiting for a live migration's state)."""
@@ -351,6 +357,34 @@ class VirtDriver(ABC):
         definition plugs it; detaching a volume that is not attached succeeds.
         After failure (VolumeAttachFailed, e.g. the guest did not release the disk in
         time; GuestNotFound): the volume stays attached and in the definition.
+        """
+
+    # -- interfaces (Nova's os-interface) ---------------------------------------------
+    @abstractmethod
+    async def attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:
+        """Add a NIC for the port ``vif`` describes (one ``network_info`` entry: its
+        ``port_id``, ``mac_address``, ``network_id``, ``vif_type``/``vif_details`` as
+        bound to this host, ``mtu``, ``device_index``).
+
+        After success: the port is in the guest's definition (every later start, hard
+        reboot and move plugs it) and, when the guest runs, a NIC with the port's MAC
+        is plugged into it now (hot-plugged; its host side, a tap, plugged by the
+        host's VIF driver). A stopped guest's attach only changes its definition.
+        Attaching a port that is attached already succeeds and changes nothing.
+        After failure (InterfaceAttachFailed; GuestNotFound when the guest is not
+        here): the guest is as before, the port neither plugged nor in its definition
+        and nothing of it left on the host.
+        """
+
+    @abstractmethod
+    async def detach_interface(self, guest_id: str, port_id: str) -> None:
+        """Unplug the port's NIC from the guest and take it out of the definition.
+
+        After success: the guest has no NIC for the port, no later definition plugs
+        it and its host side (tap) is gone; detaching a port that is not attached
+        succeeds. After failure (InterfaceAttachFailed, e.g. the guest did not
+        release the device in time; GuestNotFound): the NIC stays attached and in
+        the definition.
         """
 
     @abstractmethod

@@ -70,6 +70,7 @@ from gureum.virt.driver import (
     GuestNotFound,
     GuestSpec,
     HostResources,
+    InterfaceAttachFailed,
     MigrationFailed,
     PowerOffResult,
     PreflightFacts,
@@ -90,6 +91,7 @@ _ERRORS: dict[str, type[DriverError]] = {
     "spawn": SpawnFailed, "preflight": PreflightFailed, "live_migrate": MigrationFailed,
     "import_disks": MigrationFailed, "finish_migration": MigrationFailed,
     "attach_volume": VolumeAttachFailed, "detach_volume": VolumeAttachFailed,
+    "attach_interface": InterfaceAttachFailed, "detach_interface": InterfaceAttachFailed,
 }
 
 
@@ -534,6 +536,32 @@ class FakeDriver(VirtDriver):
         """The guest's attached volumes: volume id → device name (for tests)."""
         return {str(b["volume_id"]): str(b.get("device_name") or "")
                 for b in self._guest(guest_id).spec.block_devices}
+
+    async def attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:
+        g = self._guest(guest_id)
+        port_id, mac = vif.get("port_id"), vif.get("mac_address")
+        if not isinstance(port_id, str) or not port_id or not isinstance(mac, str) or not mac:
+            raise InterfaceAttachFailed("The interface names no port_id and mac_address.")
+        await self._step("attach_interface", guest_id)
+        if any(p.get("port_id") == port_id for p in g.spec.network_info):
+            return
+        g.spec = dataclasses.replace(g.spec, network_info=[*g.spec.network_info, dict(vif)])
+        if g.power_state == states.RUNNING:
+            g.console.append(f"virtio_net: new NIC {mac.lower()}")
+        self._save(g)
+
+    async def detach_interface(self, guest_id: str, port_id: str) -> None:
+        g = self._guest(guest_id)
+        await self._step("detach_interface", guest_id)
+        kept = [p for p in g.spec.network_info if p.get("port_id") != port_id]
+        if len(kept) != len(g.spec.network_info):
+            g.spec = dataclasses.replace(g.spec, network_info=kept)
+            self._save(g)
+
+    def interfaces(self, guest_id: str) -> dict[str, str]:
+        """The guest's NICs: port id → MAC (for tests)."""
+        return {str(p.get("port_id")): str(p.get("mac_address") or "").lower()
+                for p in self._guest(guest_id).spec.network_info}
 
     async def snapshot(self, guest_id: str, target_path: str) -> int:
         g = self._guest(guest_id)

@@ -26,6 +26,7 @@ from gureum.virt.driver import (
     GuestNotFound,
     GuestSpec,
     HostResources,
+    InterfaceAttachFailed,
     MigrationFailed,
     NotSupported,
     PreflightFacts,
@@ -163,10 +164,11 @@ def requires(host: Host, capability: str) -> None:
 
 
 def spec(guest_id: str = "g1", root_gb: int = 1, memory_mb: int = 128,
-         block_devices: list[dict[str, Any]] | None = None) -> GuestSpec:
+         block_devices: list[dict[str, Any]] | None = None,
+         network_info: list[dict[str, Any]] | None = None) -> GuestSpec:
     return GuestSpec(id=guest_id, name="instance-00000001", vcpus=1, memory_mb=memory_mb,
                      root_gb=root_gb, hostname="vm1", block_devices=block_devices or [],
-                     **_SPEC_FIELDS)
+                     network_info=network_info or [], **_SPEC_FIELDS)
 
 
 # Drivers started by the running test: their agents stop when it ends (cleanup_host:
@@ -506,6 +508,82 @@ def test_detach_volume(drivers: Hosts, tmp_path: Path) -> None:
     run(go())
 
 
+# -- interfaces -----------------------------------------------------------------------------
+
+P1 = {"port_id": "1e0c3a52-8d8e-4f0e-9d0b-5a1b2c3d4e01", "mac_address": "fa:16:3e:00:00:01",
+      "network_id": "0d2e7f10-aaaa-4bbb-8ccc-000000000001", "vif_type": "user",
+      "vif_details": {}, "mtu": 1450, "device_index": 0}
+P2 = {**P1, "port_id": "2f1d4b63-9e9f-4a1f-8e1c-6b2c3d4e5f02", "mac_address": "fa:16:3e:00:00:02",
+      "device_index": 1}
+
+
+async def nics_of(driver: VirtDriver, guest_id: str = "g1") -> dict[str, str]:
+    """The guest's NICs (port id → MAC) as its definition has them; on QEMU a running
+    guest's process must have exactly those plugged, with those MACs."""
+    if isinstance(driver, FakeDriver):
+        return driver.interfaces(guest_id)
+    from gureum.virt.qemu import domain
+
+    dom = domain.load(driver.files(guest_id)) or {}  # type: ignore[attr-defined]
+    defined = {str(n["port_id"]): str(n["mac"]) for n in dom.get("nics", [])}
+    if driver._pid(guest_id) is not None:  # type: ignore[attr-defined]
+        running_nics = await driver.plugged_nics(guest_id)  # type: ignore[attr-defined]
+        assert sorted(running_nics.values()) == sorted(defined.values())
+    return defined
+
+
+def test_attach_interface(drivers: Hosts) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        driver = await running(host)
+        await driver.attach_interface("g1", P1)  # hot-plugged into the running guest
+        assert await nics_of(driver) == {P1["port_id"]: P1["mac_address"]}
+        await driver.attach_interface("g1", P1)  # attached already: no change
+        assert await nics_of(driver) == {P1["port_id"]: P1["mac_address"]}
+        await driver.power_off("g1", timeout=0, retry_interval=1)
+        await driver.attach_interface("g1", P2)  # a stopped guest: its definition
+        both = {P1["port_id"]: P1["mac_address"], P2["port_id"]: P2["mac_address"]}
+        assert await nics_of(driver) == both
+        await driver.power_on(spec(network_info=[P1, P2]))  # a start plugs them
+        assert await nics_of(driver) == both
+        await driver.reboot(spec(network_info=[P1, P2]), hard=True)
+        assert await nics_of(await host.restart()) == both
+        with pytest.raises(GuestNotFound):
+            await host.driver.attach_interface("nope", P1)
+        if host.harness.fail_next is not None:
+            host.fail_next("attach_interface", "no free slot")
+            third = {**P1, "port_id": "p3", "mac_address": "fa:16:3e:00:00:03",
+                     "device_index": 2}
+            with pytest.raises(InterfaceAttachFailed):
+                await host.driver.attach_interface("g1", third)
+            assert await nics_of(host.driver) == both  # as before
+    run(go())
+
+
+def test_detach_interface(drivers: Hosts) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        driver = await host.start()
+        await driver.spawn(spec(network_info=[P1, P2]))
+        if not isinstance(driver, FakeDriver):  # a real guest releases a device once booted
+            await _booted(driver)
+        await driver.detach_interface("g1", P2["port_id"])
+        assert await nics_of(driver) == {P1["port_id"]: P1["mac_address"]}
+        await driver.detach_interface("g1", P2["port_id"])  # not attached: nothing to do
+        await driver.reboot(spec(network_info=[P1]), hard=True)
+        assert await nics_of(driver) == {P1["port_id"]: P1["mac_address"]}
+        with pytest.raises(GuestNotFound):
+            await driver.detach_interface("nope", P1["port_id"])
+        if host.harness.fail_next is not None:
+            host.fail_next("detach_interface", "guest did not release it")
+            with pytest.raises(InterfaceAttachFailed):
+                await driver.detach_interface("g1", P1["port_id"])
+            assert await nics_of(driver) == {P1["port_id"]: P1["mac_address"]}
+    run(go())
+
+
 async def _booted(driver: VirtDriver, guest_id: str = "g1", timeout: float = 120) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while test_guest.READY not in await driver.console_output(guest_id):
@@ -834,4 +912,4 @@ def test_every_driver_method_has_a_contract_test() -> None:
                if not name.startswith("_")}
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     assert methods - tested == set()
-    assert len(methods) == 33
+    assert len(methods) == 35

@@ -44,6 +44,7 @@ def family() -> Family:
         hypervisors,
         images,
         instance_actions,
+        interfaces,
         keypairs,
         migrations,
         quota_sets,
@@ -68,7 +69,7 @@ def family() -> Family:
     for module in (services, hypervisors, availability_zones, aggregates, server_groups,
                    instance_actions, migrations, quota_sets, usage, server_metadata,
                    server_tags, server_ips, extensions, images, security_groups,
-                   floating_ip_pools, volume_attachments):
+                   floating_ip_pools, volume_attachments, interfaces):
         router.include(module.router)
     return Family("compute", "/compute", router, compute_fault, microversions=MICROVERSIONS)
 

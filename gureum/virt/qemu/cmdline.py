@@ -85,6 +85,7 @@ def argv(domain: dict[str, Any], binary: str, incoming: str | None = None) -> li
     for vol in domain.get("volumes", []):
         if vol.get("boot"):
             args += volumes.qemu_args(vol)
+    args += vif.port_args()  # the NICs' root ports, before the NICs on them
     for nic in domain.get("nics", []):
         args += vif.qemu_args(nic)
     args += volumes.port_args()  # after the other devices: their addresses stay

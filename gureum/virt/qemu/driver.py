@@ -27,6 +27,7 @@ from gureum.virt.driver import (
     GuestNotFound,
     GuestSpec,
     HostResources,
+    InterfaceAttachFailed,
     PowerOffResult,
     PreflightFacts,
     PreflightFailed,
@@ -35,13 +36,14 @@ from gureum.virt.driver import (
     VncConsole,
     VolumeAttachFailed,
 )
-from gureum.virt.qemu import cmdline, disks, domain, process, vif, volumes
+from gureum.virt.qemu import cmdline, disks, domain, interfaces, process, vif, volumes
 from gureum.virt.qemu.domain import GuestFiles
 from gureum.virt.qemu.migration import MigrationOptions
 from gureum.virt.qemu.monitor import Monitor, MonitorError, MonitorGone
 from gureum.virt.qemu.moving import Mover
 
 log = logging.getLogger("gureum.virt.qemu")
+nics = vif  # the VIF registry, where a parameter is named ``vif`` (the contract's)
 
 MARKER_PREFIX = ".gureum-shared-"
 _MARKER = re.compile(r"[0-9a-f]{32}")
@@ -649,6 +651,75 @@ class QemuDriver(VirtDriver):
                                      if b.get("volume_id") != volume_id]
             dom["spec"] = spec
             domain.save(files, dom)
+
+    # -- interfaces: gureum/virt/qemu/interfaces.py -----------------------------------
+    async def attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:
+        async with self._lock(guest_id):
+            dom = self._domain(guest_id)
+            files = self.files(guest_id)
+            present = list(dom.get("nics") or [])
+            port_id = vif.get("port_id")
+            if any(n.get("port_id") == port_id for n in present):
+                return
+            if files.suspend_state.exists():
+                raise InterfaceAttachFailed(f"Guest {guest_id} is suspended: its saved state "
+                                            "cannot take a new NIC.")
+            # A slot is taken by a NIC on its root port, and (its netdev id) by one on the
+            # root bus with that number.
+            taken = {n.get("slot") for n in present} | {
+                int(str(n.get("id"))[3:]) for n in present
+                if str(n.get("id", "")).startswith("net") and str(n.get("id"))[3:].isdigit()}
+            slot = nics.slot_of(vif)
+            if slot is None or slot in taken:
+                slot = next((i for i in range(nics.NIC_PORTS) if i not in taken), None)
+            if slot is None:
+                raise InterfaceAttachFailed(f"Guest {guest_id} has no free NIC slot (at most "
+                                            f"{nics.NIC_PORTS}).")
+            try:
+                nic = await asyncio.to_thread(self.vifs.plug, guest_id,
+                                              {**vif, "device_index": slot}, slot)
+            except (nics.VifError, OSError) as exc:
+                raise InterfaceAttachFailed(f"Plugging port {port_id} on {self.host} "
+                                            f"failed: {exc}") from exc
+            try:
+                if self._pid(guest_id) is not None:
+                    await interfaces.hot_plug(self.monitor(guest_id), nic)
+            except BaseException:
+                await asyncio.to_thread(nics.unplug_all, guest_id, [nic], self.host)
+                raise
+            dom["nics"] = [*present, nic]
+            spec = dict(dom.get("spec") or {})
+            spec["network_info"] = [*(p for p in spec.get("network_info") or []
+                                      if p.get("port_id") != port_id),
+                                    {**vif, "device_index": slot}]
+            dom["spec"] = spec
+            domain.save(files, dom)
+
+    async def detach_interface(self, guest_id: str, port_id: str) -> None:
+        async with self._lock(guest_id):
+            dom = self._domain(guest_id)
+            files = self.files(guest_id)
+            nic = next((n for n in dom.get("nics") or [] if n.get("port_id") == port_id),
+                       None)
+            if nic is None:
+                return
+            if files.suspend_state.exists():
+                raise InterfaceAttachFailed(f"Guest {guest_id} is suspended: its saved state "
+                                            "holds the NIC.")
+            if self._pid(guest_id) is not None:
+                await interfaces.hot_unplug(self.monitor(guest_id), nic,
+                                            self.volume_detach_timeout)
+            dom["nics"] = [n for n in dom["nics"] if n.get("port_id") != port_id]
+            spec = dict(dom.get("spec") or {})
+            spec["network_info"] = [p for p in spec.get("network_info") or []
+                                    if p.get("port_id") != port_id]
+            dom["spec"] = spec
+            domain.save(files, dom)
+            await asyncio.to_thread(vif.unplug_all, guest_id, [nic], self.host)
+
+    async def plugged_nics(self, guest_id: str) -> dict[str, str]:
+        """The running guest's NICs as QEMU has them: device id → MAC (for tests)."""
+        return await interfaces.plugged(self.monitor(guest_id))
 
     async def get_vnc_console(self, guest_id: str) -> VncConsole:
         """QEMU's own VNC websocket (``-vnc <listen>:<display>,websocket=<port>``), as the

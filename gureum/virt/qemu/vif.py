@@ -29,6 +29,20 @@ The interface (the networking issue plugs its data plane in by registering a
 - ``unplug(guest_id, nic)``: undo ``plug`` (idempotent; the guest's process is
   gone). Both work from the entry alone.
 
+NICs sit on PCIe root ports (a q35 machine cannot hot-plug onto its root bus):
+the port of its ``device_index`` (the NIC's place in the instance, which Compute
+keeps for the port), ``hp-net0`` … ``hp-net7``, made at boot. The place of each
+NIC is so a function of the spec alone: a hard reboot, and a live migration's
+destination, define the same devices at the same addresses as the guest that
+runs, hot-plugged NICs included. A port without a ``device_index`` (a guest
+defined by hand) sits on the root bus, and cannot be hot-unplugged.
+
+Hot-plug (``hot_plug``/``hot_unplug``): the host side is plugged as for a boot
+(``plug``), then QMP ``netdev_add`` and ``device_add`` of a virtio-net-pci with
+the port's MAC on its root port; unplugging is ``device_del``, waiting until the
+guest released the device (DEVICE_DELETED: it is gone from the QOM tree), then
+``netdev_del`` and the host side's ``unplug``.
+
 Tap names hold the host: the hosts of one machine (`gureum up --hosts 2`) share
 its network namespace, and during a live migration both run a QEMU for the port.
 """
@@ -53,6 +67,8 @@ from typing import Any, ClassVar
 log = logging.getLogger("gureum.virt.qemu.vif")
 
 IFNAMSIZ = 15  # usable characters of a Linux interface name
+NIC_PORTS = 8  # hot-plug root ports for NICs: device_index 0 … 7
+FIRST_NIC_CHASSIS = 64  # their chassis numbers (volumes' ports use 32 …)
 LOCK = Path(tempfile.gettempdir()) / "gureum-vif.lock"  # one machine, every agent
 
 
@@ -191,15 +207,25 @@ class Vifs:
         return found
 
     def plug(self, guest_id: str, port: dict[str, Any], index: int) -> dict[str, Any]:
-        return self.for_port(port).plug(guest_id, port, index)
+        nic = self.for_port(port).plug(guest_id, port, index)
+        slot = slot_of(port)
+        if slot is not None:
+            nic["slot"] = slot
+        return nic
 
     def plug_all(self, guest_id: str, network_info: list[dict[str, Any]]
                  ) -> list[dict[str, Any]]:
         """Every port, in order; when one fails, the ones plugged before it are undone."""
         nics: list[dict[str, Any]] = []
+        slots = [slot_of(p) for p in network_info]
+        taken = {s for s in slots if s is not None}
+        spare = (i for i in range(NIC_PORTS + len(network_info)) if i not in taken)
         try:
-            for i, port in enumerate(network_info):
-                nics.append(self.plug(guest_id, port, i))
+            for port, slot in zip(network_info, slots, strict=True):
+                # The netdev id follows the slot, so a hot-plugged NIC's id never
+                # collides with a boot NIC's.
+                nics.append(self.plug(guest_id, port, slot if slot is not None
+                                      else next(spare)))
         except BaseException:
             unplug_all(guest_id, nics, self.host)
             raise
@@ -217,11 +243,49 @@ def driver_of(nic: dict[str, Any]) -> type[VifDriver]:
     return found
 
 
+def slot_of(port: dict[str, Any]) -> int | None:
+    """The root port a port's NIC sits on: its ``device_index`` (None: the root bus)."""
+    index = port.get("device_index")
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < NIC_PORTS:
+        return index
+    return None
+
+
+def port_args() -> list[str]:
+    """The NICs' hot-plug root ports every guest is made with (before its NICs)."""
+    args: list[str] = []
+    for i in range(NIC_PORTS):
+        args += ["-device", f"pcie-root-port,id=hp-net{i},chassis={FIRST_NIC_CHASSIS + i},"
+                            "bus=pcie.0"]
+    return args
+
+
 def qemu_args(nic: dict[str, Any]) -> list[str]:
     """The ``-netdev``/``-device`` arguments of a NIC entry: a virtio-net device with the
-    port's MAC on the backend its driver plugged."""
+    port's MAC on the backend its driver plugged (on its root port when it has one)."""
+    bus = f",bus=hp-net{nic['slot']}" if nic.get("slot") is not None else ""
     return ["-netdev", driver_of(nic).netdev(nic),
-            "-device", f"virtio-net-pci,netdev={nic['id']},mac={nic['mac']},id=dev-{nic['id']}"]
+            "-device", f"virtio-net-pci,netdev={nic['id']},mac={nic['mac']},"
+                       f"id=dev-{nic['id']}{bus}"]
+
+
+def netdev_arguments(nic: dict[str, Any]) -> dict[str, Any]:
+    """QMP ``netdev_add`` arguments for a NIC entry (the ``-netdev`` value as a dict)."""
+    kind, *options = driver_of(nic).netdev(nic).split(",")
+    args: dict[str, Any] = {"type": kind}
+    for option in options:
+        key, _, value = option.partition("=")
+        args[key] = value
+    return args
+
+
+def device_arguments(nic: dict[str, Any]) -> dict[str, Any]:
+    """QMP ``device_add`` arguments for a NIC entry."""
+    dev: dict[str, Any] = {"driver": "virtio-net-pci", "id": f"dev-{nic['id']}",
+                           "netdev": nic["id"], "mac": nic["mac"]}
+    if nic.get("slot") is not None:
+        dev["bus"] = f"hp-net{nic['slot']}"
+    return dev
 
 
 def unplug(guest_id: str, nic: dict[str, Any]) -> None:
