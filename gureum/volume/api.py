@@ -64,6 +64,7 @@ def family() -> Family:
         api_actions,
         api_attachments,
         api_discovery,
+        api_groups,
         api_limits,
         api_messages,
         api_services,

@@ -74,6 +74,45 @@ class QosSpecs(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class GroupType(Base):
+    __tablename__ = "volume_group_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    group_specs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Group(Base):
+    """A generic volume group (3.13+): volumes snapshotted together."""
+
+    __tablename__ = "volume_groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(32), default="available")
+    group_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_group_types.id"),
+                                               index=True)
+    volume_type_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    availability_zone: Mapped[str] = mapped_column(String(255), default=ZONE)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GroupSnapshot(Base):
+    __tablename__ = "volume_group_snapshots"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    group_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_groups.id"),
+                                          index=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    group_type_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Volume(Base):
     __tablename__ = "volumes"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
@@ -94,6 +133,7 @@ class Volume(Base):
                                                 index=True)
     snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     source_volid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    group_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     migration_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     provider_location: Mapped[str | None] = mapped_column(String(255), nullable=True)
@@ -142,6 +182,8 @@ class Snapshot(Base):
     description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     size: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32), default="creating", index=True)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True,
+                                                          index=True)
     progress: Mapped[str] = mapped_column(String(8), default="0%")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     provider_location: Mapped[str | None] = mapped_column(String(255), nullable=True)

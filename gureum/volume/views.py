@@ -55,7 +55,7 @@ def volume(req: Request, v: m.Volume) -> dict[str, Any]:
         out["os-vol-mig-status-attr:migstat"] = v.migration_status
         out["os-vol-mig-status-attr:name_id"] = None
     if at_least(req, "3.13"):
-        out["group_id"] = None
+        out["group_id"] = v.group_id
     if at_least(req, "3.21"):
         out["provider_id"] = None
     if at_least(req, "3.48"):
@@ -86,7 +86,7 @@ def snapshot(req: Request, snap: m.Snapshot) -> dict[str, Any]:
         "os-extended-snapshot-attributes:project_id": snap.project_id,
     }
     if at_least(req, "3.14"):
-        out["group_snapshot_id"] = None
+        out["group_snapshot_id"] = snap.group_snapshot_id
     if at_least(req, "3.41"):
         out["user_id"] = snap.user_id
     if at_least(req, "3.65"):

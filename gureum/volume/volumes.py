@@ -112,8 +112,16 @@ def create_volume(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Vo
         raise e.bad_request(f"Availability zone '{zone}' is invalid.", "availability_zone")
     if body.get("backup_id"):
         raise e.not_found("backup", str(body["backup_id"]))
-    if body.get("consistencygroup_id") or body.get("group_id"):
-        raise e.not_found("group", str(body.get("consistencygroup_id") or body["group_id"]))
+    if body.get("consistencygroup_id"):
+        raise e.not_found("group", str(body["consistencygroup_id"]))
+    group = None
+    if body.get("group_id"):
+        group = s.get(m.Group, str(body["group_id"]))
+        if group is None or not policy.owns(ctx, group.project_id):
+            raise e.not_found("group", str(body["group_id"]))
+        if group.status != "available":
+            raise e.bad_request(f"Invalid group: group {group.id} status must be available.",
+                                "group_id")
     multiattach = schemas.boolean(body.get("multiattach", False), "multiattach")
     size = schemas.size(body.get("size"), allow_none=True)
     sources = [k for k in ("snapshot_id", "source_volid", "imageRef", "image_id")
@@ -178,11 +186,15 @@ def create_volume(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Vo
                                 "is not of type 'integer'", "size")
         size = min_size
     vtype = vtype or types.default_for(s, project_id)
+    if group is not None and vtype.id not in (group.volume_type_ids or []):
+        raise e.bad_request(f"Invalid volume: volume type {vtype.id} is not supported by "
+                            f"group {group.id}.", "volume_type")
     quotas.check(s, project_id, vtype.name, volumes=1, gigabytes=size, volume_size=size)
     v = m.Volume(project_id=project_id, user_id=ctx.user_id, name=name,
                  description=description, size=size, status="creating",
                  availability_zone=m.ZONE, volume_type_id=vtype.id, snapshot_id=snapshot_id,
-                 source_volid=source_volid, image_id=image.id if image is not None else None,
+                 source_volid=source_volid, group_id=group.id if group else None,
+                 image_id=image.id if image is not None else None,
                  bootable=bootable, multiattach=multiattach, metadata_=metadata,
                  image_metadata=image_meta, admin_metadata={}, task={}, created_at=utcnow())
     s.add(v)
