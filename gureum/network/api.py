@@ -123,6 +123,9 @@ EXTENSIONS = [
      "resources.", "2015-06-17T12:15:12-00:00"),
     ("security-group", "security-group", "The security groups extension.",
      "2012-10-05T10:00:00-00:00"),
+    ("security-groups-default-rules", "Default rules for security groups",
+     "Configure set of security group rules used in newly created security groups",
+     "2023-02-07T10:00:00-00:00"),
     ("service-type", "Neutron Service Type Management",
      "API for retrieving service providers for Neutron advanced services",
      "2013-01-20T00:00:00-00:00"),
@@ -171,7 +174,9 @@ async def resources(req: Request) -> Response:
     # Neutron's index names its core resources (and gureum, as ever, those others add).
     names = [("network", "networks"), ("subnet", "subnets"), ("subnetpool", "subnetpools"),
              ("port", "ports"), ("security_group", "security-groups"),
-             ("security_group_rule", "security-group-rules"), ("router", "routers"),
+             ("security_group_rule", "security-group-rules"),
+             ("default_security_group_rule", "default-security-group-rules"),
+             ("router", "routers"),
              ("floatingip", "floatingips"), ("agent", "agents")]
     return json_response({"resources": [
         {"name": name, "collection": plural,

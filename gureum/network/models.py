@@ -370,3 +370,23 @@ class AddressScope(Base):
     shared: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     # Not on the wire (Neutron's address scopes have no timestamps): list order.
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class DefaultSecurityGroupRule(Base):
+    """A template the rules of new security groups are made from (Neutron's
+    security-groups-default-rules): for each project's default group, for the groups
+    projects make, or both. ``remote_group_id`` may be ``PARENT``: the new group itself."""
+
+    __tablename__ = "network_default_security_group_rules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(8), default="IPv4")
+    protocol: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    remote_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    used_in_default_sg: Mapped[bool] = mapped_column(Boolean, default=False)
+    used_in_non_default_sg: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -177,7 +177,8 @@ def validated(body: dict[str, Any]) -> dict[str, Any]:
             "description": body.get("description") or ""}
 
 
-def same_key(rule: m.SecurityGroupRule | dict[str, Any]) -> tuple[Any, ...]:
+def same_key(rule: m.SecurityGroupRule | m.DefaultSecurityGroupRule | dict[str, Any]
+             ) -> tuple[Any, ...]:
     """What makes two rules of a group the same rule (Neutron's duplicate check)."""
     def get(name: str) -> Any:
         return rule[name] if isinstance(rule, dict) else getattr(rule, name)

@@ -2,10 +2,12 @@
 membership, and the rules the data plane enforces for a port.
 
 * Every project has one ``default`` group, made on its first use (listing
-  groups, creating a port or a server) with Neutron's four rules: egress
+  groups, creating a port or a server) with the rules of the default security
+  group rules (``secgroup_defaults``), at first Neutron's four: egress
   anywhere over IPv4 and IPv6, ingress from members of the group itself over
   IPv4 and IPv6. It cannot be renamed, nor deleted by its project (409).
-* A new group allows all egress (two rules), no ingress.
+* A new group gets the templates for custom groups: at first all egress (two
+  rules), no ingress.
 * A port with port security on and no groups named joins its project's
   default group; a port of the network's own (``network:*`` owners: router
   interfaces, DHCP) joins none. Groups need port security (400 on create, 409
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session, object_session
 from gureum.context import RequestContext
 from gureum.errors import Conflict, InvalidInput, NotFound
 from gureum.network import errors as e
-from gureum.network import listing, policy, resources, views
+from gureum.network import listing, policy, resources, secgroup_defaults, views
 from gureum.network import models as m
 from gureum.network import secgroup_rules as rules
 
@@ -112,9 +114,9 @@ def _add_rule(s: Session, group: m.SecurityGroup, **attrs: Any) -> m.SecurityGro
     return rule
 
 
-def _egress_rules(s: Session, group: m.SecurityGroup) -> None:
-    for ether in ("IPv4", "IPv6"):
-        _add_rule(s, group, direction="egress", ethertype=ether)
+def _template_rules(s: Session, group: m.SecurityGroup, default: bool) -> None:
+    for attrs in secgroup_defaults.rules_for_new_group(s, group.id, default):
+        _add_rule(s, group, **attrs)
 
 
 def ensure_default(s: Session, project_id: str) -> str:
@@ -129,10 +131,7 @@ def ensure_default(s: Session, project_id: str) -> str:
             s.add(group)
             s.flush()
             s.add(m.DefaultSecurityGroup(project_id=project_id, security_group_id=group.id))
-            _egress_rules(s, group)
-            for ether in ("IPv4", "IPv6"):
-                _add_rule(s, group, direction="ingress", ethertype=ether,
-                          remote_group_id=group.id)
+            _template_rules(s, group, default=True)
             s.flush()
     except IntegrityError:  # a concurrent first request made it
         found = default_group_id(s, project_id)
@@ -175,7 +174,7 @@ def create_group(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Sec
                             stateful=body.get("stateful", True))
     s.add(group)
     s.flush()
-    _egress_rules(s, group)
+    _template_rules(s, group, default=False)
     s.flush()
     if body.get("tags"):
         resources.set_tags(s, group, body["tags"])

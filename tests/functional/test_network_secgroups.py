@@ -289,3 +289,52 @@ def test_odd_input_is_a_400_never_a_500(api: Api, demo_token: str) -> None:
     assert r.status_code == 400
     r = api.request("GET", f"{SGR}?bogus=1", demo_token)
     assert r.status_code == 400
+    some_rule = api.request("GET", SGR, demo_token).json()["security_group_rules"][0]
+    error(api.request("GET", f"{SGR}/{some_rule['id']}/tags", demo_token), 404)  # no tags
+
+
+DSGR = f"{N}/default-security-group-rules"
+
+
+def test_default_rules_are_templates_of_new_groups(api: Api, demo_token: str,
+                                                   admin_token: str) -> None:
+    seeded = api.request("GET", DSGR, demo_token).json()["default_security_group_rules"]
+    shapes = sorted((t["direction"], t["ethertype"], t["remote_group_id"],
+                     t["used_in_default_sg"], t["used_in_non_default_sg"]) for t in seeded)
+    assert shapes == [("egress", "IPv4", None, True, True), ("egress", "IPv6", None, True, True),
+                      ("ingress", "IPv4", "PARENT", True, False),
+                      ("ingress", "IPv6", "PARENT", True, False)]
+    body = {"default_security_group_rule": {"direction": "ingress", "protocol": "tcp",
+                                            "port_range_min": 22, "port_range_max": 22}}
+    error(api.request("POST", DSGR, demo_token, json=body), 403)
+    r = api.request("POST", DSGR, admin_token, json=body)
+    assert r.status_code == 201, r.text
+    ssh = r.json()["default_security_group_rule"]
+    assert (ssh["used_in_default_sg"], ssh["used_in_non_default_sg"]) == (False, True)
+    dup = api.request("POST", DSGR, admin_token, json=body)
+    assert ssh["id"] in error(dup, 409, "DefaultSecurityGroupRuleExists")["message"]
+    r = api.request("POST", DSGR, admin_token, json={"default_security_group_rule": {
+        "direction": "ingress", "protocol": "icmp", "used_in_default_sg": True,
+        "used_in_non_default_sg": False}})
+    icmp = r.json()["default_security_group_rule"]
+    error(api.request("POST", DSGR, admin_token, json={"default_security_group_rule": {
+        "direction": "ingress", "protocol": "tcp", "port_range_min": 9,
+        "port_range_max": 1}}), 400, "SecurityGroupInvalidPortRange")
+    try:
+        custom = sg(api, demo_token, name="templated")
+        assert sorted(str(r["protocol"]) for r in custom["security_group_rules"]) == [
+            "None", "None", "tcp"]
+        token = user_in_project(api, admin_token, "sg-templ", "sg-templ-project")
+        (default,) = groups(api, token)
+        assert sorted(str(r["protocol"]) for r in default["security_group_rules"]) == [
+            "None", "None", "None", "None", "icmp"]
+        r = api.request("GET", f"{DSGR}?used_in_default_sg=false", demo_token)
+        assert [t["id"] for t in r.json()["default_security_group_rules"]] == [ssh["id"]]
+        error(api.request("GET", f"{DSGR}/{ssh['id']}/tags", demo_token), 404)
+    finally:
+        for t in (ssh, icmp):
+            error(api.request("DELETE", f"{DSGR}/{t['id']}", demo_token), 403)
+            assert api.request("DELETE", f"{DSGR}/{t['id']}", admin_token).status_code == 204
+    error(api.request("GET", f"{DSGR}/{ssh['id']}", demo_token), 404,
+          "DefaultSecurityGroupRuleNotFound")
+    assert len(sg(api, demo_token, name="untemplated")["security_group_rules"]) == 2
