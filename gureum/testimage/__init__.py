@@ -50,7 +50,9 @@ What the guest prints on its serial console, in this order (one line each):
 - ``uptime-at-ready: 5.31`` seconds since the kernel started (``uptime-at-init``
                             earlier: when /init began);
 - ``GUREUM-READY``          the guest is up;
-- ``tick N`` every second, from 1;
+- ``tick N`` every second, from 1; after a tick, ``GUREUM-DISK vdb <bytes> <serial>``
+  for a disk plugged since (a volume: its serial is the volume id's first 20
+  characters) and ``GUREUM-DISK-GONE vdb`` for one unplugged;
 - on the power button: ``acpi: power button: syncing and powering off`` then
   ``gureum-guest: powered off cleanly``.
 """

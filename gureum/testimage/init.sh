@@ -117,9 +117,25 @@ fi
 
 echo "uptime-at-ready: $(cut -d ' ' -f 1 /proc/uptime)"
 echo "GUREUM-READY"
+# Disks plugged or unplugged later (volumes) are reported with the tick:
+# "GUREUM-DISK vdb <bytes> <serial>" and "GUREUM-DISK-GONE vdb".
+block_disks() { for d in /sys/block/vd*; do [ -e "$d" ] && printf ' %s' "${d##*/}"; done; }
+disks=$(block_disks)
 tick=0
 while :; do
     sleep 1
     tick=$((tick + 1))
     echo "tick $tick"
+    now=$(block_disks)
+    [ "$now" = "$disks" ] && continue
+    for n in $now; do
+        case " $disks " in *" $n "*) ;; *)
+            echo "GUREUM-DISK $n $(($(cat "/sys/block/$n/size") * 512))" \
+                "$(cat "/sys/block/$n/serial" 2>/dev/null)" ;;
+        esac
+    done
+    for n in $disks; do
+        case " $now " in *" $n "*) ;; *) echo "GUREUM-DISK-GONE $n" ;; esac
+    done
+    disks=$now
 done

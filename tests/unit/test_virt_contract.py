@@ -752,6 +752,33 @@ def test_live_migrate(drivers: Hosts) -> None:
     run(go())
 
 
+def test_volumes_follow_a_live_migration(drivers: Hosts, tmp_path: Path) -> None:
+    """A guest's volumes (on storage both hosts reach) are opened by the destination,
+    never copied: the attached ones as the spec says and one hot-plugged since."""
+    requires(drivers("h1"), "supports_live_migration")
+    source, dest = drivers("h1"), drivers("h2")
+
+    async def go() -> None:
+        v1, v2 = volume(tmp_path, V1), volume(tmp_path, V2)
+        bd1 = {"volume_id": V1, "device_name": "/dev/vdb", "boot_index": None,
+               "connection_info": v1}
+        src = await source.start()
+        await src.spawn(spec(block_devices=[bd1]))
+        if not isinstance(src, FakeDriver):
+            await _booted(src)
+        await src.attach_volume("g1", v2, "/dev/vdc")
+        dst = await dest.start()
+        both = [bd1, {"volume_id": V2, "device_name": "/dev/vdc", "boot_index": None,
+                      "connection_info": v2}]
+        uri = await dst.prepare_incoming(spec(block_devices=both), block_migration=True)
+        await src.live_migrate("g1", uri, block_migration=True)
+        assert await absent(src)
+        assert await volumes_of(dst) == {V1: "/dev/vdb", V2: "/dev/vdc"}
+        await dst.detach_volume("g1", V1)  # the destination's guest holds them now
+        assert await volumes_of(dst) == {V2: "/dev/vdc"}
+    run(go())
+
+
 def test_abort_migration(drivers: Hosts) -> None:
     requires(drivers("h1"), "supports_live_migration")
     source, dest = drivers("h1"), drivers("h2")

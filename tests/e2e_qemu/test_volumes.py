@@ -1,0 +1,82 @@
+"""Volumes in real guests: `openstack server add volume` hot-plugs a volume into a
+running QEMU guest (QMP shows the volume's file opened and its virtio disk plugged;
+the test guest prints ``GUREUM-DISK vdb <bytes> <serial>`` once its kernel sees
+it), `server remove volume` unplugs it (``GUREUM-DISK-GONE``), and a live migration
+takes it along: the destination's QEMU opens the same volume file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gureum.virt.qemu.monitor import Monitor
+from tests.e2e_qemu.guests import QemuCloud, qemu_cloud
+from tests.scenarios.ops import DEMO, CliServer
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def op(tmp_path_factory: pytest.TempPathFactory, cli: CliServer) -> Iterator[QemuCloud]:
+    with qemu_cloud(tmp_path_factory, cli, "qemu-volumes", hosts=2, shared=True) as o:
+        yield o
+
+
+def block_devices(op: QemuCloud, server_id: str) -> dict[str, str]:
+    """QMP query-block of the guest's QEMU: device (qdev path) → the file it has open."""
+    host = op.host_of(server_id)
+    sock = op.data_dir / "hosts" / host / "guests" / server_id / "qmp.sock"
+    if not sock.exists():  # the host's state directory, wherever gureum up put it
+        (sock,) = op.data_dir.rglob(f"{host}/**/guests/{server_id}/qmp.sock")
+    found: Any = asyncio.run(Monitor(sock, server_id).execute("query-block"))
+    return {str(b.get("qdev") or b.get("device")): str((b.get("inserted") or {}).get("file"))
+            for b in found}
+
+
+def wait_volume(op: QemuCloud, name: str, status: str, timeout: float = 60
+                ) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (v := op.cli_json("volume", "show", name, cloud=DEMO))["status"] != status:
+        assert time.monotonic() < deadline, f"{name} stayed {v['status']}, wanted {status}"
+        time.sleep(0.2)
+    shown: dict[str, Any] = v
+    return shown
+
+
+def test_hot_plug_unplug_and_live_migrate_with_a_volume(op: QemuCloud) -> None:
+    op.only_enabled("c01")
+    vm = op.cli_json("server", "create", "--image", "cirros", "--flavor", "m1.nano",
+                     "--network", "private", "--wait", "vm1", cloud=DEMO)
+    op.only_enabled("c01", "c02")
+    sid = vm["id"]
+    op.wait_boot(sid, 1)
+    vol = op.cli_json("volume", "create", "--size", "1", "vol1", cloud=DEMO)
+    wait_volume(op, "vol1", "available")
+
+    op.cli("server", "add", "volume", "vm1", "vol1", "--device", "/dev/vdb", cloud=DEMO)
+    wait_volume(op, "vol1", "in-use")
+    opened = [f for dev, f in block_devices(op, sid).items() if "dev-vol-" in dev]
+    assert len(opened) == 1 and vol["id"] in opened[0], block_devices(op, sid)
+    seen = op.wait_console(sid, lambda text: re.search(
+        r"GUREUM-DISK (vd\w+) (\d+) (\S+)", text), "the guest to see the new disk")
+    assert int(seen.group(2)) == 1 << 30 and seen.group(3) == vol["id"][:20]
+
+    op.cli("server", "migrate", "--live-migration", "--host", "c02", "--wait", sid)
+    assert op.wait(sid, {"ACTIVE"}, timeout=120)["OS-EXT-SRV-ATTR:host"] == "c02"
+    moved = [f for dev, f in block_devices(op, sid).items() if "dev-vol-" in dev]
+    assert moved == opened  # the same file, opened on c02
+    attachment = wait_volume(op, "vol1", "in-use")["attachments"][0]
+    assert attachment["server_id"] == sid
+
+    op.cli("server", "remove", "volume", "vm1", "vol1", cloud=DEMO)
+    wait_volume(op, "vol1", "available", timeout=90)
+    assert not [d for d in block_devices(op, sid) if "dev-vol-" in d]
+    op.wait_console(sid, lambda text: f"GUREUM-DISK-GONE {seen.group(1)}" in text,
+                    "the guest to see the disk go")
+    op.cli("server", "delete", "--wait", "vm1", cloud=DEMO)
