@@ -98,14 +98,14 @@ def refresh_status(port: m.Port) -> None:
 
 def set_host(port: m.Port, host: str, profile: dict[str, Any] | None = None,
              vnic_type: str | None = None) -> m.PortBinding:
-    """Make ``host`` the port's active binding ("" unbinds), computed afresh."""
+    """Make ``host`` the port's only binding, active ("" unbinds), computed afresh."""
     old = port.active_binding()
     vnic = vnic_type or (old.vnic_type if old else "normal")
     keep_profile = dict(old.profile) if old and profile is None else dict(profile or {})
+    # Bound anew (or unbound), a port has no move in progress: the bindings an earlier
+    # move prepared (and never activated or deleted) go too.
     for b in list(port.bindings):
-        # Unbinding drops the bindings a move had prepared too: nothing is moving.
-        if b.status == m.BINDING_ACTIVE or b.host == host or not host:
-            port.bindings.remove(b)
+        port.bindings.remove(b)
     if host:
         vif_type, details = vif_for_host(host, port.network, port)
     else:

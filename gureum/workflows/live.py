@@ -269,6 +269,8 @@ class LiveMigrationWorkflow(Workflow):
             if mig is not None:
                 mig.status = "error"
                 claims.release(s, mig.uuid)  # the destination's claim goes with it
+            if run.state.get("dest"):  # its bindings there were never activated
+                discard_network(s, run.instance_id, run.state["dest"])
             instances.save(s, run.instance_id, {"vm_state": states.ERROR, "task_state": None},
                            expected_task_state=run.task_state)
             instances.set_fault(s, run.instance_id, message, 500, message)

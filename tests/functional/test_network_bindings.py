@@ -101,3 +101,16 @@ def test_bad_input_and_policy(api: Api, admin_token: str, demo_token: str) -> No
         r = api.request(method, url, demo_token, json={"binding": {"host": "c01"}}
                         if method == "POST" else None)
         error(r, 403, "PolicyNotAuthorized")
+
+
+def test_binding_a_port_anew_drops_a_move_it_never_finished(api: Api, admin_token: str
+                                                            ) -> None:
+    """An inactive binding a move left behind (S5) goes when the port is bound again."""
+    pid = private_port(api, admin_token, **{"binding:host_id": "c01"})["id"]
+    call(api, admin_token, "POST", bindings_url(pid), 201, {"binding": {"host": "c02"}})
+    r = api.request("PUT", f"{N}/ports/{pid}", admin_token,
+                    json={"port": {"binding:host_id": "c03"}})
+    assert r.status_code == 200, r.text
+    listed = call(api, admin_token, "GET", bindings_url(pid), 200)["bindings"]
+    assert [(b["host"], b["status"]) for b in listed] == [("c03", "ACTIVE")]
+    assert listed[0]["vif_details"]["port_filter"] is True
