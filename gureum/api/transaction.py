@@ -23,18 +23,34 @@ error it returns instead of a response is raised once that transaction has
 committed, so the outcome stays recorded while the request fails.
 Work the conductor must do is not that: it is handed over in the transaction
 itself (an outbox row, see gureum/outbox.py).
+
+A transaction the database server ends as a deadlock victim (MariaDB/MySQL
+1213, PostgreSQL 40P01 or a serialization failure 40001) was rolled back
+whole, so the handler is run again from the start in a new one, a few times
+with a short random pause, as oslo.db's retry does for Neutron: many requests
+inserting into one unique index at once (100 port creates on one subnet) get
+their addresses instead of a 500.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
+
+from sqlalchemy.exc import DBAPIError
 
 from gureum.api.web import Request, Response, TxOption
 from gureum.errors import GureumError
 
 READ, WRITE = "read", "write"
+DEADLOCK_RETRIES = 5
+# MariaDB/MySQL: deadlock, lock wait timeout, and the savepoint a deadlock's rollback
+# took with it; PostgreSQL: deadlock detected, serialization failure.
+_MYSQL_RETRY = (1213, 1205, 1305)
+_PG_RETRY = ("40P01", "40001")
 
 
 class Sessions(Protocol):
@@ -72,11 +88,34 @@ def kind(tx: TxOption, req: Request) -> str:
     raise ValueError(f"not a transaction kind: {tx!r}")
 
 
+def is_deadlock(exc: BaseException | None) -> bool:
+    """The database rolled the transaction back to break a deadlock (anywhere in the
+    chain: the error that surfaces may be a savepoint the rollback removed)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, DBAPIError):
+            orig = exc.orig
+            code = orig.args[0] if orig is not None and orig.args else None
+            if code in _MYSQL_RETRY or getattr(orig, "pgcode", None) in _PG_RETRY or \
+                    getattr(orig, "sqlstate", None) in _PG_RETRY:
+                return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 def run(db: Sessions, tx: TxOption, handler: Callable[[Request, Any], Any],
         req: Request) -> Response:
     """Call handler(req, session) in the transaction tx asks for; then any work it left."""
-    with db.session(write=kind(tx, req) == WRITE) as session:
-        result = handler(req, session)
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            with db.session(write=kind(tx, req) == WRITE) as session:
+                result = handler(req, session)
+            break
+        except Exception as exc:
+            if attempt == DEADLOCK_RETRIES or not is_deadlock(exc):
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
     if isinstance(result, AfterTransaction):
         result = result.work()
         if isinstance(result, InTransaction):

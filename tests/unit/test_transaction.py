@@ -93,3 +93,49 @@ def test_a_failing_handler_rolls_back() -> None:
     with pytest.raises(RuntimeError):
         transaction.run(db, True, handler, request("POST"))
     assert db.events == ["begin write", "rollback"]
+
+
+class _MySQLError(Exception):
+    pass
+
+
+def _dbapi(code: object) -> Exception:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("INSERT …", {}, _MySQLError(code, "Deadlock found"))
+
+
+def test_a_deadlock_victim_is_run_again_in_a_new_transaction() -> None:
+    db = Recorder()
+    calls: list[int] = []
+
+    def handler(req: Request, session: Any) -> Response:
+        calls.append(1)
+        if len(calls) < 3:
+            raise _dbapi(1213)
+        return empty(201)
+
+    assert transaction.run(db, True, handler, request("POST")).status == 201
+    assert db.events == ["begin write", "rollback"] * 2 + ["begin write", "commit"]
+
+
+def test_other_database_errors_are_not_retried() -> None:
+    db = Recorder()
+    calls: list[int] = []
+
+    def handler(req: Request, session: Any) -> Response:
+        calls.append(1)
+        raise _dbapi(1062)
+
+    with pytest.raises(Exception, match="Deadlock found"):
+        transaction.run(db, True, handler, request("POST"))
+    assert len(calls) == 1
+    # A savepoint error that follows a deadlock in the chain still counts as one.
+    try:
+        try:
+            raise _dbapi(1213)
+        except Exception:
+            raise _dbapi(1305) from None
+    except Exception as exc:
+        assert not transaction.is_deadlock(ValueError("x"))
+        assert transaction.is_deadlock(exc)
