@@ -7,7 +7,8 @@ subnet created with ``subnetpool_id`` (or ``use_default_subnetpool``) and no
 ``default_prefixlen``); with a ``cidr`` it must lie in the pool and overlap no
 subnet already taken from it. Each allocation bumps the pool's revision with a
 compare-and-swap, so two racing requests cannot take the same block: the loser
-looks again.
+looks again. A pool's ``default_quota`` bounds what each project takes from
+it (IPv4 addresses, IPv6 /64s): beyond it, 409 ``SubnetPoolQuotaExceeded``.
 
 A pool may belong to an address scope (``gureum.network.address_scopes``).
 """
@@ -289,7 +290,27 @@ def _claim(s: Session, pool: m.SubnetPool) -> bool:
     return True
 
 
-def allocate(s: Session, pool: m.SubnetPool, body: dict[str, Any]) -> ipam.IPNetwork:
+def quota_units(net: ipam.IPNetwork) -> int:
+    """What a subnet costs against a pool's default_quota: IPv4 addresses, IPv6 /64s."""
+    return net.num_addresses if net.version == 4 else 2 ** max(0, 64 - net.prefixlen)
+
+
+def _check_pool_quota(s: Session, pool: m.SubnetPool, project_id: str,
+                      block: ipam.IPNetwork) -> None:
+    if pool.default_quota is None:
+        return
+    used = sum(quota_units(ipaddress.ip_network(c)) for c in s.scalars(
+        select(m.Subnet.cidr).where(m.Subnet.subnetpool_id == pool.id,
+                                    m.Subnet.project_id == project_id)))
+    if used + quota_units(block) > pool.default_quota:
+        raise e.conflict("SubnetPoolQuotaExceeded", "Per-tenant subnet pool prefix quota "
+                         f"exceeded: {block} needs {quota_units(block)} of the "
+                         f"{pool.default_quota - used} left of subnet pool {pool.id}'s "
+                         f"default_quota {pool.default_quota}.")
+
+
+def allocate(s: Session, pool: m.SubnetPool, body: dict[str, Any], project_id: str
+             ) -> ipam.IPNetwork:
     """The CIDR of a new subnet from ``pool``: the one asked for, or a free block."""
     if body.get("ip_version") is not None and body["ip_version"] != pool.ip_version:
         raise e.invalid_input(f"ip_version {body['ip_version']} does not match subnet pool "
@@ -320,6 +341,7 @@ def allocate(s: Session, pool: m.SubnetPool, body: dict[str, Any]) -> ipam.IPNet
                                  f"Insufficient prefix space to allocate subnet size "
                                  f"/{prefixlen} from subnet pool {pool.id}.")
             block = found
+        _check_pool_quota(s, pool, project_id, block)
         if _claim(s, pool):
             return block
     raise e.conflict("SubnetAllocationError", f"Failed to allocate subnet from subnet pool "

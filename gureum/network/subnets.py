@@ -72,12 +72,12 @@ def _ipv6_modes(body: dict[str, Any], net: ipam.IPNetwork, enable_dhcp: bool) ->
                               "cidr")
 
 
-def _cidr(s: Session, ctx: RequestContext, body: dict[str, Any], network: m.Network
-          ) -> tuple[ipam.IPNetwork, m.SubnetPool | None]:
+def _cidr(s: Session, ctx: RequestContext, body: dict[str, Any], network: m.Network,
+          project_id: str) -> tuple[ipam.IPNetwork, m.SubnetPool | None]:
     """The new subnet's CIDR (given, or allocated from its subnet pool) and the pool."""
     pool = subnetpools.for_subnet(s, ctx, body)
     if pool is not None:
-        net = subnetpools.allocate(s, pool, body)
+        net = subnetpools.allocate(s, pool, body, project_id)
     else:
         if "ip_version" not in body:
             raise e.bad_request("Failed to parse request. Required attribute 'ip_version' "
@@ -104,7 +104,7 @@ def create_subnet(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Su
     policy.check_owner(ctx, network.project_id, "create_subnet")
     project_id = policy.target_project(ctx, body)
     resources.check_quota(s, project_id, "subnet")
-    net, pool = _cidr(s, ctx, body, network)
+    net, pool = _cidr(s, ctx, body, network, project_id)
     if "gateway_ip" not in body:
         gateway = ipam.default_gateway(net)
     elif body["gateway_ip"] is None:

@@ -253,3 +253,18 @@ def test_service_providers_name_the_router_flavours(api: Api, demo_token: str) -
     r = api.request("GET", f"{N}/service-providers", demo_token)
     assert {(p["service_type"], p["name"]) for p in r.json()["service_providers"]} == {
         ("L3_ROUTER_NAT", "single_node"), ("L3_ROUTER_NAT", "ha")}
+
+
+def test_a_pools_default_quota_bounds_each_projects_prefixes(api: Api,
+                                                             demo_token: str) -> None:
+    p = pool(api, demo_token, name="quota-pool", prefixes=["10.120.0.0/16"],
+             default_prefixlen=26, default_quota=128)
+    assert p["default_quota"] == 128
+    net = create(api, demo_token, "network", name="quota-net")
+    for cidr in ("10.120.0.0/26", "10.120.0.64/26"):
+        assert create(api, demo_token, "subnet", network_id=net["id"], ip_version=4,
+                      subnetpool_id=p["id"])["cidr"] == cidr
+    r = api.request("POST", f"{N}/subnets", demo_token, json={"subnet": {
+        "network_id": net["id"], "ip_version": 4, "subnetpool_id": p["id"],
+        "prefixlen": 28}})
+    assert "quota" in error(r, 409, "SubnetPoolQuotaExceeded")["message"]
