@@ -34,7 +34,6 @@ from gureum.virt.driver import (
     SpawnFailed,
     VirtDriver,
     VncConsole,
-    VolumeAttachFailed,
 )
 from gureum.virt.qemu import cmdline, disks, domain, interfaces, process, vif, volumes
 from gureum.virt.qemu.domain import GuestFiles
@@ -600,57 +599,14 @@ class QemuDriver(VirtDriver):
     # -- volumes: gureum/virt/qemu/volumes.py ------------------------------------------
     async def attach_volume(self, guest_id: str, connection_info: dict[str, Any],
                             device_name: str) -> None:
+        await self.mover.receive(guest_id)  # just arrived by live migration: ours now
         async with self._lock(guest_id):
-            dom = self._domain(guest_id)
-            files = self.files(guest_id)
-            vol = volumes.entry_from(connection_info, device_name, direct=self._volume_direct(
-                {"connection_info": connection_info}))
-            present = list(dom.get("volumes") or [])
-            if any(v["volume_id"] == vol["volume_id"] for v in present):
-                return
-            if any(v.get("port") == vol["port"] for v in present):
-                raise VolumeAttachFailed(f"Device {device_name} of guest {guest_id} is in use "
-                                         "by another volume.")
-            if files.suspend_state.exists():
-                raise VolumeAttachFailed(f"Guest {guest_id} is suspended: its saved state "
-                                         "cannot take a new disk.")
-            if not Path(vol["path"]).is_file():
-                raise VolumeAttachFailed(f"The file of volume {vol['volume_id']} "
-                                         f"({vol['path']}) is not reachable on {self.host}.")
-            if self._pid(guest_id) is not None:
-                await volumes.hot_plug(self.monitor(guest_id), vol)
-            dom["volumes"] = [*present, vol]
-            spec = dict(dom.get("spec") or {})
-            spec["block_devices"] = [*(b for b in spec.get("block_devices") or []
-                                       if b.get("volume_id") != vol["volume_id"]),
-                                     {"volume_id": vol["volume_id"], "device_name": device_name,
-                                      "boot_index": None, "connection_info": connection_info}]
-            dom["spec"] = spec
-            domain.save(files, dom)
+            await volumes.attach(self, guest_id, connection_info, device_name)
 
     async def detach_volume(self, guest_id: str, volume_id: str) -> None:
+        await self.mover.receive(guest_id)
         async with self._lock(guest_id):
-            dom = self._domain(guest_id)
-            files = self.files(guest_id)
-            vol = next((v for v in dom.get("volumes") or [] if v["volume_id"] == volume_id),
-                       None)
-            if vol is None:
-                return
-            if vol.get("boot"):
-                raise VolumeAttachFailed(f"Volume {volume_id} is the disk guest {guest_id} "
-                                         "boots from; it cannot be detached.")
-            if files.suspend_state.exists():
-                raise VolumeAttachFailed(f"Guest {guest_id} is suspended: its saved state "
-                                         "holds the disk.")
-            if self._pid(guest_id) is not None:
-                await volumes.hot_unplug(self.monitor(guest_id), vol,
-                                         self.volume_detach_timeout)
-            dom["volumes"] = [v for v in dom["volumes"] if v["volume_id"] != volume_id]
-            spec = dict(dom.get("spec") or {})
-            spec["block_devices"] = [b for b in spec.get("block_devices") or []
-                                     if b.get("volume_id") != volume_id]
-            dom["spec"] = spec
-            domain.save(files, dom)
+            await volumes.detach(self, guest_id, volume_id)
 
     # -- interfaces: gureum/virt/qemu/interfaces.py -----------------------------------
     async def attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:

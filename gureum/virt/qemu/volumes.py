@@ -28,10 +28,15 @@ import contextlib
 import json
 import string
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gureum.virt.driver import VolumeAttachFailed, volume_id_of
+from gureum.virt.qemu import domain
 from gureum.virt.qemu.monitor import Monitor, MonitorError
+
+if TYPE_CHECKING:
+    from gureum.virt.qemu.driver import QemuDriver
 
 # Device names with a hot-plug port: /dev/vdb … /dev/vdq.
 PORT_LETTERS = string.ascii_lowercase[1:17]
@@ -175,3 +180,57 @@ async def hot_unplug(mon: Monitor, vol: dict[str, Any], timeout: float) -> None:
         except MonitorError as exc:
             raise VolumeAttachFailed(f"Closing volume {vol['volume_id']} failed: "
                                      f"{exc}") from exc
+
+
+# -- the driver's attach_volume / detach_volume (under the guest's lock) ------------------
+
+async def attach(d: QemuDriver, guest_id: str, connection_info: dict[str, Any],
+                 device_name: str) -> None:
+    dom = d._domain(guest_id)
+    files = d.files(guest_id)
+    vol = entry_from(connection_info, device_name,
+                     direct=d._volume_direct({"connection_info": connection_info}))
+    present = list(dom.get("volumes") or [])
+    if any(v["volume_id"] == vol["volume_id"] for v in present):
+        return
+    if any(v.get("port") == vol["port"] for v in present):
+        raise VolumeAttachFailed(f"Device {device_name} of guest {guest_id} is in use by "
+                                 "another volume.")
+    if files.suspend_state.exists():
+        raise VolumeAttachFailed(f"Guest {guest_id} is suspended: its saved state cannot "
+                                 "take a new disk.")
+    if not Path(vol["path"]).is_file():
+        raise VolumeAttachFailed(f"The file of volume {vol['volume_id']} ({vol['path']}) is "
+                                 f"not reachable on {d.host}.")
+    if d._pid(guest_id) is not None:
+        await hot_plug(d.monitor(guest_id), vol)
+    dom["volumes"] = [*present, vol]
+    spec = dict(dom.get("spec") or {})
+    spec["block_devices"] = [*(b for b in spec.get("block_devices") or []
+                               if b.get("volume_id") != vol["volume_id"]),
+                             {"volume_id": vol["volume_id"], "device_name": device_name,
+                              "boot_index": None, "connection_info": connection_info}]
+    dom["spec"] = spec
+    domain.save(files, dom)
+
+
+async def detach(d: QemuDriver, guest_id: str, volume_id: str) -> None:
+    dom = d._domain(guest_id)
+    files = d.files(guest_id)
+    vol = next((v for v in dom.get("volumes") or [] if v["volume_id"] == volume_id), None)
+    if vol is None:
+        return
+    if vol.get("boot"):
+        raise VolumeAttachFailed(f"Volume {volume_id} is the disk guest {guest_id} boots "
+                                 "from; it cannot be detached.")
+    if files.suspend_state.exists():
+        raise VolumeAttachFailed(f"Guest {guest_id} is suspended: its saved state holds the "
+                                 "disk.")
+    if d._pid(guest_id) is not None:
+        await hot_unplug(d.monitor(guest_id), vol, d.volume_detach_timeout)
+    dom["volumes"] = [v for v in dom["volumes"] if v["volume_id"] != volume_id]
+    spec = dict(dom.get("spec") or {})
+    spec["block_devices"] = [b for b in spec.get("block_devices") or []
+                             if b.get("volume_id") != volume_id]
+    dom["spec"] = spec
+    domain.save(files, dom)
