@@ -341,6 +341,7 @@ def plan_boot(s: Session, ctx: RequestContext, inst: Instance,
         requested = bdm.get("device_name")
         if boot == 0:
             name = ROOT_DEVICE
+            _boot_image_properties(s, inst, volume_id)
         else:
             name = _device_name(used | {ROOT_DEVICE},
                                 requested if requested and requested not in used else None)
@@ -355,6 +356,30 @@ def plan_boot(s: Session, ctx: RequestContext, inst: Instance,
             attachment_id=attachment_id, tag=bdm.get("tag"), status="boot"))
     if volsvc is not None:
         s.flush()
+
+
+# What Block Storage copies from an image into a volume's image metadata that is no
+# image property (Cinder's volume_glance_metadata of the image itself).
+_NOT_PROPERTIES = frozenset({"image_id", "image_name", "checksum", "container_format",
+                             "disk_format", "min_disk", "min_ram", "size"})
+
+
+def _boot_image_properties(s: Session, inst: Instance, volume_id: str) -> None:
+    """A server booting from a volume has the image properties of the image the volume
+    was made from (its kernel, ramdisk, command line, shutdown timeout…), as Nova
+    takes them from the volume's image metadata."""
+    from gureum.volume.models import Volume
+
+    v = s.get(Volume, volume_id)
+    meta = dict(getattr(v, "image_metadata", None) or {})
+    props = {k: str(val) for k, val in meta.items() if k not in _NOT_PROPERTIES}
+    if not props and not meta:
+        return
+    sysmeta = dict(inst.system_metadata or {})
+    sysmeta["image_properties"] = {**props, **sysmeta.get("image_properties", {})}
+    if meta.get("disk_format"):
+        sysmeta.setdefault("image_disk_format", meta["disk_format"])
+    inst.system_metadata = sysmeta
 
 
 def waiting_for(s: Session, instance_id: str) -> dict[str, str | None]:

@@ -80,3 +80,21 @@ def test_hot_plug_unplug_and_live_migrate_with_a_volume(op: QemuCloud) -> None:
     op.wait_console(sid, lambda text: f"GUREUM-DISK-GONE {seen.group(1)}" in text,
                     "the guest to see the disk go")
     op.cli("server", "delete", "--wait", "vm1", cloud=DEMO)
+
+
+def test_boot_from_volume(op: QemuCloud) -> None:
+    """`server create --volume`: the guest boots from the volume's file (no local root
+    disk in its QEMU), with the kernel and command line of the image the volume was
+    made from; deleting the server gives the volume back."""
+    op.cli_json("volume", "create", "--size", "1", "--image", "cirros", "root1", cloud=DEMO)
+    root = wait_volume(op, "root1", "available", timeout=120)
+    vm = op.cli_json("server", "create", "--volume", "root1", "--flavor", "m1.nano",
+                     "--network", "private", "--wait", "bfv1", cloud=DEMO)
+    sid = vm["id"]
+    op.wait_boot(sid, 1)
+    opened = block_devices(op, sid)
+    assert any(root["id"] in f for f in opened.values()), opened
+    assert not any(f.endswith(f"/{sid}/disk") for f in opened.values()), opened
+    assert wait_volume(op, "root1", "in-use")["attachments"][0]["device"] == "/dev/vda"
+    op.cli("server", "delete", "--wait", "bfv1", cloud=DEMO)
+    assert wait_volume(op, "root1", "available")["attachments"] == []
