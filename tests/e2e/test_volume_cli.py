@@ -171,3 +171,33 @@ def test_qos_and_default_type(gureum_up: GureumUp) -> None:
                         "qostype")
     shown = admin(gureum_up, "volume", "qos", "show", "qos1")
     assert "qostype" in str(shown["associations"])
+
+
+def test_quota_set_and_service_disable(gureum_up: GureumUp) -> None:
+    gureum_up.openstack("--os-cloud", "gureum", "quota", "set", "--volumes", "7",
+                        "--gigabytes", "70", "demo")
+    try:
+        _check_quota_and_disable(gureum_up)
+    finally:  # the session's other tests keep the defaults
+        gureum_up.openstack("--os-cloud", "gureum", "quota", "set", "--volumes", "10",
+                            "--gigabytes", "1000", "demo")
+
+
+def _check_quota_and_disable(gureum_up: GureumUp) -> None:
+    quota = {r["Resource"]: r["Limit"] for r in admin(gureum_up, "quota", "show", "demo")}
+    assert quota["volumes"] == 7 and quota["gigabytes"] == 70
+    limits = {r["Name"]: r["Value"] for r in json.loads(gureum_up.openstack(
+        "--os-cloud", "gureum-demo", "limits", "show", "--absolute", "-f", "json").stdout)}
+    assert limits["max_total_volumes"] == 7
+    (volume_service,) = [s for s in admin(gureum_up, "volume", "service", "list")
+                         if s["Binary"] == "cinder-volume"]
+    gureum_up.openstack("--os-cloud", "gureum", "volume", "service", "set", "--disable",
+                        "--disable-reason", "disk swap", volume_service["Host"],
+                        "cinder-volume")
+    try:
+        rows = admin(gureum_up, "volume", "service", "list", "--long")
+        (row,) = [s for s in rows if s["Binary"] == "cinder-volume"]
+        assert row["Status"] == "disabled" and row["Disabled Reason"] == "disk swap"
+    finally:
+        gureum_up.openstack("--os-cloud", "gureum", "volume", "service", "set", "--enable",
+                            volume_service["Host"], "cinder-volume")
