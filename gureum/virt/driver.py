@@ -354,7 +354,9 @@ class VirtDriver(ABC):
         """Unplug the volume from the guest and take it out of the definition.
 
         After success: no process of the guest holds the volume open and no later
-        definition plugs it; detaching a volume that is not attached succeeds.
+        definition plugs it; detaching a volume that is not attached succeeds. The
+        volume the guest boots from (boot_index 0) is never detached
+        (VolumeAttachFailed).
         After failure (VolumeAttachFailed, e.g. the guest did not release the disk in
         time; GuestNotFound): the volume stays attached and in the definition.
         """

@@ -527,6 +527,10 @@ class FakeDriver(VirtDriver):
     async def detach_volume(self, guest_id: str, volume_id: str) -> None:
         g = self._guest(guest_id)
         await self._step("detach_volume", guest_id)
+        if any(b.get("volume_id") == volume_id and str(b.get("boot_index")) == "0"
+               for b in g.spec.block_devices):
+            raise VolumeAttachFailed(f"Volume {volume_id} is the disk guest {guest_id} boots "
+                                     "from; it cannot be detached.")
         kept = [b for b in g.spec.block_devices if b.get("volume_id") != volume_id]
         if len(kept) != len(g.spec.block_devices):
             g.spec = dataclasses.replace(g.spec, block_devices=kept)

@@ -779,6 +779,29 @@ def test_volumes_follow_a_live_migration(drivers: Hosts, tmp_path: Path) -> None
     run(go())
 
 
+def test_a_guest_booting_from_a_volume_live_migrates(drivers: Hosts, tmp_path: Path
+                                                    ) -> None:
+    """Its root disk is the volume: a block migration has no local disk to copy."""
+    requires(drivers("h1"), "supports_live_migration")
+    source, dest = drivers("h1"), drivers("h2")
+
+    async def go() -> None:
+        root = {"volume_id": V3, "device_name": "/dev/vda", "boot_index": 0,
+                "connection_info": volume(tmp_path, V3)}
+        src = await source.start()
+        await src.spawn(spec(block_devices=[root]))
+        assert await volumes_of(src) == {V3: "/dev/vda"}
+        dst = await dest.start()
+        uri = await dst.prepare_incoming(spec(block_devices=[root]), block_migration=True)
+        await src.live_migrate("g1", uri, block_migration=True)
+        assert await absent(src)
+        assert await power(dst) == states.RUNNING
+        assert await volumes_of(dst) == {V3: "/dev/vda"}
+        with pytest.raises(VolumeAttachFailed):  # the disk it boots from stays
+            await dst.detach_volume("g1", V3)
+    run(go())
+
+
 def test_abort_migration(drivers: Hosts) -> None:
     requires(drivers("h1"), "supports_live_migration")
     source, dest = drivers("h1"), drivers("h2")

@@ -284,7 +284,8 @@ class Mover:
                 dom = await d._define(spec, mark={"incoming": True, "made_disks": made})
                 await d._launch(dom, incoming="defer")
                 target = await migration.listen(d.monitor(spec.id), self.options, spec.id,
-                                                ["disk0"] if block_migration else [])
+                                                _local_drives(dom) if block_migration
+                                                else [])
             except BaseException as exc:
                 await self._drop_incoming(spec.id, dom or {"made_disks": made})
                 if isinstance(exc, MigrationFailed):
@@ -377,8 +378,10 @@ class Mover:
         size = int(dom.get("memory_mb", 0)) << 20
         if block_migration:
             size += int(dom.get("root_gb", 0)) * GiB
+        # A guest booting from a volume has no local disk to copy: memory only.
+        copy_disks = block_migration and bool(_local_drives(dom))
         moving = self.outgoing[guest_id] = Outgoing(d.monitor(guest_id), guest_id, target,
-                                                    self.options, block_migration, size)
+                                                    self.options, copy_disks, size)
         report = d.migration_progress
         if report is not None:
             moving.progress = lambda figures: report(guest_id, figures)
@@ -409,3 +412,10 @@ class Mover:
 
 def json_key(channel: dict[str, Any]) -> str:
     return f"{channel.get('address')}:{channel.get('port')}/{channel.get('export')}"
+
+
+def _local_drives(dom: dict[str, Any]) -> list[str]:
+    """The disks a block migration copies: the local root disk, when the guest has one (a
+    guest booting from a volume has none; volumes are never copied: both hosts reach
+    them)."""
+    return [str(x["id"]) for x in dom.get("disks") or [] if x.get("id") == "disk0"]
