@@ -220,7 +220,8 @@ def reset_status(req: Request, s: Session, ctx: RequestContext, v: m.Volume, arg
             for a in list(v.attachments):
                 s.delete(a)
     if "migration_status" in args:
-        values["migration_status"] = args["migration_status"] or None
+        values["migration_status"] = schemas.text(args["migration_status"],
+                                                  "migration_status", 32) or None
     if not values:
         raise e.bad_request("Must specify 'status', 'attach_status' or 'migration_status' "
                             "for update.", "status")
@@ -262,8 +263,8 @@ def unreserve(req: Request, s: Session, ctx: RequestContext, v: m.Volume, args: 
 @action("os-attach")
 def attach(req: Request, s: Session, ctx: RequestContext, v: m.Volume, args: Any) -> Response:
     args = _args(args, "os-attach")
-    instance = args.get("instance_uuid")
-    host = args.get("host_name")
+    instance = schemas.text(args.get("instance_uuid"), "instance_uuid", 36)
+    host = schemas.text(args.get("host_name"), "host_name")
     if not instance and not host:
         raise e.bad_request("Invalid request to attach volume to an invalid target",
                             "instance_uuid")

@@ -47,8 +47,10 @@ def _connect(a: m.VolumeAttachment, connector: Any) -> None:
     info["data"]["access_mode"] = a.attach_mode
     info["attachment_id"] = a.id
     a.connection_info = info
-    a.attached_host = connector.get("host") or a.attached_host
-    a.mountpoint = connector.get("mountpoint") or a.mountpoint
+    a.attached_host = schemas.text(connector.get("host"), "connector.host") or \
+        a.attached_host
+    a.mountpoint = schemas.text(connector.get("mountpoint"), "connector.mountpoint") or \
+        a.mountpoint
     if a.attach_status == "reserved":
         a.attach_status = "attaching"
     a.updated_at = utcnow()
@@ -63,7 +65,7 @@ def create(req: Request, s: Session) -> Response:
     if not isinstance(volume_id, str) or not volume_id:
         raise e.bad_request("Invalid input for field/attribute volume_uuid.", "volume_uuid")
     instance = body.get("instance_uuid")
-    if instance is not None and not isinstance(instance, str):
+    if instance is not None and (not isinstance(instance, str) or len(instance) > 36):
         raise e.bad_request("Invalid input for field/attribute instance_uuid.",
                             "instance_uuid")
     mode = schemas.one_of(body.get("mode") or "rw", "mode", ("rw", "ro"))

@@ -285,6 +285,14 @@ def update_group(req: Request, s: Session) -> Response:
     return empty(202)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise e.bad_request("The action's argument must be an object.")
+    return value
+
+
 def _ids(value: Any, field: str) -> list[str]:
     if not value:
         return []
@@ -304,12 +312,12 @@ def group_action(req: Request, s: Session) -> Response:
     (name, args), = body.items()
     if name == "reset_status":
         policy.admin(ctx, "group:reset_status")
-        g.status = schemas.one_of((args or {}).get("status"), "status",
+        g.status = schemas.one_of(_dict(args).get("status"), "status",
                                   ("available", "error", "creating", "deleting"))
         return empty(202)
     if name != "delete":
         raise e.bad_request(f"There is no such action: {name}", name)
-    delete_volumes = schemas.boolean((args or {}).get("delete-volumes", False),
+    delete_volumes = schemas.boolean(_dict(args).get("delete-volumes", False),
                                      "delete-volumes")
     members = list(s.scalars(select(m.Volume).where(m.Volume.group_id == g.id)))
     if members and not delete_volumes:

@@ -55,7 +55,7 @@ def _limits_body(req: Request, s: Session, key: str) -> dict[str, int]:
         if k not in known:
             raise e.bad_request(f"Bad key(s) in quota set: {k}", k)
         if isinstance(v, bool) or not isinstance(v, (int, str)) or \
-                not str(v).lstrip("-").isdigit() or int(v) < -1:
+                not schemas.is_uint(str(v).removeprefix("-")) or not -1 <= int(v) < 2**31:
             raise e.bad_request(f"Invalid input for field/attribute {k}. Value: {v}. "
                                 "Quota limit must be -1 or a non-negative integer.", k)
         out[k] = int(v)

@@ -56,6 +56,8 @@ def _set_service(req: Request, s: Session, disabled: bool, with_reason: bool) ->
     if not isinstance(body, dict):
         raise e.bad_request("Malformed request body.")
     host, binary = body.get("host"), body.get("binary") or "cinder-volume"
+    if not isinstance(binary, str):
+        raise e.bad_request("Invalid input for field/attribute binary.", "binary")
     if not isinstance(host, str) or not host:
         raise e.bad_request("Missing required element 'host' in request body.", "host")
     row = s.scalar(select(m.VolumeService).where(m.VolumeService.host == host,

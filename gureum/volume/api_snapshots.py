@@ -36,7 +36,7 @@ def _list(req: Request, s: Session, detail: bool) -> Response:
                    if not k.startswith("os-extended-snapshot-attributes")} for d in shaped]
     body: dict[str, Any] = {"snapshots": shaped}
     limit = req.arg("limit")
-    if limit and limit.isdigit() and rows and len(rows) >= int(limit):
+    if limit and schemas.is_uint(limit) and rows and len(rows) >= int(limit):
         body["snapshots_links"] = [{"rel": "next", "href": f"{req.base_url}{req.path}?limit="
                                     f"{limit}&marker={rows[-1].id}"}]
     return json_response(body)

@@ -20,7 +20,7 @@ def _ctx(req: Request, write: bool, rule: str) -> Any:
 
 
 def _links(req: Request, rows: list[Any], limit: str | None) -> list[dict[str, str]]:
-    if not limit or not limit.isdigit() or len(rows) < int(limit) or not rows:
+    if not limit or not schemas.is_uint(limit) or len(rows) < int(limit) or not rows:
         return []
     query = f"limit={limit}&marker={rows[-1].id}"
     return [{"rel": "next", "href": f"{req.base_url}{req.path}?{query}"}]

@@ -3,11 +3,19 @@ names its field, worded as Cinder words it where clients show the message."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gureum.volume import errors as e
 
 MAX_NAME = 255
+_UINT = re.compile(r"[0-9]+")
+
+
+def is_uint(text: str | None) -> bool:
+    """A decimal integer >= 0 in ASCII digits (str.isdigit also takes "²", which int()
+    refuses)."""
+    return text is not None and _UINT.fullmatch(text) is not None
 
 
 def body_of(body: Any, key: str) -> dict[str, Any]:
@@ -43,7 +51,7 @@ def size(value: Any, field: str = "size", allow_none: bool = False) -> int | Non
         number = None
     elif isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and is_uint(value.strip()):
         number = int(value.strip())
     elif isinstance(value, float) and value.is_integer():
         number = int(value)

@@ -88,11 +88,11 @@ def list_snapshots(s: Session, ctx: RequestContext, query: dict[str, list[str]]
             raise e.not_found("snapshot", marker)
         rows = rows[ids.index(marker) + 1:]
     offset = arg("offset")
-    if offset and offset.isdigit():
+    if offset and schemas.is_uint(offset):
         rows = rows[int(offset):]
     limit = arg("limit")
     if limit is not None:
-        if not limit.isdigit():
+        if not schemas.is_uint(limit):
             raise e.bad_request(f"Invalid limit {limit}: must be an integer >= 0.", "limit")
         rows = rows[:int(limit)]
     return rows

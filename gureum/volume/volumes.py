@@ -217,7 +217,7 @@ def _parse_dict(text: str, field: str) -> dict[str, str]:
     for parse in (json.loads, ast.literal_eval):
         try:
             value = parse(text)
-        except (ValueError, SyntaxError):
+        except Exception:  # any text that is not a literal dict is a 400
             continue
         if isinstance(value, dict):
             return {str(k): str(v) for k, v in value.items()}
@@ -297,11 +297,11 @@ def list_volumes(s: Session, ctx: RequestContext, query: dict[str, list[str]]
             raise e.not_found("volume", marker)  # Cinder: "Marker ... could not be found."
         rows = rows[ids.index(marker) + 1:]
     offset = arg("offset")
-    if offset and offset.isdigit():
+    if offset and schemas.is_uint(offset):
         rows = rows[int(offset):]
     limit = arg("limit")
     if limit is not None:
-        if not limit.isdigit():
+        if not schemas.is_uint(limit):
             raise e.bad_request(f"Invalid limit {limit}: must be an integer >= 0.", "limit")
         rows = rows[:int(limit)]
     return rows
