@@ -101,6 +101,12 @@ class InvalidState(Conflict):
     """An action is not allowed in the resource's current state."""
 
 
+class StaleRead(Conflict):
+    """A compare-and-swap found the row changed since this transaction read it: the
+    request is run again in a new transaction (gureum/api/transaction.py), which sees
+    the change; when it keeps losing, the client gets this 409."""
+
+
 class Gone(GureumError):
     status = 410
     title = "Gone"

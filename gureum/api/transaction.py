@@ -29,7 +29,9 @@ A transaction the database server ends as a deadlock victim (MariaDB/MySQL
 whole, so the handler is run again from the start in a new one, a few times
 with a short random pause, as oslo.db's retry does for Neutron: many requests
 inserting into one unique index at once (100 port creates on one subnet) get
-their addresses instead of a 500.
+their addresses instead of a 500. So is one whose compare-and-swap lost
+(``StaleRead``): on MariaDB's repeatable reads only a new transaction sees
+what the winner wrote.
 """
 
 from __future__ import annotations
@@ -43,10 +45,10 @@ from typing import Any, Protocol
 from sqlalchemy.exc import DBAPIError
 
 from gureum.api.web import Request, Response, TxOption
-from gureum.errors import GureumError
+from gureum.errors import GureumError, StaleRead
 
 READ, WRITE = "read", "write"
-DEADLOCK_RETRIES = 5
+DEADLOCK_RETRIES = 20
 # MariaDB/MySQL: deadlock, lock wait timeout, and the savepoint a deadlock's rollback
 # took with it; PostgreSQL: deadlock detected, serialization failure.
 _MYSQL_RETRY = (1213, 1205, 1305)
@@ -93,6 +95,8 @@ def is_deadlock(exc: BaseException | None) -> bool:
     chain: the error that surfaces may be a savepoint the rollback removed)."""
     seen = 0
     while exc is not None and seen < 10:
+        if isinstance(exc, StaleRead):
+            return True
         if isinstance(exc, DBAPIError):
             orig = exc.orig
             code = orig.args[0] if orig is not None and orig.args else None
@@ -115,7 +119,7 @@ def run(db: Sessions, tx: TxOption, handler: Callable[[Request, Any], Any],
         except Exception as exc:
             if attempt == DEADLOCK_RETRIES or not is_deadlock(exc):
                 raise
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+            time.sleep(random.uniform(0.005, 0.03) * min(attempt + 1, 5))
     if isinstance(result, AfterTransaction):
         result = result.work()
         if isinstance(result, InTransaction):

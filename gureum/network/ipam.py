@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gureum.errors import StaleRead
 from gureum.network import errors as e
 from gureum.network import models as m
 
@@ -196,10 +197,10 @@ def _insert(s: Session, port: m.Port, subnet: m.Subnet, ip: str, position: int) 
     return True
 
 
-# A request that loses this many races in a row gives up with a 409 rather than
-# spin; each loss means another request got an address, so this takes as many
-# requests racing for one subnet at once as the API has threads, and more.
-MAX_ALLOCATION_ATTEMPTS = 64
+# A request that loses this many races in a row starts again in a new transaction
+# (StaleRead): on MariaDB's repeatable reads only a new one sees every address the
+# winners took. Each loss means another request got an address.
+MAX_ALLOCATION_ATTEMPTS = 8
 
 
 def _allocate_any(s: Session, port: m.Port, subnet: m.Subnet, position: int) -> str | None:
@@ -213,8 +214,9 @@ def _allocate_any(s: Session, port: m.Port, subnet: m.Subnet, position: int) -> 
         # A racing request took it first: skip it and what others have taken since.
         used.add(int(ipaddress.ip_address(ip)))
         used |= used_addresses(s, subnet.id)
-    raise e.conflict("IpAddressGenerationFailure", f"Unable to allocate an address on "
-                     f"subnet {subnet.id}: too many concurrent requests; try again.")
+    raise StaleRead(f"Unable to allocate an address on subnet {subnet.id}: too many "
+                    "concurrent requests; try again.",
+                    neutron_type="IpAddressGenerationFailure")
 
 
 def check_requested_ip(subnet: m.Subnet, ip: IPAddress, device_owner: str) -> None:

@@ -7,8 +7,9 @@ subnet created with ``subnetpool_id`` (or ``use_default_subnetpool``) and no
 ``default_prefixlen``); with a ``cidr`` it must lie in the pool and overlap no
 subnet already taken from it. Each allocation bumps the pool's revision with a
 compare-and-swap, so two racing requests cannot take the same block: the loser
-looks again. A pool's ``default_quota`` bounds what each project takes from
-it (IPv4 addresses, IPv6 /64s): beyond it, 409 ``SubnetPoolQuotaExceeded``.
+starts again in a new transaction (``StaleRead``). A pool's ``default_quota``
+bounds what each project takes from it (IPv4 addresses, IPv6 /64s): beyond it,
+409 ``SubnetPoolQuotaExceeded``.
 
 A pool may belong to an address scope (``gureum.network.address_scopes``).
 """
@@ -22,6 +23,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from gureum.context import RequestContext
+from gureum.errors import StaleRead
 from gureum.network import address_scopes, ipam, listing, policy, resources
 from gureum.network import errors as e
 from gureum.network import models as m
@@ -32,7 +34,6 @@ ADMIN_ATTRS = ("shared", "is_default")
 # Neutron's bounds when none are given: /8 (IPv4) or /64 (IPv6) at the widest.
 DEFAULT_MIN_PREFIXLEN = {4: 8, 6: 64}
 BITS = {4: 32, 6: 128}
-MAX_ALLOCATION_ATTEMPTS = 10
 
 _prefixlen = {"type": "integer", "minimum": 0, "maximum": 128}
 _common = {
@@ -277,17 +278,18 @@ def _free_block(pool: m.SubnetPool, taken: list[ipam.IPNetwork], prefixlen: int
     return ipaddress.ip_network((fits[0].network_address, prefixlen))
 
 
-def _claim(s: Session, pool: m.SubnetPool) -> bool:
-    """Compare-and-swap the pool's revision: False when another allocation came first."""
+def _claim(s: Session, pool: m.SubnetPool) -> None:
+    """Compare-and-swap the pool's revision; another allocation came first: the
+    request starts again in a new transaction, which sees the block it took."""
     seen = pool.revision_number
     done = s.execute(update(m.SubnetPool).where(
         m.SubnetPool.id == pool.id, m.SubnetPool.revision_number == seen)
         .values(revision_number=seen + 1).execution_options(synchronize_session=False))
     if getattr(done, "rowcount", 1) != 1:
-        s.refresh(pool)
-        return False
+        raise StaleRead(f"Failed to allocate subnet from subnet pool {pool.id}: too many "
+                        "concurrent requests; try again.",
+                        neutron_type="SubnetAllocationError")
     pool.revision_number = seen + 1
-    return True
 
 
 def quota_units(net: ipam.IPNetwork) -> int:
@@ -315,37 +317,34 @@ def allocate(s: Session, pool: m.SubnetPool, body: dict[str, Any], project_id: s
     if body.get("ip_version") is not None and body["ip_version"] != pool.ip_version:
         raise e.invalid_input(f"ip_version {body['ip_version']} does not match subnet pool "
                               f"{pool.id} (IPv{pool.ip_version})", "ip_version")
-    for _attempt in range(MAX_ALLOCATION_ATTEMPTS):
-        taken = _taken(s, pool)
-        if body.get("cidr"):
-            wanted = ipam.parse_cidr(body["cidr"])
-            _check_length(pool, wanted.prefixlen, "cidr")
-            if wanted.version != pool.ip_version or not any(
-                    wanted.subnet_of(ipaddress.ip_network(p))  # type: ignore[arg-type]
-                    for p in pool.prefixes):
-                raise e.invalid_input(f"Cidr {wanted} is not within the prefixes of subnet "
-                                      f"pool {pool.id} ({', '.join(pool.prefixes)})", "cidr")
-            clash = next((t for t in taken if t.overlaps(wanted)), None)
-            if clash is not None:
-                raise e.invalid_input(f"Failed to allocate subnet: {wanted} overlaps "
-                                      f"{clash}, already allocated from subnet pool "
-                                      f"{pool.id}", "cidr")
-            block = wanted
-        else:
-            prefixlen = int(body["prefixlen"]) if body.get("prefixlen") is not None \
-                else pool.default_prefixlen
-            _check_length(pool, prefixlen, "prefixlen")
-            found = _free_block(pool, taken, prefixlen)
-            if found is None:
-                raise e.conflict("SubnetAllocationError", f"Failed to allocate subnet: "
-                                 f"Insufficient prefix space to allocate subnet size "
-                                 f"/{prefixlen} from subnet pool {pool.id}.")
-            block = found
-        _check_pool_quota(s, pool, project_id, block)
-        if _claim(s, pool):
-            return block
-    raise e.conflict("SubnetAllocationError", f"Failed to allocate subnet from subnet pool "
-                     f"{pool.id}: too many concurrent requests; try again.")
+    taken = _taken(s, pool)
+    if body.get("cidr"):
+        wanted = ipam.parse_cidr(body["cidr"])
+        _check_length(pool, wanted.prefixlen, "cidr")
+        if wanted.version != pool.ip_version or not any(
+                wanted.subnet_of(ipaddress.ip_network(p))  # type: ignore[arg-type]
+                for p in pool.prefixes):
+            raise e.invalid_input(f"Cidr {wanted} is not within the prefixes of subnet "
+                                  f"pool {pool.id} ({', '.join(pool.prefixes)})", "cidr")
+        clash = next((t for t in taken if t.overlaps(wanted)), None)
+        if clash is not None:
+            raise e.invalid_input(f"Failed to allocate subnet: {wanted} overlaps "
+                                  f"{clash}, already allocated from subnet pool "
+                                  f"{pool.id}", "cidr")
+        block = wanted
+    else:
+        prefixlen = int(body["prefixlen"]) if body.get("prefixlen") is not None \
+            else pool.default_prefixlen
+        _check_length(pool, prefixlen, "prefixlen")
+        found = _free_block(pool, taken, prefixlen)
+        if found is None:
+            raise e.conflict("SubnetAllocationError", f"Failed to allocate subnet: "
+                             f"Insufficient prefix space to allocate subnet size "
+                             f"/{prefixlen} from subnet pool {pool.id}.")
+        block = found
+    _check_pool_quota(s, pool, project_id, block)
+    _claim(s, pool)
+    return block
 
 
 def _check_length(pool: m.SubnetPool, prefixlen: int, field: str) -> None:

@@ -47,13 +47,15 @@ def test_concurrent_port_creates_get_distinct_addresses(api: Api, demo_token: st
 
 def test_concurrent_port_creates_on_a_database_server(
         database_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:  # noqa: F811
-    """The same race on PostgreSQL and MariaDB, where requests really run at once."""
+    """The same races on PostgreSQL and MariaDB, where requests really run at once:
+    for addresses, and for prefixes of a subnet pool."""
     settings = make_settings(tmp_path_factory.mktemp("ipam-db"), database={"url": database_url})
     cloud = InProcessCloud(settings).start()
     api = Api(cloud.url)
     try:
-        race_for_addresses(api, api.token("demo", cloud.demo_password, "demo"),
-                           "10.76.0.0/24")
+        token = api.token("demo", cloud.demo_password, "demo")
+        race_for_addresses(api, token, "10.76.0.0/24")
+        race_for_prefixes(api, token)
     finally:
         api.close()
         cloud.stop()
@@ -88,3 +90,28 @@ def test_exhausted_subnet_is_a_clear_409(api: Api, demo_token: str) -> None:
                     json={"port": {"network_id": net["id"]}})
     body = error(r, 409, "IpAddressGenerationFailure")
     assert net["id"] in body["message"] and "No more IP addresses" in body["message"]
+
+
+def race_for_prefixes(api: Api, token: str) -> None:
+    r = api.request("POST", f"{N}/subnetpools", token, json={"subnetpool": {
+        "name": "race-pool", "prefixes": ["10.130.0.0/16"], "default_prefixlen": 24}})
+    assert r.status_code == 201, r.text
+    pool_id = r.json()["subnetpool"]["id"]
+    net = create(api, token, "network", name="race-pool-net")
+
+    def make(i: int) -> httpx.Response:
+        with httpx.Client(base_url=api.url, timeout=120) as client:
+            return client.post(f"{N}/subnets", headers={"X-Auth-Token": token},
+                               json={"subnet": {"network_id": net["id"], "ip_version": 4,
+                                                "subnetpool_id": pool_id}})
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(make, range(20)))
+    assert [r.status_code for r in answers] == [201] * 20, \
+        [r.text for r in answers if r.status_code != 201][:3]
+    assert len({r.json()["subnet"]["cidr"] for r in answers}) == 20
+
+
+def test_concurrent_subnets_from_one_pool_get_distinct_prefixes(api: Api,
+                                                                demo_token: str) -> None:
+    race_for_prefixes(api, demo_token)
