@@ -194,3 +194,58 @@ def test_boot_from_volume(inproc: tuple[InProcessCloud, Operator]) -> None:
     while op.cli("volume", "show", made["id"], check=False).returncode == 0:
         assert time.monotonic() < deadline, "the volume was not deleted with its server"
         time.sleep(0.2)
+
+
+def test_attachment_shapes_per_microversion(inproc: tuple[InProcessCloud, Operator]) -> None:
+    _, op = inproc
+    vm = op.boot("vm-shapes", cloud="gureum")
+    op.cli_json("volume", "create", "--size", "1", "shaped")
+    vol = wait_volume(op, "shaped", "available")
+    path = f"/servers/{vm['id']}/os-volume_attachments"
+    body = {"volumeAttachment": {"volumeId": vol["id"], "tag": "data"}}
+    r = op.call("POST", path, version="2.48", json=body)
+    assert r.status_code == 400 and "tag" in r.text, r.text  # tags from 2.49
+    body["volumeAttachment"]["delete_on_termination"] = True
+    r = op.call("POST", path, version="2.79", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["volumeAttachment"] == {
+        "id": vol["id"], "serverId": vm["id"], "volumeId": vol["id"], "device": "/dev/vdb",
+        "tag": "data", "delete_on_termination": True}
+    wait_volume(op, "shaped", "in-use")
+
+    def shown(version: str) -> dict[str, Any]:
+        r = op.call("GET", f"{path}/{vol['id']}", version=version)
+        assert r.status_code == 200, r.text
+        listed = op.call("GET", path, version=version).json()["volumeAttachments"]
+        assert listed == [r.json()["volumeAttachment"]]
+        out: dict[str, Any] = r.json()["volumeAttachment"]
+        return out
+
+    base = {"id": vol["id"], "serverId": vm["id"], "volumeId": vol["id"], "device": "/dev/vdb"}
+    assert shown("2.1") == base
+    assert shown("2.70") == {**base, "tag": "data"}
+    assert shown("2.79") == {**base, "tag": "data", "delete_on_termination": True}
+    newest = shown("2.89")
+    assert "id" not in newest and newest["attachment_id"] and newest["bdm_uuid"]
+    # PUT: delete_on_termination from 2.85; another volume is a swap (admin), not done.
+    r = op.call("PUT", f"{path}/{vol['id']}", version="2.84",
+                json={"volumeAttachment": {"volumeId": vol["id"]}})
+    assert r.status_code == 400, r.text
+    r = op.call("PUT", f"{path}/{vol['id']}", version="2.85", json={
+        "volumeAttachment": {"volumeId": vol["id"], "delete_on_termination": False}})
+    assert r.status_code == 202, r.text
+    assert shown("2.79")["delete_on_termination"] is False
+    r = op.call("PUT", f"{path}/{vol['id']}", version="2.85", json={
+        "volumeAttachment": {"volumeId": "8d1b1a54-0000-4000-8000-000000000000"}})
+    assert r.status_code == 409, r.text
+    r = op.call("GET", f"{path}/8d1b1a54-0000-4000-8000-000000000000")
+    assert r.status_code == 404, r.text
+    # A server in a state that cannot take a volume: 409.
+    op.cli("server", "suspend", "vm-shapes")
+    op.wait(vm["id"], {"SUSPENDED"})
+    op.cli_json("volume", "create", "--size", "1", "late")
+    late = wait_volume(op, "late", "available")
+    r = op.call("POST", path, json={"volumeAttachment": {"volumeId": late["id"]}})
+    assert r.status_code == 409 and "suspended" in r.text, r.text
+    op.delete(vm["id"])
+    assert wait_volume(op, "shaped", "available")["attachments"] == []
