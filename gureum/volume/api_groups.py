@@ -20,10 +20,10 @@ from gureum.api.microversion import at_least
 from gureum.api.web import Request, Response, empty, json_response
 from gureum.context import RequestContext
 from gureum.db import utcnow
-from gureum.errors import Conflict, NotAcceptable, NotFound
+from gureum.errors import Conflict, NotAcceptable, NotFound, OverQuota
 from gureum.volume import errors as e
 from gureum.volume import models as m
-from gureum.volume import policy, schemas, snapshots, types, views, volumes
+from gureum.volume import policy, quotas, schemas, snapshots, types, views, volumes
 from gureum.volume.api import route
 
 
@@ -220,6 +220,11 @@ def create_group(req: Request, s: Session) -> Response:
     zone = body.get("availability_zone")
     if zone is not None and zone != m.ZONE:
         raise e.bad_request(f"Availability zone '{zone}' is invalid.", "availability_zone")
+    limit = quotas.limits(s, project_id).get("groups", -1)
+    used = quotas.usage(s, project_id)["groups"]
+    if limit >= 0 and used + 1 > limit:
+        raise OverQuota(f"GroupLimitExceeded: Maximum number of groups allowed ({limit}) "
+                        "exceeded")
     g = m.Group(project_id=project_id, user_id=ctx.user_id,
                 name=schemas.text(body.get("name"), "name"),
                 description=schemas.text(body.get("description"), "description"),

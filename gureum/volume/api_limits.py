@@ -33,7 +33,7 @@ def show_quota(req: Request, s: Session) -> Response:
     if usage:
         used = quotas.usage(s, project_id)
         for k, v in limits.items():
-            body[k] = {"limit": v, "in_use": used.get(k, 0), "reserved": 0, "allocated": 0}
+            body[k] = {"limit": v, "in_use": used.get(k, 0), "reserved": 0}
     else:
         body.update(limits)
     return json_response({"quota_set": body})

@@ -42,6 +42,8 @@ def limits(s: Session, project_id: str) -> dict[str, int]:
 
 def usage(s: Session, project_id: str) -> dict[str, int]:
     used = {k: 0 for k in DEFAULTS}
+    used["groups"] = int(s.scalar(select(func.count(m.Group.id)).where(
+        m.Group.project_id == project_id)) or 0)
     vols = s.execute(select(m.VolumeType.name, func.count(m.Volume.id),
                             func.coalesce(func.sum(m.Volume.size), 0))
                      .join(m.VolumeType, m.VolumeType.id == m.Volume.volume_type_id)

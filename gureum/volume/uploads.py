@@ -67,7 +67,9 @@ def start_upload(s: Session, ctx: RequestContext, v: m.Volume, body: dict[str, A
         "op": "upload", "image_id": image.id, "disk_format": disk_format,
         "previous_status": previous}})
     hand_over(s, "volume", v.id, ctx.request_id)
-    return {"id": v.id, "updated_at": v.updated_at.isoformat() if v.updated_at else None,
+    from gureum.volume.views import iso
+
+    return {"id": v.id, "updated_at": iso(v.updated_at),
             "status": "uploading", "display_description": v.description, "size": v.size,
             "volume_type": {"id": v.volume_type.id, "name": v.volume_type.name},
             "image_id": image.id, "container_format": container_format,

@@ -114,7 +114,9 @@ def transfer(req: Request, t: m.Transfer, *, detail: bool = True,
              auth_key: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"id": t.id, "name": t.name, "volume_id": t.volume_id,
                            "links": [{"href": f"{req.base_url}/v3/{t.project_id}/"
-                                      f"volume-transfers/{t.id}", "rel": "self"}]}
+                                      f"os-volume-transfer/{t.id}", "rel": "self"},
+                                     {"href": f"{req.base_url}/{t.project_id}/"
+                                      f"os-volume-transfer/{t.id}", "rel": "bookmark"}]}
     if detail:
         out["created_at"] = iso(t.created_at)
     if at_least(req, "3.55"):
