@@ -164,3 +164,43 @@ def test_services_and_pools(api: Api, admin_token: str, demo_token: str) -> None
     assert req(api, demo_token, "GET", "/os-services").status_code == 403
     r = req(api, demo_token, "GET", "/os-availability-zone")
     assert r.json()["availabilityZoneInfo"][0]["zoneName"] == "nova"
+
+
+def test_size_smaller_than_the_image_names_size(api: Api, demo_token: str) -> None:
+    image = images.active_image(api, demo_token, data=b"\2" * 1024, name="big-min-disk",
+                                min_disk=3)
+    body = create_volume(api, demo_token, 400, imageRef=image["id"], size=1)
+    assert "size" in body["badRequest"]["message"] and "3GB" in body["badRequest"]["message"]
+    vol = create_volume(api, demo_token, imageRef=image["id"], size=None)  # the image's
+    assert vol["size"] == 3
+    queued = images.raw_image(api, demo_token, name="no-data")
+    body = create_volume(api, demo_token, 400, imageRef=queued["id"], size=1)
+    assert "not active" in body["badRequest"]["message"]
+    create_volume(api, demo_token, 404, imageRef="6a0c1d6e-0000-4000-8000-00000000dead")
+
+
+def test_list_filters_sort_and_pages(api: Api, admin_token: str, demo_token: str) -> None:
+    ids = [create_volume(api, demo_token, name=f"page-{i}", size=1)["id"] for i in range(3)]
+    for ident in ids:
+        wait_for(api, demo_token, "volume", ident, "available")
+    r = req(api, demo_token, "GET", "/volumes/detail?sort=name:asc&limit=2")
+    body = r.json()
+    assert len(body["volumes"]) == 2 and "volumes_links" in body
+    names = [v["name"] for v in body["volumes"]]
+    assert names == sorted(names, key=lambda n: n or "")
+    marker = body["volumes"][-1]["id"]
+    r = req(api, demo_token, "GET", f"/volumes/detail?sort=name:asc&marker={marker}")
+    rest = [v["name"] for v in r.json()["volumes"]]
+    assert not set(rest) & set(names)
+    r = req(api, demo_token, "GET", "/volumes/detail?status=available&bootable=false")
+    assert set(ids) <= {v["id"] for v in r.json()["volumes"]}
+    r = req(api, demo_token, "GET", "/volumes/detail?status=error")
+    assert not set(ids) & {v["id"] for v in r.json()["volumes"]}
+    project = show(api, demo_token, ids[0])["os-vol-tenant-attr:tenant_id"]
+    r = req(api, admin_token, "GET", f"/volumes/detail?project_id={project}")
+    assert set(ids) <= {v["id"] for v in r.json()["volumes"]}
+    r = req(api, demo_token, "GET", "/volumes/detail?sort=nope")
+    assert r.status_code == 400
+    r = req(api, demo_token, "GET", "/volumes/summary")
+    summary = r.json()["volume-summary"]
+    assert summary["total_count"] >= 3 and summary["total_size"] >= 3
