@@ -33,6 +33,7 @@ from gureum.db import Database, compare_and_swap, utcnow
 from gureum.volume import models as m
 from gureum.volume.backends import configure
 from gureum.volume.backends.base import BackendError
+from gureum.workflows.engine import SimulatedCrash
 
 log = logging.getLogger("gureum.volume")
 
@@ -66,6 +67,8 @@ class VolumeManager:
     async def _work(self, kind: str, ident: str, request_id: str) -> None:
         try:
             await asyncio.to_thread(self.run_once, kind, ident)
+        except SimulatedCrash as crash:  # tests: the process "died" here
+            log.warning("%s", crash)
         except Exception:
             log.exception("volume work on %s %s failed (request %s)", kind, ident, request_id)
         finally:
@@ -129,6 +132,14 @@ class VolumeManager:
         return {"volume_backend_name": b.name, "vendor_name": b.vendor_name,
                 "driver_version": b.driver_version, "storage_protocol": b.protocol,
                 "pools": pools}
+
+    def _maybe_crash(self, op: str) -> None:
+        """Crash injection for tests (``[conductor] crash_after = "volume:create"``): stop
+        after the storage work and before its outcome is written, as a conductor killed
+        there would."""
+        targets = {t.strip() for t in self.settings.conductor.crash_after.split(",")}
+        if targets & {f"volume:{op}", "volume:*"}:
+            raise SimulatedCrash(f"volume manager crashed after {op} (injected)")
 
     # -- the work --------------------------------------------------------------------
     def run_once(self, kind: str, ident: str) -> None:
@@ -212,6 +223,7 @@ class VolumeManager:
             log.warning("volume %s could not be created: %s", volume_id, exc)
             self._set_volume(volume_id, "creating", {"status": "error", "error": str(exc)})
             return
+        self._maybe_crash("create")
         if not self._set_volume(volume_id, "creating", {
                 "status": "available", "provider_location": location, "error": None,
                 "host": f"{self.backend_host}#{self.backend.name}", "launched_at": utcnow()}):
@@ -233,6 +245,7 @@ class VolumeManager:
             self._set_volume(volume_id, "deleting", {"status": "error_deleting",
                                                      "error": str(exc)})
             return
+        self._maybe_crash("delete")
         with self.db.session() as s:
             v = s.get(m.Volume, volume_id)
             if v is None or v.status != "deleting":
@@ -256,6 +269,7 @@ class VolumeManager:
             self._set_volume(volume_id, "extending", {"status": "error_extending",
                                                       "error": str(exc), "task": {}})
             return
+        self._maybe_crash("extend")
         self._set_volume(volume_id, "extending", {"status": "available", "size": new_size,
                                                   "task": {}, "error": None})
 
@@ -274,6 +288,7 @@ class VolumeManager:
             self._set_volume(volume_id, "uploading", {"status": back, "task": {},
                                                       "error": str(exc)})
             return
+        self._maybe_crash("upload")
         self._set_volume(volume_id, "uploading", {"status": back, "task": {}})
 
     def _revert(self, volume_id: str, location: str | None, snapshot_id: str) -> None:
@@ -319,6 +334,7 @@ class VolumeManager:
                 self._set_snapshot(snapshot_id, "creating", {"status": "error",
                                                              "error": str(exc)})
                 return
+            self._maybe_crash("snapshot")
             if not self._set_snapshot(snapshot_id, "creating", {
                     "status": "available", "progress": "100%",
                     "provider_location": location}):

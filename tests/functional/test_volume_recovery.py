@@ -93,3 +93,50 @@ def test_failed_copy_leaves_error_with_a_message(api: Api, demo_token: str,
     assert req(api, demo_token, "DELETE", f"/volumes/{volume_id}").status_code == 202
     assert wait_for(api, demo_token, "volume", volume_id, "deleted") is None
     show(api, demo_token, made["id"])
+
+
+def _restart_conductor(cloud: InProcessCloud, crash_after: str = "") -> None:
+    """Stop the conductor (as a killed process would stop) and start a fresh one."""
+    import dataclasses
+
+    from gureum.conductor.service import Conductor
+    from gureum.config import ConductorSettings
+
+    assert cloud.cloud is not None
+    cloud.run(cloud.cloud.conductor.stop())
+    settings = dataclasses.replace(cloud.settings,
+                                   conductor=ConductorSettings(crash_after=crash_after))
+    new = Conductor(settings, cloud.cloud.db, cloud.cloud.bus)
+    cloud.run(new.start())
+    cloud.cloud.conductor = new
+
+
+def test_conductor_killed_after_each_copy_finishes_it_after_restart(
+        api: Api, demo_token: str, cloud: InProcessCloud) -> None:
+    """The data is written but the conductor dies before recording it: the volume (or
+    snapshot, or image) stays in its transitional state, and a new conductor does the
+    work again and records it — never a volume stuck, never one marked done without
+    data."""
+    import time
+
+    from tests.functional import image_helpers as images
+
+    image = images.active_image(api, demo_token, data=b"\3" * 8192, name="crash-src")
+    vol = create_volume(api, demo_token, name="crash-base")
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+    try:
+        _restart_conductor(cloud, "volume:*")
+        made = create_volume(api, demo_token, imageRef=image["id"], name="crash-create")
+        r = req(api, demo_token, "POST", "/snapshots",
+                json={"snapshot": {"volume_id": vol["id"], "name": "crash-snap"}})
+        snap_id = r.json()["snapshot"]["id"]
+        time.sleep(1.0)  # the crashed work has run by now
+        assert show(api, demo_token, made["id"])["status"] == "creating"
+        assert req(api, demo_token, "GET", f"/snapshots/{snap_id}").json()[
+            "snapshot"]["status"] == "creating"
+    finally:
+        _restart_conductor(cloud)
+    done = wait_for(api, demo_token, "volume", made["id"], ("available", "error"))
+    assert done is not None and done["status"] == "available" and done["bootable"] == "true"
+    assert wait_for(api, demo_token, "snapshot", snap_id, ("available", "error")) == \
+        wait_for(api, demo_token, "snapshot", snap_id, "available")
