@@ -176,6 +176,16 @@ def test_boot_from_volume(inproc: tuple[InProcessCloud, Operator]) -> None:
     op.cli("server", "delete", "--wait", "bfv1")
     assert wait_volume(op, "root1", "available")["attachments"] == []
 
+    # `--boot-from-volume SIZE` with an image: a volume made from it, the server's root.
+    op.cli("server", "create", "--flavor", "1", "--image", "cirros", "--boot-from-volume",
+           "1", "--nic", "none", "--wait", "bfv3")
+    made3 = op.cli_json("server", "show", "bfv3")["volumes_attached"]
+    assert len(made3) == 1
+    listed = op.cli_json("server", "volume", "list", "bfv3")
+    assert [(v["Volume ID"], v["Device"]) for v in listed] == [(made3[0]["id"], "/dev/vda")]
+    op.cli("server", "delete", "--wait", "bfv3")
+    assert wait_volume(op, made3[0]["id"], "available")["bootable"] in (True, "true")
+
     # An image-backed volume made at boot, deleted with the server.
     body = {"server": {"name": "bfv2", "flavorRef": "1", "networks": "none",
                        "block_device_mapping_v2": [{
