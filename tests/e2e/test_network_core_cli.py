@@ -119,3 +119,21 @@ def test_bad_input_is_a_clear_4xx(gureum_up: GureumUp) -> None:
     demo(gureum_up, "port", "delete", "only-one")
     demo(gureum_up, "subnet", "delete", "bad-a")
     demo(gureum_up, "network", "delete", "bad-net")
+
+
+def test_ipv6_slaac_port_and_extra_dhcp_options(gureum_up: GureumUp) -> None:
+    demo(gureum_up, "network", "create", "v6-net")
+    v6 = demo(gureum_up, "subnet", "create", "--network", "v6-net", "--ip-version", "6",
+              "--ipv6-ra-mode", "slaac", "--ipv6-address-mode", "slaac", "--subnet-range",
+              "2001:db8:77::/64", "v6-sub", "-f", "json")
+    assert v6["ipv6_address_mode"] == "slaac" and v6["gateway_ip"] == "2001:db8:77::1"
+    port = demo(gureum_up, "port", "create", "--network", "v6-net", "--mac-address",
+                "fa:16:3e:11:22:33", "--extra-dhcp-option",
+                "name=tftp-server,value=192.0.2.5", "p6", "-f", "json")
+    assert port["fixed_ips"] == [{"subnet_id": v6["id"],
+                                  "ip_address": "2001:db8:77:0:f816:3eff:fe11:2233"}]
+    assert port["extra_dhcp_opts"] == [{"opt_name": "tftp-server",
+                                        "opt_value": "192.0.2.5", "ip_version": 4}]
+    demo(gureum_up, "port", "delete", "p6")
+    demo(gureum_up, "subnet", "delete", "v6-sub")
+    demo(gureum_up, "network", "delete", "v6-net")

@@ -72,7 +72,8 @@ def test_share_a_network_with_one_project(api: Api, admin_token: str, demo_token
     get(api, other_token, "network", net["id"], status=404)
 
 
-def test_rbac_rules(api: Api, admin_token: str, demo_token: str, other_token: str) -> None:
+def test_rbac_rules(api: Api, admin_token: str, demo_token: str, other_token: str,
+                    third_token: str) -> None:
     net = create(api, demo_token, "network", name="rbac-rules")
     mine = create(api, other_token, "network", name="not-demos")
     other = project_id(api, admin_token, "rbac-other-project")
@@ -100,6 +101,9 @@ def test_rbac_rules(api: Api, admin_token: str, demo_token: str, other_token: st
                     json={"rbac_policy": {"target_tenant": third}})
     assert r.status_code == 200 and r.json()["rbac_policy"]["target_tenant"] == third
     get(api, other_token, "network", net["id"], status=404)
+    # Deleting the network takes its policies with it.
+    delete(api, demo_token, "network", net["id"])
+    assert api.request("GET", f"{R}/{policy['id']}", demo_token).status_code == 404
 
 
 def test_shared_and_external_are_wildcard_policies(api: Api, admin_token: str,
