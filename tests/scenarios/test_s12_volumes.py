@@ -259,3 +259,44 @@ def test_attachment_shapes_per_microversion(inproc: tuple[InProcessCloud, Operat
     assert r.status_code == 409 and "suspended" in r.text, r.text
     op.delete(vm["id"])
     assert wait_volume(op, "shaped", "available")["attachments"] == []
+
+
+def test_an_attach_cut_by_kill_9_finishes_after_the_restart(
+        tmp_path_factory: pytest.TempPathFactory, cli: CliServer) -> None:
+    """`kill -9` of `gureum up` while a host plugs a volume (a slow driver): the
+    restarted conductor finds the mapping still attaching and asks again (plugging is
+    idempotent); the volume ends in-use, attached, and in the guest's definition."""
+    import json
+
+    from tests.harness import GureumUp
+
+    data = tmp_path_factory.mktemp("s12-kill") / "data"
+    up = GureumUp(data, hosts=1, settings={"compute": {"fake_delays": "attach_volume:30"}})
+    up.start()
+    op = Operator(up.url, up.clouds_yaml, cli)
+    try:
+        vm = op.boot("vm-k", cloud="gureum")
+        op.cli_json("volume", "create", "--size", "1", "volk")
+        vol = wait_volume(op, "volk", "available")
+        op.cli("server", "add", "volume", "vm-k", "volk")
+        assert volume(op, "volk")["status"] == "attaching"
+        time.sleep(1)  # the conductor has asked the host, which takes its time
+    finally:
+        op.close()
+        assert up.proc is not None
+        up.proc.kill()
+        up.proc.wait()
+        up.stop()
+    again = GureumUp(data, hosts=1, settings={})
+    again.port = up.port
+    again.start()
+    op = Operator(again.url, again.clouds_yaml, cli)
+    try:
+        v = wait_volume(op, "volk", "in-use")
+        assert [a["server_id"] for a in v["attachments"]] == [vm["id"]]
+        guest = json.loads((data / "hosts" / "c01" / "guests" / f"{vm['id']}.json")
+                           .read_text())
+        assert [b["volume_id"] for b in guest["spec"]["block_devices"]] == [vol["id"]]
+    finally:
+        op.close()
+        assert again.stop() == 0
