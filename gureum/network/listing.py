@@ -51,6 +51,8 @@ class Attr:
     kind: str = "str"  # str | bool | int
     admin_only: bool = False
     custom: Custom | None = None
+    # A clause that depends on who asks (the caller's context and the values).
+    custom_for: Callable[[RequestContext, list[str]], ColumnElement[bool]] | None = None
     sortable: bool = True
     filterable: bool = True
 
@@ -123,6 +125,9 @@ def filtered(req: Request, ctx: RequestContext, coll: Collection, stmt: Select[A
         attr = coll.attrs.get(name)
         if attr is None or not attr.filterable or (attr.admin_only and not ctx.is_admin):
             raise e.bad_request(f"[{name}] is invalid attribute for filtering", name)
+        if attr.custom_for is not None:
+            stmt = stmt.where(attr.custom_for(ctx, values))
+            continue
         if attr.custom is not None:
             stmt = stmt.where(attr.custom(values))
             continue
@@ -213,10 +218,26 @@ def _common(model: Any) -> dict[str, Attr]:
             "updated_at": Attr(model.updated_at, filterable=False)}
 
 
+def _network_shared(ctx: RequestContext, values: list[str]) -> ColumnElement[bool]:
+    """``shared`` as the caller sees it: also true where an RBAC policy shares the
+    network with the caller's project."""
+    wanted = [to_bool(v, "shared") for v in values]
+    shared: ColumnElement[bool] = m.Network.shared.is_(True)
+    if not ctx.is_admin and ctx.project_id:
+        shared = or_(shared, m.Network.id.in_(select(m.RBACPolicy.object_id).where(
+            m.RBACPolicy.action == "access_as_shared",
+            m.RBACPolicy.target_project.in_(["*", ctx.project_id]))))
+    if all(wanted):
+        return shared
+    if not any(wanted):
+        return not_(shared)
+    return m.Network.id.is_not(None)
+
+
 NETWORKS = Collection("networks", m.Network, {
     **_common(m.Network), "status": Attr(m.Network.status),
     "admin_state_up": Attr(m.Network.admin_state_up, "bool"),
-    "shared": Attr(m.Network.shared, "bool"),
+    "shared": Attr(m.Network.shared, "bool", custom_for=_network_shared),
     "router:external": Attr(m.Network.external, "bool"),
     "is_default": Attr(m.Network.is_default, "bool"),
     "mtu": Attr(m.Network.mtu, "int"),

@@ -57,6 +57,12 @@ def test_share_a_network_with_one_project(api: Api, admin_token: str, demo_token
     # The owner still sees it unshared; a third project still sees nothing.
     assert get(api, demo_token, "network", net["id"])["shared"] is False
     get(api, third_token, "network", net["id"], status=404)
+    # `network list --share` as the target finds it; as the owner, not.
+    assert net["id"] in {n["id"] for n in listing(api, other_token, "network", "shared=true")}
+    assert net["id"] not in {n["id"] for n in listing(api, other_token, "network",
+                                                      "shared=false")}
+    assert net["id"] not in {n["id"] for n in listing(api, demo_token, "network",
+                                                      "shared=true")}
     listed = api.request("GET", f"{R}?object_id={net['id']}", demo_token).json()
     assert [p["id"] for p in listed["rbac_policies"]] == [policy["id"]]
     # The same policy twice is a 409; deleting it while the port uses it is a 409.
