@@ -228,6 +228,15 @@ def drive(op: Operator, cloud: Distributed) -> None:
                 and r["State"] == "up"} == {"c01", "c02"}
     wait_for("both compute agents to report", computes_up, timeout=30)
 
+    # Block Storage: the API writes the row, the conductor process makes the file.
+    op.cli("volume", "create", "--size", "1", "dvol", cloud=DEMO)
+    wait_for("the volume to be made by the conductor process",
+             lambda: op.cli_json("volume", "show", "dvol", cloud=DEMO)["status"] == "available",
+             timeout=30)
+    services = {r["Binary"]: r["State"] for r in op.cli_json("volume", "service", "list")}
+    assert services == {"cinder-scheduler": "up", "cinder-volume": "up"}, services
+    op.cli("volume", "delete", "dvol", cloud=DEMO)
+
     vm1 = op.cli_json("server", "create", "--flavor", "m1.tiny", "--image", "cirros",
                       "--network", "private", "--wait", "vm1", cloud=DEMO)
     assert vm1["status"] == "ACTIVE", vm1
