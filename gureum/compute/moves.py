@@ -42,8 +42,11 @@ def _begin_workflow(s: Session, ctx: RequestContext, inst: Instance, action: str
     """Start the move of a server its caller has looked up and checked (the lock, a
     named host, fencing): the action, the migration row the workflow runs from, and
     its hand-over to the conductor."""
+    from gureum.compute import volumes
     from gureum.workflows.resize import start_migration
 
+    if migration_type != "evacuation":  # a dead host's server goes, whatever was under way
+        volumes.check_settled(s, inst.id)
     actions.begin(s, ctx, inst, action, nova_action)
     mig = start_migration(s, inst, migration_type, new_flavor, host, ctx.user_id,
                           ctx.project_id or "")

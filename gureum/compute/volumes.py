@@ -156,6 +156,15 @@ def detach(s: Session, ctx: RequestContext, inst: Instance, volume_id: str) -> N
                                     "request_id": ctx.request_id})
 
 
+def check_settled(s: Session, instance_id: str) -> None:
+    """A move waits until no volume of the server is being attached or detached (the
+    host doing it is the one the server leaves): 409 as Nova's instance lock answers."""
+    for b in mappings(s, instance_id):
+        if b.status in ("attaching", "detaching"):
+            raise Conflict(f"Volume {b.volume_id} of server {instance_id} is being "
+                           f"{b.status.removesuffix('ing')}ed; try again when that is over.")
+
+
 def set_delete_on_termination(s: Session, inst: Instance, volume_id: str,
                               value: bool) -> BlockDeviceMapping:
     b = attached(s, inst, volume_id)

@@ -151,9 +151,18 @@ def test_attach_errors_as_nova(inproc: tuple[InProcessCloud, Operator]) -> None:
     assert v["attachments"] == []
     ids = [a["volumeId"] for a in op.call("GET", path).json()["volumeAttachments"]]
     assert ids == [busy["id"]]
+    # While a volume is being plugged, the server does not move (409), then it may.
+    drivers(c)[host].delays["attach_volume"] = 2.0
+    r = op.call("POST", path, json={"volumeAttachment": {"volumeId": unlucky["id"]}})
+    assert r.status_code == 200, r.text
+    r = op.call("POST", f"/servers/{vm['id']}/action", json={"migrate": None})
+    assert r.status_code == 409 and "being attached" in r.text, r.text
+    wait_volume(op, "unlucky", "in-use")
+    drivers(c)[host].delays.pop("attach_volume")
     # Deleting the server gives its volumes back.
     op.delete(vm["id"])
     assert wait_volume(op, "busy", "available")["attachments"] == []
+    assert wait_volume(op, "unlucky", "available")["attachments"] == []
 
 
 def test_boot_from_volume(inproc: tuple[InProcessCloud, Operator]) -> None:
