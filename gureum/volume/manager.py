@@ -154,7 +154,8 @@ class VolumeManager:
             if v is None or v.status not in VOLUME_WORK:
                 return
             status, task = v.status, dict(v.task or {})
-            row: dict[str, Any] = {"size": v.size, "location": v.provider_location,
+            row: dict[str, Any] = {"backend_name": (v.volume_type.extra_specs or {}).get(
+                "volume_backend_name"), "size": v.size, "location": v.provider_location,
                    "snapshot_id": v.snapshot_id, "source_volid": v.source_volid,
                    "image_id": v.image_id}
             snaps = [(sn.id, sn.provider_location) for sn in s.scalars(
@@ -210,6 +211,10 @@ class VolumeManager:
             if self._disabled():
                 raise BackendError("No valid backend was found. The volume service "
                                    f"{self.backend_host} is disabled.")
+            wanted = row.get("backend_name")
+            if wanted and wanted != self.backend.name:
+                raise BackendError(f"No valid backend was found. No backend is named "
+                                   f"{wanted} (the volume type's volume_backend_name).")
             kind, src = self._source(row)
             if kind == "snapshot":
                 location = self.backend.create_from_snapshot(src[0], src[1], volume_id, size)

@@ -186,6 +186,9 @@ def create_volume(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Vo
                                 "is not of type 'integer'", "size")
         size = min_size
     vtype = vtype or types.default_for(s, project_id)
+    # A type whose extra specs say multiattach makes multiattach volumes (Cinder 3.50).
+    multiattach = multiattach or (vtype.extra_specs or {}).get("multiattach", "").lower() \
+        in ("<is> true", "true")
     if group is not None and vtype.id not in (group.volume_type_ids or []):
         raise e.bad_request(f"Invalid volume: volume type {vtype.id} is not supported by "
                             f"group {group.id}.", "volume_type")

@@ -216,3 +216,20 @@ def test_disabled_volume_service_makes_new_volumes_fail(api: Api, admin_token: s
             json={"host": host, "binary": "cinder-volume"})
     r = req(api, admin_token, "GET", "/os-services?binary=cinder-volume")
     assert r.json()["services"][0]["status"] == "enabled"
+
+
+def test_type_extra_specs_choose_backend_and_multiattach(api: Api, admin_token: str) -> None:
+    demo_token = user_in_project(api, admin_token, "vol-specs", "vol-specs-project")
+    for name, specs in (("on-ceph", {"volume_backend_name": "ceph"}),
+                        ("on-file", {"volume_backend_name": "file"}),
+                        ("shared-disk", {"multiattach": "<is> True"})):
+        r = req(api, admin_token, "POST", "/types", json={"volume_type": {
+            "name": name, "extra_specs": specs}})
+        assert r.status_code == 200, r.text
+    nowhere = create_volume(api, demo_token, volume_type="on-ceph")
+    failed = wait_for(api, demo_token, "volume", nowhere["id"], ("error", "available"))
+    assert failed is not None and failed["status"] == "error"
+    here = create_volume(api, demo_token, volume_type="on-file")
+    wait_for(api, demo_token, "volume", here["id"], "available")
+    shared = create_volume(api, demo_token, volume_type="shared-disk")
+    assert shared["multiattach"] is True
