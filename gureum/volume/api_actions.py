@@ -156,9 +156,9 @@ def readonly(req: Request, s: Session, ctx: RequestContext, v: m.Volume, args: A
     if "readonly" not in args:
         raise e.bad_request("Must specify readonly in request.", "readonly")
     flag = schemas.boolean(args["readonly"], "readonly")
-    if v.status != "available":
-        raise e.invalid_volume(f"Volume status must be available to update readonly flag, "
-                               f"but current status is: {v.status}.")
+    if v.status in ("deleting", "error_deleting"):
+        raise e.invalid_volume(f"Volume status must not be {v.status} to update its "
+                               "readonly flag.")
     v.admin_metadata = {**(v.admin_metadata or {}), "readonly": str(flag)}
     v.updated_at = utcnow()
     return empty(202)

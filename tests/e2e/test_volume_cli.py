@@ -201,3 +201,16 @@ def _check_quota_and_disable(gureum_up: GureumUp) -> None:
     finally:
         gureum_up.openstack("--os-cloud", "gureum", "volume", "service", "set", "--enable",
                             volume_service["Host"], "cinder-volume")
+
+
+def test_create_bootable_read_only_and_unset(gureum_up: GureumUp) -> None:
+    created = demo(gureum_up, "volume", "create", "--size", "1", "--bootable", "--read-only",
+                   "--property", "a=1", "flags", "-f", "json")
+    assert created["name"] == "flags"
+    shown = wait_status(gureum_up, "volume", "flags", "available")
+    assert shown["bootable"] in (True, "true")
+    demo(gureum_up, "volume", "set", "--non-bootable", "--read-write", "flags")
+    demo(gureum_up, "volume", "unset", "--property", "a", "flags")
+    shown = demo(gureum_up, "volume", "show", "flags", "-f", "json")
+    assert shown["bootable"] in (False, "false") and shown["properties"] == {}
+    demo(gureum_up, "volume", "delete", "flags")
