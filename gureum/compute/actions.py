@@ -177,10 +177,19 @@ def _image_record(s: Session, ctx: RequestContext, inst: Instance, name: str,
     return str(image.id)
 
 
+def _volume_backed(inst: Instance) -> bool:
+    """The server boots from a volume (its root disk is no local disk to copy)."""
+    return any(str(b.get("boot_index")) == "0" for b in inst.block_device_mapping or [])
+
+
 def snapshot(s: Session, ctx: RequestContext, server_id: str, name: str,
              metadata: dict[str, str]) -> str:
     """createImage: the new image's id."""
     inst = changeable(s, ctx, server_id)
+    if _volume_backed(inst):
+        raise Conflict("Snapshots of a server booted from a volume are not supported by "
+                       "this cloud yet: snapshot its volume (openstack volume snapshot "
+                       "create) or make an image of it (openstack image create --volume).")
     begin(s, ctx, inst, "createImage", "createImage")
     image_id = _image_record(s, ctx, inst, name, metadata)
     outbox.add(s, "snapshot", {"instance_id": inst.id, "image_id": image_id,
@@ -193,6 +202,8 @@ def backup(s: Session, ctx: RequestContext, server_id: str, name: str,
     """createBackup: a snapshot kept in a rotation (only the newest ``rotation`` backups
     of its type stay); the new image's id."""
     inst = changeable(s, ctx, server_id)
+    if _volume_backed(inst):
+        raise InvalidInput("It's not supported to backup volume backed instance.")
     begin(s, ctx, inst, "createBackup", "createBackup")
     image_id = _image_record(s, ctx, inst, name, {**metadata, "backup_type": backup_type})
     outbox.add(s, "snapshot", {"instance_id": inst.id, "image_id": image_id,

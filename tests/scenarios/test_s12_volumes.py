@@ -179,6 +179,9 @@ def test_boot_from_volume(inproc: tuple[InProcessCloud, Operator]) -> None:
     assert v["status"] == "in-use" and v["attachments"][0]["device"] == "/dev/vda"
     guest = in_guest(c, shown["id"])
     assert list(guest.values()) == [{root["id"]: "/dev/vda"}]
+    r = op.call("POST", f"/servers/{shown['id']}/action",
+                json={"createImage": {"name": "of-a-volume"}})
+    assert r.status_code == 409 and "volume snapshot" in r.text, r.text
     # The root volume cannot be detached.
     r = op.call("DELETE", f"/servers/{shown['id']}/os-volume_attachments/{root['id']}")
     assert r.status_code == 400, r.text
