@@ -172,12 +172,11 @@ def create_volume(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Vo
     elif body.get("imageRef") or body.get("image_id"):
         image, min_size = _image_source(s, ctx, str(body.get("imageRef") or body["image_id"]))
         if size is not None and size < min_size:
-            field = "imageRef"
             if image.min_disk and size < image.min_disk:
                 raise e.bad_request(f"Volume size {size}GB cannot be smaller than the image "
                                     f"minDisk size {image.min_disk}GB.", "size")
             raise e.bad_request(f"Size of specified image {min_size}GB is larger than volume "
-                                f"size {size}GB.", field if size is None else "size")
+                                f"size {size}GB.", "size")
         bootable = True
         image_meta = image_metadata_of(image)
     if size is None:
