@@ -29,10 +29,12 @@ def shutdown_timeout(inst: Instance, settings: Settings) -> float:
         return settings.compute.shutdown_timeout
 
 
-def guest_spec(inst: Instance, network_info: list[dict[str, Any]] | None = None
-               ) -> GuestSpec:
+def guest_spec(inst: Instance, network_info: list[dict[str, Any]] | None = None,
+               block_devices: list[dict[str, Any]] | None = None) -> GuestSpec:
     """The VM definition, always rebuilt from the database (S9). ``network_info``: the
-    ports as another host's bindings show them (a live migration's destination)."""
+    ports as another host's bindings show them (a live migration's destination);
+    ``block_devices``: the volumes as another host connects them
+    (``volumes.block_devices_for``)."""
     flavor = inst.flavor or {}
     sysmeta = inst.system_metadata or {}
     return GuestSpec(
@@ -43,7 +45,8 @@ def guest_spec(inst: Instance, network_info: list[dict[str, Any]] | None = None
         hostname=inst.hostname, user_data=inst.user_data, key_data=inst.key_data,
         metadata=dict(inst.metadata_ or {}),
         network_info=list(inst.network_info or [] if network_info is None else network_info),
-        block_devices=list(inst.block_device_mapping or []), config_drive=inst.config_drive,
+        block_devices=list(inst.block_device_mapping or [] if block_devices is None
+                           else block_devices), config_drive=inst.config_drive,
     )
 
 

@@ -31,7 +31,7 @@ from gureum import outbox
 from gureum.compute import instances, states
 from gureum.compute.models import BlockDeviceMapping, Instance
 from gureum.context import RequestContext
-from gureum.errors import Conflict, InvalidInput, NotFound
+from gureum.errors import Conflict, GureumError, InvalidInput, NotFound
 
 log = logging.getLogger("gureum.compute.volumes")
 
@@ -232,6 +232,26 @@ def follow(s: Session, instance_id: str, host: str) -> None:
             volsvc.update_attachment_host(s, b.attachment_id, host)
     if volsvc is not None:
         refresh(s, instance_id)
+
+
+def block_devices_for(s: Session, instance_id: str, host: str) -> list[dict[str, Any]]:
+    """The server's volumes as a destination host plugs them before the server is its
+    (a live migration's incoming guest, a resize's or evacuation's new definition):
+    connection info made for ``host``, nothing recorded (``follow`` does at the end)."""
+    out = []
+    for b in mappings(s, instance_id):
+        if b.status not in PLUGGED:
+            continue
+        device = block_device(b)
+        if b.host != host and b.volume_id is not None:
+            try:
+                device["connection_info"] = _volume_service().connection_info(
+                    s, b.volume_id, host)
+            except GureumError as exc:  # keep what the server has; the host may cope
+                log.warning("no connection info of volume %s for %s: %s", b.volume_id,
+                            host, exc)
+        out.append(device)
+    return out
 
 
 def release(s: Session, instance_id: str) -> list[str]:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gureum.agent import messages as msg
 from gureum.bus import BusError, RemoteError
-from gureum.compute import instances, states
+from gureum.compute import instances, states, volumes
 from gureum.compute.guests import allocate_network, bind_network, guest_spec
 from gureum.compute.instances import StateConflict
 from gureum.compute.models import Instance, Migration
@@ -44,7 +44,8 @@ class EvacuateWorkflow(Workflow):
         def load(s: Session) -> GuestSpec:
             inst = s.get(Instance, run.instance_id)
             assert inst is not None
-            return guest_spec(inst)
+            return guest_spec(inst, block_devices=volumes.block_devices_for(
+                s, inst.id, run.state["dest"]))
         spec = await self.with_session(load)
         dest = run.state["dest"]
         run.state["event_host"] = dest

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from gureum.agent import messages as msg
 from gureum.bus import BusError, RemoteError
-from gureum.compute import instances, states
+from gureum.compute import instances, states, volumes
 from gureum.compute.guests import (
     activate_network,
     discard_network,
@@ -119,6 +119,7 @@ class LiveMigrationWorkflow(Workflow):
             assert inst is not None
             # The destination plugs the ports as their (inactive) bindings there say.
             return guest_spec(inst, network_info=prepare_network(
+                s, run.instance_id, run.state["dest"]), block_devices=volumes.block_devices_for(
                 s, run.instance_id, run.state["dest"]))
         spec: GuestSpec = await self.with_session(load)
         uri = await self.driver(run.state["dest"], msg.PrepareIncoming(

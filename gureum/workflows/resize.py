@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gureum.agent import messages as msg
-from gureum.compute import instances, states
+from gureum.compute import instances, states, volumes
 from gureum.compute.guests import bind_network, guest_spec, shutdown_timeout
 from gureum.compute.models import ComputeNode, Instance, Migration
 from gureum.db import utcnow
@@ -29,8 +29,9 @@ from gureum.workflows.engine import Run, Step, StepFailed, Workflow
 log = logging.getLogger("gureum.workflows.resize")
 
 
-def spec_with_flavor(inst: Instance, flavor: dict[str, Any]) -> GuestSpec:
-    base = guest_spec(inst)
+def spec_with_flavor(inst: Instance, flavor: dict[str, Any],
+                     block_devices: list[dict[str, Any]] | None = None) -> GuestSpec:
+    base = guest_spec(inst, block_devices=block_devices)
     return GuestSpec.from_dict({**base.to_dict(), "vcpus": int(flavor.get("vcpus", 1)),
                                 "memory_mb": int(flavor.get("ram", 64)),
                                 "root_gb": int(flavor.get("disk", 0)),
@@ -72,7 +73,9 @@ class ResizeWorkflow(Workflow):
             assert inst is not None
             flavor = (inst.new_flavor or inst.flavor) if new else (inst.old_flavor or
                                                                     inst.flavor)
-            return spec_with_flavor(inst, flavor or {})
+            host = run.state.get("dest" if new else "source")  # where it is defined
+            return spec_with_flavor(inst, flavor or {}, volumes.block_devices_for(
+                s, inst.id, host) if host else None)
         result: GuestSpec = await self.with_session(load)
         return result
 
