@@ -112,6 +112,8 @@ def test_attach_follow_every_move_and_detach(inproc: tuple[InProcessCloud, Opera
 
     op.cli("server", "remove", "volume", "vm1", "vol1")
     v = wait_volume(op, "vol1", "available")
+    done = {e["Action"] for e in op.cli_json("server", "event", "list", "vm1")}
+    assert {"attach_volume", "detach_volume"} <= done
     assert v["attachments"] == []
     assert in_guest(c, vm["id"])[dest] == {}
     assert op.cli_json("server", "show", "vm1")["volumes_attached"] == []
