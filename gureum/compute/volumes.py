@@ -368,6 +368,8 @@ def plan_boot(s: Session, ctx: RequestContext, inst: Instance,
                                                name=f"{inst.name}-volume")
             attachment_id = None
         requested = bdm.get("device_name")
+        if requested and not str(requested).startswith("/dev/"):
+            requested = f"/dev/{requested}"  # as Nova takes "vdb" at boot
         if boot == 0:
             name = ROOT_DEVICE
             _boot_image_properties(s, inst, volume_id)

@@ -200,6 +200,23 @@ def test_boot_from_volume(inproc: tuple[InProcessCloud, Operator]) -> None:
     op.cli("server", "delete", "--wait", "bfv3")
     assert wait_volume(op, made3[0]["id"], "available")["bootable"] in (True, "true")
 
+    # A data volume given at boot (`--block-device-mapping vdc=data1:volume`), with an image.
+    op.cli_json("volume", "create", "--size", "1", "data1")
+    data1 = wait_volume(op, "data1", "available")
+    body = {"server": {"name": "withdata", "flavorRef": "1", "networks": "none",
+                       "imageRef": image, "block_device_mapping_v2": [{
+                           "uuid": data1["id"], "source_type": "volume",
+                           "destination_type": "volume", "device_name": "vdc",
+                           "boot_index": -1}]}}
+    r = op.call("POST", "/servers", json=body)
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    assert op.wait(sid, {"ACTIVE", "ERROR"})["status"] == "ACTIVE"
+    assert list(in_guest(c, sid).values()) == [{data1["id"]: "/dev/vdc"}]
+    assert wait_volume(op, "data1", "in-use")["attachments"][0]["device"] == "/dev/vdc"
+    op.delete(sid)
+    wait_volume(op, "data1", "available")
+
     # An image-backed volume made at boot, deleted with the server.
     body = {"server": {"name": "bfv2", "flavorRef": "1", "networks": "none",
                        "block_device_mapping_v2": [{
