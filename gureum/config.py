@@ -266,6 +266,9 @@ class VolumeSettings:
     # directory is (NFS, CephFS…); the connection info is the absolute path.
     path: str = ""
     format: Literal["qcow2", "raw"] = "qcow2"
+    # Volume backups (one qcow2 file each); empty: <data_dir>/volume-backups. Keep it
+    # on other storage than the volumes for backups to outlive them.
+    backup_path: str = ""
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -320,6 +323,10 @@ class Settings:
     def volume_dir(self) -> Path:
         return Path(self.volume.path or Path(self.compute.state_dir or self.data_dir)
                     / "volumes")
+
+    @property
+    def volume_backup_dir(self) -> Path:
+        return Path(self.volume.backup_path or self.data_dir / "volume-backups")
 
     def host_state_dir(self, host: str) -> Path:
         base = self.compute.state_dir

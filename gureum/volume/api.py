@@ -63,6 +63,7 @@ def family() -> Family:
     from gureum.volume import (  # noqa: F401  (their routes register on import)
         api_actions,
         api_attachments,
+        api_backups,
         api_discovery,
         api_groups,
         api_limits,

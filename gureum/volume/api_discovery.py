@@ -19,6 +19,7 @@ UPDATED = "2023-08-31T00:00:00+00:00"
 # (alias, name, description): each one's attributes and routes are implemented.
 EXTENSIONS = [
     ("os-admin-actions", "AdminActions", "Enable admin actions."),
+    ("backups", "Backups", "Backups support."),
     ("os-availability-zone", "AvailabilityZones", "Describe Availability Zones."),
     ("capabilities", "Capabilities", "Capabilities support."),
     ("os-extended-services", "ExtendedServices", "Extended services support."),
@@ -52,7 +53,7 @@ FILTERS = {
     "transfer": ["name"],
     "attachment": ["volume_id", "instance_id", "status"],
     "pool": ["name"],
-    "backup": [],
+    "backup": ["name", "status", "volume_id"],
     "group": [],
     "group_snapshot": [],
     "message": [],

@@ -37,10 +37,12 @@ from gureum.workflows.engine import SimulatedCrash
 
 log = logging.getLogger("gureum.volume")
 
+BACKUP_WORK = ("creating", "deleting", "restoring")
 VOLUME_WORK = ("creating", "deleting", "extending", "uploading", "reverting")
 SNAPSHOT_WORK = ("creating", "deleting")
 SCHEDULER = "cinder-scheduler"
 VOLUME = "cinder-volume"
+BACKUP = "cinder-backup"
 
 
 class VolumeManager:
@@ -80,7 +82,9 @@ class VolumeManager:
                 m.Snapshot.status.in_(SNAPSHOT_WORK)))]
             vols = [("volume", i) for i in s.scalars(select(m.Volume.id).where(
                 m.Volume.status.in_(VOLUME_WORK)))]
-        return snaps + vols
+            backups = [("backup", i) for i in s.scalars(select(m.Backup.id).where(
+                m.Backup.status.in_(BACKUP_WORK)))]
+        return snaps + vols + backups
 
     async def recover(self) -> None:
         """Run again what a previous conductor left in a transitional state."""
@@ -106,7 +110,8 @@ class VolumeManager:
             log.warning("volume backend %s: %s", self.backend.name, exc)
             caps = {"pools": []}
         with self.db.session() as s:
-            for host, binary in ((self.host, SCHEDULER), (self.backend_host, VOLUME)):
+            for host, binary in ((self.host, SCHEDULER), (self.backend_host, VOLUME),
+                                 (self.host, BACKUP)):
                 row = s.scalar(select(m.VolumeService).where(m.VolumeService.host == host,
                                                              m.VolumeService.binary == binary))
                 if row is None:
@@ -145,6 +150,8 @@ class VolumeManager:
     def run_once(self, kind: str, ident: str) -> None:
         if kind == "snapshot":
             self._snapshot_work(ident)
+        elif kind == "backup":
+            self._backup_work(ident)
         else:
             self._volume_work(ident)
 
@@ -355,6 +362,81 @@ class VolumeManager:
             snap = s.get(m.Snapshot, snapshot_id)
             if snap is not None and snap.status == "deleting":
                 s.delete(snap)
+
+    # -- backups -----------------------------------------------------------------------
+    def _backup_work(self, backup_id: str) -> None:
+        from gureum.volume import backups
+
+        root = self.settings.volume_backup_dir
+        with self.db.session(write=False) as s:
+            b = s.get(m.Backup, backup_id)
+            if b is None or b.status not in BACKUP_WORK:
+                return
+            status, task, location = b.status, dict(b.task or {}), b.location
+            v = s.get(m.Volume, b.volume_id)
+            vol_location = v.provider_location if v is not None else None
+            snap = s.get(m.Snapshot, b.snapshot_id) if b.snapshot_id else None
+            snapshot = (snap.id, snap.provider_location) \
+                if snap is not None and snap.provider_location else None
+            volume_id, size = b.volume_id, b.size
+        if status == "creating":
+            back = task.get("previous_status") or "available"
+            try:
+                if not vol_location:
+                    raise BackendError(f"volume {volume_id} has no data")
+                name = backups.write_backup(self.backend, root, backup_id, volume_id,
+                                            vol_location, snapshot, size)
+            except (BackendError, OSError) as exc:
+                log.warning("backup %s could not be made: %s", backup_id, exc)
+                self._set_backup(backup_id, "creating", {"status": "error",
+                                                         "fail_reason": str(exc)})
+                self._set_volume(volume_id, "backing-up", {"status": back})
+                return
+            self._maybe_crash("backup")
+            self._set_backup(backup_id, "creating", {"status": "available", "location": name,
+                                                     "data_timestamp": utcnow(), "task": {}})
+            self._set_volume(volume_id, "backing-up", {"status": back})
+        elif status == "deleting":
+            try:
+                backups.remove_backup(root, location, backup_id)
+            except (BackendError, OSError) as exc:
+                self._set_backup(backup_id, "deleting", {"status": "error_deleting",
+                                                         "fail_reason": str(exc)})
+                return
+            with self.db.session() as s:
+                row = s.get(m.Backup, backup_id)
+                if row is not None and row.status == "deleting":
+                    s.delete(row)
+        else:
+            self._restore(backup_id, root, location, str(task.get("volume_id") or ""))
+
+    def _restore(self, backup_id: str, root: Path, location: str | None,
+                 volume_id: str) -> None:
+        from gureum.volume import backups
+
+        with self.db.session(write=False) as s:
+            v = s.get(m.Volume, volume_id)
+            size = v.size if v is not None else 0
+        try:
+            if v is None:
+                raise BackendError(f"volume {volume_id} is gone")
+            path = root / (location or backups.backup_file(root, backup_id).name)
+            new_location = self.backend.copy_from_image(path, "qcow2", volume_id, size)
+        except (BackendError, OSError) as exc:
+            log.warning("backup %s could not be restored: %s", backup_id, exc)
+            self._set_volume(volume_id, "restoring-backup", {"status": "error_restoring",
+                                                             "task": {}, "error": str(exc)})
+            self._set_backup(backup_id, "restoring", {"status": "available", "task": {}})
+            return
+        self._set_volume(volume_id, "restoring-backup", {
+            "status": "available", "task": {}, "provider_location": new_location,
+            "host": f"{self.backend_host}#{self.backend.name}", "error": None})
+        self._set_backup(backup_id, "restoring", {"status": "available", "task": {}})
+
+    def _set_backup(self, backup_id: str, expected: str, values: dict[str, Any]) -> bool:
+        with self.db.session() as s:
+            return compare_and_swap(s, m.Backup, backup_id, {"status": expected},
+                                    {**values, "updated_at": utcnow()})
 
     def _set_snapshot(self, snapshot_id: str, expected: str, values: dict[str, Any]) -> bool:
         with self.db.session() as s:

@@ -192,6 +192,32 @@ class Snapshot(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
+class Backup(Base):
+    """A copy of a volume's data kept apart from it (Cinder's backups; the file store)."""
+
+    __tablename__ = "volume_backups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    container: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), default="creating", index=True)
+    is_incremental: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    fail_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    location: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    # {"op": "restore", "volume_id": …} while a restore runs.
+    task: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    data_timestamp: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
 class Transfer(Base):
     __tablename__ = "volume_transfers"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

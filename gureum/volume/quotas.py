@@ -42,6 +42,10 @@ def limits(s: Session, project_id: str) -> dict[str, int]:
 
 def usage(s: Session, project_id: str) -> dict[str, int]:
     used = {k: 0 for k in DEFAULTS}
+    backups = s.execute(select(func.count(m.Backup.id),
+                               func.coalesce(func.sum(m.Backup.size), 0))
+                        .where(m.Backup.project_id == project_id)).one()
+    used["backups"], used["backup_gigabytes"] = int(backups[0]), int(backups[1])
     used["groups"] = int(s.scalar(select(func.count(m.Group.id)).where(
         m.Group.project_id == project_id)) or 0)
     vols = s.execute(select(m.VolumeType.name, func.count(m.Volume.id),

@@ -343,6 +343,9 @@ def delete_volume(s: Session, ctx: RequestContext, volume_id: str, cascade: bool
         raise e.invalid_volume("Volume cannot be deleted while in attached state")
     allowed: tuple[str, ...] = m_statuses_any() if force else DELETABLE
     snaps = list(s.scalars(select(m.Snapshot).where(m.Snapshot.volume_id == v.id)))
+    if v.status in ("backing-up", "restoring-backup"):
+        raise e.invalid_volume(f"Volume status must be available or error, but current "
+                               f"status is: {v.status}.")
     if snaps and not cascade:
         raise e.invalid_volume("Volume has snapshots, so cannot be deleted; delete them "
                                "first or use --cascade.")

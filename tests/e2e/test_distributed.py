@@ -234,7 +234,8 @@ def drive(op: Operator, cloud: Distributed) -> None:
              lambda: op.cli_json("volume", "show", "dvol", cloud=DEMO)["status"] == "available",
              timeout=30)
     services = {r["Binary"]: r["State"] for r in op.cli_json("volume", "service", "list")}
-    assert services == {"cinder-scheduler": "up", "cinder-volume": "up"}, services
+    assert services == {"cinder-scheduler": "up", "cinder-volume": "up",
+                        "cinder-backup": "up"}, services
     op.cli("volume", "delete", "dvol", cloud=DEMO)
 
     vm1 = op.cli_json("server", "create", "--flavor", "m1.tiny", "--image", "cirros",

@@ -65,7 +65,8 @@ def test_bad_size_is_refused(gureum_up: GureumUp) -> None:
 
 def test_volume_service_list_quota_and_pools(gureum_up: GureumUp) -> None:
     services = admin(gureum_up, "volume", "service", "list")
-    assert {s["Binary"] for s in services} == {"cinder-scheduler", "cinder-volume"}
+    assert {s["Binary"] for s in services} == {"cinder-scheduler", "cinder-volume",
+                                               "cinder-backup"}
     assert all(s["State"] == "up" and s["Status"] == "enabled" for s in services)
     pools = admin(gureum_up, "volume", "backend", "pool", "list", "--long")
     assert pools and pools[0]["Name"].endswith("@file#file")
@@ -214,3 +215,27 @@ def test_create_bootable_read_only_and_unset(gureum_up: GureumUp) -> None:
     shown = demo(gureum_up, "volume", "show", "flags", "-f", "json")
     assert shown["bootable"] in (False, "false") and shown["properties"] == {}
     demo(gureum_up, "volume", "delete", "flags")
+
+
+def test_backup_create_list_restore_delete(gureum_up: GureumUp) -> None:
+    demo(gureum_up, "volume", "create", "--size", "1", "bsrc", "-f", "json")
+    wait_status(gureum_up, "volume", "bsrc", "available")
+    demo(gureum_up, "volume", "backup", "create", "--name", "bk1", "bsrc", "-f", "json")
+    deadline = time.monotonic() + 30
+    while demo(gureum_up, "volume", "backup", "show", "bk1", "-f", "json")["status"] != \
+            "available":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    listed = demo(gureum_up, "volume", "backup", "list", "--long", "-f", "json")
+    assert "bk1" in {r["Name"] for r in listed}
+    demo(gureum_up, "volume", "backup", "restore", "--force", "bk1", "bsrc")
+    wait_status(gureum_up, "volume", "bsrc", "available")
+    demo(gureum_up, "volume", "backup", "restore", "bk1", "brestored")
+    wait_status(gureum_up, "volume", "brestored", "available")
+    deadline = time.monotonic() + 30
+    while demo(gureum_up, "volume", "backup", "show", "bk1", "-f", "json")["status"] != \
+            "available":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    demo(gureum_up, "volume", "backup", "delete", "bk1")
+    demo(gureum_up, "volume", "delete", "bsrc", "brestored")
