@@ -26,6 +26,7 @@ from gureum.network import models as m
 from gureum.network import policy, rbac, resources, views
 
 TENANT_NETWORK_TYPE = "vxlan"
+IPV6_MIN_MTU = 1280  # RFC 8200
 IPV4_HEADER = 20
 # The tunnel's own header, outer Ethernet included (neutron-lib's *_ENCAP_OVERHEAD).
 TUNNEL_HEADER = {"vxlan": 30, "gre": 22}
@@ -213,6 +214,9 @@ def update_network(s: Session, ctx: RequestContext, network_id: str, body: dict[
         net.mtu = min(net.mtu, max_mtu(net.network_type, underlay=underlay))
     if body.get("mtu") is not None:
         net.mtu = _check_mtu(body["mtu"], net.network_type, underlay)
+        if net.mtu < IPV6_MIN_MTU and any(sn.ip_version == 6 for sn in net.subnets):
+            raise e.invalid_input(f"The network has IPv6 subnets, which need an MTU of at "
+                                  f"least {IPV6_MIN_MTU}", "mtu")
     for key, attr in (("name", "name"), ("description", "description"),
                       ("admin_state_up", "admin_state_up"), ("shared", "shared"),
                       ("router:external", "external"), ("is_default", "is_default"),

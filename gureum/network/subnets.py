@@ -15,6 +15,7 @@ from gureum.network import models as m
 
 MAX_DNS_NAMESERVERS = 5
 MAX_HOST_ROUTES = 20
+IPV6_MIN_MTU = 1280  # RFC 8200
 
 
 def _nameservers(values: list[str], version: int, subnet_id: str | None) -> list[str]:
@@ -115,6 +116,9 @@ def create_subnet(s: Session, ctx: RequestContext, body: dict[str, Any]) -> m.Su
         if body.get("allocation_pools") else ipam.default_pools(net, gateway)
     enable_dhcp = body.get("enable_dhcp", True)
     _ipv6_modes(body, net, enable_dhcp)
+    if net.version == 6 and network.mtu < IPV6_MIN_MTU:
+        raise e.invalid_input(f"IPv6 subnet on network {network.id} needs an MTU of at "
+                              f"least {IPV6_MIN_MTU}; the network's is {network.mtu}", "cidr")
     subnet = m.Subnet(
         project_id=project_id, network=network, name=body.get("name") or "",
         description=body.get("description") or "", ip_version=net.version, cidr=str(net),

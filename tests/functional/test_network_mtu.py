@@ -106,3 +106,18 @@ def test_physnet_and_path_mtu_settings(jumbo: tuple[Api, str]) -> None:
                   **provider("flat", physical_network="jumbo"))["mtu"] == 9000
     (public,) = listing(api, admin, "network", "name=public")
     assert public["mtu"] == 9000
+
+
+def test_ipv6_needs_an_mtu_of_1280(api: Api, admin_token: str) -> None:
+    small = create(api, admin_token, "network", name="m-small", mtu=1200)
+    r = api.request("POST", f"{N}/subnets", admin_token, json={"subnet": {
+        "network_id": small["id"], "ip_version": 6, "cidr": "2001:db8:12::/64"}})
+    assert "at least 1280" in error(r, 400, "InvalidInput")["message"]
+    create(api, admin_token, "subnet", network_id=small["id"], ip_version=4,
+           cidr="10.12.0.0/24")
+    v6net = create(api, admin_token, "network", name="m-v6")
+    create(api, admin_token, "subnet", network_id=v6net["id"], ip_version=6,
+           cidr="2001:db8:13::/64")
+    body = update(api, admin_token, "network", v6net["id"], 400, mtu=1279)
+    assert "1280" in body["NeutronError"]["message"]
+    assert update(api, admin_token, "network", v6net["id"], mtu=1280)["mtu"] == 1280
