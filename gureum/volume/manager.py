@@ -178,6 +178,18 @@ class VolumeManager:
         elif status == "reverting":
             self._revert(volume_id, row["location"], str(task.get("snapshot_id") or ""))
 
+    def _check_capacity(self, size: int) -> None:
+        """Cinder's capacity filter for thin pools: the free space times the pool's
+        over-subscription ratio must hold the new volume."""
+        pools = self.backend.pools()
+        for pool in pools:
+            ratio = float(pool.capabilities.get("max_over_subscription_ratio", 1.0))
+            if pool.free_capacity_gb * ratio >= size:
+                return
+        raise BackendError(f"No valid backend was found. Insufficient free virtual space "
+                           f"({pools[0].free_capacity_gb if pools else 0}GB free) to "
+                           f"accommodate thin provisioned {size}GB volume.")
+
     def _disabled(self) -> bool:
         """An operator disabled the volume service (os-services): no new volumes."""
         with self.db.session(write=False) as s:
@@ -222,6 +234,7 @@ class VolumeManager:
             if wanted and wanted != self.backend.name:
                 raise BackendError(f"No valid backend was found. No backend is named "
                                    f"{wanted} (the volume type's volume_backend_name).")
+            self._check_capacity(size)
             kind, src = self._source(row)
             if kind == "snapshot":
                 location = self.backend.create_from_snapshot(src[0], src[1], volume_id, size)

@@ -15,6 +15,7 @@ racing requests one wins and the other gets Cinder's 400 (invalid volume).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, select
@@ -226,43 +227,33 @@ def _parse_dict(text: str, field: str) -> dict[str, str]:
     raise e.bad_request(f"Invalid filter {field}: {text!r} is not a dictionary.", field)
 
 
+def _has_items(current: dict[str, str] | None, want: str, key: str) -> bool:
+    have = current or {}
+    return all(have.get(k) == val for k, val in _parse_dict(want, key).items())
+
+
+# A listing filter: does volume v pass the value the client gave for this key?
+MATCHERS: dict[str, Callable[[m.Volume, str], bool]] = {
+    "name": lambda v, want: (v.name or "") == want,
+    "display_name": lambda v, want: (v.name or "") == want,
+    "status": lambda v, want: v.status == want,
+    "bootable": lambda v, want: v.bootable == schemas.boolean(want, "bootable"),
+    "multiattach": lambda v, want: v.multiattach == schemas.boolean(want, "multiattach"),
+    "metadata": lambda v, want: _has_items(v.metadata_, want, "metadata"),
+    "image_metadata": lambda v, want: _has_items(v.image_metadata, want, "image_metadata"),
+    "availability_zone": lambda v, want: v.availability_zone == want,
+    "project_id": lambda v, want: v.project_id == want,
+    "volume_type": lambda v, want: want in (v.volume_type_id, v.volume_type.name),
+    "volume_type_id": lambda v, want: want in (v.volume_type_id, v.volume_type.name),
+    "size": lambda v, want: str(v.size) == want,
+    "snapshot_id": lambda v, want: v.snapshot_id == want,
+    "source_volid": lambda v, want: v.source_volid == want,
+    "group_id": lambda v, want: v.group_id == want,
+}
+
+
 def matches(v: m.Volume, filters: dict[str, str]) -> bool:
-    for key, want in filters.items():
-        if key in ("name", "display_name"):
-            if (v.name or "") != want:
-                return False
-        elif key == "status":
-            if v.status != want:
-                return False
-        elif key == "bootable":
-            if v.bootable != schemas.boolean(want, "bootable"):
-                return False
-        elif key == "multiattach":
-            if v.multiattach != schemas.boolean(want, "multiattach"):
-                return False
-        elif key == "metadata":
-            meta = v.metadata_ or {}
-            if any(meta.get(k) != val for k, val in _parse_dict(want, key).items()):
-                return False
-        elif key == "image_metadata":
-            meta = v.image_metadata or {}
-            if any(meta.get(k) != val for k, val in _parse_dict(want, key).items()):
-                return False
-        elif key == "availability_zone":
-            if v.availability_zone != want:
-                return False
-        elif key == "project_id":
-            if v.project_id != want:
-                return False
-        elif key in ("volume_type", "volume_type_id"):
-            if want not in (v.volume_type_id, v.volume_type.name):
-                return False
-        elif key == "size":
-            if str(v.size) != want:
-                return False
-        elif key in ("snapshot_id", "source_volid") and getattr(v, key) != want:
-            return False
-    return True
+    return all(MATCHERS[key](v, want) for key, want in filters.items() if key in MATCHERS)
 
 
 def list_volumes(s: Session, ctx: RequestContext, query: dict[str, list[str]]

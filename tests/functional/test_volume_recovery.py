@@ -140,3 +140,22 @@ def test_conductor_killed_after_each_copy_finishes_it_after_restart(
     assert done is not None and done["status"] == "available" and done["bootable"] == "true"
     assert wait_for(api, demo_token, "snapshot", snap_id, ("available", "error")) == \
         wait_for(api, demo_token, "snapshot", snap_id, "available")
+
+
+def test_volume_larger_than_the_pool_can_hold_fails(api: Api, admin_token: str) -> None:
+    r = req(api, admin_token, "POST", "/volumes", json={"volume": {"size": 2**31 - 1,
+                                                                   "name": "enormous"}})
+    if r.status_code == 413:  # the admin project's gigabytes quota said it first
+        projects = api.request("GET", "/identity/v3/projects?name=admin", admin_token)
+        admin_pid = projects.json()["projects"][0]["id"]
+        r = req(api, admin_token, "PUT", f"/os-quota-sets/{admin_pid}",
+                json={"quota_set": {"gigabytes": -1}})
+        assert r.status_code == 200, r.text
+        r = req(api, admin_token, "POST", "/volumes", json={"volume": {
+            "size": 2**31 - 1, "name": "enormous"}})
+    assert r.status_code == 202, r.text
+    failed = wait_for(api, admin_token, "volume", r.json()["volume"]["id"],
+                      ("available", "error"))
+    assert failed is not None and failed["status"] == "error"
+    messages = req(api, admin_token, "GET", "/messages").json()["messages"]
+    assert any("Insufficient free virtual space" in x["user_message"] for x in messages)
