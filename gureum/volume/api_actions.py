@@ -20,6 +20,7 @@ from gureum.volume import errors as e
 from gureum.volume import models as m
 from gureum.volume import policy, quotas, schemas, types, uploads, volumes
 from gureum.volume.api import route
+from gureum.volume.backends import current_backend
 
 Action = Callable[[Request, Session, RequestContext, m.Volume, Any], Response]
 ACTIONS: dict[str, Action] = {}
@@ -97,8 +98,15 @@ def retype(req: Request, s: Session, ctx: RequestContext, v: m.Volume, args: Any
     if v.status not in ("available", "in-use"):
         raise e.invalid_volume(f"Volume status must be available or in-use to retype, but "
                                f"current status is: {v.status}.")
+    wanted = (new.extra_specs or {}).get("volume_backend_name")
+    if wanted and wanted != current_backend().name:
+        if policy_name == "never":
+            raise e.bad_request(f"Retype to {new.name} needs a migration to backend {wanted} "
+                                "and the migration policy is 'never'.", "migration_policy")
+        raise e.bad_request(f"No valid backend was found. No backend is named {wanted}.",
+                            "new_type")
     quotas.check(s, v.project_id, new.name, volumes=1, gigabytes=v.size)
-    # Every type lands on the one backend: a retype changes the type, never the data.
+    # The type's backend is this one: a retype changes the type, never the data.
     volumes.change_status(s, v, v.status, {"volume_type_id": new.id})
     return empty(202)
 

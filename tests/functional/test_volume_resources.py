@@ -233,3 +233,17 @@ def test_type_extra_specs_choose_backend_and_multiattach(api: Api, admin_token: 
     wait_for(api, demo_token, "volume", here["id"], "available")
     shared = create_volume(api, demo_token, volume_type="shared-disk")
     assert shared["multiattach"] is True
+
+
+def test_retype_to_a_type_of_another_backend_is_refused(api: Api, admin_token: str) -> None:
+    token = user_in_project(api, admin_token, "vol-retype", "vol-retype-project")
+    r = req(api, admin_token, "POST", "/types", json={"volume_type": {
+        "name": "elsewhere", "extra_specs": {"volume_backend_name": "rbd-1"}}})
+    assert r.status_code == 200, r.text
+    vol = create_volume(api, token, name="stay")
+    wait_for(api, token, "volume", vol["id"], "available")
+    r = action(api, token, vol["id"], "os-retype", {"new_type": "elsewhere"}, 400)
+    assert "migration policy" in r.text
+    r = action(api, token, vol["id"], "os-retype", {"new_type": "elsewhere",
+                                                    "migration_policy": "on-demand"}, 400)
+    assert "No valid backend" in r.text
