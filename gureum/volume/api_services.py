@@ -91,6 +91,32 @@ def disable_reason(req: Request, s: Session) -> Response:
     return _set_service(req, s, True, True)
 
 
+def _freeze(req: Request, s: Session, frozen: bool) -> Response:
+    """``openstack volume host set --disable`` (freeze) / ``--enable`` (thaw): a frozen
+    backend takes no management changes (Cinder's replication freeze)."""
+    policy.admin(req.context, "volume_extension:services:update")
+    body = req.json()
+    host = body.get("host") if isinstance(body, dict) else None
+    if not isinstance(host, str) or not host:
+        raise e.bad_request("Missing required element 'host' in request body.", "host")
+    rows = [r for r in _volume_services(s) if r.host == host or r.host.split("@")[0] == host]
+    if not rows:
+        raise e.not_found("host", host)
+    for row in rows:
+        row.frozen = frozen
+    return json_response({}, 200)
+
+
+@route("PUT", "/os-services/freeze")
+def freeze(req: Request, s: Session) -> Response:
+    return _freeze(req, s, True)
+
+
+@route("PUT", "/os-services/thaw")
+def thaw(req: Request, s: Session) -> Response:
+    return _freeze(req, s, False)
+
+
 def _volume_services(s: Session) -> list[m.VolumeService]:
     return list(s.scalars(select(m.VolumeService).where(
         m.VolumeService.binary == "cinder-volume").order_by(m.VolumeService.host)))

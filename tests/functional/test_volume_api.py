@@ -204,3 +204,16 @@ def test_list_filters_sort_and_pages(api: Api, admin_token: str, demo_token: str
     r = req(api, demo_token, "GET", "/volumes/summary")
     summary = r.json()["volume-summary"]
     assert summary["total_count"] >= 3 and summary["total_size"] >= 3
+
+
+def test_freeze_and_thaw_a_volume_host(api: Api, admin_token: str) -> None:
+    services = req(api, admin_token, "GET", "/os-services?binary=cinder-volume").json()
+    host = services["services"][0]["host"]
+    r = req(api, admin_token, "PUT", "/os-services/freeze", json={"host": host})
+    assert r.status_code == 200, r.text
+    row = req(api, admin_token, "GET", "/os-services?binary=cinder-volume").json()
+    assert row["services"][0]["frozen"] is True
+    assert req(api, admin_token, "PUT", "/os-services/thaw",
+               json={"host": host}).status_code == 200
+    assert req(api, admin_token, "PUT", "/os-services/freeze",
+               json={"host": "nowhere"}).status_code == 404
