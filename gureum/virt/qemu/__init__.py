@@ -3,8 +3,9 @@
 Modules, one concern each: ``cmdline`` (QEMU's argv from a definition),
 ``domain`` (the guest's files, its definition ``domain.json``, VNC ports),
 ``disks`` (image cache, overlays, config drive, cache cleaner), ``process``
-(launch, find, kill), ``monitor`` (the QMP adapter), ``vif`` (NICs), ``driver``
-(the VirtDriver).
+(launch, find, kill), ``monitor`` (the QMP adapter), ``vif`` (NICs),
+``volumes`` (volume files as virtio disks, hot-plugged on PCIe root ports),
+``driver`` (the VirtDriver).
 
 Choices:
 
@@ -22,6 +23,11 @@ Choices:
   sharing ``instances/`` reads what this one wrote, as live migration on shared
   storage needs). Where the instances directory refuses O_DIRECT (tmpfs) the
   driver falls back to ``cache=writeback`` and says so at start.
+- Volumes: files under Block Storage's directory (which every host must reach),
+  opened with ``-blockdev`` at boot or ``blockdev-add`` + ``device_add`` into a
+  running guest, each on the root port of its device name so a definition
+  rebuilt from the spec (hard reboot, a live migration's destination) has the
+  same devices at the same addresses; never copied by a block migration.
 - ``domain.json`` is per host (``<state_dir>/guests/<uuid>/``, with the QMP
   socket and pid file), not in ``instances/<uuid>/``: ``instances/`` may be
   shared between hosts, a definition belongs to one.
