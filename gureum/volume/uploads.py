@@ -57,9 +57,16 @@ def start_upload(s: Session, ctx: RequestContext, v: m.Volume, body: dict[str, A
     image_body: dict[str, Any] = {"name": name, "disk_format": disk_format,
                                   "container_format": container_format,
                                   "visibility": visibility, "protected": protected}
+    from gureum.image import patch
+
+    # The source image's own properties go along (hw_*, os_*…), as Cinder copies
+    # them; what Glance keeps for itself (ids, sizes, hashes, status) does not.
+    skip = {"image_id", "image_name", "container_format", "disk_format", "min_disk",
+            "min_ram", "owner", "visibility", "protected", "os_hidden", "tags", "name",
+            *patch.DISALLOWED, *patch.READ_ONLY, *patch.RESERVED}
     for key, value in (v.image_metadata or {}).items():
-        if key not in ("image_id", "image_name", "checksum", "container_format",
-                       "disk_format", "size", "min_disk", "min_ram") and isinstance(value, str):
+        if key not in skip and not key.startswith(patch.RESERVED_PREFIX) and \
+                isinstance(value, str):
             image_body[key] = value
     image = images.create_image(s, ctx, image_body)
     previous = v.status

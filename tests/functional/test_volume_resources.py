@@ -247,3 +247,19 @@ def test_retype_to_a_type_of_another_backend_is_refused(api: Api, admin_token: s
     r = action(api, token, vol["id"], "os-retype", {"new_type": "elsewhere",
                                                     "migration_policy": "on-demand"}, 400)
     assert "No valid backend" in r.text
+
+
+def test_upload_of_a_volume_made_from_an_image_keeps_its_properties(
+        api: Api, admin_token: str) -> None:
+    token = user_in_project(api, admin_token, "vol-upload", "vol-upload-project")
+    image = images.active_image(api, token, data=b"\4" * 2048, name="with-props",
+                                hw_disk_bus="virtio")
+    vol = create_volume(api, token, imageRef=image["id"], name="from-props")
+    wait_for(api, token, "volume", vol["id"], "available")
+    action(api, token, vol["id"], "os-set_image_metadata",
+           {"metadata": {"os_hash_value": "x", "status": "queued", "os_glance_x": "y"}}, 200)
+    r = action(api, token, vol["id"], "os-volume_upload_image", {"image_name": "again"})
+    image_id = r.json()["os-volume_upload_image"]["image_id"]
+    wait_for(api, token, "volume", vol["id"], "available")
+    again = images.show(api, token, image_id)
+    assert again["status"] == "active" and again["hw_disk_bus"] == "virtio"
