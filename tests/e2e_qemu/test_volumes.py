@@ -74,6 +74,16 @@ def test_hot_plug_unplug_and_live_migrate_with_a_volume(op: QemuCloud) -> None:
     attachment = wait_volume(op, "vol1", "in-use")["attachments"][0]
     assert attachment["server_id"] == sid
 
+    # A cold migration back to c01 (the guest stops, starts there with the volume).
+    op.cli("server", "migrate", "--host", "c01", "--wait", sid)
+    op.wait(sid, {"VERIFY_RESIZE"}, timeout=120)
+    op.cli("server", "resize", "confirm", sid)
+    assert op.wait(sid, {"ACTIVE"}, timeout=120)["OS-EXT-SRV-ATTR:host"] == "c01"
+    assert [f for dev, f in block_devices(op, sid).items() if "dev-vol-" in dev] == opened
+    assert wait_volume(op, "vol1", "in-use")["attachments"][0]["host_name"] == "c01"
+    op.wait_boot(sid, 2)
+    assert "GUREUM-DISK" not in op.console(sid).split("GUREUM-READY")[-1]  # there at boot
+
     op.cli("server", "remove", "volume", "vm1", "vol1", cloud=DEMO)
     wait_volume(op, "vol1", "available", timeout=90)
     assert not [d for d in block_devices(op, sid) if "dev-vol-" in d]
