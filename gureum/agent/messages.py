@@ -190,6 +190,14 @@ class DetachVolume(Message[None]):
     volume_id: str
 
 
+@message("extend_volume")
+@dataclass(frozen=True)
+class ExtendVolume(Message[None]):
+    guest_id: str
+    volume_id: str
+    new_size: int  # bytes
+
+
 # -- interfaces ----------------------------------------------------------------------------
 
 @message("attach_interface")

@@ -317,7 +317,7 @@ class Conductor:
         self.workflows = WorkflowManager(settings, db, bus)
         self.endpoint = ConductorEndpoint(settings, db, self.build, self.actions,
                                           self.workflows)
-        self.volumes = VolumeManager(settings, db, self.name)
+        self.volumes = VolumeManager(settings, db, self.name, bus)
         self.endpoint.volumes = self.volumes
         self.network = NetworkConductor(settings, db, bus, self.name)
 

@@ -361,6 +361,19 @@ class VirtDriver(ABC):
         time; GuestNotFound): the volume stays attached and in the definition.
         """
 
+    async def extend_volume(self, guest_id: str, volume_id: str, new_size: int) -> None:
+        """Grow the attached volume ``volume_id`` to ``new_size`` bytes (Block Storage's
+        extend of an in-use volume; Nova's ``volume-extended`` event).
+
+        After success: the volume's data is ``new_size`` bytes and a running guest
+        sees its disk grow now (QEMU's block_resize); a stopped guest sees it at its
+        next start. A volume already that large is left as it is.
+        After failure (VolumeAttachFailed: not attached to the guest, or the
+        hypervisor refused; GuestNotFound; NotSupported: a driver that cannot): the
+        volume keeps its size.
+        """
+        raise NotSupported(f"The {self.name} driver cannot extend an attached volume.")
+
     # -- interfaces (Nova's os-interface) ---------------------------------------------
     @abstractmethod
     async def attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:

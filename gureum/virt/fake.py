@@ -91,6 +91,7 @@ _ERRORS: dict[str, type[DriverError]] = {
     "spawn": SpawnFailed, "preflight": PreflightFailed, "live_migrate": MigrationFailed,
     "import_disks": MigrationFailed, "finish_migration": MigrationFailed,
     "attach_volume": VolumeAttachFailed, "detach_volume": VolumeAttachFailed,
+    "extend_volume": VolumeAttachFailed,
     "attach_interface": InterfaceAttachFailed, "detach_interface": InterfaceAttachFailed,
 }
 
@@ -522,6 +523,23 @@ class FakeDriver(VirtDriver):
         if g.power_state == states.RUNNING:
             g.console.append(f"virtio_blk: new disk {device_name} "
                              f"(serial {volume_id[:20]})")
+        self._save(g)
+
+    async def extend_volume(self, guest_id: str, volume_id: str, new_size: int) -> None:
+        g = self._guest(guest_id)
+        await self._step("extend_volume", guest_id)
+        devices = [dict(b) for b in g.spec.block_devices]
+        found = next((b for b in devices if b.get("volume_id") == volume_id), None)
+        if found is None:
+            raise VolumeAttachFailed(f"Volume {volume_id} is not attached to guest "
+                                     f"{guest_id}.")
+        if int(found.get("size") or 0) >= new_size:
+            return
+        found["size"] = new_size
+        g.spec = dataclasses.replace(g.spec, block_devices=devices)
+        if g.power_state == states.RUNNING:
+            g.console.append(f"virtio_blk: disk {found.get('device_name')} resized to "
+                             f"{new_size} bytes")
         self._save(g)
 
     async def detach_volume(self, guest_id: str, volume_id: str) -> None:

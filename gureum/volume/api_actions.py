@@ -69,17 +69,20 @@ def extend(req: Request, s: Session, ctx: RequestContext, v: m.Volume, args: Any
     args = _args(args, "os-extend")
     new_size = schemas.size(args.get("new_size"), "new_size")
     assert new_size is not None
-    if v.status != "available":
-        raise e.invalid_volume(f"Volume status must be 'available' to extend, but current "
-                               f"status is: {v.status}.")
+    from gureum.api.microversion import at_least
+
+    # 3.42: an attached volume grows too (its host's hypervisor grows the disk).
+    allowed = ("available", "in-use") if at_least(req, "3.42") else ("available",)
+    if v.status not in allowed:
+        raise e.invalid_volume(f"Volume status must be {' or '.join(allowed)} to extend, "
+                               f"but current status is: {v.status}.")
     if new_size <= v.size:
         raise e.bad_request(f"New size for extend must be greater than current size. "
                             f"(current: {v.size}, extended: {new_size}).", "new_size")
     quotas.check(s, v.project_id, v.volume_type.name, gigabytes=new_size - v.size,
                  volume_size=new_size)
-    volumes.change_status(s, v, "available", {"status": "extending",
-                                              "task": {"op": "extend",
-                                                       "new_size": new_size}})
+    volumes.change_status(s, v, allowed, {"status": "extending", "task": {
+        "op": "extend", "new_size": new_size, "previous_status": v.status}})
     volumes.hand_over(s, "volume", v.id, ctx.request_id)
     return empty(202)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gureum.bus import Transport
 from gureum.config import Settings
 from gureum.db import Database, compare_and_swap, utcnow
 from gureum.volume import models as m
@@ -40,16 +41,20 @@ log = logging.getLogger("gureum.volume")
 BACKUP_WORK = ("creating", "deleting", "restoring")
 VOLUME_WORK = ("creating", "deleting", "extending", "uploading", "reverting")
 SNAPSHOT_WORK = ("creating", "deleting")
+GiB = 1 << 30
 SCHEDULER = "cinder-scheduler"
 VOLUME = "cinder-volume"
 BACKUP = "cinder-backup"
 
 
 class VolumeManager:
-    def __init__(self, settings: Settings, db: Database, host: str) -> None:
+    def __init__(self, settings: Settings, db: Database, host: str,
+                 bus: Transport | None = None) -> None:
         self.settings = settings
         self.db = db
         self.host = host
+        self.bus = bus  # to ask a compute agent to grow an attached volume
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.backend = configure(settings)
         self.backend_host = f"{host}@{self.backend.name}"
         self._running: set[tuple[str, str]] = set()
@@ -58,6 +63,7 @@ class VolumeManager:
     # -- entry points ----------------------------------------------------------------
     async def work(self, kind: str, ident: str, request_id: str = "") -> None:
         """Start what the row's status asks for (once per row at a time)."""
+        self._loop = asyncio.get_running_loop()
         key = (kind, ident)
         if key in self._running:
             return
@@ -167,12 +173,15 @@ class VolumeManager:
                    "image_id": v.image_id}
             snaps = [(sn.id, sn.provider_location) for sn in s.scalars(
                 select(m.Snapshot).where(m.Snapshot.volume_id == volume_id))]
+            plugged = [(a.instance_id, a.attached_host) for a in v.attachments
+                       if a.attach_status == "attached" and a.instance_id and a.attached_host]
         if status == "creating":
             self._create(volume_id, row)
         elif status == "deleting":
             self._delete(volume_id, row["location"], snaps)
         elif status == "extending":
-            self._extend(volume_id, row["location"], int(task.get("new_size") or 0))
+            self._extend(volume_id, row["location"], int(task.get("new_size") or 0),
+                         str(task.get("previous_status") or "available"), plugged)
         elif status == "uploading":
             self._upload(volume_id, row["location"], task)
         elif status == "reverting":
@@ -284,19 +293,48 @@ class VolumeManager:
             s.flush()
             s.delete(v)
 
-    def _extend(self, volume_id: str, location: str | None, new_size: int) -> None:
+    def _extend(self, volume_id: str, location: str | None, new_size: int, previous: str,
+                plugged: list[tuple[str, str]]) -> None:
+        """Grow the volume. An attached one (3.42+) is grown by the hypervisor that holds
+        it open (a running QEMU resizes the image it has locked, and its guest sees the
+        disk grow): the host's agent is asked, as Cinder has Nova do it."""
         try:
             if not location or new_size <= 0:
                 raise BackendError("nothing to extend")
-            self.backend.extend(volume_id, location, new_size)
+            if previous == "in-use" and plugged:
+                for instance_id, host in plugged:
+                    self._agent_extend(host, instance_id, volume_id, new_size)
+            else:
+                self.backend.extend(volume_id, location, new_size)
         except (BackendError, OSError) as exc:
             log.warning("volume %s could not be extended: %s", volume_id, exc)
-            self._set_volume(volume_id, "extending", {"status": "error_extending",
+            # An attached volume that did not grow is still attached and usable.
+            failed = "error_extending" if previous == "available" else previous
+            self._set_volume(volume_id, "extending", {"status": failed,
                                                       "error": str(exc), "task": {}})
             return
         self._maybe_crash("extend")
-        self._set_volume(volume_id, "extending", {"status": "available", "size": new_size,
+        self._set_volume(volume_id, "extending", {"status": previous, "size": new_size,
                                                   "task": {}, "error": None})
+
+    def _agent_extend(self, host: str, instance_id: str, volume_id: str, new_size: int
+                      ) -> None:
+        from gureum.agent import messages as msg
+        from gureum.agent import rpc as agent_rpc
+        from gureum.bus import BusError, RemoteError
+
+        if self.bus is None or self._loop is None:
+            raise BackendError("no bus to reach the compute host of the attached volume")
+        timeout = self.settings.compute.rpc_timeout
+        call = agent_rpc.call(self.bus, host, msg.ExtendVolume(instance_id, volume_id,
+                                                               new_size * GiB), timeout)
+        try:
+            asyncio.run_coroutine_threadsafe(call, self._loop).result(timeout + 5)
+        except RemoteError as exc:
+            raise BackendError(f"host {host} could not grow the attached volume: "
+                               f"{exc.remote_message}") from exc
+        except (BusError, TimeoutError) as exc:
+            raise BackendError(f"host {host} did not answer: {exc}") from exc
 
     def _upload(self, volume_id: str, location: str | None, task: dict[str, Any]) -> None:
         from gureum.volume import uploads

@@ -508,6 +508,42 @@ def test_detach_volume(drivers: Hosts, tmp_path: Path) -> None:
     run(go())
 
 
+async def volume_size(driver: VirtDriver, guest_id: str, volume_id: str, path: Path) -> int:
+    """The size the guest's volume has: the fake records it in the definition; QEMU's
+    file is the truth."""
+    if isinstance(driver, FakeDriver):
+        g = driver.guests[guest_id]
+        (device,) = [b for b in g.spec.block_devices if b.get("volume_id") == volume_id]
+        return int(device.get("size") or path.stat().st_size)
+    return path.stat().st_size
+
+
+def test_extend_volume(drivers: Hosts, tmp_path: Path) -> None:
+    host = drivers("h1")
+
+    async def go() -> None:
+        driver = await running(host)
+        v1 = volume(tmp_path, V1)
+        path = Path(v1["data"]["path"])
+        await driver.attach_volume("g1", v1, "/dev/vdb")
+        await driver.extend_volume("g1", V1, 2 << 20)  # the running guest's disk grows
+        assert await volume_size(driver, "g1", V1, path) == 2 << 20
+        await driver.extend_volume("g1", V1, 1 << 20)  # never shrinks
+        assert await volume_size(driver, "g1", V1, path) == 2 << 20
+        await driver.power_off("g1", timeout=0, retry_interval=1)
+        await driver.extend_volume("g1", V1, 3 << 20)  # a stopped guest's too
+        assert await volume_size(driver, "g1", V1, path) == 3 << 20
+        with pytest.raises(VolumeAttachFailed):  # not attached to this guest
+            await driver.extend_volume("g1", V2, 4 << 20)
+        with pytest.raises(GuestNotFound):
+            await driver.extend_volume("nope", V1, 4 << 20)
+        host.fail_next("extend_volume", "no room")
+        with pytest.raises(VolumeAttachFailed):
+            await driver.extend_volume("g1", V1, 4 << 20)
+        assert await volume_size(driver, "g1", V1, path) == 3 << 20  # as before
+    run(go())
+
+
 # -- interfaces -----------------------------------------------------------------------------
 
 P1 = {"port_id": "1e0c3a52-8d8e-4f0e-9d0b-5a1b2c3d4e01", "mac_address": "fa:16:3e:00:00:01",
@@ -962,4 +998,4 @@ def test_every_driver_method_has_a_contract_test() -> None:
                if not name.startswith("_")}
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     assert methods - tested == set()
-    assert len(methods) == 35
+    assert len(methods) == 36

@@ -608,6 +608,11 @@ class QemuDriver(VirtDriver):
         async with self._lock(guest_id):
             await volumes.detach(self, guest_id, volume_id)
 
+    async def extend_volume(self, guest_id: str, volume_id: str, new_size: int) -> None:
+        await self.mover.receive(guest_id)
+        async with self._lock(guest_id):
+            await volumes.extend(self, guest_id, volume_id, new_size)
+
     # -- interfaces: gureum/virt/qemu/interfaces.py -----------------------------------
     async def attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:
         async with self._lock(guest_id):

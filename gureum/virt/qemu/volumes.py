@@ -214,6 +214,39 @@ async def attach(d: QemuDriver, guest_id: str, connection_info: dict[str, Any],
     domain.save(files, dom)
 
 
+async def extend(d: QemuDriver, guest_id: str, volume_id: str, new_size: int) -> None:
+    """Grow an attached volume: a running QEMU resizes the image it holds open
+    (block_resize on the volume's node: qemu-img cannot, the file is locked); a
+    stopped guest's file is resized by qemu-img."""
+    dom = d._domain(guest_id)
+    vol = next((v for v in dom.get("volumes") or [] if v["volume_id"] == volume_id), None)
+    if vol is None:
+        raise VolumeAttachFailed(f"Volume {volume_id} is not attached to guest {guest_id}.")
+    from gureum.virt.qemu import disks
+
+    try:
+        current = int((await disks.info(Path(vol["path"])))["virtual-size"])
+    except Exception as exc:
+        raise VolumeAttachFailed(f"The file of volume {volume_id} cannot be read: {exc}"
+                                 ) from exc
+    if current >= new_size:
+        return  # never shrinks; already that large
+    if d._pid(guest_id) is not None:
+        try:
+            async with d.monitor(guest_id).session() as s:
+                await s.execute("block_resize", {"node-name": vol["node"], "size": new_size})
+        except MonitorError as exc:
+            raise VolumeAttachFailed(f"QEMU cannot grow volume {volume_id} to {new_size} "
+                                     f"bytes: {exc}") from exc
+        return
+    try:
+        await disks.run(disks.qemu_img(), "resize", "-q", "-f", vol.get("format") or "raw",
+                        str(vol["path"]), str(new_size))
+    except Exception as exc:
+        raise VolumeAttachFailed(f"Growing the file of volume {volume_id} failed: {exc}"
+                                 ) from exc
+
+
 async def detach(d: QemuDriver, guest_id: str, volume_id: str) -> None:
     dom = d._domain(guest_id)
     files = d.files(guest_id)
