@@ -219,3 +219,30 @@ def test_freeze_and_thaw_a_volume_host(api: Api, admin_token: str) -> None:
                json={"host": host}).status_code == 200
     assert req(api, admin_token, "PUT", "/os-services/freeze",
                json={"host": "nowhere"}).status_code == 404
+
+
+def test_racing_reserves_one_wins(api: Api, demo_token: str) -> None:
+    """Every state change is a compare-and-swap: of racing requests one wins, the rest
+    get Cinder's 400, and the volume has exactly one attachment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.harness import Api as Client
+
+    vol = create_volume(api, demo_token, name="raced")
+    wait_for(api, demo_token, "volume", vol["id"], "available")
+
+    def attach(i: int) -> int:
+        client = Client(api.url)
+        try:
+            r = req(client, demo_token, "POST", "/attachments", json={"attachment": {
+                "volume_uuid": vol["id"],
+                "instance_uuid": f"6a0c1d6e-0000-4000-8000-{i:012d}"}})
+            return r.status_code
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(attach, range(8)))
+    assert sorted(codes) == [200] + [400] * 7, codes
+    r = req(api, demo_token, "GET", f"/attachments?volume_id={vol['id']}")
+    assert len(r.json()["attachments"]) == 1
