@@ -30,7 +30,9 @@ Kernel arguments the guest reads:
 - ``gureum.ignore_acpi=1``  do not power off on the ACPI power button (a guest whose
                             clean stop must time out);
 - ``gureum.dhcp=0``         do not ask for a DHCP lease on the NICs;
-- ``gureum.trace_modules=1`` print the uptime after each module loads.
+- ``gureum.trace_modules=1`` print the uptime after each module loads;
+- ``gureum.ping=<address>[,<address>…]`` ping these every 2 seconds (a line
+                            ``gureum.ping=<address>`` in the user data does the same).
 
 What the guest prints on its serial console, in this order (one line each):
 
@@ -45,7 +47,10 @@ What the guest prints on its serial console, in this order (one line each):
   ``user-data: <line>`` per line of user data, when an ISO 9660 config drive
   (label ``config-2``, ``openstack/latest/meta_data.json``) is attached as a
   virtio disk (not as an IDE CD-ROM: the guest has no driver for one);
-- ``nic: eth0 <mac>`` per NIC (and later ``dhcp: eth0 <ip>/<len>`` on a lease);
+- ``nic: eth0 <mac>`` per NIC, and later, when a DHCP lease comes (asking for the
+  interface MTU, option 26, and classless static routes, option 121, and applying
+  them): ``dhcp: eth0 <ip>/<len>``, ``GUREUM-IP eth0 <ip>/<len>`` and
+  ``GUREUM-MTU eth0 <mtu>`` (the interface's MTU with the lease applied);
 - ``acpi: power button powers off`` (or ``acpi: ignored …``);
 - ``uptime-at-ready: 5.31`` seconds since the kernel started (``uptime-at-init``
                             earlier: when /init began);
@@ -98,7 +103,7 @@ APPLETS = ("sh", "ash", "mount", "umount", "insmod", "cat", "echo", "sed", "grep
            "tee", "tail", "wc", "dd", "sleep", "usleep", "mkdir", "ls", "findfs", "hostname", "ip",
            "udhcpc", "acpid", "sync", "poweroff", "reboot", "mke2fs", "dmesg", "uname", "ifconfig",
            "route", "ps", "kill", "df", "free", "blockdev", "lsmod", "rmmod", "modprobe", "sysctl",
-           "date", "cut", "awk", "test", "[", "true", "false", "stat")
+           "date", "cut", "awk", "test", "[", "true", "false", "stat", "ping")
 PACKAGES = "qemu-utils linux-image-amd64 busybox-static"
 
 

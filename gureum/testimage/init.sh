@@ -100,8 +100,32 @@ for nic in /sys/class/net/*; do
     echo "nic: $name $(cat "$nic/address")"
     ip link set "$name" up
     if [ "$(arg dhcp 1)" = 1 ]; then
-        udhcpc -i "$name" -s /etc/udhcpc.script -t 3 -T 2 -n -q >/dev/null 2>&1 &
+        # Until a lease comes (the network's DHCP server may start after the guest),
+        # asking for the interface MTU (26) and classless static routes (121) too.
+        udhcpc -i "$name" -s /etc/udhcpc.script -t 3 -T 2 -A 3 -q -O mtu \
+            -O staticroutes >/dev/null 2>&1 &
     fi
+done
+
+# Addresses to ping, from the kernel command line (gureum.ping=a,b) and from lines
+# "gureum.ping=a" of the user data: each is pinged every 2 seconds and the result
+# printed as "GUREUM-PING <address> ok|fail".
+targets="$(arg ping '' | tr ',' ' ')"
+if [ -f /config/openstack/latest/user_data ]; then
+    targets="$targets $(sed -n 's/^gureum\.ping=//p' /config/openstack/latest/user_data \
+        | tr ',\r' '  ')"
+fi
+for target in $targets; do
+    (
+        while :; do
+            if ping -c 1 -W 1 "$target" >/dev/null 2>&1; then
+                echo "GUREUM-PING $target ok"
+            else
+                echo "GUREUM-PING $target fail"
+            fi
+            sleep 2
+        done
+    ) &
 done
 
 if [ "$(arg ignore_acpi 0)" = 1 ]; then
