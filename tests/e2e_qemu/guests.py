@@ -244,7 +244,19 @@ def qemu_cloud(tmp_path_factory: pytest.TempPathFactory, cli: CliServer | None, 
         finally:
             op.close()
             code = up.stop(timeout=60)
+            clean_data_plane(data_dir)
             assert code == 0, up.log_path.read_text()[-3000:]
+
+
+def clean_data_plane(data_dir: Path) -> None:
+    """Remove what the hosts' linuxbridge data planes made (bridges, namespaces,
+    dnsmasq, nftables tables): a stopped cloud's networks outlive it, as its guests
+    would, and the next test's must not meet them."""
+    from gureum.netagent.dataplane.linuxbridge import LinuxBridgeDataPlane
+    for record in sorted(data_dir.glob("hosts/*/dataplane/record.json")):
+        host_dir = record.parent.parent
+        with contextlib.suppress(Exception):
+            LinuxBridgeDataPlane.for_state_dir(host_dir.name, host_dir).cleanup_now()
 
 
 def cleanup(op: QemuCloud) -> None:

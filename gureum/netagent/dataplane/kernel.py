@@ -325,9 +325,26 @@ class Owners:
         """Forget what no longer exists (removed by hand, or by a host that died)."""
         data = self._load()
         kept = {"bridge": {k: v for k, v in data.get("bridge", {}).items() if k in links},
-                "netns": {k: v for k, v in data.get("netns", {}).items() if k in namespaces}}
-        if kept != {k: data.get(k, {}) for k in ("bridge", "netns")}:
+                "netns": {k: v for k, v in data.get("netns", {}).items() if k in namespaces},
+                "table": {k: v for k, v in data.get("table", {}).items()
+                          if tuple(k.split(" ", 1)) in nft_tables()}}
+        if kept != {k: data.get(k, {}) for k in ("bridge", "netns", "table")}:
             self._save({**data, **kept})
+
+    def orphans(self) -> list[tuple[str, str]]:
+        """Objects every owner of which is gone: its state directory no longer exists
+        (a test's temporary cloud, removed without cleaning up its networks)."""
+        out = []
+        for kind, table in sorted(self._load().items()):
+            for name, owners in sorted(table.items()):
+                if owners and not any(Path(o.partition("@")[2]).is_dir() for o in owners):
+                    out.append((kind, name))
+        return out
+
+    def forget(self, kind: str, name: str) -> None:
+        data = self._load()
+        if data.get(kind, {}).pop(name, None) is not None:
+            self._save(data)
 
     def owners(self, kind: str, name: str) -> list[str]:
         return list(self._load().get(kind, {}).get(name, []))

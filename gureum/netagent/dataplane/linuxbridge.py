@@ -86,8 +86,19 @@ class LinuxBridgeDataPlane(DataPlane):
     def __init__(self, settings: Settings, host: str, state_dir: Path | str | None = None
                  ) -> None:
         super().__init__(settings, host)
-        if state_dir is None:
-            state_dir = settings.host_state_dir(host)
+        self._setup(host, state_dir if state_dir is not None
+                    else settings.host_state_dir(host))
+
+    @classmethod
+    def for_state_dir(cls, host: str, state_dir: Path | str) -> LinuxBridgeDataPlane:
+        """The data plane a host ran with this state directory (to clean up after it
+        without its settings: a test, or an operator after the cloud stopped)."""
+        plane = cls.__new__(cls)
+        plane.host = host
+        plane._setup(host, state_dir)
+        return plane
+
+    def _setup(self, host: str, state_dir: Path | str) -> None:
         self.dir = Path(state_dir) / "dataplane"
         self.me = f"{host}@{Path(state_dir).resolve()}"
         digest = hashlib.sha1(self.me.encode()).hexdigest()[:8]
@@ -152,6 +163,7 @@ class LinuxBridgeDataPlane(DataPlane):
                             "cannot be enforced on bridged traffic", self.host)
         with kernel.locked():
             self.owners.prune(set(kernel.links()), kernel.namespaces())
+            self._reap()
             record = self._record()
             record["bridges"] = sorted(set(record["bridges"]) | set(bridges))
             record["namespaces"] = sorted(set(record["namespaces"]) | namespaces)
@@ -170,6 +182,22 @@ class LinuxBridgeDataPlane(DataPlane):
             self._host_addresses(routers)
             self._security_groups(state)
             self._remove(record, set(bridges), namespaces)
+
+    def _reap(self) -> None:
+        """Remove what data planes whose state directory is gone left behind."""
+        order = {"netns": 0, "table": 1, "bridge": 2}  # a bridge once its legs are gone
+        for kind, name in sorted(self.owners.orphans(), key=lambda o: order.get(o[0], 3)):
+            log.warning("%s: removing %s %s, left by a data plane that is gone", self.host,
+                        kind, name)
+            if kind == "netns":
+                kernel.delete_namespace(name)
+            elif kind == "bridge":
+                if not kernel.slaves(name):
+                    kernel.delete_link(name)
+            elif kind == "table":
+                family, _, table = name.partition(" ")
+                kernel.nft_delete(family, table)
+            self.owners.forget(kind, name)
 
     def _taps(self, state: dict[str, Any], networks: dict[str, Any]) -> None:
         """The guests' taps of this host's ports get their network's MTU."""
@@ -258,6 +286,21 @@ class LinuxBridgeDataPlane(DataPlane):
             ext = router.get("external")
             if ext and ext.get("gateway_ip") and ext.get("cidr"):
                 cidr = kernel.with_prefix(str(ext["gateway_ip"]), str(ext["cidr"]))
+                if cidr in kernel.addresses(ext["bridge"]):
+                    continue
+                # Another cloud of this machine (or one that stopped without cleaning
+                # up) may hold the same address on its own external bridge: two
+                # connected routes for one subnet send the replies to the wrong one.
+                # The cloud converging now takes it.
+                for entry in kernel.ip_json("-4", "addr", "show"):
+                    name = str(entry.get("ifname", ""))
+                    if name == ext["bridge"] or not name.startswith("brq"):
+                        continue
+                    for a in entry.get("addr_info", []):
+                        if f"{a.get('local')}/{a.get('prefixlen')}" == cidr:
+                            log.warning("%s: %s was on %s too; moving it to %s", self.host,
+                                        cidr, name, ext["bridge"])
+                            kernel.ip("addr", "del", cidr, "dev", name, check=False)
                 kernel.converge_addresses(ext["bridge"], {cidr}, remove=False)
 
     def _security_groups(self, state: dict[str, Any]) -> None:
@@ -268,8 +311,12 @@ class LinuxBridgeDataPlane(DataPlane):
         if not ports:
             self._nft_delete("bridge", self.sg_table)
             self._nft_delete("inet", self.sg_table)
+            for family in ("bridge", "inet"):
+                self.owners.release("table", f"{family} {self.sg_table}")
             return
         bridge, inet = firewall.security_groups(ports)
+        for family in ("bridge", "inet"):
+            self.owners.want("table", f"{family} {self.sg_table}")
         self._nft("bridge", self.sg_table, bridge)
         self._nft("inet", self.sg_table, inet)
 
@@ -316,7 +363,8 @@ class LinuxBridgeDataPlane(DataPlane):
         want, or with guests' taps on them, stay)."""
         with kernel.locked():
             record = self._record()
-            self._nft_delete("bridge", self.sg_table)
-            self._nft_delete("inet", self.sg_table)
+            for family in ("bridge", "inet"):
+                self._nft_delete(family, self.sg_table)
+                self.owners.release("table", f"{family} {self.sg_table}")
             self._remove(record, set(), set())
         self.applied.clear()
