@@ -2,7 +2,8 @@
 data plane of the network agents): two guests on one VXLAN network (MTU 1450) get
 their addresses by DHCP and the network's MTU, as their consoles print, ping each
 other (the default security group lets its members in), and reach the router's
-external side (the public bridge's host address, 172.24.4.1) through SNAT; deleting
+external side (the public bridge's host address, 172.24.4.1) through SNAT; the host
+reaches one by its floating IP (DNAT) while it has it; deleting
 everything leaves no namespace, bridge or dnsmasq of the cloud's."""
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ PUBLIC_HOST = "172.24.4.1"
 def op(tmp_path_factory: pytest.TempPathFactory, cli: CliServer) -> Iterator[QemuCloud]:
     with qemu_cloud(tmp_path_factory, cli, "qemu-net", hosts=2) as o:
         yield o
+
+
+def host_pings(address: str) -> bool:
+    return subprocess.run(["busybox", "ping", "-c", "1", "-W", "1", address],
+                          capture_output=True, check=False).returncode == 0
 
 
 def pinged(text: str, address: str) -> bool:
@@ -68,6 +74,23 @@ def test_two_guests_get_dhcp_and_mtu_ping_each_other_and_the_outside(
     # The network's bridge carries both guests' taps (whichever host each is on).
     bridge = "brq" + net["id"][:11]
     assert len([n for n in links(bridge) if n.startswith("tap")]) >= 2, links(bridge)
+
+    # A floating IP: the host (outside) reaches vm1 by it, once the default security
+    # group lets ICMP in from anywhere.
+    fip = op.cli_json("floating", "ip", "create", "public", cloud=DEMO)["floating_ip_address"]
+    op.cli("server", "add", "floating", "ip", "vm1", fip, cloud=DEMO)
+    op.cli("security", "group", "rule", "create", "--protocol", "icmp", "--ingress",
+           "default", cloud=DEMO)
+    deadline = time.monotonic() + 60
+    while not host_pings(fip) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert host_pings(fip), f"the host does not reach vm1 at its floating IP {fip}"
+    op.cli("server", "remove", "floating", "ip", "vm1", fip, cloud=DEMO)
+    deadline = time.monotonic() + 30
+    while host_pings(fip) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not host_pings(fip), f"{fip} still reaches vm1 once removed"
+    op.cli("floating", "ip", "delete", fip, cloud=DEMO)
 
     for name in servers:
         op.cli("server", "delete", "--wait", name, cloud=DEMO)
