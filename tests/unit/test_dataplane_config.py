@@ -1,0 +1,99 @@
+"""What the linuxbridge data plane would write, without root: dnsmasq's host entries,
+options and command line, the security groups' nftables rules, a router's NAT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gureum.netagent.dataplane import dnsmasq, firewall
+
+SUBNET = {"id": "s1", "cidr": "192.168.50.0/24", "ip_version": 4,
+          "gateway_ip": "192.168.50.1", "enable_dhcp": True, "dns_nameservers": ["8.8.8.8"],
+          "host_routes": [{"destination": "10.0.0.0/8", "nexthop": "192.168.50.254"}],
+          "allocation_pools": []}
+NETWORK: dict[str, Any] = {
+    "id": "n1", "mtu": 1450, "bridge": "brqn1", "dhcp": True,
+    "subnets": [SUBNET, {**SUBNET, "id": "s6", "cidr": "fd00::/64", "ip_version": 6}],
+    "dhcp_ports": [], "ports": [
+        {"id": "p1", "mac_address": "FA:16:3E:00:00:01", "device_owner": "compute:nova",
+         "fixed_ips": [{"subnet_id": "s1", "ip_address": "192.168.50.5"}],
+         "extra_dhcp_opts": [{"opt_name": "tftp-server", "opt_value": "10.0.0.9",
+                              "ip_version": 4}]},
+        {"id": "d1", "mac_address": "fa:16:3e:00:00:02", "device_owner": "network:dhcp",
+         "fixed_ips": [{"subnet_id": "s1", "ip_address": "192.168.50.2"}],
+         "extra_dhcp_opts": []}]}
+
+
+def test_dnsmasq_hosts_options_and_command_line(tmp_path: Path) -> None:
+    assert dnsmasq.hosts_file(NETWORK) == \
+        "fa:16:3e:00:00:01,set:port-p1,host-192-168-50-5,192.168.50.5\n"
+    assert dnsmasq.opts_file(NETWORK) == "tag:port-p1,option:tftp-server,10.0.0.9\n"
+    args = dnsmasq.arguments(NETWORK, tmp_path, "ns-d1")
+    assert "--dhcp-range=set:subnet-s1,192.168.50.0,static,255.255.255.0,86400s" in args
+    assert not [a for a in args if "fd00" in a]  # IPv6 subnets: no DHCPv4 range
+    forced = [a.split("=", 1)[1] for a in args if a.startswith("--dhcp-option-force=")]
+    assert forced == ["tag:subnet-s1,option:router,192.168.50.1",
+                      "tag:subnet-s1,option:mtu,1450",
+                      "tag:subnet-s1,option:dns-server,8.8.8.8",
+                      "tag:subnet-s1,option:classless-static-route,"
+                      "10.0.0.0/8,192.168.50.254,0.0.0.0/0,192.168.50.1"]
+    assert f"--pid-file={tmp_path / 'pid'}" in args and "--interface=ns-d1" in args
+
+
+def rule(**kw: Any) -> dict[str, Any]:
+    return {"direction": "ingress", "ethertype": "IPv4", "protocol": None,
+            "port_range_min": None, "port_range_max": None, "remote_ip_prefix": None, **kw}
+
+
+def test_security_group_rule_matches() -> None:
+    assert firewall.rule_match(rule(), "saddr") == "meta nfproto ipv4"
+    assert firewall.rule_match(rule(protocol="tcp", port_range_min=22, port_range_max=22,
+                                    remote_ip_prefix="10.0.0.0/8"), "saddr") == \
+        "meta nfproto ipv4 ip saddr 10.0.0.0/8 meta l4proto tcp tcp dport 22"
+    assert firewall.rule_match(rule(protocol="udp", port_range_min=1000,
+                                    port_range_max=2000), "saddr") == \
+        "meta nfproto ipv4 meta l4proto udp udp dport 1000-2000"
+    assert firewall.rule_match(rule(protocol="icmp", port_range_min=8), "saddr") == \
+        "meta nfproto ipv4 meta l4proto icmp icmp type 8"
+    assert firewall.rule_match(rule(ethertype="IPv6", protocol="icmp"), "daddr") == \
+        "meta nfproto ipv6 meta l4proto ipv6-icmp"
+    # An IPv6 prefix on an IPv4 rule matches nothing.
+    assert firewall.rule_match(rule(remote_ip_prefix="fd00::/64"), "saddr") is None
+
+
+def test_security_groups_filter_ports_with_port_security_only() -> None:
+    port = {"id": "p1", "mac_address": "fa:16:3e:00:00:01", "taps": ["tapp1-c01"],
+            "fixed_ips": [{"subnet_id": "s1", "ip_address": "192.168.50.5"}],
+            "port_security_enabled": True,
+            "allowed_address_pairs": [{"ip_address": "192.168.50.100/32",
+                                       "mac_address": "fa:16:3e:00:00:99"}],
+            "security_group_rules": [rule(protocol="icmp"), rule(direction="egress")]}
+    off = {**port, "id": "p2", "mac_address": "fa:16:3e:00:00:02", "taps": ["tapp2-c01"],
+           "port_security_enabled": False}
+    bridge, inet = firewall.security_groups([port, off])
+    assert 'iifname { "tapp1-c01" } jump spoof_pp1' in bridge
+    assert "ether saddr != { fa:16:3e:00:00:01, fa:16:3e:00:00:99 } drop" in bridge
+    assert "ip saddr != { 192.168.50.100, 192.168.50.5 } drop" in bridge
+    assert "tapp2" not in bridge and "00:02" not in inet
+    assert "ether daddr fa:16:3e:00:00:01 jump ingress_pp1" in inet
+    assert "meta nfproto ipv4 meta l4proto icmp accept" in inet
+    assert "ct state established,related accept" in inet
+    assert inet.count("\ndrop\n") == 2  # the ingress and egress chains end in drop
+
+
+def test_router_nat() -> None:
+    router = {"id": "r1", "enable_snat": True,
+              "external": {"fixed_ips": [{"subnet_id": "pub", "ip_address": "172.24.4.10"}]},
+              "floating_ips": [{"floating_ip_address": "172.24.4.20",
+                                "fixed_ip_address": "192.168.50.5", "port_id": "p1"}],
+              "port_forwardings": [{"floating_ip_address": "172.24.4.30", "protocol": "tcp",
+                                    "external_port": 2222, "internal_ip_address":
+                                    "192.168.50.6", "internal_port": 22}]}
+    nat = firewall.router_nat(router, "qg-x")
+    assert "ip daddr 172.24.4.20 dnat to 192.168.50.5" in nat
+    assert 'ip saddr 192.168.50.5 oifname "qg-x" snat to 172.24.4.20' in nat
+    assert "ip daddr 172.24.4.30 tcp dport 2222 dnat to 192.168.50.6:22" in nat
+    assert 'oifname "qg-x" snat to 172.24.4.10' in nat
+    assert "snat to 172.24.4.10" not in firewall.router_nat({**router, "enable_snat": False},
+                                                           "qg-x")
