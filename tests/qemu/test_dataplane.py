@@ -299,3 +299,32 @@ def test_removal_and_cleanup_leave_nothing(lab: tuple[Lab, LinuxBridgeDataPlane]
     asyncio.run(plane.sync(env.state()))  # type: ignore[arg-type]
     asyncio.run(plane.cleanup())
     assert_clean(env, plane)
+
+
+def test_another_host_takes_the_router_and_dhcp_over(lab: tuple[Lab, LinuxBridgeDataPlane]
+                                                     ) -> None:
+    """Two hosts of one machine (S6 on one machine): c02 takes the router and the
+    network's DHCP over from c01; c01 letting them go removes nothing c02 now carries,
+    and the client keeps reaching the outside."""
+    env, plane = lab
+    env.security = False
+    asyncio.run(plane.sync(env.state()))  # type: ignore[arg-type]
+    ns = env.client("p1")
+    assert ping_soon(ns, f"{env.pub}.1")
+    other = LinuxBridgeDataPlane(plane.settings, "c02", env.tmp / "c02")
+    try:
+        state = {**env.state(), "host": "c02", "ports": []}
+        asyncio.run(other.sync(state))  # type: ignore[arg-type]
+        pids = dnsmasqs(env)
+        assert len(pids) == 1 and str(env.tmp / "c02") in \
+            Path(f"/proc/{pids[0]}/cmdline").read_text()
+        asyncio.run(plane.sync({"host": HOST, "networks": [], "routers": [], "ports": []}))
+        assert {f"qdhcp-{env.net}", f"qrouter-{env.router}"} <= kernel.namespaces()
+        assert dnsmasqs(env) == pids
+        assert ping_soon(ns, f"{env.pub}.1")
+        asyncio.run(other.sync(state))  # type: ignore[arg-type]
+        assert dnsmasqs(env) == pids  # nothing to redo
+    finally:
+        env.close()
+        asyncio.run(other.cleanup())
+    assert_clean(env, other)
