@@ -77,6 +77,7 @@ def test_security_groups_filter_ports_with_port_security_only() -> None:
     assert "ip saddr != { 192.168.50.100, 192.168.50.5 } drop" in bridge
     assert "tapp2" not in bridge and "00:02" not in inet
     assert "ether daddr fa:16:3e:00:00:01 jump ingress_pp1" in inet
+    assert "ether saddr fa:16:3e:00:00:99 jump egress_pp1" in inet  # the pair's MAC
     assert "meta nfproto ipv4 meta l4proto icmp accept" in inet
     assert "ct state established,related accept" in inet
     assert inet.count("\ndrop\n") == 2  # the ingress and egress chains end in drop

@@ -143,8 +143,9 @@ def security_groups(ports: list[dict[str, Any]]) -> tuple[str, str]:
             lines.append(f"ether type ip6 ip6 saddr != {_set(['::', 'fe80::/10', *v6])} drop")
             bridge_chains.append(f"chain spoof_{cid} {{\n" + "\n".join(lines) + "\n}")
         # -- the rules (inet family, stateful)
-        inet_dispatch.append(f"ether saddr {mac} jump egress_{cid}")
-        inet_dispatch.append(f"ether daddr {mac} jump ingress_{cid}")
+        for each in [mac, *[m for m in macs if m != mac]]:  # allowed pairs' MACs too
+            inet_dispatch.append(f"ether saddr {each} jump egress_{cid}")
+            inet_dispatch.append(f"ether daddr {each} jump ingress_{cid}")
         egress = ["ct state invalid drop",
                   "ct state established,related return",
                   "meta nfproto ipv4 udp sport 68 udp dport 67 return",
