@@ -98,6 +98,7 @@ def create_floatingip(s: Session, ctx: RequestContext, body: dict[str, Any]
     if body.get("tags"):
         resources.set_tags(s, fip, body["tags"])
     s.flush()
+    refresh_servers(s, [fip.fixed_port_id])
     return fip
 
 
@@ -105,6 +106,7 @@ def update_floatingip(s: Session, ctx: RequestContext, fip_id: str, body: dict[s
                       ) -> l3.FloatingIP:
     fip = get_floatingip(s, ctx, fip_id)
     policy.writer(ctx, "update_floatingip")
+    before = fip.fixed_port_id
     if "description" in body:
         fip.description = body["description"] or ""
     if "port_id" in body:
@@ -119,6 +121,7 @@ def update_floatingip(s: Session, ctx: RequestContext, fip_id: str, body: dict[s
         associate(s, ctx, fip, fip.fixed_port_id, body["fixed_ip_address"])
     resources.touch(fip)
     s.flush()
+    refresh_servers(s, [before, fip.fixed_port_id])
     return fip
 
 
@@ -126,11 +129,31 @@ def delete_floatingip(s: Session, ctx: RequestContext, fip_id: str) -> None:
     fip = get_floatingip(s, ctx, fip_id)
     policy.writer(ctx, "delete_floatingip")
     port = s.get(m.Port, fip.floating_port_id)
+    fixed_port_id = fip.fixed_port_id
     resources.drop_tags(s, fip.id)
     s.delete(fip)
     s.flush()
+    refresh_servers(s, [fixed_port_id])
     if port is not None:
         ports.remove_port(s, port)
+
+
+def refresh_servers(s: Session, port_ids: list[str | None]) -> None:
+    """The servers of these ports see their floating IPs in their addresses at once:
+    their cached network_info is rebuilt (Nova's info cache, refreshed on Neutron's
+    network-changed event)."""
+    from gureum.compute.models import Instance
+    from gureum.network import service
+
+    for port_id in {p for p in port_ids if p}:
+        port = s.get(m.Port, port_id)
+        if port is None or not port.device_owner.startswith("compute:") or not port.device_id:
+            continue
+        inst = s.get(Instance, port.device_id)
+        if inst is not None and inst.network_info:
+            info = service.network_info_for_instance(s, inst.id)
+            if info != inst.network_info:
+                inst.network_info = info
 
 
 def disassociate(fip: l3.FloatingIP) -> None:

@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gureum.network import bindings, ports, resources, secgroups
@@ -165,6 +165,18 @@ def _instance_ports(s: Session, instance_id: str) -> list[m.Port]:
         m.Port.device_index.is_(None), m.Port.device_index, m.Port.created_at, m.Port.id)))
 
 
+def _floating_ips(port: m.Port) -> list[dict[str, Any]]:
+    """The floating IPs associated with the port, as Nova's network_info lists them."""
+    from gureum.network import l3_models as l3
+
+    s = object_session(port)
+    if s is None:
+        return []
+    found = s.scalars(select(l3.FloatingIP.floating_ip_address).where(
+        l3.FloatingIP.fixed_port_id == port.id).order_by(l3.FloatingIP.floating_ip_address))
+    return [{"ip_address": ip, "version": ipaddress.ip_address(ip).version} for ip in found]
+
+
 def _vif(port: m.Port, host: str | None = None) -> dict[str, Any]:
     """The port as Compute's network_info shows it: bound as its active binding says,
     or (``host``) as its binding for that host says, active or not."""
@@ -181,6 +193,7 @@ def _vif(port: m.Port, host: str | None = None) -> dict[str, Any]:
         "vif_details": dict(binding.vif_details) if binding else {},
         "vnic_type": binding.vnic_type if binding else "normal",
         "binding_host_id": (binding.host or None) if binding else None,
+        "floating_ips": _floating_ips(port),
         "preexisting": not port.delete_with_instance,
         "active": port.status == m.ACTIVE,
         "device_index": port.device_index,
