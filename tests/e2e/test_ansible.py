@@ -21,7 +21,7 @@ import pytest
 
 from tests.harness import BIN, GureumUp
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skip(reason="issue 9 lands in parts")]
+pytestmark = pytest.mark.e2e
 
 PLAYBOOK = Path(__file__).parent / "ansible" / "issue9.yml"
 # A public key the cloud only stores (nothing logs in on the fake driver).

@@ -18,7 +18,7 @@ import pytest
 
 from tests.harness import GureumUp
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skip(reason="issue 9 lands in parts")]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
