@@ -168,9 +168,8 @@ def set_gateway(s: Session, ctx: RequestContext, router: l3.Router, info: dict[s
         clear_gateway(s, router)
         current = None
     if current is None:
-        if not net.subnets:
-            raise e.bad_request(f"Bad router request: No subnets on external network "
-                                f"{net.id}.", "external_gateway_info")
+        # An external network without subnets still takes a gateway (a port with no
+        # address), as Neutron's does.
         body: dict[str, Any] = {"device_owner": l3.ROUTER_GATEWAY, "device_id": router.id}
         if fixed:
             body["fixed_ips"] = fixed
@@ -355,14 +354,28 @@ def check_routes(s: Session, router: l3.Router, routes: list[Any]) -> list[dict[
         raise e.typed_bad_request("RoutesExhausted", f"Unable to complete operation for "
                                   f"{router.id}. The number of routes exceeds the maximum "
                                   f"{MAX_ROUTES}.", "routes")
-    cidrs = [ipaddress.ip_network(sn.cidr) for sn in interface_subnets(s, router.id)]
+    # Neutron looks at every port of the router, its gateway's included: a nexthop must
+    # be on one of their subnets and must not be one of their own addresses.
+    router_ports = interface_ports(s, router.id)
+    gw = gateway_port(s, router)
+    if gw is not None:
+        router_ports.append(gw)
+    cidrs: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    own: set[str] = set()
+    for port in router_ports:
+        for alloc in port.fixed_ips:
+            own.add(alloc.ip_address)
+            sn = s.get(m.Subnet, alloc.subnet_id)
+            if sn is not None:
+                cidrs.append(ipaddress.ip_network(sn.cidr))
     for route in out:
         hop = ipaddress.ip_address(route["nexthop"])
         if not any(hop in c for c in cidrs):
             raise e.typed_bad_request("InvalidRoutes", f"Invalid format for routes: {[route]}, "
                                       "the nexthop is not connected with router", "routes")
-        if any(hop == ipaddress.ip_address(sn.gateway_ip)
-               for sn in interface_subnets(s, router.id) if sn.gateway_ip):
+        if route["nexthop"] in own or any(
+                hop == ipaddress.ip_address(sn.gateway_ip)
+                for sn in interface_subnets(s, router.id) if sn.gateway_ip):
             raise e.typed_bad_request("InvalidRoutes", f"Invalid format for routes: {[route]}, "
                                       "the nexthop is used by router", "routes")
     return out

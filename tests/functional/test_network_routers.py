@@ -364,3 +364,35 @@ def test_routers_move_off_an_agent_that_stops_heartbeating(
     finally:
         victim.heartbeat_paused = False
     wait_for(lambda: get(api, admin_token, "agent", before["id"])["alive"])
+
+
+def test_gateway_on_an_external_network_without_subnets(api: Api, admin_token: str) -> None:
+    """Neutron takes it: the gateway port simply has no address (sdk cloud.TestRouter)."""
+    ext = create(api, admin_token, "network", name="bare-ext", **{"router:external": True})
+    r = create(api, admin_token, "router", name="bare-gw",
+               external_gateway_info={"network_id": ext["id"]})
+    info = r["external_gateway_info"]
+    assert info["network_id"] == ext["id"] and info["external_fixed_ips"] == []
+    assert info["enable_snat"] is True and r["status"] == "ACTIVE"
+    delete(api, admin_token, "router", r["id"])
+    delete(api, admin_token, "network", ext["id"])
+
+
+def test_route_nexthop_on_the_gateway_subnet(api: Api, admin_token: str) -> None:
+    """A nexthop on the external subnet counts as connected; the gateway's own address
+    is refused as used by the router (Neutron looks at all the router's ports)."""
+    ext = create(api, admin_token, "network", name="gw-ext", **{"router:external": True})
+    create(api, admin_token, "subnet", network_id=ext["id"], ip_version=4,
+           cidr="10.7.7.0/24")
+    r = create(api, admin_token, "router", name="gw-routes",
+               external_gateway_info={"network_id": ext["id"]})
+    gw_ip = r["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    routes = [{"destination": "10.7.7.0/24", "nexthop": "10.7.7.99"}]
+    assert update(api, admin_token, "router", r["id"], routes=routes)["routes"] == routes
+    body = error(api.request("PUT", f"{N}/routers/{r['id']}", admin_token, json={
+        "router": {"routes": [{"destination": "10.9.0.0/16", "nexthop": gw_ip}]}}), 400,
+        "InvalidRoutes")
+    assert "used by router" in body["message"]
+    update(api, admin_token, "router", r["id"], routes=[])
+    delete(api, admin_token, "router", r["id"])
+    delete(api, admin_token, "network", ext["id"])
