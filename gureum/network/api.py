@@ -43,7 +43,7 @@ EXTENSIONS = [
      "routes", "2019-07-10T10:00:00-00:00"),
     ("fip-port-details", "Floating IP Port Details Extension",
      "Add port_details attribute to Floating IP resource", "2018-04-09T10:00:00-00:00"),
-    ("floatingip-port-forwarding", "Floating IP Port Forwarding",
+    ("floating-ip-port-forwarding", "Floating IP Port Forwarding",
      "Provide a way to configure port forwarding on Floating IP",
      "2018-08-02T10:00:00-00:00"),
     ("l3-ha", "HA Router extension", "Adds HA capability to routers.",

@@ -2,7 +2,8 @@
 
 The full run is `make sdk-functional` (docs/compat.md); this keeps the modules
 that pass in the regular suite: networks, subnets, ports, security groups and
-their rules, extensions, availability zones, quotas, subnet pools and RBAC policies, through
+their rules, extensions, availability zones, quotas, subnet pools and RBAC policies,
+routers, floating IPs and port forwardings, through
 scripts/sdk-functional against its own `gureum up` (about 20 seconds).
 """
 
@@ -23,7 +24,8 @@ SLICE = ",".join(f"network.v2.{m}" for m in (
     "test_network", "test_subnet", "test_port", "test_security_group",
     "test_security_group_rule", "test_extension", "test_availability_zone", "test_quota",
     "test_subnet_pool", "test_subnet_from_subnet_pool", "test_rbac_policy",
-    "test_address_scope", "test_service_provider"))
+    "test_address_scope", "test_service_provider", "test_router",
+    "test_router_add_remove_interface", "test_floating_ip", "test_port_forwarding"))
 
 
 def test_sdk_network_functional_slice(tmp_path: Path) -> None:

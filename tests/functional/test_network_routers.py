@@ -73,7 +73,7 @@ def test_extensions_and_the_public_network(api: Api, demo_token: str) -> None:
                                                demo_token).json()["extensions"]}
     assert {"router", "extraroute", "extraroute-atomic", "l3-ha", "agent",
             "l3_agent_scheduler", "dhcp_agent_scheduler", "router_availability_zone",
-            "floatingip-port-forwarding", "fip-port-details", "ext-gw-mode"} <= aliases
+            "floating-ip-port-forwarding", "fip-port-details", "ext-gw-mode"} <= aliases
     net = public(api, demo_token)
     assert net["router:external"] is True
     (sn,) = listing(api, demo_token, "subnet", f"network_id={net['id']}")
