@@ -425,3 +425,11 @@ def instance_ids_with_ip(s: Session, ip_regex_or_ip: str) -> list[str]:
             ip_regex_or_ip.replace(".", "_") + "%"))
     found = {device for device, ip in s.execute(stmt) if pattern.match(ip)}
     return sorted(found)
+
+
+def floating_ip_pool_names(s: Session) -> list[str]:
+    """Nova's floating IP pools: the external networks, by name (id when unnamed)."""
+    rows = s.execute(select(m.Network.id, m.Network.name)
+                     .where(m.Network.external.is_(True))
+                     .order_by(m.Network.created_at, m.Network.id)).all()
+    return [name or id_ for id_, name in rows]

@@ -8,12 +8,10 @@ ip pool list` ask here.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from gureum.api.web import Request, Response, Router, json_response
 from gureum.compute.api.images import _until_2_35
 from gureum.db import Session
-from gureum.network import models as netm
+from gureum.network import service as netsvc
 
 router = Router()
 
@@ -21,7 +19,5 @@ router = Router()
 @router.get("/v2.1/os-floating-ip-pools", tx=True)
 def list_floating_ip_pools(req: Request, s: Session) -> Response:
     _until_2_35(req)
-    rows = s.execute(select(netm.Network.id, netm.Network.name)
-                     .where(netm.Network.external.is_(True))
-                     .order_by(netm.Network.created_at, netm.Network.id)).all()
-    return json_response({"floating_ip_pools": [{"name": name or id_} for id_, name in rows]})
+    return json_response({"floating_ip_pools": [
+        {"name": name} for name in netsvc.floating_ip_pool_names(s)]})
