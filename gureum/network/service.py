@@ -333,11 +333,13 @@ def _as_not_found(exc: InvalidInput) -> NotFound | InvalidInput:
 def attach_port(s: Session, *, instance_id: str, project_id: str, is_admin: bool,
                 host: str | None, availability_zone: str | None = None,
                 port_id: str | None = None, network_id: str | None = None,
-                fixed_ip: str | None = None) -> dict[str, Any]:
+                fixed_ip: str | None = None, security_groups: list[str] | None = None
+                ) -> dict[str, Any]:
     """One more NIC for the instance: the user's port (``port_id``, 409 PortInUse when
     another device has it) or a new port on ``network_id`` (optionally with
     ``fixed_ip``; neither: the one usable network). It takes the lowest free NIC
-    place (``device_index``) and is bound to ``host``. Returns its network_info entry.
+    place (``device_index``) and is bound to ``host``; a port made here gets the
+    server's ``security_groups`` (names, Nova's). Returns its network_info entry.
     """
     used = {p.device_index for p in _instance_ports(s, instance_id)}
     index = next(i for i in range(len(used) + 1) if i not in used)
@@ -361,6 +363,9 @@ def attach_port(s: Session, *, instance_id: str, project_id: str, is_admin: bool
                                     "device_index": index}
             if fixed:
                 body["fixed_ips"] = [{"ip_address": fixed}]
+            group_ids = secgroups.ids_for_new_ports(s, project_id, security_groups)
+            if group_ids is not None and net.port_security_enabled:
+                body["security_groups"] = group_ids
             port = ports.new_port(s, net, project_id, body, delete_with_instance=True)
     except InvalidInput as exc:
         raise _as_not_found(exc) from None

@@ -123,3 +123,15 @@ def test_a_failed_attach_leaves_the_port_as_it_was(op: Operator) -> None:
     proc = op.cli("server", "add", "network", "vm-bad", "private", check=False)
     assert proc.returncode != 0
     assert {p["ID"] for p in op.cli_json("port", "list", "--network", "private")} == before
+
+
+def test_a_port_made_for_a_network_gets_the_servers_groups(op: Operator) -> None:
+    web = demo(op, "security", "group", "create", "web")
+    op.cli("server", "create", "--network", "private", "--security-group", "web",
+           "--image", "cirros", "--flavor", "m1.tiny", "--wait", "vm-sg", cloud=DEMO)
+    op.cli("server", "add", "network", "vm-sg", "private", cloud=DEMO)
+    ports = demo(op, "port", "list", "--server", "vm-sg")
+    assert len(ports) == 2
+    for row in ports:
+        assert demo(op, "port", "show", row["ID"])["security_group_ids"] == [web["id"]]
+    op.cli("server", "delete", "--wait", "vm-sg", cloud=DEMO)

@@ -119,7 +119,8 @@ def attach_interface(req: Request, s: Session) -> AfterTransaction:
         s, instance_id=inst.id, project_id=inst.project_id, is_admin=ctx.is_admin,
         host=inst.host, availability_zone=inst.availability_zone,
         port_id=body.get("port_id"), network_id=body.get("net_id"),
-        fixed_ip=(body.get("fixed_ips") or [{}])[0].get("ip_address"))
+        fixed_ip=(body.get("fixed_ips") or [{}])[0].get("ip_address"),
+        security_groups=list(inst.security_groups or []))
     instance_id, host, request_id = inst.id, inst.host, ctx.request_id
 
     def plug() -> InTransaction:
