@@ -27,7 +27,6 @@ from gureum.compute.guests import refresh_network_info
 from gureum.context import RequestContext
 from gureum.db import Session
 from gureum.errors import Conflict, GureumError, InvalidInput, NotFound
-from gureum.network import models as netm
 from gureum.network import service as netsvc
 
 router = Router()
@@ -50,7 +49,7 @@ _create = {
 }
 
 
-def view(req: Request, port: netm.Port) -> dict[str, Any]:
+def view(req: Request, port: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "fixed_ips": [{"ip_address": a.ip_address, "subnet_id": a.subnet_id}
                       for a in port.fixed_ips],
@@ -61,7 +60,7 @@ def view(req: Request, port: netm.Port) -> dict[str, Any]:
     return out
 
 
-def _ports(s: Session, instance_id: str) -> list[netm.Port]:
+def _ports(s: Session, instance_id: str) -> list[Any]:
     return [p for p in (netsvc.instance_port(s, instance_id, v["port_id"])
                         for v in netsvc.network_info_for_instance(s, instance_id))
             if p is not None]
