@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from gureum.context import RequestContext
-from gureum.errors import Conflict, InvalidInput, NotFound
+from gureum.errors import Conflict, InvalidInput, NotFound, StaleRead
 from gureum.network import errors as e
 from gureum.network import listing, policy, resources, secgroup_defaults, views
 from gureum.network import models as m
@@ -136,7 +136,10 @@ def ensure_default(s: Session, project_id: str) -> str:
     except IntegrityError:  # a concurrent first request made it
         found = default_group_id(s, project_id)
         if found is None:
-            raise
+            # Under repeatable read (MariaDB) the winner's row is not visible to this
+            # transaction: the request runs again in a new one, which sees it.
+            raise StaleRead(f"The default security group of project {project_id} "
+                            "was being created by another request.") from None
         return found
     return group.id
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from gureum.errors import Conflict, Forbidden, InvalidInput, NotFound
-from gureum.network import bindings, ports, resources, secgroups
+from gureum.network import bindings, policy, ports, resources, secgroups
 from gureum.network import models as m
 
 Requests = list[dict[str, Any]] | str | None
@@ -39,8 +39,15 @@ def _usable(s: Session, project_id: str) -> list[m.Network]:
         m.Network.project_id == project_id, m.Network.external.is_(False)).order_by(*order)))
     if own:
         return own
-    return list(s.scalars(select(m.Network).where(
-        m.Network.shared.is_(True), m.Network.external.is_(False)).order_by(*order)))
+    return [net for net in s.scalars(select(m.Network).where(
+        m.Network.external.is_(False)).order_by(*order)) if _shared_with(net, project_id)]
+
+
+def _shared_with(net: m.Network, project_id: str) -> bool:
+    """Shared with every project, or with this one by an RBAC policy (access_as_shared)."""
+    return net.shared or any(r.action == policy.RBAC_SHARED and
+                             r.target_project in (project_id, "*")
+                             for r in net.rbac_entries)
 
 
 def _auto_network(s: Session, project_id: str, required: bool) -> m.Network | None:
@@ -58,11 +65,11 @@ def _auto_network(s: Session, project_id: str, required: bool) -> m.Network | No
 
 def _network(s: Session, project_id: str, is_admin: bool, network_id: str) -> m.Network:
     net = s.get(m.Network, network_id) if isinstance(network_id, str) else None
-    if net is None or not (is_admin or net.project_id == project_id or net.shared
-                           or net.external):
+    if net is None or not (is_admin or net.project_id == project_id or net.external
+                           or _shared_with(net, project_id)):
         raise InvalidInput(f"Network {network_id} could not be found.",
                            nova_type="NetworkNotFound")
-    if net.external and not net.shared and not is_admin:
+    if net.external and not _shared_with(net, project_id) and not is_admin:
         raise Forbidden(f"It is not allowed to create an interface on external network "
                         f"{net.id}", nova_type="ExternalNetworkAttachForbidden")
     if not net.subnets:

@@ -278,3 +278,24 @@ def test_a_pools_default_quota_bounds_each_projects_prefixes(api: Api,
         "network_id": net["id"], "ip_version": 4, "subnetpool_id": p["id"],
         "prefixlen": 28}})
     assert "quota" in error(r, 409, "SubnetPoolQuotaExceeded")["message"]
+
+
+def test_a_server_boots_on_a_network_shared_by_rbac(api: Api, admin_token: str,
+                                                    demo_token: str, third_token: str) -> None:
+    """Compute honours RBAC sharing as the Networking API does: the target project may
+    put a server on the network (a project without a policy may not)."""
+    net, _sn = network_with_subnet(api, demo_token, "to-share-nova", "10.61.0.0/24")
+    third = project_id(api, admin_token, "rbac-third-project")
+    image = api.request("GET", "/image/v2/images?name=cirros", third_token).json()["images"][0]
+    flavors = api.request("GET", "/compute/v2.1/flavors", third_token).json()["flavors"]
+    server = {"name": "on-shared", "imageRef": image["id"], "flavorRef": flavors[0]["id"],
+              "networks": [{"uuid": net["id"]}]}
+    r = api.request("POST", "/compute/v2.1/servers", third_token, json={"server": server})
+    assert r.status_code == 400 and "could not be found" in r.text, r.text
+    policy = rbac(api, demo_token, object_type="network", object_id=net["id"],
+                  action="access_as_shared", target_tenant=third)
+    r = api.request("POST", "/compute/v2.1/servers", third_token, json={"server": server})
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    assert api.request("DELETE", f"/compute/v2.1/servers/{sid}", third_token).status_code == 204
+    del policy
