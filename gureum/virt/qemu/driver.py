@@ -615,6 +615,7 @@ class QemuDriver(VirtDriver):
 
     # -- interfaces: gureum/virt/qemu/interfaces.py -----------------------------------
     async def attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:
+        await self.mover.receive(guest_id)  # just arrived by live migration: ours now
         async with self._lock(guest_id):
             dom = self._domain(guest_id)
             files = self.files(guest_id)
@@ -657,6 +658,7 @@ class QemuDriver(VirtDriver):
             domain.save(files, dom)
 
     async def detach_interface(self, guest_id: str, port_id: str) -> None:
+        await self.mover.receive(guest_id)  # just arrived by live migration: ours now
         async with self._lock(guest_id):
             dom = self._domain(guest_id)
             files = self.files(guest_id)
