@@ -93,11 +93,12 @@ def show(req: Request, s: Session) -> Response:
 
 @route("PUT", "/backups/{backup_id}")
 def update(req: Request, s: Session) -> Response:
+    raw = req.json()  # a malformed body is reported as such at every microversion
     if not at_least(req, "3.9"):
         raise e.bad_request("Updating a backup needs microversion 3.9 or later.")
     ctx = policy.writer(req.context, "backup:update")
     b = backups.get_backup(s, ctx, req.path_params["backup_id"])
-    body = schemas.body_of(req.json(), "backup")
+    body = schemas.body_of(raw, "backup")
     if "name" in body:
         b.name = schemas.text(body["name"], "name")
     if "description" in body:
