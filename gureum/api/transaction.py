@@ -32,6 +32,12 @@ inserting into one unique index at once (100 port creates on one subnet) get
 their addresses instead of a 500. So is one whose compare-and-swap lost
 (``StaleRead``): on MariaDB's repeatable reads only a new transaction sees
 what the winner wrote.
+
+A read transaction on SQLite that finds it must write after all (a project's first
+look at its security groups makes its default group) cannot take the write lock when
+another writer committed since it began: SQLite answers "database is locked" at once,
+without waiting. That request runs again in a write transaction (``BEGIN IMMEDIATE``,
+which waits its turn).
 """
 
 from __future__ import annotations
@@ -108,15 +114,32 @@ def is_deadlock(exc: BaseException | None) -> bool:
     return False
 
 
+def is_sqlite_locked(exc: BaseException | None) -> bool:
+    """SQLite refused a read transaction's first write (SQLITE_BUSY)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, DBAPIError) and exc.orig is not None and \
+                type(exc.orig).__module__.startswith("sqlite3") and \
+                "database is locked" in str(exc.orig):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 def run(db: Sessions, tx: TxOption, handler: Callable[[Request, Any], Any],
         req: Request) -> Response:
     """Call handler(req, session) in the transaction tx asks for; then any work it left."""
+    write = kind(tx, req) == WRITE
     for attempt in range(DEADLOCK_RETRIES + 1):
         try:
-            with db.session(write=kind(tx, req) == WRITE) as session:
+            with db.session(write=write) as session:
                 result = handler(req, session)
             break
         except Exception as exc:
+            if not write and is_sqlite_locked(exc):
+                write = True
+                continue
             if attempt == DEADLOCK_RETRIES or not is_deadlock(exc):
                 raise
             time.sleep(random.uniform(0.005, 0.03) * min(attempt + 1, 5))

@@ -139,3 +139,38 @@ def test_other_database_errors_are_not_retried() -> None:
     except Exception as exc:
         assert not transaction.is_deadlock(ValueError("x"))
         assert transaction.is_deadlock(exc)
+
+
+def test_a_read_transaction_that_must_write_on_sqlite_runs_again_as_a_write(
+        tmp_path: Any) -> None:
+    """A GET that writes (a project's default security group) after another writer
+    committed since it began gets SQLITE_BUSY at once: it runs again as a write."""
+    from sqlalchemy import text
+
+    from gureum.db.engine import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    with db.session() as s:
+        s.execute(text("CREATE TABLE t (v INTEGER)"))
+    kinds: list[bool] = []
+
+    class Watching:
+        @contextmanager
+        def session(self, write: bool = True) -> Iterator[Any]:
+            kinds.append(write)
+            with db.session(write=write) as s:
+                yield s
+
+    def handler(req: Request, session: Any) -> Response:
+        session.execute(text("SELECT count(*) FROM t")).scalar()  # the snapshot begins
+        if len(kinds) == 1:
+            with db.session() as other:  # another request commits a write meanwhile
+                other.execute(text("INSERT INTO t VALUES (1)"))
+        session.execute(text("INSERT INTO t VALUES (2)"))
+        return empty(200)
+
+    assert transaction.run(Watching(), True, handler, request("GET")).status == 200
+    assert kinds == [False, True]
+    with db.session(write=False) as s:
+        assert sorted(s.execute(text("SELECT v FROM t")).scalars()) == [1, 2]
+    db.dispose()
