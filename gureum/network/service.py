@@ -206,6 +206,8 @@ def _vif(port: m.Port, host: str | None = None) -> dict[str, Any]:
         "device_index": port.device_index,
         "subnets": [{"id": sn.id, "cidr": sn.cidr, "ip_version": sn.ip_version,
                      "gateway_ip": sn.gateway_ip, "enable_dhcp": sn.enable_dhcp,
+                     "ipv6_address_mode": sn.ipv6_address_mode,
+                     "ipv6_ra_mode": sn.ipv6_ra_mode,
                      "dns_nameservers": list(sn.dns_nameservers),
                      "host_routes": [dict(r) for r in sn.host_routes]}
                     for sn in (subnets[a.subnet_id] for a in port.fixed_ips

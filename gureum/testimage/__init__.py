@@ -51,6 +51,11 @@ What the guest prints on its serial console, in this order (one line each):
   interface MTU, option 26, and classless static routes, option 121, and applying
   them): ``dhcp: eth0 <ip>/<len>``, ``GUREUM-IP eth0 <ip>/<len>`` and
   ``GUREUM-MTU eth0 <mtu>`` (the interface's MTU with the lease applied);
+- ``GUREUM-NETDATA eth0 mtu 1450`` per link of the config drive's
+  ``network_data.json`` (its MTU applied to the NIC with the link's MAC), then per
+  network ``GUREUM-NETDATA eth0 ipv4 <ip>/<len>`` (a static IPv4 network: configured,
+  with its default route) or ``GUREUM-NETDATA eth0 <type> [<ip>]`` (any other:
+  ``ipv4_dhcp``, ``ipv6_slaac``…; only printed);
 - ``acpi: power button powers off`` (or ``acpi: ignored …``);
 - ``uptime-at-ready: 5.31`` seconds since the kernel started (``uptime-at-init``
                             earlier: when /init began);

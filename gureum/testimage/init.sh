@@ -107,6 +107,50 @@ for nic in /sys/class/net/*; do
     fi
 done
 
+# network_data.json of the config drive (Nova's; written one key a line): each link's
+# MTU is applied to the NIC with its MAC ("GUREUM-NETDATA eth0 mtu 1450"), and each
+# network is printed by type; a static IPv4 one (no DHCP) is configured
+# ("GUREUM-NETDATA eth0 ipv4 10.0.0.5/24", its gateway the default route).
+netdata=/config/openstack/latest/network_data.json
+if [ -f $netdata ]; then
+    mkdir -p /tmp
+    awk -F'"' '
+        /^ "/ { section = $2 }
+        section == "links" && $2 == "id" { id = $4 }
+        section == "links" && $2 == "ethernet_mac_address" { mac = $4 }
+        section == "links" && $2 == "mtu" { split($3, v, /[ :,]+/); mtu = v[2] }
+        section == "links" && /^  }/ { print "link", id, mac, mtu; id = mac = mtu = "" }
+        section == "networks" && /^   "/ { f[$2] = $4 }
+        section == "networks" && $2 == "gateway" { g = $4 }
+        section == "networks" && $2 == "network" && $4 == "0.0.0.0" { gw = g }
+        section == "networks" && /^  }/ {
+            print "net", f["link"], f["type"], f["ip_address"], f["netmask"], gw
+            delete f; gw = ""
+        }' $netdata | while read -r kind a b c d e; do
+        if [ "$kind" = link ]; then
+            for nic in /sys/class/net/*; do
+                [ "$(cat "$nic/address")" = "$b" ] || continue
+                echo "${nic##*/}" >"/tmp/link-$a"
+                [ "$c" = null ] && continue
+                ip link set dev "${nic##*/}" mtu "$c"
+                echo "GUREUM-NETDATA ${nic##*/} mtu $(cat "$nic/mtu")"
+            done
+            continue
+        fi
+        nic=$(cat "/tmp/link-$a" 2>/dev/null) || continue
+        if [ "$b" = ipv4 ]; then
+            len=$(echo "$d" | awk -F. '{ n = 0; for (i = 1; i <= 4; i++) {
+                for (bit = 128; bit >= 1 && $i >= bit; bit /= 2) { n++; $i -= bit } }
+                print n }')
+            ip addr add "$c/$len" dev "$nic"
+            [ -n "$e" ] && ip route replace default via "$e" dev "$nic"
+            echo "GUREUM-NETDATA $nic ipv4 $c/$len"
+        else
+            echo "GUREUM-NETDATA $nic $b${c:+ $c}"
+        fi
+    done
+fi
+
 # Addresses to ping, from the kernel command line (gureum.ping=a,b) and from lines
 # "gureum.ping=a" of the user data: each is pinged every 2 seconds and the result
 # printed as "GUREUM-PING <address> ok|fail".

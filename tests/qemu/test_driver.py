@@ -328,3 +328,58 @@ def test_image_cache_keeps_what_defined_guests_boot(tmp_path: Path,
         assert sorted(await driver.clean_image_cache()) == [
             "test-disk", "test-initrd", "test-kernel"]
     run(go())
+
+
+def test_config_drive_network_data_gives_the_mtu_and_follows_the_ports_at_hard_reboot(
+        tmp_path: Path, image: test_guest.TestGuest) -> None:
+    """S7 without DHCP: the config drive's network_data.json (Nova's) gives the guest its
+    NIC's MTU and static address; a hard reboot writes it anew from the spec's ports (a
+    NIC attached since is in it), as Nova's does."""
+    from gureum import testimage
+
+    def port(n: int, mtu: int) -> dict[str, Any]:
+        sn = {"id": f"s{n}", "cidr": f"10.{n}.0.0/24", "ip_version": 4,
+              "gateway_ip": f"10.{n}.0.1", "enable_dhcp": False, "dns_nameservers": [],
+              "host_routes": []}
+        return {"port_id": f"0b6c7c3e-{n:04d}-4a4a-8b8b-00000000000{n}",
+                "network_id": f"net{n}", "mac_address": f"fa:16:3e:00:00:0{n}",
+                "mtu": mtu, "vif_type": "user", "subnets": [sn],
+                "fixed_ips": [{"ip_address": f"10.{n}.0.5", "subnet_id": sn["id"]}]}
+
+    fields = image.spec_fields()
+    fields["image_properties"]["os_command_line"] = (testimage.DEFAULT_COMMAND_LINE
+                                                     + " gureum.dhcp=0")
+
+    async def go() -> None:
+        driver = QemuDriver(tmp_path / "h1", virt_type="qemu", image_cache_interval=0)
+        await driver.init_host("h1")
+        one = GuestSpec(id=UUID1, name="instance-00000001", vcpus=1, memory_mb=128,
+                        root_gb=1, hostname="vm1", config_drive=True,
+                        network_info=[port(1, 1450)], **fields)
+        try:
+            await driver.spawn(one)
+            text = await console_shows(driver, UUID1, "(?m)^GUREUM-READY")
+            assert "GUREUM-NETDATA eth0 mtu 1450" in text, text[-2000:]
+            assert "GUREUM-NETDATA eth0 ipv4 10.1.0.5/24" in text, text[-2000:]
+            assert "eth1" not in text
+            listing = subprocess.run(
+                ["isoinfo", "-R", "-f", "-i", str(driver.files(UUID1).config_drive)],
+                capture_output=True, text=True, check=False).stdout
+            if listing:
+                assert "/openstack/latest/network_data.json" in listing
+                assert "/openstack/2015-10-15/network_data.json" in listing
+                assert "/openstack/2013-10-17/network_data.json" not in listing
+                assert "/openstack/2013-10-17/meta_data.json" in listing
+
+            # A second port (attached since, as the database says): the hard reboot's
+            # config drive has it.
+            seen = len(await driver.console_output(UUID1))
+            two = dataclasses.replace(one, network_info=[port(1, 1450), port(2, 1400)])
+            await driver.reboot(two, hard=True)
+            text = await console_shows(driver, UUID1, "(?m)^GUREUM-READY", after=seen)
+            assert "GUREUM-NETDATA eth0 mtu 1450" in text, text[-2000:]
+            assert "GUREUM-NETDATA eth1 mtu 1400" in text, text[-2000:]
+            assert "GUREUM-NETDATA eth1 ipv4 10.2.0.5/24" in text, text[-2000:]
+        finally:
+            await driver.destroy(UUID1)
+    run(go())

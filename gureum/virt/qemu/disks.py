@@ -12,7 +12,9 @@
   uses (every guest directory is looked at, so on shared storage the other
   hosts' guests count too) and that were not used for ``max_age`` seconds (S14).
 - ``make_config_drive``: an ISO 9660 image labelled ``config-2`` with
-  ``openstack/latest/meta_data.json`` and ``user_data`` (genisoimage).
+  ``openstack/<version>/meta_data.json``, ``user_data`` and (from 2015-10-15 on)
+  ``network_data.json``, for ``latest`` and each of Nova's dated versions
+  (genisoimage).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from gureum.virt.driver import DriverError
+from gureum.virt.network_data import METADATA_VERSIONS, NETWORK_DATA_SINCE
 from gureum.virt.qemu.process import find_binary
 
 BASE_DIR = "_base"
@@ -213,14 +216,22 @@ def genisoimage() -> str:
 
 
 async def make_config_drive(target: Path, meta_data: dict[str, Any],
-                            user_data: str | None) -> None:
-    """An ISO labelled config-2 with openstack/latest/{meta_data.json,user_data}."""
+                            user_data: str | None,
+                            network_data: dict[str, Any] | None = None) -> None:
+    """An ISO labelled config-2 with openstack/<version>/{meta_data.json,user_data,
+    network_data.json} (as Nova's: ``latest`` and the dated versions)."""
     with tempfile.TemporaryDirectory(prefix=".cfgdrive-", dir=target.parent) as tmp:
-        latest = Path(tmp) / "openstack" / "latest"
-        latest.mkdir(parents=True)
-        (latest / "meta_data.json").write_text(json.dumps(meta_data, sort_keys=True))
-        if user_data is not None:
-            (latest / "user_data").write_text(user_data)
+        for version in ("latest", *METADATA_VERSIONS):
+            where = Path(tmp) / "openstack" / version
+            where.mkdir(parents=True)
+            (where / "meta_data.json").write_text(json.dumps(meta_data, sort_keys=True))
+            if user_data is not None:
+                (where / "user_data").write_text(user_data)
+            if network_data is not None and (version == "latest"
+                                             or version >= NETWORK_DATA_SINCE):
+                # One key and value a line: the test guest's shell reads it with sed.
+                (where / "network_data.json").write_text(
+                    json.dumps(network_data, sort_keys=True, indent=1))
         part = target.with_name(f".{target.name}.part")
         try:
             await run(genisoimage(), "-quiet", "-o", str(part), "-ldots", "-allow-lowercase",

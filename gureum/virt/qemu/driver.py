@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gureum.compute import states
+from gureum.virt import network_data
 from gureum.virt.driver import (
     ConsoleUnavailable,
     DriverError,
@@ -278,9 +279,16 @@ class QemuDriver(VirtDriver):
             part = files.disk.with_name(".disk.part")
             await disks.create_overlay(part, base, fmt, spec.root_gb)
             os.replace(part, files.disk)
+        await self._make_config_drive(spec)
+
+    async def _make_config_drive(self, spec: GuestSpec) -> None:
+        """The config drive, written anew from the spec (at every spawn, start, hard
+        reboot and move, as Nova's: its network_data.json says which ports the guest
+        has now, after interfaces were attached or detached)."""
         if spec.config_drive:
-            await disks.make_config_drive(files.config_drive, self._meta_data(spec),
-                                          _decoded(spec.user_data))
+            await disks.make_config_drive(self.files(spec.id).config_drive,
+                                          self._meta_data(spec), _decoded(spec.user_data),
+                                          network_data.network_data(spec.network_info))
 
     @staticmethod
     def _meta_data(spec: GuestSpec) -> dict[str, Any]:
@@ -504,6 +512,7 @@ class QemuDriver(VirtDriver):
             if self.files(spec.id).suspend_state.exists():
                 await self._resume(spec.id)
                 return
+            await self._make_config_drive(spec)
             dom = await self._define(spec, rescue=bool(old.get("rescue")), keep=old)
             await self._launch(dom)
 
@@ -530,6 +539,8 @@ class QemuDriver(VirtDriver):
                 dom = old
             else:
                 files.rescue_disk.unlink(missing_ok=True)
+                if hard:
+                    await self._make_config_drive(spec)
                 dom = await self._define(spec, keep=old)
             await self._launch(dom)
 
