@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gureum.compute import states
 from gureum.compute.models import Counter, Instance, InstanceAction, InstanceActionEvent
+from gureum.console import tokens
 from gureum.context import RequestContext
 from gureum.db import compare_and_swap, utcnow
 from gureum.errors import Conflict, InvalidState, NotFound
@@ -113,6 +114,8 @@ def save(s: Session, instance_id: str, values: dict[str, Any], *,
     if not compare_and_swap(s, Instance, instance_id, _normalise(expected), values):
         s.expire_all()
         raise StateConflict(instance_id, expected_task_state, s.get(Instance, instance_id))
+    if values.get("deleted"):
+        tokens.remove_for(s, instance_id)  # a deleted server's console URLs open nothing
     s.expire_all()
 
 
@@ -129,6 +132,10 @@ def update(s: Session, instance_id: str, values: dict[str, Any]) -> None:
     s.execute(sa_update(Instance).where(Instance.id == instance_id)
               .values(**values, updated_at=utcnow())
               .execution_options(synchronize_session=False))
+    if "host" in values:
+        # Moved (or off every host): a console URL given out on another host is not
+        # this guest's any more.
+        tokens.remove_for(s, instance_id, except_host=values["host"] or None)
     s.expire_all()
 
 

@@ -7,7 +7,9 @@ at. The proxy connects only there, and only while the instance is still on
 that host; the host's agent is asked once more (``gureum/console/api.py``) so
 a port a new guest process took over is never reached with an old token.
 Only the token's SHA-256 is stored. Expired tokens are removed whenever a new
-one is given out. The caller owns the session.
+one is given out; an instance's tokens are removed when it is deleted, and those
+for its old host when it moves (``compute/instances.py`` calls ``remove_for``, as
+Nova's ``clean_console_auths_for_instance``). The caller owns the session.
 """
 
 from __future__ import annotations
@@ -105,4 +107,14 @@ def check(s: Session, token: str) -> Connect | None:
 def clean_expired(s: Session) -> int:
     """Remove every expired token; how many there were."""
     result = s.execute(delete(ConsoleAuthToken).where(ConsoleAuthToken.expires <= utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def remove_for(s: Session, instance_id: str, except_host: str | None = None) -> int:
+    """Remove the instance's tokens (but those for ``except_host``, when given: the host
+    it now runs on); how many there were."""
+    stmt = delete(ConsoleAuthToken).where(ConsoleAuthToken.instance_uuid == instance_id)
+    if except_host is not None:
+        stmt = stmt.where(ConsoleAuthToken.compute_host != except_host)
+    result = s.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
