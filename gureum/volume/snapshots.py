@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from gureum.context import RequestContext
 from gureum.db import compare_and_swap, utcnow
 from gureum.volume import errors as e
+from gureum.volume import listing, policy, quotas, schemas, volumes
 from gureum.volume import models as m
-from gureum.volume import policy, quotas, schemas, volumes
 
 
 def get_snapshot(s: Session, ctx: RequestContext, snapshot_id: str) -> m.Snapshot:
@@ -60,8 +60,7 @@ FILTERS = ("name", "status", "volume_id", "project_id", "display_name", "metadat
 def list_snapshots(s: Session, ctx: RequestContext, query: dict[str, list[str]]
                    ) -> list[m.Snapshot]:
     def arg(name: str) -> str | None:
-        values = query.get(name)
-        return values[-1] if values else None
+        return listing.last_arg(query, name)
 
     all_projects = schemas.boolean(arg("all_tenants") or arg("all_projects") or "0",
                                    "all_tenants")
@@ -81,38 +80,13 @@ def list_snapshots(s: Session, ctx: RequestContext, query: dict[str, list[str]]
                     if all((r.metadata_ or {}).get(k) == v for k, v in wanted.items())]
         else:
             rows = [r for r in rows if getattr(r, key) == want]
-    marker = arg("marker")
-    if marker:
-        ids = [r.id for r in rows]
-        if marker not in ids:
-            raise e.not_found("snapshot", marker)
-        rows = rows[ids.index(marker) + 1:]
-    offset = arg("offset")
-    if offset and schemas.is_uint(offset):
-        rows = rows[int(offset):]
-    limit = arg("limit")
-    if limit is not None:
-        if not schemas.is_uint(limit):
-            raise e.bad_request(f"Invalid limit {limit}: must be an integer >= 0.", "limit")
-        rows = rows[:int(limit)]
-    return rows
+    return listing.page(rows, query, "snapshot")
 
 
 def update_snapshot(s: Session, ctx: RequestContext, snapshot_id: str, body: dict[str, Any]
                     ) -> m.Snapshot:
     snap = get_snapshot(s, ctx, snapshot_id)
-    if not body:
-        raise e.bad_request("Missing request body element 'snapshot'.", "snapshot")
-    for key in ("name", "display_name"):
-        if key in body:
-            snap.name = schemas.text(body[key], "name")
-    for key in ("description", "display_description"):
-        if key in body:
-            snap.description = schemas.text(body[key], "description")
-    if "metadata" in body:
-        snap.metadata_ = schemas.metadata(body["metadata"])
-    snap.updated_at = utcnow()
-    s.flush()
+    volumes.update_described(s, snap, body, "snapshot")
     return snap
 
 

@@ -25,8 +25,8 @@ from gureum import outbox
 from gureum.context import RequestContext
 from gureum.db import compare_and_swap, utcnow
 from gureum.volume import errors as e
+from gureum.volume import listing, policy, quotas, schemas, types
 from gureum.volume import models as m
-from gureum.volume import policy, quotas, schemas, types
 
 GiB = 1 << 30
 
@@ -259,8 +259,7 @@ def matches(v: m.Volume, filters: dict[str, str]) -> bool:
 def list_volumes(s: Session, ctx: RequestContext, query: dict[str, list[str]]
                  ) -> list[m.Volume]:
     def arg(name: str) -> str | None:
-        values = query.get(name)
-        return values[-1] if values else None
+        return listing.last_arg(query, name)
 
     all_projects = schemas.boolean(arg("all_tenants") or arg("all_projects") or "0",
                                    "all_tenants")
@@ -282,22 +281,7 @@ def list_volumes(s: Session, ctx: RequestContext, query: dict[str, list[str]]
         raise e.bad_request(f"Invalid sort key {key}.", "sort")
     order = column.asc() if direction == "asc" else column.desc()
     stmt = stmt.order_by(order, m.Volume.id.desc() if direction != "asc" else m.Volume.id)
-    rows = [v for v in s.scalars(stmt) if matches(v, filters)]
-    marker = arg("marker")
-    if marker:
-        ids = [v.id for v in rows]
-        if marker not in ids:
-            raise e.not_found("volume", marker)  # Cinder: "Marker ... could not be found."
-        rows = rows[ids.index(marker) + 1:]
-    offset = arg("offset")
-    if offset and schemas.is_uint(offset):
-        rows = rows[int(offset):]
-    limit = arg("limit")
-    if limit is not None:
-        if not schemas.is_uint(limit):
-            raise e.bad_request(f"Invalid limit {limit}: must be an integer >= 0.", "limit")
-        rows = rows[:int(limit)]
-    return rows
+    return listing.page([v for v in s.scalars(stmt) if matches(v, filters)], query, "volume")
 
 
 # -- update and delete -----------------------------------------------------------------
@@ -305,19 +289,27 @@ def list_volumes(s: Session, ctx: RequestContext, query: dict[str, list[str]]
 def update_volume(s: Session, ctx: RequestContext, volume_id: str, body: dict[str, Any]
                   ) -> m.Volume:
     v = get_volume(s, ctx, volume_id)
+    update_described(s, v, body, "volume")
+    return v
+
+
+def update_described(s: Session, row: m.Volume | m.Snapshot, body: dict[str, Any],
+                     kind: str) -> None:
+    """Set a volume's or snapshot's name, description and metadata from an update's
+    ``body`` (the object under ``kind``, which must not be empty); the name and the
+    description may also come under their v1 ``display_*`` names."""
     if not body:
-        raise e.bad_request("Missing request body element 'volume'.", "volume")
+        raise e.bad_request(f"Missing request body element '{kind}'.", kind)
     for key in ("name", "display_name"):
         if key in body:
-            v.name = schemas.text(body[key], "name")
+            row.name = schemas.text(body[key], "name")
     for key in ("description", "display_description"):
         if key in body:
-            v.description = schemas.text(body[key], "description")
+            row.description = schemas.text(body[key], "description")
     if "metadata" in body:
-        v.metadata_ = schemas.metadata(body["metadata"])
-    v.updated_at = utcnow()
+        row.metadata_ = schemas.metadata(body["metadata"])
+    row.updated_at = utcnow()
     s.flush()
-    return v
 
 
 def delete_volume(s: Session, ctx: RequestContext, volume_id: str, cascade: bool = False,

@@ -246,3 +246,38 @@ def test_racing_reserves_one_wins(api: Api, demo_token: str) -> None:
     assert sorted(codes) == [200] + [400] * 7, codes
     r = req(api, demo_token, "GET", f"/attachments?volume_id={vol['id']}")
     assert len(r.json()["attachments"]) == 1
+
+
+def test_snapshots_page_and_update_as_volumes_do(api: Api, demo_token: str) -> None:
+    vols = [create_volume(api, demo_token, name=f"paged-{i}", size=1) for i in range(3)]
+    for v in vols:
+        wait_for(api, demo_token, "volume", v["id"], "available")
+    vol = vols[0]
+    snaps = []
+    for i in range(3):
+        r = req(api, demo_token, "POST", "/snapshots",
+                json={"snapshot": {"volume_id": vol["id"], "name": f"snap-{i}"}})
+        assert r.status_code == 202, r.text
+        snaps.append(r.json()["snapshot"]["id"])
+        wait_for(api, demo_token, "snapshot", snaps[-1], "available")
+    for kind, ident in (("snapshots", snaps[0]), ("volumes", vol["id"])):
+        # newest first; the page after a marker, an offset, a limit
+        listed = [x["id"] for x in req(api, demo_token, "GET", f"/{kind}").json()[kind]]
+        assert len(listed) >= 3
+        r = req(api, demo_token, "GET", f"/{kind}?marker={listed[0]}&offset=1&limit=1")
+        assert [x["id"] for x in r.json()[kind]] == listed[2:3]
+        r = req(api, demo_token, "GET", f"/{kind}?marker=6a0c1d6e-0000-4000-8000-00000000dead")
+        assert r.status_code == 404, r.text
+        r = req(api, demo_token, "GET", f"/{kind}?limit=-1")
+        assert r.status_code == 400 and "limit" in r.json()["badRequest"]["message"]
+        # the v1 names of name and description, and metadata; an empty update is a 400
+        one = kind[:-1]
+        r = req(api, demo_token, "PUT", f"/{kind}/{ident}", json={one: {
+            "display_name": "renamed", "display_description": "said", "metadata": {"k": "v"}}})
+        assert r.status_code == 200, r.text
+        got = r.json()[one]
+        assert (got["name"], got["description"], got["metadata"]) == ("renamed", "said",
+                                                                       {"k": "v"})
+        r = req(api, demo_token, "PUT", f"/{kind}/{ident}", json={one: {}})
+        assert r.status_code == 400
+        assert r.json()["badRequest"]["message"] == f"Missing request body element '{one}'."
