@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, false, or_, select
 from gureum.context import RequestContext
 from gureum.network import errors as e
 from gureum.network import models as m
+from gureum.roles import owns, role_checks
 
 NETWORK_ADMIN_ATTRS = ("shared", "router:external", "is_default", "provider:network_type",
                        "provider:physical_network", "provider:segmentation_id")
@@ -27,26 +28,7 @@ PORT_ADMIN_ATTRS = ("binding:host_id", "binding:profile", "binding:vif_type",
                     "binding:vif_details")
 
 
-def reader(ctx: RequestContext | None, rule: str) -> RequestContext:
-    if ctx is None or not ctx.can_read:
-        raise e.policy(rule)
-    return ctx
-
-
-def writer(ctx: RequestContext | None, rule: str) -> RequestContext:
-    if ctx is None or not ctx.can_write:
-        raise e.policy(rule)
-    return ctx
-
-
-def admin(ctx: RequestContext | None, rule: str) -> RequestContext:
-    if ctx is None or not ctx.is_admin:
-        raise e.policy(rule)
-    return ctx
-
-
-def owns(ctx: RequestContext, project_id: str) -> bool:
-    return ctx.is_admin or (ctx.project_id is not None and ctx.project_id == project_id)
+reader, writer, admin = role_checks(e.policy)
 
 
 WILDCARD = "*"

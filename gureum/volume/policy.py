@@ -12,29 +12,11 @@
 from __future__ import annotations
 
 from gureum.context import RequestContext
+from gureum.roles import owns as owns
+from gureum.roles import role_checks
 from gureum.volume import errors as e
 
-
-def reader(ctx: RequestContext | None, rule: str) -> RequestContext:
-    if ctx is None or not ctx.can_read:
-        raise e.policy(rule)
-    return ctx
-
-
-def writer(ctx: RequestContext | None, rule: str) -> RequestContext:
-    if ctx is None or not ctx.can_write:
-        raise e.policy(rule)
-    return ctx
-
-
-def admin(ctx: RequestContext | None, rule: str) -> RequestContext:
-    if ctx is None or not ctx.is_admin:
-        raise e.policy(rule)
-    return ctx
-
-
-def owns(ctx: RequestContext, project_id: str) -> bool:
-    return ctx.is_admin or (ctx.project_id is not None and ctx.project_id == project_id)
+reader, writer, admin = role_checks(e.policy)
 
 
 def project_of(ctx: RequestContext) -> str:
