@@ -248,7 +248,9 @@ def test_racing_reserves_one_wins(api: Api, demo_token: str) -> None:
     assert len(r.json()["attachments"]) == 1
 
 
-def test_snapshots_page_and_update_as_volumes_do(api: Api, demo_token: str) -> None:
+def test_snapshots_page_and_update_as_volumes_do(api: Api, admin_token: str) -> None:
+    # a project of its own: the module's other tests use up demo's volume quota
+    demo_token = user_in_project(api, admin_token, "vol-paged", "vol-paged-project")
     vols = [create_volume(api, demo_token, name=f"paged-{i}", size=1) for i in range(3)]
     for v in vols:
         wait_for(api, demo_token, "volume", v["id"], "available")
