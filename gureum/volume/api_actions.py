@@ -20,6 +20,7 @@ from gureum.volume import errors as e
 from gureum.volume import models as m
 from gureum.volume import policy, quotas, schemas, types, uploads, volumes
 from gureum.volume.api import route
+from gureum.volume.api_common import one_action
 from gureum.volume.backends import current_backend
 
 Action = Callable[[Request, Session, RequestContext, m.Volume, Any], Response]
@@ -46,10 +47,7 @@ def _args(value: Any, name: str) -> dict[str, Any]:
 
 @route("POST", "/volumes/{volume_id}/action")
 def volume_action(req: Request, s: Session) -> Response:
-    body = req.json()
-    if not isinstance(body, dict) or len(body) != 1:
-        raise e.bad_request("Malformed request body: exactly one action is expected.")
-    (name, args), = body.items()
+    name, args = one_action(req.json())
     fn = ACTIONS.get(name)
     if fn is None:
         raise e.bad_request(f"There is no such action: {name}", name)

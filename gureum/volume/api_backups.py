@@ -15,6 +15,7 @@ from gureum.volume import backups, policy, schemas, views
 from gureum.volume import errors as e
 from gureum.volume import models as m
 from gureum.volume.api import route
+from gureum.volume.api_common import admin_status_action
 
 STATUSES = ("creating", "available", "deleting", "error", "restoring", "error_restoring",
             "error_deleting")
@@ -129,18 +130,5 @@ def restore(req: Request, s: Session) -> Response:
 
 @route("POST", "/backups/{backup_id}/action")
 def backup_action(req: Request, s: Session) -> Response:
-    body = req.json()
-    if not isinstance(body, dict) or len(body) != 1:
-        raise e.bad_request("Malformed request body: exactly one action is expected.")
-    (name, args), = body.items()
-    ctx = policy.admin(req.context, f"volume_extension:backup_admin_actions:{name}")
-    b = backups.get_backup(s, ctx, req.path_params["backup_id"])
-    if name == "os-reset_status":
-        status = args.get("status") if isinstance(args, dict) else None
-        b.status = schemas.one_of(status, "status", STATUSES)
-        b.updated_at = utcnow()
-        return empty(202)
-    if name == "os-force_delete":
-        backups.delete_backup(s, ctx, b.id, force=True)
-        return empty(202)
-    raise e.bad_request(f"There is no such action: {name}", name)
+    return admin_status_action(req, s, "backup", backups.get_backup, backups.delete_backup,
+                               STATUSES)

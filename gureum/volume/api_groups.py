@@ -25,6 +25,7 @@ from gureum.volume import errors as e
 from gureum.volume import models as m
 from gureum.volume import policy, quotas, schemas, snapshots, types, views, volumes
 from gureum.volume.api import route
+from gureum.volume.api_common import one_action
 
 
 def _need(req: Request, version: str) -> None:
@@ -311,10 +312,7 @@ def group_action(req: Request, s: Session) -> Response:
     _need(req, "3.13")
     ctx = policy.writer(req.context, "group:delete")
     g = _get_group(s, ctx, req.path_params["group_id"])
-    body = req.json()
-    if not isinstance(body, dict) or len(body) != 1:
-        raise e.bad_request("Malformed request body: exactly one action is expected.")
-    (name, args), = body.items()
+    name, args = one_action(req.json())
     if name == "reset_status":
         policy.admin(ctx, "group:reset_status")
         g.status = schemas.one_of(_dict(args).get("status"), "status",

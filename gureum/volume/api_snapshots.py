@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gureum.api.web import Request, Response, empty, json_response
-from gureum.db import utcnow
 from gureum.errors import NotFound
 from gureum.volume import errors as e
 from gureum.volume import models as m
 from gureum.volume import policy, schemas, snapshots, views
 from gureum.volume.api import route
+from gureum.volume.api_common import admin_status_action, next_links
 
 STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "unmanaging",
             "backing-up", "restoring")
@@ -35,10 +35,9 @@ def _list(req: Request, s: Session, detail: bool) -> Response:
         shaped = [{k: v for k, v in d.items()
                    if not k.startswith("os-extended-snapshot-attributes")} for d in shaped]
     body: dict[str, Any] = {"snapshots": shaped}
-    limit = req.arg("limit")
-    if limit and schemas.is_uint(limit) and rows and len(rows) >= int(limit):
-        body["snapshots_links"] = [{"rel": "next", "href": f"{req.base_url}{req.path}?limit="
-                                    f"{limit}&marker={rows[-1].id}"}]
+    links = next_links(req, rows, req.arg("limit"))
+    if links:
+        body["snapshots_links"] = links
     return json_response(body)
 
 
@@ -76,21 +75,8 @@ def delete(req: Request, s: Session) -> Response:
 
 @route("POST", "/snapshots/{snapshot_id}/action")
 def snapshot_action(req: Request, s: Session) -> Response:
-    body = req.json()
-    if not isinstance(body, dict) or len(body) != 1:
-        raise e.bad_request("Malformed request body: exactly one action is expected.")
-    (name, args), = body.items()
-    ctx = policy.admin(req.context, f"volume_extension:snapshot_admin_actions:{name}")
-    snap = snapshots.get_snapshot(s, ctx, req.path_params["snapshot_id"])
-    if name == "os-reset_status":
-        status = args.get("status") if isinstance(args, dict) else None
-        snap.status = schemas.one_of(status, "status", STATUSES)
-        snap.updated_at = utcnow()
-        return empty(202)
-    if name == "os-force_delete":
-        snapshots.delete_snapshot(s, ctx, snap.id, force=True)
-        return empty(202)
-    raise e.bad_request(f"There is no such action: {name}", name)
+    return admin_status_action(req, s, "snapshot", snapshots.get_snapshot,
+                               snapshots.delete_snapshot, STATUSES)
 
 
 # -- metadata ------------------------------------------------------------------------------

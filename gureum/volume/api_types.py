@@ -18,6 +18,7 @@ from gureum.volume import errors as e
 from gureum.volume import models as m
 from gureum.volume import policy, schemas, types, views
 from gureum.volume.api import route
+from gureum.volume.api_common import one_action
 
 
 def _admin_view(req: Request) -> bool:
@@ -206,10 +207,7 @@ def list_access(req: Request, s: Session) -> Response:
 def type_action(req: Request, s: Session) -> Response:
     policy.admin(req.context, "volume_extension:volume_type_access")
     t = _get_type(s, req, req.path_params["type_id"])
-    body = req.json()
-    if not isinstance(body, dict) or len(body) != 1:
-        raise e.bad_request("Malformed request body: exactly one action is expected.")
-    (name, args), = body.items()
+    name, args = one_action(req.json())
     if name not in ("addProjectAccess", "removeProjectAccess"):
         raise e.bad_request(f"There is no such action: {name}", name)
     project = args.get("project") if isinstance(args, dict) else None

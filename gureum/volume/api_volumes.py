@@ -13,17 +13,11 @@ from gureum.db import utcnow
 from gureum.volume import errors as e
 from gureum.volume import policy, schemas, views, volumes
 from gureum.volume.api import route
+from gureum.volume.api_common import next_links
 
 
 def _ctx(req: Request, write: bool, rule: str) -> Any:
     return policy.writer(req.context, rule) if write else policy.reader(req.context, rule)
-
-
-def _links(req: Request, rows: list[Any], limit: str | None) -> list[dict[str, str]]:
-    if not limit or not schemas.is_uint(limit) or len(rows) < int(limit) or not rows:
-        return []
-    query = f"limit={limit}&marker={rows[-1].id}"
-    return [{"rel": "next", "href": f"{req.base_url}{req.path}?{query}"}]
 
 
 @route("POST", "/volumes")
@@ -39,7 +33,7 @@ def _list(req: Request, s: Session, detail: bool) -> Response:
     rows = volumes.list_volumes(s, ctx, req.query)
     shape = views.volume if detail else views.volume_summary
     body: dict[str, Any] = {"volumes": [shape(req, v) for v in rows]}
-    links = _links(req, rows, req.arg("limit"))
+    links = next_links(req, rows, req.arg("limit"))
     if links:
         body["volumes_links"] = links
     if at_least(req, "3.34") and req.arg("with_count"):

@@ -86,3 +86,51 @@ def test_backup_of_in_use_volume_needs_force(api: Api, admin_token: str) -> None
     done = wait_for(api, token, "backup", r.json()["backup"]["id"], ("available", "error"))
     assert done is not None and done["status"] == "available"
     assert show(api, token, vol["id"])["status"] == "in-use"
+
+
+def test_admin_status_actions_of_snapshots_and_backups(api: Api, admin_token: str) -> None:
+    token = user_in_project(api, admin_token, "vol-admin-acts", "vol-admin-acts-project")
+    vol = create_volume(api, token, name="acted-on", size=1)
+    wait_for(api, token, "volume", vol["id"], "available")
+    r = req(api, token, "POST", "/snapshots", json={"snapshot": {"volume_id": vol["id"]}})
+    snap = r.json()["snapshot"]
+    wait_for(api, token, "snapshot", snap["id"], "available")
+    r = req(api, token, "POST", "/backups", json={"backup": {"volume_id": vol["id"]}})
+    backup = r.json()["backup"]
+    wait_for(api, token, "backup", backup["id"], ("available", "error"))
+    for kind, ident in (("snapshot", snap["id"]), ("backup", backup["id"])):
+        path = f"/{kind}s/{ident}/action"
+        r = req(api, token, "POST", path, json={"os-reset_status": {"status": "error"}})
+        assert r.status_code == 403, r.text
+        assert f"volume_extension:{kind}_admin_actions:os-reset_status" in r.text
+        r = req(api, admin_token, "POST", path, json={"os-reset_status": {"status": "error"}})
+        assert r.status_code == 202, r.text
+        assert req(api, token, "GET", f"/{kind}s/{ident}").json()[kind]["status"] == "error"
+        r = req(api, admin_token, "POST", path, json={"os-reset_status": {"status": "bogus"}})
+        assert r.status_code == 400 and "status" in r.text
+        r = req(api, admin_token, "POST", path, json={"os-frobnicate": {}})
+        assert r.status_code == 400
+        assert r.json()["badRequest"]["message"] == "There is no such action: os-frobnicate"
+        r = req(api, admin_token, "POST", path, json={"os-reset_status": {}, "x": {}})
+        assert r.status_code == 400 and "exactly one action" in r.text
+        r = req(api, admin_token, "POST", f"/{kind}s/6a0c1d6e-0000-4000-8000-00000000dead"
+                "/action", json={"os-force_delete": {}})
+        assert r.status_code == 404
+        r = req(api, admin_token, "POST", path, json={"os-force_delete": {}})
+        assert r.status_code == 202, r.text
+        assert wait_for(api, token, kind, ident, "deleted") is None
+
+
+def test_a_full_snapshot_page_links_to_the_next(api: Api, admin_token: str) -> None:
+    token = user_in_project(api, admin_token, "vol-snap-links", "vol-snap-links-project")
+    vol = create_volume(api, token, name="linked", size=1)
+    wait_for(api, token, "volume", vol["id"], "available")
+    for _ in range(2):
+        r = req(api, token, "POST", "/snapshots", json={"snapshot": {"volume_id": vol["id"]}})
+        wait_for(api, token, "snapshot", r.json()["snapshot"]["id"], "available")
+    body = req(api, token, "GET", "/snapshots?limit=1").json()
+    (link,) = body["snapshots_links"]
+    assert link["rel"] == "next"
+    assert link["href"].endswith(f"/snapshots?limit=1&marker={body['snapshots'][0]['id']}")
+    assert "snapshots_links" not in req(api, token, "GET", "/snapshots?limit=5").json()
+    assert "snapshots_links" not in req(api, token, "GET", "/snapshots").json()
