@@ -10,7 +10,8 @@ error if one failed).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -248,14 +249,25 @@ def list_groups_detail(req: Request, s: Session) -> Response:
 
 def _list_groups(req: Request, s: Session, detail: bool) -> Response:
     _need(req, "3.13")
-    ctx = policy.reader(req.context, "group:get_all")
-    stmt = select(m.Group).order_by(m.Group.created_at.desc())
+    return _listing(req, s, detail, m.Group, "groups", "group:get_all", _group_view)
+
+
+# A group or a group snapshot: both list the same way.
+Owned = TypeVar("Owned", m.Group, m.GroupSnapshot)
+
+
+def _listing(req: Request, s: Session, detail: bool, model: type[Owned], key: str, rule: str,
+             view: Callable[[Request, Session, Owned], dict[str, Any]]) -> Response:
+    """The caller's project's rows of ``model`` (every project's for admin with
+    ``all_tenants``), newest first: in full (``detail``) or their ids and names."""
+    ctx = policy.reader(req.context, rule)
+    stmt = select(model).order_by(model.created_at.desc())
     if not (ctx.is_admin and schemas.boolean(req.arg("all_tenants") or "0", "all_tenants")):
-        stmt = stmt.where(m.Group.project_id == (ctx.project_id or ""))
+        stmt = stmt.where(model.project_id == (ctx.project_id or ""))
     rows = list(s.scalars(stmt))
     if detail:
-        return json_response({"groups": [_group_view(req, s, g) for g in rows]})
-    return json_response({"groups": [{"id": g.id, "name": g.name} for g in rows]})
+        return json_response({key: [view(req, s, r) for r in rows]})
+    return json_response({key: [{"id": r.id, "name": r.name} for r in rows]})
 
 
 @route("GET", "/groups/{group_id}")
@@ -405,16 +417,8 @@ def list_group_snapshots_detail(req: Request, s: Session) -> Response:
 
 def _list_group_snapshots(req: Request, s: Session, detail: bool) -> Response:
     _need(req, "3.14")
-    ctx = policy.reader(req.context, "group:get_all_group_snapshots")
-    stmt = select(m.GroupSnapshot).order_by(m.GroupSnapshot.created_at.desc())
-    if not (ctx.is_admin and schemas.boolean(req.arg("all_tenants") or "0", "all_tenants")):
-        stmt = stmt.where(m.GroupSnapshot.project_id == (ctx.project_id or ""))
-    rows = list(s.scalars(stmt))
-    if detail:
-        return json_response({"group_snapshots": [_group_snapshot_view(req, s, gs)
-                                                  for gs in rows]})
-    return json_response({"group_snapshots": [{"id": gs.id, "name": gs.name}
-                                              for gs in rows]})
+    return _listing(req, s, detail, m.GroupSnapshot, "group_snapshots",
+                    "group:get_all_group_snapshots", _group_snapshot_view)
 
 
 @route("GET", "/group_snapshots/{group_snapshot_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.functional.network_helpers import user_in_project
 from tests.functional.volume_helpers import create_volume, req, wait_for
 from tests.harness import Api
 
@@ -33,6 +34,19 @@ def test_group_type_group_and_group_snapshot(api: Api, admin_token: str, demo_to
     gs = r.json()["group_snapshot"]
     done = wait_for(api, demo_token, "group_snapshot", gs["id"], "available")
     assert done is not None and done["group_id"] == group["id"]
+    # listed in summary and in detail, to their project only (admin: all_tenants)
+    other = user_in_project(api, admin_token, "group-other", "group-other-project")
+    for kind, row in (("groups", group), ("group_snapshots", gs)):
+        assert {"id": row["id"], "name": row["name"]} in req(
+            api, demo_token, "GET", f"/{kind}").json()[kind]
+        detail = req(api, demo_token, "GET", f"/{kind}/detail").json()[kind]
+        assert row["id"] in {x["id"] for x in detail} and all("status" in x for x in detail)
+        assert req(api, other, "GET", f"/{kind}/detail").json()[kind] == []
+        mine = req(api, admin_token, "GET", f"/{kind}").json()[kind]
+        everyone = req(api, admin_token, "GET", f"/{kind}?all_tenants=1").json()[kind]
+        assert row["id"] not in {x["id"] for x in mine}
+        assert row["id"] in {x["id"] for x in everyone}
+        assert req(api, demo_token, "GET", f"/{kind}", version="3.12").status_code == 406
     # a group with snapshots stays; without them it goes with its volumes
     r = req(api, demo_token, "POST", f"/groups/{group['id']}/action",
             json={"delete": {"delete-volumes": True}})
