@@ -115,10 +115,38 @@ class RouterState(TypedDict):
     port_forwardings: list[PortForwardingState]
 
 
+# Neutron's protocol names and their IP protocol numbers (neutron_lib's
+# IP_PROTOCOL_MAP): the API takes these names or a number 0-255, and a data plane
+# matches the number (``protocol_number``), which needs no name table of its own.
+IP_PROTOCOLS = {
+    "ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "hopopt": 0, "icmp": 1,
+    "igmp": 2, "ip": 0, "ipip": 4, "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58,
+    "icmpv6": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, "ipv6-route": 43, "ospf": 89,
+    "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6, "udp": 17, "udplite": 136, "vrrp": 112,
+}
+# The protocols whose rules may have a port range (all carry their ports in the
+# first four bytes of their header); ICMP's "range" is its type and code.
+PORT_PROTOCOLS = frozenset({6, 17, 33, 132, 136})  # tcp, udp, dccp, sctp, udplite
+ICMP_PROTOCOLS = frozenset({1, 58})
+
+
+def protocol_number(value: str | int | None) -> int | None:
+    """A rule's protocol as its IP protocol number: None for any protocol (None, "",
+    "any", and 0, which Neutron's firewalls treat as any), else 1-255; a name or
+    number that is none of these raises ValueError."""
+    if value is None or value in ("", "any"):
+        return None
+    text = str(value).strip().lower()
+    number = IP_PROTOCOLS[text] if text in IP_PROTOCOLS else int(text)
+    if not 0 <= number <= 255:
+        raise ValueError(f"protocol {value!r} is not 0-255")
+    return number or None
+
+
 class SecurityGroupRule(TypedDict):
     direction: str  # ingress | egress
     ethertype: str  # IPv4 | IPv6
-    protocol: str | None
+    protocol: str | None  # a name of IP_PROTOCOLS or a number "0".."255"; None: any
     port_range_min: int | None
     port_range_max: int | None
     remote_ip_prefix: str | None  # remote groups already expanded into prefixes
@@ -135,6 +163,10 @@ class BoundPort(TypedDict):
     port_security_enabled: bool
     allowed_address_pairs: list[dict[str, str]]
     security_group_rules: list[SecurityGroupRule]
+    # Its security groups are stateful (Neutron's default): replies to what the rules
+    # let through pass on their own. False (stateless groups; a port never mixes
+    # the two): every packet, replies too, needs a rule.
+    stateful: bool
 
 
 class HostNetState(TypedDict):

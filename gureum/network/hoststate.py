@@ -168,7 +168,8 @@ def network_state(s: Session, host: str) -> HostNetState:
                       "port_security_enabled": port.port_security_enabled,
                       "allowed_address_pairs": [dict(p) for p in
                                                 port.allowed_address_pairs or []],
-                      "security_group_rules": _rules(s, port, rules_fn)})
+                      "security_group_rules": _rules(s, port, rules_fn),
+                      "stateful": all(g.stateful for g in port.security_groups)})
     networks: list[NetworkState] = []
     for nid, dhcp in sorted(network_ids.items()):
         net = s.get(m.Network, nid)

@@ -15,19 +15,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from gureum.netagent.state import ICMP_PROTOCOLS, IP_PROTOCOLS, PORT_PROTOCOLS
 from gureum.network import errors as e
 from gureum.network import models as m
 from gureum.network import views
 
-# neutron_lib.constants.IP_PROTOCOL_MAP
-PROTOCOLS = {
-    "ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "hopopt": 0, "icmp": 1,
-    "igmp": 2, "ip": 0, "ipip": 4, "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58,
-    "icmpv6": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, "ipv6-route": 43, "ospf": 89,
-    "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6, "udp": 17, "udplite": 136, "vrrp": 112,
-}
-PORT_PROTOCOLS = {6, 17, 33, 132, 136}  # tcp, udp, dccp, sctp, udplite
-ICMP_PROTOCOLS = {1, 58}
+# neutron_lib.constants.IP_PROTOCOL_MAP, shared with the data planes
+PROTOCOLS = IP_PROTOCOLS
 ANY_PREFIX = {"0.0.0.0/0", "::/0"}
 DIRECTIONS = ("ingress", "egress")
 

@@ -64,6 +64,7 @@ class Lab:
         self.clients: list[str] = []
         self.rules: dict[str, list[dict[str, Any]]] = {"p1": [], "p2": []}
         self.security = True
+        self.stateful = {"p1": True, "p2": True}
         self.with_router = True
         self.fip = True
 
@@ -109,7 +110,8 @@ class Lab:
                   "tap": vif.tap_name(self.ports[n], HOST), "mac_address": self.macs[n],
                   "fixed_ips": [{"subnet_id": self.subnet, "ip_address": self.ips[n]}],
                   "port_security_enabled": self.security, "allowed_address_pairs": [],
-                  "security_group_rules": self.rules[n]} for n in ("p1", "p2")]
+                  "security_group_rules": self.rules[n], "stateful": self.stateful[n]}
+                 for n in ("p1", "p2")]
         return {"host": HOST, "networks": [network], "routers": routers, "ports": bound}
 
     def client(self, name: str, address: bool = True) -> str:
@@ -328,3 +330,132 @@ def test_another_host_takes_the_router_and_dhcp_over(lab: tuple[Lab, LinuxBridge
         env.close()
         asyncio.run(other.cleanup())
     assert_clean(env, other)
+
+
+# A receiver and a sender run inside the clients' namespaces (python sockets): "raw"
+# is an IP packet of any protocol whose payload starts with source and destination
+# ports (as SCTP's, DCCP's, UDP's headers do), "udplite" a UDP-Lite datagram, "tcp"
+# a connection (it is accepted only once the handshake's reply got back).
+RECEIVE = """
+import socket, sys
+kind, proto, port, wait = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+if kind == "raw":
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
+elif kind == "udplite":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, proto)
+    s.bind(("0.0.0.0", port))
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(1)
+s.settimeout(wait)
+print("ready", flush=True)
+try:
+    while True:
+        if kind == "tcp":
+            s.accept()
+            sys.exit(0)
+        data = s.recv(4096)
+        if kind != "raw":
+            sys.exit(0)
+        start = (data[0] & 15) * 4
+        if data[9] == proto and int.from_bytes(data[start + 2:start + 4], "big") == port:
+            sys.exit(0)
+except OSError:
+    sys.exit(1)
+"""
+SEND = """
+import socket, sys, time
+kind, proto, address, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+if kind == "tcp":
+    try:
+        socket.create_connection((address, port), timeout=2).close()
+    except OSError:
+        pass
+    sys.exit(0)
+if kind == "raw":
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
+    payload, target = (40000).to_bytes(2, "big") + port.to_bytes(2, "big") + bytes(12), 0
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, proto)
+    payload, target = b"hello", port
+for _ in range(4):
+    s.sendto(payload, (address, target))
+    time.sleep(0.2)
+"""
+
+
+def passes(src: str, dst: str, address: str, kind: str, proto: int = 6, port: int = 0,
+           wait: float = 2.0) -> bool:
+    """Whether ``kind`` traffic from namespace ``src`` reaches ``address`` in ``dst``."""
+    with subprocess.Popen(["ip", "netns", "exec", dst, "python3", "-c", RECEIVE, kind,
+                           str(proto), str(port), str(wait)],
+                          stdout=subprocess.PIPE, text=True) as receiver:
+        try:
+            assert receiver.stdout is not None and receiver.stdout.readline() == "ready\n"
+            sh("ip", "netns", "exec", src, "python3", "-c", SEND, kind, str(proto), address,
+               str(port))
+            return receiver.wait(timeout=wait + 10) == 0
+        finally:
+            if receiver.poll() is None:
+                receiver.kill()
+
+
+def sg_rule(direction: str, protocol: str | None = None, low: int | None = None,
+            high: int | None = None) -> dict[str, Any]:
+    return {"direction": direction, "ethertype": "IPv4", "protocol": protocol,
+            "port_range_min": low, "port_range_max": high, "remote_ip_prefix": None}
+
+
+def test_stateless_groups_need_a_rule_for_the_reply(lab: tuple[Lab, LinuxBridgeDataPlane]
+                                                    ) -> None:
+    """Neutron's stateless security groups: what a rule lets in gets no reply out
+    unless a rule lets that out too; stateful, the reply needs no rule."""
+    env, plane = lab
+    env.with_router = False
+    env.rules = {"p1": [sg_rule("ingress", "icmp"), sg_rule("ingress", "tcp", 22, 22)],
+                 "p2": [sg_rule("egress")]}
+    env.stateful = {"p1": False, "p2": True}
+    asyncio.run(plane.sync(env.state()))  # type: ignore[arg-type]
+    ns1, ns2 = env.client("p1"), env.client("p2")
+    assert ping_soon(ns1, "127.0.0.1")  # the namespace itself is up
+    assert not ping(ns2, env.ips["p1"], count=2)  # the echo reply is dropped
+    assert not passes(ns2, ns1, env.ips["p1"], "tcp", port=22)  # so is the SYN-ACK
+    # The same rules, stateful: replies pass on their own.
+    env.stateful["p1"] = True
+    asyncio.run(plane.sync(env.state()))  # type: ignore[arg-type]
+    assert ping_soon(ns2, env.ips["p1"])
+    assert passes(ns2, ns1, env.ips["p1"], "tcp", port=22)
+    # Stateless again, with the way back allowed: both directions work.
+    env.stateful["p1"] = False
+    env.rules["p1"] += [sg_rule("egress", "icmp"), sg_rule("egress", "tcp")]
+    asyncio.run(plane.sync(env.state()))  # type: ignore[arg-type]
+    assert ping_soon(ns2, env.ips["p1"])
+    assert passes(ns2, ns1, env.ips["p1"], "tcp", port=22)
+    assert not passes(ns2, ns1, env.ips["p1"], "tcp", port=23, wait=1.5)  # not allowed in
+
+
+def test_rules_for_protocols_nft_has_no_name_for(lab: tuple[Lab, LinuxBridgeDataPlane]
+                                                 ) -> None:
+    """VRRP (by name and as "112"), SCTP and UDP-Lite port ranges are let through by
+    their rules, by IP protocol number; without the rule they are dropped. The
+    hand-made SCTP headers and UDP-Lite go between stateless ports: connection
+    tracking here calls them invalid (which a stateful port drops, as Neutron's)."""
+    env, plane = lab
+    env.with_router = False
+    env.rules = {"p1": [sg_rule("ingress", "vrrp")], "p2": [sg_rule("egress")]}
+    asyncio.run(plane.sync(env.state()))  # type: ignore[arg-type]
+    ns1, ns2 = env.client("p1"), env.client("p2")
+    dst = env.ips["p1"]
+    assert passes(ns2, ns1, dst, "raw", proto=112)
+    assert not passes(ns2, ns1, dst, "raw", proto=47, wait=1.5)  # GRE: no rule
+    env.rules["p1"] = [sg_rule("ingress", "112"), sg_rule("ingress", "132", 7000, 7010),
+                       sg_rule("ingress", "udplite", 5000, 5001)]
+    env.stateful = {"p1": False, "p2": False}
+    asyncio.run(plane.sync(env.state()))  # type: ignore[arg-type]
+    assert passes(ns2, ns1, dst, "raw", proto=112)
+    assert passes(ns2, ns1, dst, "raw", proto=132, port=7005)
+    assert not passes(ns2, ns1, dst, "raw", proto=132, port=7011, wait=1.5)
+    assert passes(ns2, ns1, dst, "udplite", proto=136, port=5001)
+    assert not passes(ns2, ns1, dst, "udplite", proto=136, port=5002, wait=1.5)

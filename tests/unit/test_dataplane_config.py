@@ -50,16 +50,42 @@ def test_security_group_rule_matches() -> None:
     assert firewall.rule_match(rule(), "saddr") == "meta nfproto ipv4"
     assert firewall.rule_match(rule(protocol="tcp", port_range_min=22, port_range_max=22,
                                     remote_ip_prefix="10.0.0.0/8"), "saddr") == \
-        "meta nfproto ipv4 ip saddr 10.0.0.0/8 meta l4proto tcp tcp dport 22"
+        "meta nfproto ipv4 ip saddr 10.0.0.0/8 meta l4proto 6 th dport 22"
     assert firewall.rule_match(rule(protocol="udp", port_range_min=1000,
                                     port_range_max=2000), "saddr") == \
-        "meta nfproto ipv4 meta l4proto udp udp dport 1000-2000"
+        "meta nfproto ipv4 meta l4proto 17 th dport 1000-2000"
     assert firewall.rule_match(rule(protocol="icmp", port_range_min=8), "saddr") == \
-        "meta nfproto ipv4 meta l4proto icmp icmp type 8"
-    assert firewall.rule_match(rule(ethertype="IPv6", protocol="icmp"), "daddr") == \
-        "meta nfproto ipv6 meta l4proto ipv6-icmp"
+        "meta nfproto ipv4 meta l4proto 1 icmp type 8"
+    assert firewall.rule_match(rule(ethertype="IPv6", protocol="icmp", port_range_min=128,
+                                    port_range_max=0), "daddr") == \
+        "meta nfproto ipv6 meta l4proto 58 icmpv6 type 128 icmpv6 code 0"
+    assert firewall.rule_match(rule(ethertype="IPv6", protocol="ipv6-icmp"), "daddr") == \
+        "meta nfproto ipv6 meta l4proto 58"
     # An IPv6 prefix on an IPv4 rule matches nothing.
     assert firewall.rule_match(rule(remote_ip_prefix="fd00::/64"), "saddr") is None
+
+
+def test_every_neutron_protocol_is_matched_by_number() -> None:
+    """Protocols nft has no name for (or Neutron spells its own way) are matched by
+    number: a rule for them allows, never silently drops out."""
+    for proto, number in (("dccp", 33), ("udplite", 136), ("sctp", 132), ("vrrp", 112),
+                          ("112", 112), ("132", 132), ("gre", 47), ("ipip", 4),
+                          ("ah", 51), ("255", 255), ("TCP", 6), (47, 47)):
+        assert firewall.rule_match(rule(protocol=proto), "saddr") == \
+            f"meta nfproto ipv4 meta l4proto {number}", proto
+    for anything in (None, "", "any", "0", "ip", "hopopt"):
+        assert firewall.rule_match(rule(protocol=anything), "saddr") == "meta nfproto ipv4"
+    # Ports only for the protocols that have them, whatever the name.
+    for proto in ("dccp", "udplite", "sctp", "132", "33"):
+        assert firewall.rule_match(rule(protocol=proto, port_range_min=5000,
+                                        port_range_max=5010), "daddr").endswith(
+            " th dport 5000-5010"), proto
+    assert firewall.rule_match(rule(protocol="vrrp", port_range_min=1, port_range_max=2),
+                               "saddr") == "meta nfproto ipv4 meta l4proto 112"
+    # Nothing it cannot read: not a protocol, out of range, ICMPv6 on IPv4.
+    for bad in ("bogus", "256", "-1"):
+        assert firewall.rule_match(rule(protocol=bad), "saddr") is None, bad
+    assert firewall.rule_match(rule(protocol="ipv6-icmp"), "saddr") is None
 
 
 def test_security_groups_filter_ports_with_port_security_only() -> None:
@@ -78,9 +104,32 @@ def test_security_groups_filter_ports_with_port_security_only() -> None:
     assert "tapp2" not in bridge and "00:02" not in inet
     assert "ether daddr fa:16:3e:00:00:01 jump ingress_pp1" in inet
     assert "ether saddr fa:16:3e:00:00:99 jump egress_pp1" in inet  # the pair's MAC
-    assert "meta nfproto ipv4 meta l4proto icmp accept" in inet
-    assert "ct state established,related accept" in inet
+    assert "meta nfproto ipv4 meta l4proto 1 return" in inet
+    assert "ct state established,related return" in inet
+    assert " accept\n" not in inet  # an allowed packet still meets the other port's chain
     assert inet.count("\ndrop\n") == 2  # the ingress and egress chains end in drop
+
+
+def test_stateless_ports_get_no_established_exception() -> None:
+    """A port whose groups are stateless: replies need a rule of their own (no
+    conntrack exception), while a stateful port beside it keeps its own."""
+    base = {"fixed_ips": [{"subnet_id": "s1", "ip_address": "192.168.50.5"}],
+            "port_security_enabled": True, "allowed_address_pairs": [],
+            "security_group_rules": [rule(protocol="tcp", port_range_min=22,
+                                          port_range_max=22)]}
+    stateless = {**base, "id": "p1", "mac_address": "fa:16:3e:00:00:01",
+                 "taps": ["tapp1-c01"], "stateful": False}
+    stateful = {**base, "id": "p2", "mac_address": "fa:16:3e:00:00:02",
+                "taps": ["tapp2-c01"], "stateful": True}
+    _bridge, inet = firewall.security_groups([stateless, stateful])
+    chains = {c.split(" {", 1)[0]: c for c in inet.split("chain ")[1:]}
+    for name in ("ingress_pp1", "egress_pp1"):
+        assert "ct state" not in chains[name], chains[name]
+        assert chains[name].rstrip("}\n").endswith("drop")
+    assert "meta l4proto 6 th dport 22 return" in chains["ingress_pp1"]
+    assert "udp sport 67 udp dport 68 return" in chains["ingress_pp1"]  # DHCP still
+    assert "ct state established,related return" in chains["ingress_pp2"]
+    assert "ct state established,related return" in chains["egress_pp2"]
 
 
 def test_router_nat() -> None:

@@ -8,15 +8,21 @@ Security groups (one host's bound ports, those with port security on):
   one of the port's addresses (or a pair's; DHCP's 0.0.0.0 and IPv6 link-local
   too), its ARP must claim only those, and it never answers as a DHCP server or
   sends router advertisements.
-- ``inet <table>``: the rules, stateful. This kernel has no connection tracking in
+- ``inet <table>``: the rules. This kernel has no connection tracking in
   the bridge family, so bridged IP traffic is filtered where bridge netfilter
   (br_netfilter, ``bridge-nf-call-iptables=1``) hands it to the inet family's
   forward hook, with conntrack. There the bridge ports are not visible (the input
   and output devices are the bridge), so a port's traffic is told by its MAC:
   ``ether saddr`` leaving it (its egress rules), ``ether daddr`` reaching it (its
-  ingress rules), which the anti-spoofing above makes trustworthy. Established and
-  related traffic passes, DHCP to the port passes, anything else reaching a port
-  needs an ingress rule, anything leaving it an egress rule.
+  ingress rules), which the anti-spoofing above makes trustworthy. For a port whose
+  groups are stateful, established and related traffic passes; DHCP to the port and
+  IPv6 neighbour discovery pass; anything else reaching a port needs an ingress
+  rule, anything leaving it an egress rule. A chain lets traffic on by returning
+  (never ``accept``, which would end the base chain), so traffic between two ports of
+  the host passes the sender's egress and the receiver's ingress both, whichever of
+  the two is looked at first. A port whose groups are stateless
+  (``stateful: false``) has no established/related exception: a reply needs a rule
+  of its own, as Neutron's stateless security groups.
 
 A router namespace's NAT (``ip <table>`` inside the namespace): SNAT of what leaves
 the gateway leg to the gateway address when SNAT is on, floating IPs 1:1 (DNAT in,
@@ -27,6 +33,8 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
+
+from gureum.netagent.state import ICMP_PROTOCOLS, PORT_PROTOCOLS, protocol_number
 
 SG_TABLE = "gureum_sg"  # + the host's key
 NAT_TABLE = "gureum_nat"
@@ -67,14 +75,16 @@ def _addresses(port: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
     return sorted(set(v4)), sorted(set(v6)), macs
 
 
-PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp",
-             "1": "icmp", "ipv6-icmp": "ipv6-icmp", "icmpv6": "ipv6-icmp", "58": "ipv6-icmp",
-             "sctp": "sctp", "132": "sctp"}
-
-
 def rule_match(rule: dict[str, Any], peer: str) -> str | None:
     """One security group rule as an nft match (``peer``: saddr for ingress, daddr for
-    egress); None when it cannot match anything here."""
+    egress); None when it cannot match anything here.
+
+    The protocol is matched by its IP protocol number (``meta l4proto 132``), so every
+    protocol Neutron takes passes, whether nft has a name for it or not (dccp,
+    udplite, vrrp, "112"); ICMP on an IPv6 rule is ICMPv6. A port range matches the
+    transport header's destination port (``th dport``: TCP, UDP, DCCP, SCTP and
+    UDP-Lite all carry it at the same place) and only for those protocols; an ICMP
+    rule's "range" is its type and code."""
     v6 = str(rule.get("ethertype") or "IPv4") == "IPv6"
     family = "ip6" if v6 else "ip"
     parts = [f"meta nfproto {'ipv6' if v6 else 'ipv4'}"]
@@ -88,27 +98,27 @@ def rule_match(rule: dict[str, Any], peer: str) -> str | None:
             return None
         if net.prefixlen:
             parts.append(f"{family} {peer} {net}")
-    proto = rule.get("protocol")
-    if proto not in (None, "", "any", "0"):
-        name = PROTOCOLS.get(str(proto).lower())
-        if name is None:
-            if not str(proto).isdigit():
-                return None
-            parts.append(f"meta l4proto {int(str(proto))}")
-            return " ".join(parts)
-        if name == "icmp" and v6:
-            name = "ipv6-icmp"
-        parts.append(f"meta l4proto {name}")
-        lo, hi = rule.get("port_range_min"), rule.get("port_range_max")
-        if name in ("tcp", "udp", "sctp") and lo is not None:
-            hi = hi if hi is not None else lo
-            parts.append(f"{name} dport {int(lo)}" if int(lo) == int(hi)
-                         else f"{name} dport {int(lo)}-{int(hi)}")
-        elif name in ("icmp", "ipv6-icmp") and lo is not None:
-            kind = "icmp" if name == "icmp" else "icmpv6"
-            parts.append(f"{kind} type {int(lo)}")
-            if hi is not None:
-                parts.append(f"{kind} code {int(hi)}")
+    try:
+        number = protocol_number(rule.get("protocol"))
+    except (KeyError, ValueError):
+        return None
+    if number is None:
+        return " ".join(parts)
+    if number == 1 and v6:
+        number = 58
+    if (number == 58) != v6 and number in ICMP_PROTOCOLS:
+        return None  # ICMPv6 on an IPv4 rule
+    parts.append(f"meta l4proto {number}")
+    lo, hi = rule.get("port_range_min"), rule.get("port_range_max")
+    if number in PORT_PROTOCOLS and lo is not None:
+        hi = hi if hi is not None else lo
+        parts.append(f"th dport {int(lo)}" if int(lo) == int(hi)
+                     else f"th dport {int(lo)}-{int(hi)}")
+    elif number in ICMP_PROTOCOLS and lo is not None:
+        kind = "icmpv6" if number == 58 else "icmp"
+        parts.append(f"{kind} type {int(lo)}")
+        if hi is not None:
+            parts.append(f"{kind} code {int(hi)}")
     return " ".join(parts)
 
 
@@ -142,20 +152,24 @@ def security_groups(ports: list[dict[str, Any]]) -> tuple[str, str]:
             lines.append("ether type ip6 udp sport 547 drop")
             lines.append(f"ether type ip6 ip6 saddr != {_set(['::', 'fe80::/10', *v6])} drop")
             bridge_chains.append(f"chain spoof_{cid} {{\n" + "\n".join(lines) + "\n}")
-        # -- the rules (inet family, stateful)
+        # -- the rules (inet family)
         for each in [mac, *[m for m in macs if m != mac]]:  # allowed pairs' MACs too
             inet_dispatch.append(f"ether saddr {each} jump egress_{cid}")
             inet_dispatch.append(f"ether daddr {each} jump ingress_{cid}")
+        # Stateless groups: no connection state is looked at, so a reply passes only
+        # when a rule lets it (conntrack still sees the traffic, so a stateful peer
+        # gets its own replies).
+        stateful = bool(port.get("stateful", True))
         egress = ["ct state invalid drop",
-                  "ct state established,related return",
-                  "meta nfproto ipv4 udp sport 68 udp dport 67 return",
-                  "meta nfproto ipv6 udp sport 546 udp dport 547 return"]
+                  "ct state established,related return"] if stateful else []
         ingress = ["ct state invalid drop",
-                   "ct state established,related accept",
-                   "meta nfproto ipv4 udp sport 67 udp dport 68 accept",
-                   "meta nfproto ipv6 udp sport 547 udp dport 546 accept",
+                   "ct state established,related return"] if stateful else []
+        egress += ["meta nfproto ipv4 udp sport 68 udp dport 67 return",
+                   "meta nfproto ipv6 udp sport 546 udp dport 547 return"]
+        ingress += ["meta nfproto ipv4 udp sport 67 udp dport 68 return",
+                   "meta nfproto ipv6 udp sport 547 udp dport 546 return",
                    "meta l4proto ipv6-icmp icmpv6 type { nd-neighbor-solicit, "
-                   "nd-neighbor-advert, nd-router-advert } accept"]
+                   "nd-neighbor-advert, nd-router-advert } return"]
         egress.append("meta l4proto ipv6-icmp icmpv6 type { nd-neighbor-solicit, "
                       "nd-neighbor-advert, nd-router-solicit } return")
         for rule in port.get("security_group_rules", []):
@@ -166,7 +180,7 @@ def security_groups(ports: list[dict[str, Any]]) -> tuple[str, str]:
             else:
                 match = rule_match(rule, "saddr")
                 if match is not None:
-                    ingress.append(f"{match} accept")
+                    ingress.append(f"{match} return")
         egress.append("drop")
         ingress.append("drop")
         inet_chains.append(f"chain egress_{cid} {{\n" + "\n".join(egress) + "\n}")
