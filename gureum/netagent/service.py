@@ -92,7 +92,10 @@ class NetworkAgent:
                           "data_plane": self.plane.name},
             L2_BINARY: {"devices": len(ports), "tunnel_types": ["vxlan"],
                         "interface_mappings": {}, "bridge_mappings": {},
-                        "data_plane": self.plane.name},
+                        "data_plane": self.plane.name,
+                        # Bindings to this host say port_filter as this does
+                        # (network.bindings.vif_for_host).
+                        "port_filter": self.plane.port_filter()},
         }
 
     async def report(self) -> None:

@@ -18,7 +18,9 @@ per-network Linux bridge) when it runs as root, ``user`` (QEMU's user
 networking) otherwise. A host that reported nothing (the fake driver) gets the
 integration-bridge binding an Open vSwitch host would. ``vif_for_host`` is the
 one place that decides; a network agent with a real data plane reports its own
-mechanism the same way and nothing else changes.
+mechanism the same way and nothing else changes. ``port_filter`` comes from the
+host's network agent, which says whether its data plane enforces security groups
+(linuxbridge with bridge netfilter: true; noop: false).
 """
 
 from __future__ import annotations
@@ -70,24 +72,48 @@ def _reported(s: Session | None, host: str) -> dict[str, Any] | None:
     return None
 
 
+def _port_filter(s: Session | None, host: str) -> bool | None:
+    """What the host's L2 agent says of its security groups: True when its data plane
+    enforces them, False when it does not (the noop data plane), None when no agent
+    of the host has said (the plugging mechanism's own value stands)."""
+    if s is None:
+        return None
+    with s.no_autoflush:
+        rows = s.scalars(select(m.Agent).where(m.Agent.host == host, m.Agent.admin_state_up)
+                         .order_by(m.Agent.heartbeat_timestamp.desc()))
+        for agent in rows:
+            said = agent.configurations.get("port_filter")
+            if isinstance(said, bool):
+                return said
+    return None
+
+
 def vif_for_host(host: str, network: m.Network, port: m.Port) -> tuple[str, dict[str, Any]]:
-    """(vif_type, vif_details) for plugging ``port`` on ``host``."""
-    reported = _reported(object_session(network), host)
+    """(vif_type, vif_details) for plugging ``port`` on ``host``: what its compute agent
+    plugs, and ``port_filter`` as its network agent enforces security groups
+    (Neutron's linuxbridge mechanism driver: ``{"connectivity": "l2", "port_filter":
+    <firewall on>}``)."""
+    s = object_session(network)
+    reported = _reported(s, host)
     if reported is not None:
         vif_type = str(reported["vif_type"])
         found = dict(reported.get("vif_details") or {})
         if vif_type == BRIDGE:
             found.setdefault("bridge_name", bridge_name(network.id))
-        return vif_type, found
-    details: dict[str, Any] = {
-        "connectivity": "l2",
-        "port_filter": True,
-        "ovs_hybrid_plug": False,
-        "datapath_type": "system",
-        "bridge_name": "br-int",
-        "bound_drivers": {"0": "openvswitch"},
-    }
-    return "ovs", details
+    else:
+        vif_type = "ovs"
+        found = {
+            "connectivity": "l2",
+            "port_filter": True,
+            "ovs_hybrid_plug": False,
+            "datapath_type": "system",
+            "bridge_name": "br-int",
+            "bound_drivers": {"0": "openvswitch"},
+        }
+    enforced = _port_filter(s, host)
+    if enforced is not None:
+        found["port_filter"] = enforced
+    return vif_type, found
 
 
 def refresh_status(port: m.Port) -> None:

@@ -330,6 +330,14 @@ def _groups_for(s: Session, ctx: RequestContext | None, project_id: str, ids: li
     return out
 
 
+def _one_statefulness(groups: list[m.SecurityGroup]) -> None:
+    """Neutron's rule: a port's groups are all stateful or all stateless (409)."""
+    if len({bool(g.stateful) for g in groups}) > 1:
+        raise e.conflict("SecurityGroupConflict", "Error Cannot apply both stateful and "
+                         "stateless security groups on the same port at the same time "
+                         "while attempting the operation.")
+
+
 def _needs_security(port: m.Port) -> None:
     if not port.port_security_enabled:
         raise e.typed_bad_request(
@@ -343,6 +351,7 @@ def join_new_port(s: Session, ctx: RequestContext | None, port: m.Port,
     """The groups of a port being created: those named, else the project's default."""
     if "security_groups" in body and body["security_groups"] is not None:
         groups = _groups_for(s, ctx, port.project_id, list(body["security_groups"]))
+        _one_statefulness(groups)
         if groups:
             _needs_security(port)
         port.security_groups = groups
@@ -357,6 +366,7 @@ def update_port_groups(s: Session, ctx: RequestContext | None, port: m.Port,
     (called after port_security_enabled has been applied)."""
     if "security_groups" in body:
         groups = _groups_for(s, ctx, port.project_id, list(body["security_groups"] or []))
+        _one_statefulness(groups)
         if groups and not port.port_security_enabled:
             if body.get("port_security_enabled") is False:
                 raise _has_groups()
@@ -516,6 +526,8 @@ def add_to_instance(s: Session, project_id: str, instance_id: str, name_or_id: s
             raise InvalidInput("Network requires port_security_enabled and subnet associated "
                                "in order to apply security groups.",
                                nova_type="SecurityGroupCannotBeApplied")
+    for port in ports:
+        _one_statefulness([*port.security_groups, group])  # Neutron's 409 to the update
     for port in ports:
         if group not in port.security_groups:
             port.security_groups.append(group)

@@ -57,6 +57,12 @@ class DataPlane(ABC):
         """Extra configuration shown in the agents' ``configurations`` (JSON)."""
         return {}
 
+    def port_filter(self) -> bool:
+        """Whether this data plane enforces the security groups of the host's ports.
+        The host's L2 agent reports it, and a port bound to the host says so in its
+        ``binding:vif_details`` (``port_filter``, as Neutron's mechanism drivers)."""
+        return False
+
 
 _REGISTRY: dict[str, type[DataPlane]] = {}
 # Drivers that live in their own module, imported on first use (a missing module —

@@ -126,7 +126,14 @@ class LinuxBridgeDataPlane(DataPlane):
 
     def report(self) -> dict[str, object]:
         return {"bridge_mappings": {}, "interface_mappings": {}, "data_plane": self.name,
-                "bridge_netfilter": bool(self.bridge_netfilter)}
+                "bridge_netfilter": self.port_filter()}
+
+    def port_filter(self) -> bool:
+        """Security groups are enforced where bridged traffic reaches nftables' inet
+        hooks (bridge netfilter): known from the first report on, before any sync."""
+        if self.bridge_netfilter is None:
+            self.bridge_netfilter = kernel.bridge_netfilter()
+        return bool(self.bridge_netfilter)
 
     # -- the record of what this host made --------------------------------------------------
     def _record(self) -> dict[str, list[str]]:
