@@ -83,6 +83,13 @@ def test_server_create_applies_groups_and_actions_change_them(capi: Api, demo: s
     assert r.status_code == 404
     r = call(capi, "POST", action, demo, json={"addSecurityGroup": {}})
     assert r.status_code == 400
+    # A stateless group cannot join the stateful ones (Neutron's 409 to the port update).
+    r = capi.request("POST", f"{N}/security-groups", demo,
+                     json={"security_group": {"name": "loose", "stateful": False}})
+    assert r.status_code == 201, r.text
+    r = call(capi, "POST", action, demo, json={"addSecurityGroup": {"name": "loose"}})
+    assert r.status_code == 409 and "stateful and stateless" in fault(r)
+    assert [x["name"] for x in show(capi, demo, server["id"])["security_groups"]] == ["db"]
     # A group a server's ports are in cannot go.
     r = capi.request("DELETE", f"{N}/security-groups/{web['id']}", demo)
     assert r.status_code == 204
