@@ -249,6 +249,24 @@ class InstanceActionEvent(Base):
     finish_time: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
+class InterfaceOperation(Base):
+    """A NIC attach, detach or unplug under way (compute/interfaces.py): the durable
+    record that lets a restart finish it. One per (instance, port); it goes when the
+    outcome is recorded. ``lease_until``: whoever works on it now (the API waiting
+    for its agent call, a conductor) holds it until then; a row without a lease, or
+    with one run out, is work a dead process left."""
+
+    __tablename__ = "compute_interface_operations"
+    __table_args__ = (UniqueConstraint("instance_id", "port_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    port_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
 class Migration(Base):
     """A move of an instance between hosts: a persisted, resumable workflow."""
 

@@ -111,6 +111,7 @@ RULES: dict[str, Check] = {
     _P + "os-attach-interfaces:show": READER,
     _P + "os-attach-interfaces:create": MEMBER,
     _P + "os-attach-interfaces:delete": MEMBER,
+    _P + "os-server-external-events:create": ADMIN,
     _P + "ips:index": READER,
     _P + "ips:show": READER,
     _P + "os-instance-actions:list": READER,

@@ -22,6 +22,7 @@ from gureum.compute.guests import guest_spec
 from gureum.compute.models import ComputeNode, ComputeService, Instance
 from gureum.conductor.actions import ActionRunner
 from gureum.conductor.build import BuildWorkflow
+from gureum.conductor.interfaces import InterfaceRunner
 from gureum.conductor.lifecycle import LifecycleRunner
 from gureum.conductor.network import NetworkConductor
 from gureum.conductor.volumes import VolumeRunner
@@ -48,6 +49,7 @@ class ConductorEndpoint:
         self.lifecycle = LifecycleRunner(settings, db, build.bus)
         self.volumes: VolumeManager | None = None
         self.server_volumes = VolumeRunner(settings, db, build.bus)
+        self.server_interfaces = InterfaceRunner(settings, db, build.bus)
 
     # -- heartbeats and inventory --------------------------------------------------
     async def report_state(self, host: str, binary: str, topic: str = "compute"
@@ -268,6 +270,10 @@ class ConductorEndpoint:
     async def detach_volume(self, instance_id: str, volume_id: str, request_id: str) -> None:
         self.build._spawn_task(self.server_volumes.detach(instance_id, volume_id, request_id))
 
+    async def interface_work(self, instance_id: str, port_id: str) -> None:
+        """Unplug a deleted port's NIC, or finish an attach or detach (compute/interfaces)."""
+        self.build._spawn_task(self.server_interfaces.run(instance_id, port_id))
+
     async def begin_workflow(self, migration_id: int, request_id: str) -> None:
         """Start a resize, cold/live migration or evacuation recorded in a migration row."""
         await self.workflows.begin(migration_id, request_id)
@@ -342,8 +348,15 @@ class Conductor:
                 if ids:
                     log.warning("starting %d hand-over(s) whose message was lost", len(ids))
                     await self.endpoint.dispatch_outbox(ids)
+                await self._interfaces_due()
             except Exception:  # the database may be briefly unavailable; try next time
                 log.exception("outbox sweep failed")
+
+    async def _interfaces_due(self) -> None:
+        """NIC changes nobody holds: left by a dead process, or waiting for their host."""
+        for instance_id, port_id in await asyncio.to_thread(
+                self.endpoint.server_interfaces.pending):
+            await self.endpoint.interface_work(instance_id, port_id)
 
     def _due(self, grace: float) -> list[int]:
         with self.db.session(write=False) as s:
@@ -380,6 +393,7 @@ class Conductor:
             if instance_id not in started:  # plugging is idempotent: asked again
                 run = getattr(self.endpoint.server_volumes, kind)
                 self.build._spawn_task(run(instance_id, volume_id, "req-recovered"))
+        await self._interfaces_due()
         await self.build.recover(skip=started)
         await self.volumes.recover()
         await self.workflows.start()

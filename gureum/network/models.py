@@ -148,6 +148,8 @@ class Port(Base):
     delete_with_instance: Mapped[bool] = mapped_column(Boolean, default=False)
     # The NIC's position in the instance (eth0, eth1, ...), while attached.
     device_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Compute's device role tag of the NIC (Nova's virtual interface tag), while attached.
+    device_tag: Mapped[str | None] = mapped_column(String(60), nullable=True)
     revision_number: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -155,7 +155,8 @@ def new_port(s: Session, network: m.Network, project_id: str, body: dict[str, An
         port_security_enabled=body.get("port_security_enabled",
                                        network.port_security_enabled),
         dns_name=body.get("dns_name") or "", dns_domain=body.get("dns_domain") or "",
-        delete_with_instance=delete_with_instance, device_index=body.get("device_index"))
+        delete_with_instance=delete_with_instance, device_index=body.get("device_index"),
+        device_tag=body.get("device_tag"))
     port.allowed_address_pairs = _pairs(body.get("allowed_address_pairs") or [], mac)
     port.extra_dhcp_opts = _dhcp_opts([], body.get("extra_dhcp_opts") or [])
     _pairs_need_security(port)
@@ -221,6 +222,7 @@ def detach(port: m.Port) -> None:
     port.device_id = ""
     port.device_owner = ""
     port.device_index = None
+    port.device_tag = None
     port.delete_with_instance = False
     bindings.set_host(port, "", {})
 
@@ -292,7 +294,12 @@ def delete_port(s: Session, ctx: RequestContext, port_id: str) -> None:
     if port.device_owner in ROUTER_OWNED:
         raise e.conflict("ServicePortInUse", f"Port {port.id} cannot be deleted directly via "
                          f"the port API: has device owner {port.device_owner}.")
+    server = port.device_id if port.device_owner.startswith("compute:") else ""
     remove_port(s, port)
+    if server:  # Neutron tells Nova (network-vif-deleted); here, in this transaction
+        from gureum.compute import interfaces
+
+        interfaces.port_deleted(s, server, port_id)
 
 
 # Ports a router or a floating IP owns go through their own API (Neutron's 409).

@@ -112,6 +112,14 @@ def _fixed_ip(s: Session, net: m.Network, value: Any) -> str:
 Plan = list[tuple[m.Network, m.Port | None, str | None]]
 
 
+def _tags(requests: Requests) -> list[str | None]:
+    """The device role tag of each requested NIC (Nova's ``networks[].tag``)."""
+    if not isinstance(requests, list):
+        return []
+    return [r.get("tag") if isinstance(r, dict) and isinstance(r.get("tag"), str) else None
+            for r in requests]
+
+
 def _plan(s: Session, project_id: str, is_admin: bool, requests: Requests,
           instance_id: str | None = None) -> Plan:
     """(network, existing port or None, fixed ip or None) per NIC to attach."""
@@ -204,6 +212,7 @@ def _vif(port: m.Port, host: str | None = None) -> dict[str, Any]:
         "preexisting": not port.delete_with_instance,
         "active": port.status == m.ACTIVE,
         "device_index": port.device_index,
+        "tag": port.device_tag,
         "subnets": [{"id": sn.id, "cidr": sn.cidr, "ip_version": sn.ip_version,
                      "gateway_ip": sn.gateway_ip, "enable_dhcp": sn.enable_dhcp,
                      "ipv6_address_mode": sn.ipv6_address_mode,
@@ -239,12 +248,14 @@ def allocate_for_instance(s: Session, *, instance_id: str, project_id: str,
     if not existing:
         owner = f"compute:{availability_zone or DEFAULT_AZ}"
         group_ids = secgroups.ids_for_new_ports(s, project_id, security_groups)
+        tags = _tags(requests)
         for index, (net, port, fixed_ip) in enumerate(
                 _plan(s, project_id, is_admin, requests, instance_id)):
+            tag = tags[index] if index < len(tags) else None
             if port is None:
                 resources.check_quota(s, project_id, "port")
                 body: dict[str, Any] = {"device_id": instance_id, "device_owner": owner,
-                                        "device_index": index}
+                                        "device_index": index, "device_tag": tag}
                 if fixed_ip:
                     body["fixed_ips"] = [{"ip_address": fixed_ip}]
                 if group_ids is not None and net.port_security_enabled:
@@ -252,7 +263,7 @@ def allocate_for_instance(s: Session, *, instance_id: str, project_id: str,
                 ports.new_port(s, net, project_id, body, delete_with_instance=True)
             else:
                 port.device_id, port.device_owner = instance_id, owner
-                port.device_index = index
+                port.device_index, port.device_tag = index, tag
                 resources.touch(port)
         s.flush()
     if host:
@@ -342,8 +353,8 @@ def _as_not_found(exc: InvalidInput) -> NotFound | InvalidInput:
 def attach_port(s: Session, *, instance_id: str, project_id: str, is_admin: bool,
                 host: str | None, availability_zone: str | None = None,
                 port_id: str | None = None, network_id: str | None = None,
-                fixed_ip: str | None = None, security_groups: list[str] | None = None
-                ) -> dict[str, Any]:
+                fixed_ip: str | None = None, security_groups: list[str] | None = None,
+                tag: str | None = None) -> dict[str, Any]:
     """One more NIC for the instance: the user's port (``port_id``, 409 PortInUse when
     another device has it) or a new port on ``network_id`` (optionally with
     ``fixed_ip``; neither: the one usable network). It takes the lowest free NIC
@@ -359,6 +370,7 @@ def attach_port(s: Session, *, instance_id: str, project_id: str, is_admin: bool
             if port.device_id == instance_id:
                 raise Conflict(f"Port {port_id} is still in use.", nova_type="PortInUse")
             port.device_id, port.device_owner, port.device_index = instance_id, owner, index
+            port.device_tag = tag
             resources.touch(port)
         else:
             net = (_network(s, project_id, is_admin, network_id) if network_id
@@ -369,7 +381,7 @@ def attach_port(s: Session, *, instance_id: str, project_id: str, is_admin: bool
             fixed = _fixed_ip(s, net, fixed_ip) if fixed_ip else None
             resources.check_quota(s, project_id, "port")
             body: dict[str, Any] = {"device_id": instance_id, "device_owner": owner,
-                                    "device_index": index}
+                                    "device_index": index, "device_tag": tag}
             if fixed:
                 body["fixed_ips"] = [{"ip_address": fixed}]
             group_ids = secgroups.ids_for_new_ports(s, project_id, security_groups)

@@ -39,6 +39,7 @@ def family() -> Family:
         aggregates,
         availability_zones,
         extensions,
+        external_events,
         flavors,
         floating_ip_pools,
         hypervisors,
@@ -69,7 +70,7 @@ def family() -> Family:
     for module in (services, hypervisors, availability_zones, aggregates, server_groups,
                    instance_actions, migrations, quota_sets, usage, server_metadata,
                    server_tags, server_ips, extensions, images, security_groups,
-                   floating_ip_pools, volume_attachments, interfaces):
+                   floating_ip_pools, volume_attachments, interfaces, external_events):
         router.include(module.router)
     return Family("compute", "/compute", router, compute_fault, microversions=MICROVERSIONS)
 

@@ -38,6 +38,7 @@ _ALIASES = (
     ("os-keypairs", "Keypairs", "Keypair Support."),
     ("os-migrations", "Migrations", "Provide data on migrations."),
     ("os-quota-sets", "Quotas", "Quotas management support."),
+    ("os-server-external-events", "ServerExternalEvents", "Server External Event Triggers."),
     ("os-server-groups", "ServerGroups", "Server group support."),
     ("os-services", "Services", "Services support."),
     ("os-simple-tenant-usage", "SimpleTenantUsage", "Simple tenant usage extension."),

@@ -9,6 +9,12 @@ the outcome — the network_info refreshed and the ``attach_interface`` action's
 failed (409 with the reason; the guest is as before). A detach unplugs first and
 then releases the port: one Compute made is deleted, one the user made is kept,
 detached (S11).
+
+Each is recorded as an interface operation while under way (compute/interfaces.py):
+when the agent does not answer, or this process dies waiting, the conductor finishes
+it — a detach is completed (the answer is 202 as Nova's), an attach is rolled back
+(the NIC unplugged again, then the port freed) — so no guest keeps a NIC without a
+port. The NIC's device role tag (2.49) is kept with its port and shown from 2.70.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from gureum.api.validation import validate
 from gureum.api.web import Request, Response, Router, empty, json_response
 from gureum.bus import BusError, RemoteError
 from gureum.compute import actions, instances, policy
-from gureum.compute.api.common import call_agent, ctx_of
-from gureum.compute.guests import refresh_network_info
+from gureum.compute import interfaces as ifaces
+from gureum.compute.api.common import call_agent, ctx_of, settings_of
 from gureum.context import RequestContext
 from gureum.db import Session
 from gureum.errors import Conflict, GureumError, InvalidInput, NotFound
@@ -56,7 +62,7 @@ def view(req: Request, port: Any) -> dict[str, Any]:
         "mac_addr": port.mac_address, "net_id": port.network_id, "port_id": port.id,
         "port_state": port.status}
     if at_least(req, "2.70"):
-        out["tag"] = None
+        out["tag"] = port.device_tag
     return out
 
 
@@ -92,15 +98,24 @@ def _begin(s: Session, ctx: RequestContext, server_id: str, action: str) -> Any:
     return inst
 
 
-def _ask(req: Request, host: str | None, message: msg.Message[Any]) -> str | None:
-    """The agent's error message, or None when it did it."""
+def _ask(req: Request, host: str | None, message: msg.Message[Any]
+         ) -> tuple[str | None, bool]:
+    """(the agent's error message or None when it did it, whether the outcome is
+    unknown: the agent did not answer, so it may have done it)."""
     try:
         if not host:
-            raise BusError("The server has no host.")
+            return "The server has no host.", False
         call_agent(req, host, message)
+    except RemoteError as exc:
+        return exc.remote_message, False
     except BusError as exc:
-        return exc.remote_message if isinstance(exc, RemoteError) else exc.message
-    return None
+        return exc.message, True
+    return None, False
+
+
+def _lease(req: Request) -> float:
+    """How long the request holds its operation: its agent call's timeout, and more."""
+    return settings_of(req).compute.rpc_timeout + 15.0
 
 
 @router.post("/v2.1/servers/{server_id}/os-interface", tx=WRITE)
@@ -119,24 +134,24 @@ def attach_interface(req: Request, s: Session) -> AfterTransaction:
         host=inst.host, availability_zone=inst.availability_zone,
         port_id=body.get("port_id"), network_id=body.get("net_id"),
         fixed_ip=(body.get("fixed_ips") or [{}])[0].get("ip_address"),
-        security_groups=list(inst.security_groups or []))
+        security_groups=list(inst.security_groups or []), tag=body.get("tag"))
     instance_id, host, request_id = inst.id, inst.host, ctx.request_id
+    port_id = vif["port_id"]
+    ifaces.begin(s, instance_id, port_id, ifaces.ATTACH, request_id, _lease(req))
 
     def plug() -> InTransaction:
-        error = _ask(req, host, msg.AttachInterface(instance_id, vif))
+        error, unknown = _ask(req, host, msg.AttachInterface(instance_id, vif))
 
         def record(s2: Session) -> Response | GureumError:
-            instances.event_finish(s2, instance_id, request_id, "compute_attach_interface",
-                                   "Error" if error else "Success", host=host,
-                                   details=error)
-            instances.finish_action(s2, instance_id, request_id)
-            port = netsvc.instance_port(s2, instance_id, vif["port_id"])
             if error is not None:
-                if port is not None:  # undo the port's part: deleted if made here,
-                    netsvc.release_port(s2, instance_id, port.id)  # else detached again
+                ifaces.attach_failed(s2, instance_id, port_id, request_id, host, error,
+                                     unknown)
                 return Conflict(f"Failed to attach network adapter device to {instance_id}: "
                                 f"{error}", nova_type="InterfaceAttachFailed")
-            refresh_network_info(s2, instance_id)
+            if not ifaces.attached(s2, instance_id, port_id, request_id, host):
+                return NotFound(f"Port {port_id} was deleted while it was being attached.",
+                                nova_type="PortNotFound")
+            port = netsvc.instance_port(s2, instance_id, port_id)
             assert port is not None
             return json_response({"interfaceAttachment": view(req, port)})
         return InTransaction(record)
@@ -153,21 +168,20 @@ def detach_interface(req: Request, s: Session) -> AfterTransaction:
         raise NotFound(f"Port {port_id} is not attached", nova_type="PortNotFound")
     inst = _begin(s, ctx, server_id, "detach_interface")
     instance_id, host, request_id = inst.id, inst.host, ctx.request_id
+    ifaces.begin(s, instance_id, port_id, ifaces.DETACH, request_id, _lease(req))
 
     def unplug() -> InTransaction:
-        error = _ask(req, host, msg.DetachInterface(instance_id, port_id))
+        error, unknown = _ask(req, host, msg.DetachInterface(instance_id, port_id))
 
         def record(s2: Session) -> Response | GureumError:
-            instances.event_finish(s2, instance_id, request_id, "compute_detach_interface",
-                                   "Error" if error else "Success", host=host,
-                                   details=error)
-            instances.finish_action(s2, instance_id, request_id)
-            if error is not None:
-                return Conflict(f"Failed to detach network adapter device from "
-                                f"{instance_id}: {error}", nova_type="InterfaceDetachFailed")
-            netsvc.release_port(s2, instance_id, port_id)
-            refresh_network_info(s2, instance_id)
-            return empty(202)
+            if error is None:
+                ifaces.detached(s2, instance_id, port_id, request_id, host)
+                return empty(202)
+            ifaces.detach_failed(s2, instance_id, port_id, request_id, host, error, unknown)
+            if unknown:  # the conductor finishes it once the host answers
+                return empty(202)
+            return Conflict(f"Failed to detach network adapter device from "
+                            f"{instance_id}: {error}", nova_type="InterfaceDetachFailed")
         return InTransaction(record)
 
     return AfterTransaction(unplug)

@@ -42,6 +42,12 @@ def _create_request(req: Request, body: dict[str, Any]) -> servers.CreateRequest
     if isinstance(networks, str) and v < (2, 37):
         raise InvalidInput("Invalid input for field/attribute networks: 'auto' and 'none' "
                            "need microversion 2.37.", field="server.networks")
+    if isinstance(networks, list) and not ((2, 32) <= v < (2, 37) or v >= (2, 42)) and any(
+            isinstance(n, dict) and "tag" in n for n in networks):
+        # Nova's: device tags on networks from 2.32, dropped at 2.37, back at 2.42.
+        raise InvalidInput("Invalid input for field/attribute networks. Additional "
+                           "properties are not allowed ('tag' was unexpected)",
+                           field="server.networks")
     if networks is None and v >= (2, 37):
         raise InvalidInput("Invalid input for field/attribute server. Value: … 'networks' "
                            "is a required property", field="server.networks")

@@ -296,7 +296,11 @@ class QemuDriver(VirtDriver):
             "uuid": spec.id, "name": spec.hostname or spec.name,
             "hostname": spec.hostname or spec.name, "availability_zone": "nova",
             "launch_index": 0, "meta": dict(spec.metadata), "files": [],
-            "devices": [],
+            # Device role tagging (Nova's meta_data.json "devices"): each tagged NIC by
+            # its MAC. Its PCI address is the firmware's to give (behind a root port).
+            "devices": [{"type": "nic", "bus": "pci", "mac": str(p["mac_address"]),
+                         "tags": [str(p["tag"])]}
+                        for p in spec.network_info if p.get("tag") and p.get("mac_address")],
         }
         if spec.key_data:
             meta["public_keys"] = {"default": spec.key_data}
