@@ -37,6 +37,18 @@ class SubnetState(TypedDict):
     dns_nameservers: list[str]
     host_routes: list[Route]
     allocation_pools: list[AllocationPool]
+    ipv6_ra_mode: str | None  # who advertises the IPv6 subnet (radvd.py), and how
+    ipv6_address_mode: str | None  # how its ports get addresses (SLAAC or DHCPv6)
+
+
+class RouterSubnet(TypedDict):
+    """An IPv6 subnet on a router leg (the router advertises it when ipv6_ra_mode is set)."""
+
+    id: str
+    cidr: str
+    ipv6_ra_mode: str | None
+    ipv6_address_mode: str | None
+    dns_nameservers: list[str]
 
 
 class DhcpPort(TypedDict):
@@ -87,6 +99,7 @@ class RouterInterface(TypedDict):
     mac_address: str
     fixed_ips: list[FixedIP]
     cidr: str
+    ipv6_subnets: list[RouterSubnet]  # the leg's IPv6 subnets (its addresses there)
 
 
 class FloatingIPState(TypedDict):

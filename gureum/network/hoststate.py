@@ -73,10 +73,17 @@ def _router(s: Session, r: l3.Router) -> RouterState:
     interfaces: list[RouterInterface] = []
     for port in router_ops.interface_ports(s, r.id):
         sn = _first_subnet(s, port)
+        v6 = [x for x in (s.get(m.Subnet, a.subnet_id) for a in port.fixed_ips)
+              if x is not None and x.ip_version == 6]
         interfaces.append({"port_id": port.id, "network_id": port.network_id,
                            "bridge": bridge_name(port.network_id),
                            "mac_address": port.mac_address, "fixed_ips": _fixed(port),
-                           "cidr": sn.cidr if sn else ""})
+                           "cidr": sn.cidr if sn else "",
+                           "ipv6_subnets": [{"id": x.id, "cidr": x.cidr,
+                                             "ipv6_ra_mode": x.ipv6_ra_mode,
+                                             "ipv6_address_mode": x.ipv6_address_mode,
+                                             "dns_nameservers": list(x.dns_nameservers or [])}
+                                            for x in v6]})
     fips = list(s.scalars(select(l3.FloatingIP).where(l3.FloatingIP.router_id == r.id)
                           .order_by(l3.FloatingIP.floating_ip_address)))
     return {"id": r.id, "name": r.name, "external": external, "enable_snat": r.enable_snat,
@@ -107,7 +114,9 @@ def _network(s: Session, net: m.Network, dhcp: bool) -> NetworkState:
                      "host_routes": [{"destination": r["destination"], "nexthop": r["nexthop"]}
                                      for r in sn.host_routes or []],
                      "allocation_pools": [{"start": p["start"], "end": p["end"]}
-                                          for p in sn.allocation_pools or []]}
+                                          for p in sn.allocation_pools or []],
+                     "ipv6_ra_mode": sn.ipv6_ra_mode,
+                     "ipv6_address_mode": sn.ipv6_address_mode}
                     for sn in net.subnets],
         "dhcp": dhcp,
         "dhcp_ports": [{"id": p.id, "mac_address": p.mac_address, "fixed_ips": _fixed(p)}

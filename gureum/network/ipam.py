@@ -225,7 +225,9 @@ def check_requested_ip(subnet: m.Subnet, ip: IPAddress, device_owner: str) -> No
     if ip.version != net.version or not first <= int(ip) <= last:
         raise e.typed_bad_request("InvalidIpForSubnet", f"IP address {ip} is not a valid IP "
                                   "for the specified subnet.", "fixed_ips")
-    if is_auto_address(subnet):
+    if is_auto_address(subnet) and device_owner not in ROUTER_OWNERS:
+        # A router's leg takes the gateway address (Neutron's exception): it sends the
+        # advertisements the others make their addresses from.
         raise e.typed_bad_request(
             "AllocationOnAutoAddressSubnet", f"IPv6 address {ip} cannot be directly "
             f"assigned to a port on subnet {subnet.id} since the subnet is configured for "

@@ -1,12 +1,13 @@
 """What the linuxbridge data plane would write, without root: dnsmasq's host entries,
-options and command line, the security groups' nftables rules, a router's NAT."""
+options and command line (DHCPv4 and DHCPv6), radvd's configuration, the security
+groups' nftables rules, a router's NAT."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from gureum.netagent.dataplane import dnsmasq, firewall
+from gureum.netagent.dataplane import dnsmasq, firewall, radvd
 
 SUBNET = {"id": "s1", "cidr": "192.168.50.0/24", "ip_version": 4,
           "gateway_ip": "192.168.50.1", "enable_dhcp": True, "dns_nameservers": ["8.8.8.8"],
@@ -39,6 +40,61 @@ def test_dnsmasq_hosts_options_and_command_line(tmp_path: Path) -> None:
                       "tag:subnet-s1,option:classless-static-route,"
                       "10.0.0.0/8,192.168.50.254,0.0.0.0/0,192.168.50.1"]
     assert f"--pid-file={tmp_path / 'pid'}" in args and "--interface=ns-d1" in args
+
+
+def v6_network(mode: str) -> dict[str, Any]:
+    v6 = {**SUBNET, "id": "s6", "cidr": "fd00:1::/64", "ip_version": 6,
+          "gateway_ip": "fd00:1::1", "dns_nameservers": ["fd00::53", "8.8.8.8"],
+          "host_routes": [], "ipv6_ra_mode": mode, "ipv6_address_mode": mode}
+    p1 = {**NETWORK["ports"][0], "extra_dhcp_opts": [],
+          "fixed_ips": [{"subnet_id": "s6", "ip_address": "fd00:1::5"}]}
+    return {**NETWORK, "subnets": [v6], "ports": [p1]}
+
+
+def test_dnsmasq_serves_dhcpv6_for_the_dhcpv6_address_modes_only(tmp_path: Path) -> None:
+    stateful = v6_network("dhcpv6-stateful")
+    assert [s["id"] for s in dnsmasq.dhcp_subnets(stateful)] == ["s6"]
+    assert dnsmasq.hosts_file(stateful) == "fa:16:3e:00:00:01,host-fd00-1--5,[fd00:1::5]\n"
+    args = dnsmasq.arguments(stateful, tmp_path, "ns-d1")
+    assert "--dhcp-range=set:subnet-s6,fd00:1::,static,64,86400s" in args
+    forced = [a.split("=", 1)[1] for a in args if a.startswith("--dhcp-option-force=")]
+    assert forced == ["tag:subnet-s6,option6:dns-server,[fd00::53]"]  # no MTU, no router
+    assert "--enable-ra" not in args  # radvd advertises
+    # Stateless: a range for the options, no host entries (SLAAC makes the address).
+    stateless = v6_network("dhcpv6-stateless")
+    assert dnsmasq.hosts_file(stateless) == ""
+    assert "--dhcp-range=set:subnet-s6,fd00:1::,static,64,86400s" in \
+        dnsmasq.arguments(stateless, tmp_path, "ns-d1")
+    # SLAAC, or DHCP off: dnsmasq has nothing to do.
+    assert dnsmasq.dhcp_subnets(v6_network("slaac")) == []
+    off = v6_network("dhcpv6-stateful")
+    off["subnets"] = [{**off["subnets"][0], "enable_dhcp": False}]
+    assert dnsmasq.dhcp_subnets(off) == []
+
+
+def test_radvd_flags_follow_the_ra_mode() -> None:
+    def conf(*modes: str | None) -> str:
+        subnets = [{"cidr": f"fd00:{i}::/64", "ipv6_ra_mode": m,
+                    "dns_nameservers": ["fd00::53", "8.8.8.8"]}
+                   for i, m in enumerate(modes, 1)]
+        return radvd.config([{"device": "qr-1", "mtu": 1450, "subnets": subnets}])
+
+    slaac = conf("slaac")
+    assert slaac == (
+        "interface qr-1\n{\n    AdvSendAdvert on;\n    MinRtrAdvInterval 30;\n"
+        "    MaxRtrAdvInterval 100;\n    AdvManagedFlag off;\n"
+        "    AdvOtherConfigFlag off;\n    AdvLinkMTU 1450;\n    prefix fd00:1::/64\n"
+        "    {\n        AdvOnLink on;\n        AdvAutonomous on;\n    };\n"
+        "    RDNSS fd00::53\n    {\n    };\n};\n")
+    stateless = conf("dhcpv6-stateless")
+    assert "AdvManagedFlag off;" in stateless and "AdvOtherConfigFlag on;" in stateless
+    assert "AdvAutonomous on;" in stateless and "RDNSS" not in stateless
+    stateful = conf("dhcpv6-stateful")
+    assert "AdvManagedFlag on;" in stateful and "AdvOtherConfigFlag on;" in stateful
+    assert "AdvAutonomous off;" in stateful
+    # A subnet without ipv6_ra_mode is some other router's to advertise.
+    assert conf(None) == "" and conf() == ""
+    assert "fd00:2::/64" not in conf("slaac", None)
 
 
 def rule(**kw: Any) -> dict[str, Any]:

@@ -2,7 +2,12 @@
 
 Static leases only (Neutron's way): one host entry per port of the network (MAC →
 address, hostname ``host-<address with dashes>``), one ``dhcp-range`` per IPv4
-subnet with DHCP on, and per subnet the options: router (3) = the gateway,
+subnet with DHCP on and per IPv6 subnet with DHCP on whose ``ipv6_address_mode`` is
+``dhcpv6-stateful`` (host entries ``[address]``: DHCPv6 gives each port its
+address) or ``dhcpv6-stateless`` (no host entries: the ports make their addresses
+by SLAAC and ask DHCPv6 only for the rest, the DNS servers). dnsmasq sends no
+router advertisements: the router's radvd does (radvd.py). Per IPv4 subnet the
+options: router (3) = the gateway,
 interface MTU (26) = the network's MTU, DNS servers (6), classless static routes
 (121) = the subnet's host routes plus the default route via the gateway (a client
 given option 121 ignores option 3). Options are forced (sent whether or not the
@@ -40,13 +45,20 @@ def _tag(subnet_id: str) -> str:
     return "subnet-" + subnet_id
 
 
+STATEFUL, STATELESS = "dhcpv6-stateful", "dhcpv6-stateless"
+
+
 def dhcp_subnets(network: dict[str, Any]) -> list[dict[str, Any]]:
+    """The subnets dnsmasq serves: IPv4 ones with DHCP on, IPv6 ones with DHCP on in a
+    DHCPv6 address mode."""
     return [s for s in network.get("subnets", [])
-            if s.get("enable_dhcp") and int(s.get("ip_version", 4)) == 4]
+            if s.get("enable_dhcp") and (int(s.get("ip_version", 4)) == 4 or
+                                         s.get("ipv6_address_mode") in (STATEFUL, STATELESS))]
 
 
 def hosts_file(network: dict[str, Any]) -> str:
-    subnets = {s["id"] for s in dhcp_subnets(network)}
+    subnets = {s["id"] for s in dhcp_subnets(network)
+               if int(s.get("ip_version", 4)) == 4 or s.get("ipv6_address_mode") == STATEFUL}
     lines = []
     for port in sorted(network.get("ports", []), key=lambda p: str(p["id"])):
         if str(port.get("device_owner", "")) == "network:dhcp":
@@ -55,7 +67,9 @@ def hosts_file(network: dict[str, Any]) -> str:
             if fixed["subnet_id"] not in subnets:
                 continue
             address = str(fixed["ip_address"])
-            name = "host-" + address.replace(".", "-")
+            name = "host-" + address.replace(".", "-").replace(":", "-")
+            if ":" in address:
+                address = f"[{address}]"
             tag = f"set:port-{port['id']}," if port.get("extra_dhcp_opts") else ""
             lines.append(f"{str(port['mac_address']).lower()},{tag}{name},{address}")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -68,6 +82,12 @@ def subnet_options(network: dict[str, Any]) -> list[str]:
     mtu = int(network.get("mtu") or 0)
     for subnet in dhcp_subnets(network):
         tag = "tag:" + _tag(subnet["id"])
+        if int(subnet.get("ip_version", 4)) == 6:
+            # No router, MTU or routes in DHCPv6: the router advertisement has them.
+            dns = [f"[{d}]" for d in subnet.get("dns_nameservers") or [] if ":" in d]
+            if dns:
+                lines.append(f"{tag},option6:dns-server,{','.join(dns)}")
+            continue
         gateway = subnet.get("gateway_ip")
         if gateway:
             lines.append(f"{tag},option:router,{gateway}")
@@ -117,8 +137,9 @@ def arguments(network: dict[str, Any], directory: Path, device: str) -> list[str
     count = 0
     for subnet in dhcp_subnets(network):
         net = ipaddress.ip_network(subnet["cidr"], strict=False)
+        mask = net.netmask if net.version == 4 else net.prefixlen
         args.append(f"--dhcp-range=set:{_tag(subnet['id'])},{net.network_address},"
-                    f"static,{net.netmask},{LEASE}")
+                    f"static,{mask},{LEASE}")
         count += net.num_addresses
     args.append(f"--dhcp-lease-max={max(16, min(count, 1 << 16))}")
     args.extend(f"--dhcp-option-force={o}" for o in subnet_options(network))

@@ -11,9 +11,12 @@ nothing; after a kill -9 and a restart it picks up what it left):
   machine share its bridges.
 - DHCP for the networks this host serves (``dhcp``): a namespace ``qdhcp-<network>``
   holding the network:dhcp port (a veth ``ns-…`` with its MAC and addresses, whose
-  peer ``tap…`` is on the bridge) and dnsmasq (dnsmasq.py).
-- routers: a namespace ``qrouter-<router>`` with IP forwarding, a leg ``qr-…`` per
-  interface on its network's bridge, a gateway leg ``qg-…`` on the external
+  peer ``tap…`` is on the bridge) and dnsmasq (dnsmasq.py: DHCPv4, and DHCPv6 for
+  IPv6 subnets in a ``dhcpv6-stateful`` or ``dhcpv6-stateless`` address mode).
+- routers: a namespace ``qrouter-<router>`` with IP forwarding (IPv4 and IPv6), a
+  leg ``qr-…`` per interface on its network's bridge (with its IPv4 and IPv6
+  addresses), radvd advertising the legs' IPv6 subnets that have an
+  ``ipv6_ra_mode`` (radvd.py: SLAAC, DHCPv6 flags, the MTU), a gateway leg ``qg-…`` on the external
   network's bridge holding the gateway address and the floating IPs, the default
   route via the external subnet's gateway, the static routes, and its NAT
   (firewall.router_nat). The external network's bridge gets the external subnet's
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from gureum.config import Settings
-from gureum.netagent.dataplane import dnsmasq, firewall, kernel
+from gureum.netagent.dataplane import dnsmasq, firewall, kernel, radvd
 from gureum.netagent.dataplane.base import DataPlane, DataPlaneError, register
 from gureum.netagent.state import HostNetState
 from gureum.virt.qemu import vif
@@ -231,8 +234,12 @@ class LinuxBridgeDataPlane(DataPlane):
         port = network["dhcp_ports"][0]
         inner = "ns-" + _short(port["id"])
         outer = "tap" + _short(port["id"])
+        # The DHCP port's addresses are its fixed IPs: none made from the router's
+        # advertisements (which the next sync would remove again).
+        kernel.sysctl(ns, "net.ipv6.conf.default.accept_ra", "0")
         kernel.ensure_veth(outer, network["bridge"], inner, ns, port["mac_address"],
                            int(network["mtu"]) if network.get("mtu") else None)
+        kernel.sysctl(ns, f"net.ipv6.conf.{inner}.accept_ra", "0")
         cidrs = {s["id"]: s["cidr"] for s in network.get("subnets", [])}
         wanted = {kernel.with_prefix(f["ip_address"], cidrs[f["subnet_id"]])
                   for f in port.get("fixed_ips", []) if f["subnet_id"] in cidrs}
@@ -242,13 +249,18 @@ class LinuxBridgeDataPlane(DataPlane):
     def _router(self, router: dict[str, Any], mtus: dict[str, int]) -> None:
         ns = ROUTER_NS + router["id"]
         kernel.sysctl(ns, "net.ipv4.ip_forward", "1")
+        kernel.sysctl(ns, "net.ipv6.conf.all.forwarding", "1")
         legs: set[str] = set()
+        advertised: list[dict[str, Any]] = []
         for iface in router.get("interfaces", []):
             inner = "qr-" + _short(iface["port_id"])
             legs.add(inner)
             kernel.ensure_veth("tap" + _short(iface["port_id"]), iface["bridge"], inner, ns,
                                iface["mac_address"], mtus.get(iface["bridge"]))
             kernel.converge_addresses(inner, self._leg_addresses(iface), ns)
+            advertised.append({"device": inner, "mtu": mtus.get(iface["bridge"]),
+                               "subnets": iface.get("ipv6_subnets") or []})
+        self._radvd(router["id"], ns, radvd.config(advertised))
         ext = router.get("external")
         gateway_dev = None
         routes: dict[str, str] = {}
@@ -277,13 +289,27 @@ class LinuxBridgeDataPlane(DataPlane):
         kernel.converge_routes(ns, routes)
         self._nft("ip", firewall.NAT_TABLE, firewall.router_nat(router, gateway_dev), ns)
 
+    def _radvd(self, router_id: str, ns: str, text: str) -> None:
+        directory = self.dir / "ra" / router_id
+        if text and radvd.binary() is None:
+            if not (directory / "missing").exists():
+                log.warning("%s: radvd is missing (apt-get install radvd): router %s "
+                            "sends no IPv6 router advertisements", self.host, router_id)
+                directory.mkdir(parents=True, exist_ok=True)
+                (directory / "missing").touch()
+            return
+        radvd.converge(directory, ns, text)
+
     @staticmethod
     def _leg_addresses(leg: dict[str, Any]) -> set[str]:
         cidr = str(leg.get("cidr") or "")
+        v6 = {str(sn["id"]): str(sn["cidr"]) for sn in leg.get("ipv6_subnets") or []}
         out = set()
         for f in leg.get("fixed_ips", []):
             address = str(f["ip_address"])
-            if cidr and (":" in cidr) == (":" in address):
+            if f.get("subnet_id") in v6:
+                out.add(kernel.with_prefix(address, v6[str(f["subnet_id"])]))
+            elif cidr and (":" in cidr) == (":" in address):
                 out.add(kernel.with_prefix(address, cidr))
         return out
 
@@ -354,6 +380,8 @@ class LinuxBridgeDataPlane(DataPlane):
         if ns.startswith(DHCP_NS):
             directory = self.dir / "dhcp" / ns[len(DHCP_NS):]
             dnsmasq.stop(directory)
+        if ns.startswith(ROUTER_NS):
+            radvd.remove(self.dir / "ra" / ns[len(ROUTER_NS):])
         if self.owners.release("netns", ns):
             kernel.delete_namespace(ns)
         if ns.startswith(DHCP_NS):
