@@ -99,6 +99,11 @@ class GuestSpec:
     config_drive: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def boots_from_volume(self) -> bool:
+        """The guest's root disk is a volume (boot_index 0): it has no local root disk."""
+        return any(str(b.get("boot_index")) == "0" for b in self.block_devices)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

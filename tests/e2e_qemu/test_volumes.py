@@ -92,19 +92,38 @@ def test_hot_plug_unplug_and_live_migrate_with_a_volume(op: QemuCloud) -> None:
     op.cli("server", "delete", "--wait", "vm1", cloud=DEMO)
 
 
+def local_disks(op: QemuCloud, server_id: str) -> list[str]:
+    """The server's local root disk files (``instances/<uuid>/disk``) on any host."""
+    return [str(p) for root in op.roots for p in root.rglob(f"{server_id}/disk")]
+
+
 def test_boot_from_volume(op: QemuCloud) -> None:
-    """`server create --volume`: the guest boots from the volume's file (no local root
-    disk in its QEMU), with the kernel and command line of the image the volume was
-    made from; deleting the server gives the volume back."""
+    """`server create --volume`: the guest boots from the volume's file, its one disk
+    (vda; no local root disk, neither in its QEMU nor as a file), with the kernel and
+    command line of the image the volume was made from; it stays so through a live
+    migration and a cold one; deleting the server gives the volume back."""
     op.cli_json("volume", "create", "--size", "1", "--image", "cirros", "root1", cloud=DEMO)
     root = wait_volume(op, "root1", "available", timeout=120)
     vm = op.cli_json("server", "create", "--volume", "root1", "--flavor", "m1.nano",
                      "--network", "private", "--wait", "bfv1", cloud=DEMO)
     sid = vm["id"]
-    op.wait_boot(sid, 1)
+    assert op.wait_boot(sid, 1).disk_mb == 1024  # vda is the 1 GB volume
     opened = block_devices(op, sid)
-    assert any(root["id"] in f for f in opened.values()), opened
-    assert not any(f.endswith(f"/{sid}/disk") for f in opened.values()), opened
+    assert len(opened) == 1 and root["id"] in next(iter(opened.values())), opened
+    assert local_disks(op, sid) == []
     assert wait_volume(op, "root1", "in-use")["attachments"][0]["device"] == "/dev/vda"
+
+    source = op.host_of(sid)
+    other = "c02" if source == "c01" else "c01"
+    op.cli("server", "migrate", "--live-migration", "--host", other, "--wait", sid)
+    assert op.wait(sid, {"ACTIVE"}, timeout=120)["OS-EXT-SRV-ATTR:host"] == other
+    assert block_devices(op, sid) == opened  # the same one file, opened there
+    op.cli("server", "migrate", "--host", source, "--wait", sid)
+    op.wait(sid, {"VERIFY_RESIZE"}, timeout=120)
+    op.cli("server", "resize", "confirm", sid)
+    assert op.wait(sid, {"ACTIVE"}, timeout=120)["OS-EXT-SRV-ATTR:host"] == source
+    assert op.wait_boot(sid, 2).disk_mb == 1024
+    assert list(block_devices(op, sid).values()) == list(opened.values())
+    assert local_disks(op, sid) == []
     op.cli("server", "delete", "--wait", "bfv1", cloud=DEMO)
     assert wait_volume(op, "root1", "available")["attachments"] == []

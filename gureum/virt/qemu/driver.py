@@ -270,7 +270,8 @@ class QemuDriver(VirtDriver):
     async def _make_disks(self, spec: GuestSpec) -> None:
         files = self.files(spec.id)
         files.data.mkdir(parents=True, exist_ok=True)
-        if not files.disk.exists():
+        # A guest booting from a volume has no local root disk: the volume is its vda.
+        if not files.disk.exists() and not spec.boots_from_volume:
             base: Path | None = None
             fmt = "raw"
             if spec.image_id:
@@ -527,7 +528,8 @@ class QemuDriver(VirtDriver):
             if old is None or old.get("incoming"):
                 if not hard:
                     raise GuestNotFound(f"Guest {spec.id} is not on host {self.host}.")
-                if not files.disk.is_file():
+                if not (files.disk.is_file() or (spec.boots_from_volume
+                                                 and files.data.is_dir())):
                     raise GuestNotFound(f"Guest {spec.id} is not on host {self.host}, nor "
                                         "are its disks.")
                 old = None

@@ -220,7 +220,7 @@ class Mover:
                 raise MigrationFailed(f"Guest {spec.id} is waiting for a live migration on "
                                       f"{self.host}.")
             imported = (files.data / IMPORTED).is_file()
-            if not files.disk.is_file() and not imported:
+            if not files.disk.is_file() and not imported and not spec.boots_from_volume:
                 raise MigrationFailed(f"The disks of {spec.id} are not on {self.host}: they "
                                       "were neither copied nor on shared storage.")
             try:
@@ -241,6 +241,8 @@ class Mover:
         keeps none (shared storage, same host); or, for a revert to a smaller flavor, put
         that old disk back."""
         backup = files.data / PRE_RESIZE
+        if not files.disk.is_file():
+            return  # a guest booting from a volume: its root disk is the volume's
         size = int((await disks.info(files.disk)).get("virtual-size", 0))
         want = spec.root_gb * GiB
         if resize_disk:
@@ -268,11 +270,13 @@ class Mover:
             if old is not None:
                 await self._drop_incoming(spec.id, old)  # an earlier attempt's
             has_disk = files.disk.is_file()
-            if block_migration and has_disk:
+            if spec.boots_from_volume and not has_disk:
+                pass  # no local root disk to copy or to find: the volume is on both hosts
+            elif block_migration and has_disk:
                 raise MigrationFailed(f"{self.host} already has a disk for {spec.id} (a shared "
                                       "instances directory?); a block migration would copy "
                                       "over it.")
-            if not block_migration and not has_disk:
+            elif not block_migration and not has_disk:
                 raise MigrationFailed(f"The disk of {spec.id} is not on {self.host}: the hosts "
                                       "do not share the instances directory; a block "
                                       "migration is needed.")
