@@ -198,6 +198,14 @@ class ExtendVolume(Message[None]):
     new_size: int  # bytes
 
 
+@message("swap_volume")
+@dataclass(frozen=True)
+class SwapVolume(Message[None]):
+    guest_id: str
+    old_volume_id: str
+    new_connection_info: dict[str, Any]
+
+
 # -- interfaces ----------------------------------------------------------------------------
 
 @message("attach_interface")

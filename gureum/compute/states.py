@@ -221,6 +221,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
                                 SHELVED_OFFLOADED)),
     Action("detach_volume", _vs(ACTIVE, PAUSED, STOPPED, RESIZED, SOFT_DELETED, SHELVED,
                                 SHELVED_OFFLOADED)),
+    Action("swap_volume", _vs(ACTIVE, PAUSED, RESIZED),
+           description="admin: replace an attached volume by another (its data copied)"),
     Action("attach_interface", _vs(ACTIVE, PAUSED, STOPPED)),
     Action("detach_interface", _vs(ACTIVE, PAUSED, STOPPED)),
     Action("os-resetState", None, None, must_have_launched=False,

@@ -39,7 +39,9 @@ log = logging.getLogger("gureum.compute.volumes")
 _DEVICE = re.compile(r"^/dev/(x?v|s|h)d[a-z]+$")
 DATA_LETTERS = "bcdefghijklmnopq"  # /dev/vdb …: the data volumes a guest may have
 ROOT_DEVICE = "/dev/vda"
-PLUGGED = ("attached", "detaching")  # statuses whose volume is in the guest
+# Statuses whose volume is in the guest (``swapping``: being replaced by the row of the
+# same device in status ``swap_target``, whose volume is not in the guest yet).
+PLUGGED = ("attached", "detaching", "swapping")
 
 
 def mappings(s: Session, instance_id: str) -> list[BlockDeviceMapping]:
@@ -95,10 +97,14 @@ def _device_name(used: set[str], requested: str | None) -> str:
                        "data volumes.", field="device")
 
 
-def _volume_service() -> Any:
+def volume_service() -> Any:
+    """Block Storage's calls for Compute (gureum/volume/service.py), imported late."""
     from gureum.volume import service
 
     return service
+
+
+_volume_service = volume_service
 
 
 def attach(s: Session, ctx: RequestContext, inst: Instance, volume_id: str,
@@ -157,12 +163,87 @@ def detach(s: Session, ctx: RequestContext, inst: Instance, volume_id: str) -> N
 
 
 def check_settled(s: Session, instance_id: str) -> None:
-    """A move waits until no volume of the server is being attached or detached (the
-    host doing it is the one the server leaves): 409 as Nova's instance lock answers."""
+    """A move waits until no volume of the server is being attached, detached or swapped
+    (the host doing it is the one the server leaves): 409 as Nova's instance lock
+    answers."""
     for b in mappings(s, instance_id):
-        if b.status in ("attaching", "detaching"):
+        if b.status in ("attaching", "detaching", "swapping"):
             raise Conflict(f"Volume {b.volume_id} of server {instance_id} is being "
                            f"{b.status.removesuffix('ing')}ed; try again when that is over.")
+
+
+def swap(s: Session, ctx: RequestContext, inst: Instance, old_volume_id: str,
+         new_volume_id: str) -> BlockDeviceMapping:
+    """Nova's swap volume: the attached volume ``old_volume_id`` is to be replaced by
+    ``new_volume_id`` (same device; its data copied first). The old volume turns
+    detaching, the new one is reserved (attaching) with a ``swap_target`` row beside
+    the old one's (``swapping``); the conductor has the host copy and switch, then
+    merges the rows (``finish_swap``) or rolls both back (``undo_swap``)."""
+    volsvc = _volume_service()
+    states.check("swap_volume", inst.id, inst.vm_state, inst.task_state,
+                 launched=inst.launched_at is not None)
+    b = attached(s, inst, old_volume_id)
+    if b.status != "attached":
+        raise Conflict(f"Volume {old_volume_id} is still {b.status} on server {inst.id}; "
+                       "try again when that is over.")
+    if mapping(s, inst.id, new_volume_id) is not None:
+        raise InvalidInput(f"Invalid volume: volume {new_volume_id} is already attached to "
+                           f"server {inst.id}.", field="volumeId")
+    volsvc.check_swap(s, ctx.project_id, old_volume_id, new_volume_id,
+                      is_admin=ctx.is_admin)
+    volsvc.begin_detaching(s, old_volume_id)
+    attachment_id = volsvc.reserve(s, new_volume_id, inst.id)
+    b.status = "swapping"
+    target = BlockDeviceMapping(
+        instance_id=inst.id, volume_id=new_volume_id, source_type="volume",
+        destination_type="volume", device_name=b.device_name, boot_index=b.boot_index,
+        delete_on_termination=False, tag=b.tag, attachment_id=attachment_id,
+        status="swap_target", host=inst.host)
+    s.add(target)
+    s.flush()
+    instances.start_action(s, inst.id, "swap_volume", ctx.request_id, ctx.user_id,
+                           ctx.project_id)
+    outbox.add(s, "swap_volume", {"instance_id": inst.id, "volume_id": old_volume_id,
+                                  "request_id": ctx.request_id})
+    return b
+
+
+def swap_target(s: Session, instance_id: str) -> BlockDeviceMapping | None:
+    """The row of the volume a swap of the server puts in place (None: no swap)."""
+    return s.scalar(select(BlockDeviceMapping).where(
+        BlockDeviceMapping.instance_id == instance_id,
+        BlockDeviceMapping.status == "swap_target"))
+
+
+def finish_swap(s: Session, b: BlockDeviceMapping, target: BlockDeviceMapping,
+                host: str | None) -> None:
+    """The host switched the disk: the old volume is available, the new one in-use on
+    the same device, and the server's mapping (its id, tag, delete_on_termination)
+    names the new volume, as Nova updates the one mapping."""
+    assert b.volume_id is not None and target.volume_id is not None
+    volsvc = _volume_service()
+    volsvc.detach(s, b.volume_id, b.attachment_id)
+    new_id, info = target.volume_id, target.connection_info
+    attachment_id = volsvc.attach(s, new_id, b.instance_id, host, b.device_name)
+    s.delete(target)
+    s.flush()
+    b.volume_id, b.attachment_id, b.connection_info = new_id, attachment_id, info
+    b.source_type, b.image_id, b.volume_size = "volume", None, None
+    b.status, b.host = "attached", host
+    refresh(s, b.instance_id)
+
+
+def undo_swap(s: Session, b: BlockDeviceMapping, target: BlockDeviceMapping | None) -> None:
+    """The switch failed: the old volume stays in-use in its place, the new one is
+    available again."""
+    assert b.volume_id is not None
+    volsvc = _volume_service()
+    volsvc.roll_detaching(s, b.volume_id)
+    if target is not None and target.volume_id is not None:
+        volsvc.unreserve(s, target.volume_id, b.instance_id)
+        s.delete(target)
+    b.status = "attached"
+    refresh(s, b.instance_id)
 
 
 def set_delete_on_termination(s: Session, inst: Instance, volume_id: str,
@@ -262,7 +343,7 @@ def release(s: Session, instance_id: str) -> list[str]:
     for b in mappings(s, instance_id):
         volsvc = volsvc or _volume_service()
         assert b.volume_id is not None
-        if b.status in ("attaching", "boot"):
+        if b.status in ("attaching", "boot", "swap_target"):
             volsvc.unreserve(s, b.volume_id, instance_id)
         else:
             volsvc.detach(s, b.volume_id, b.attachment_id)

@@ -274,6 +274,9 @@ class ConductorEndpoint:
         """Unplug a deleted port's NIC, or finish an attach or detach (compute/interfaces)."""
         self.build._spawn_task(self.server_interfaces.run(instance_id, port_id))
 
+    async def swap_volume(self, instance_id: str, volume_id: str, request_id: str) -> None:
+        self.build._spawn_task(self.server_volumes.swap(instance_id, volume_id, request_id))
+
     async def begin_workflow(self, migration_id: int, request_id: str) -> None:
         """Start a resize, cold/live migration or evacuation recorded in a migration row."""
         await self.workflows.begin(migration_id, request_id)

@@ -366,6 +366,24 @@ class VirtDriver(ABC):
         time; GuestNotFound): the volume stays attached and in the definition.
         """
 
+    async def swap_volume(self, guest_id: str, old_volume_id: str,
+                          new_connection_info: dict[str, Any]) -> None:
+        """Put the volume ``new_connection_info`` describes in the place of the attached
+        volume ``old_volume_id`` (Nova's swap volume): same device name, same place in
+        the guest, the old volume's data copied onto the new one first (a running
+        guest keeps running: QEMU mirrors the disk and pivots to the copy). The new
+        volume is at least as large; a larger one shows as the disk growing.
+
+        After success: the guest's disk is the new volume's (now, and in every later
+        definition); no process of the guest holds the old volume open. Swapping
+        again when the new volume is already in the old one's place succeeds and
+        changes nothing.
+        After failure (VolumeAttachFailed: the old volume is not attached, the new one
+        is smaller or unreachable, the copy failed; GuestNotFound; NotSupported): the
+        guest still has the old volume, as before.
+        """
+        raise NotSupported(f"The {self.name} driver cannot swap volumes.")
+
     async def extend_volume(self, guest_id: str, volume_id: str, new_size: int) -> None:
         """Grow the attached volume ``volume_id`` to ``new_size`` bytes (Block Storage's
         extend of an in-use volume; Nova's ``volume-extended`` event).

@@ -91,7 +91,7 @@ _ERRORS: dict[str, type[DriverError]] = {
     "spawn": SpawnFailed, "preflight": PreflightFailed, "live_migrate": MigrationFailed,
     "import_disks": MigrationFailed, "finish_migration": MigrationFailed,
     "attach_volume": VolumeAttachFailed, "detach_volume": VolumeAttachFailed,
-    "extend_volume": VolumeAttachFailed,
+    "extend_volume": VolumeAttachFailed, "swap_volume": VolumeAttachFailed,
     "attach_interface": InterfaceAttachFailed, "detach_interface": InterfaceAttachFailed,
 }
 
@@ -525,6 +525,26 @@ class FakeDriver(VirtDriver):
                              f"(serial {volume_id[:20]})")
         self._save(g)
 
+    async def swap_volume(self, guest_id: str, old_volume_id: str,
+                          new_connection_info: dict[str, Any]) -> None:
+        g = self._guest(guest_id)
+        new_id = volume_id_of(new_connection_info)
+        await self._step("swap_volume", guest_id)
+        devices = [dict(b) for b in g.spec.block_devices]
+        old = next((b for b in devices if b.get("volume_id") == old_volume_id), None)
+        if old is None:
+            if any(b.get("volume_id") == new_id for b in devices):
+                return  # swapped already
+            raise VolumeAttachFailed(f"Volume {old_volume_id} is not attached to guest "
+                                     f"{guest_id}.")
+        _copy_volume(old.get("connection_info") or {}, new_connection_info)
+        old.update({"volume_id": new_id, "connection_info": new_connection_info})
+        g.spec = dataclasses.replace(g.spec, block_devices=devices)
+        if g.power_state == states.RUNNING:
+            g.console.append(f"virtio_blk: disk {old.get('device_name')} now on volume "
+                             f"{new_id} (was {old_volume_id})")
+        self._save(g)
+
     async def extend_volume(self, guest_id: str, volume_id: str, new_size: int) -> None:
         g = self._guest(guest_id)
         await self._step("extend_volume", guest_id)
@@ -799,3 +819,18 @@ def parse_delays(text: str, host: str = "") -> dict[str, float]:
             step, seconds = parts[0], (parts[1] if len(parts) > 1 else "")
         out[step] = float(seconds or 0)
     return out
+
+
+def _copy_volume(old_info: dict[str, Any], new_info: dict[str, Any]) -> None:
+    """The old volume's bytes onto the new one, when both are files here (as a real
+    driver's copy would leave them); a smaller new volume is VolumeAttachFailed."""
+    old_path = Path(str((old_info.get("data") or {}).get("path") or ""))
+    new_path = Path(str((new_info.get("data") or {}).get("path") or ""))
+    if not old_path.name or not new_path.name or not old_path.is_file() \
+            or not new_path.is_file():
+        return
+    if new_path.stat().st_size < old_path.stat().st_size:
+        raise VolumeAttachFailed(f"Volume {volume_id_of(new_info)} is smaller than volume "
+                                 f"{volume_id_of(old_info)}.")
+    with old_path.open("rb") as src, new_path.open("r+b") as dst:
+        shutil.copyfileobj(src, dst)

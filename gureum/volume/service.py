@@ -111,7 +111,7 @@ def update_attachment_host(s: Session, attachment_id: str, host: str) -> None:
 
 
 def create_for_boot(s: Session, ctx: RequestContext, size: int | None, image_id: str | None,
-                    name: str | None = None) -> str:
+                    name: str | None = None, snapshot_id: str | None = None) -> str:
     """A new volume for a server to boot from (block_device_mapping_v2 source image with
     destination volume): its id. The volume is ``creating`` until the conductor filled
     it; wait for ``available`` before attaching."""
@@ -120,9 +120,44 @@ def create_for_boot(s: Session, ctx: RequestContext, size: int | None, image_id:
         body["size"] = size
     if image_id:
         body["imageRef"] = image_id
+    if snapshot_id:
+        body["snapshot_id"] = snapshot_id
     return volumes.create_volume(s, ctx, body).id
+
+
+def snapshot_attached(s: Session, ctx: RequestContext, volume_id: str, name: str,
+                      description: str | None = None) -> tuple[str, int]:
+    """A snapshot of a volume a server uses (Cinder's force: in-use is taken), made by
+    the volume manager after this transaction: its id and size (GB)."""
+    from gureum.volume import snapshots
+
+    snap = snapshots.create_snapshot(s, ctx, {"volume_id": volume_id, "force": True,
+                                              "name": name, "description": description})
+    return snap.id, int(snap.size)
 
 
 def status_of(s: Session, volume_id: str) -> str | None:
     v = s.get(m.Volume, volume_id)
     return None if v is None else v.status
+
+
+def check_swap(s: Session, ctx_project_id: str | None, old_volume_id: str,
+               new_volume_id: str, is_admin: bool = False) -> None:
+    """Nova's checks of a swap volume's two volumes, each a 400 (Nova's InvalidVolume; a
+    new volume it cannot find is a 400 too: it is named in the body, not the URL)."""
+    new = s.get(m.Volume, new_volume_id)
+    if new is None or (not is_admin and new.project_id != ctx_project_id):
+        raise InvalidInput(f"Volume {new_volume_id} could not be found.", field="volumeId")
+    if new.status != "available":
+        raise InvalidInput(f"Invalid volume: volume '{new_volume_id}' status must be "
+                           f"'available'. Currently in '{new.status}'", field="volumeId")
+    old = _volume(s, old_volume_id)
+    if old.status != "in-use":
+        raise InvalidInput(f"Invalid volume: volume '{old_volume_id}' status must be "
+                           f"'in-use'. Currently in '{old.status}'", field="volume_id")
+    if len(att._live(old)) > 1:
+        raise InvalidInput("Swapping multi-attach volumes with more than one read/write "
+                           "attachment is not supported.", field="volume_id")
+    if int(new.size or 0) < int(old.size or 0):
+        raise InvalidInput("Invalid volume: New volume must be the same size or larger.",
+                           field="volumeId")

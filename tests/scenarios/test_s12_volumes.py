@@ -268,7 +268,8 @@ def test_attachment_shapes_per_microversion(inproc: tuple[InProcessCloud, Operat
     assert shown("2.79") == {**base, "tag": "data", "delete_on_termination": True}
     newest = shown("2.89")
     assert "id" not in newest and newest["attachment_id"] and newest["bdm_uuid"]
-    # PUT: delete_on_termination from 2.85; another volume is a swap (admin), not done.
+    # PUT: delete_on_termination from 2.85; another volume is a swap (admin): one that
+    # does not exist is Nova's 400 (it is named in the body).
     r = op.call("PUT", f"{path}/{vol['id']}", version="2.84",
                 json={"volumeAttachment": {"volumeId": vol["id"]}})
     assert r.status_code == 400, r.text
@@ -278,7 +279,7 @@ def test_attachment_shapes_per_microversion(inproc: tuple[InProcessCloud, Operat
     assert shown("2.79")["delete_on_termination"] is False
     r = op.call("PUT", f"{path}/{vol['id']}", version="2.85", json={
         "volumeAttachment": {"volumeId": "8d1b1a54-0000-4000-8000-000000000000"}})
-    assert r.status_code == 409, r.text
+    assert r.status_code == 400, r.text
     r = op.call("GET", f"{path}/8d1b1a54-0000-4000-8000-000000000000")
     assert r.status_code == 404, r.text
     # A server in a state that cannot take a volume: 409.
@@ -328,6 +329,56 @@ def test_an_attach_cut_by_kill_9_finishes_after_the_restart(
         guest = json.loads((data / "hosts" / "c01" / "guests" / f"{vm['id']}.json")
                            .read_text())
         assert [b["volume_id"] for b in guest["spec"]["block_devices"]] == [vol["id"]]
+    finally:
+        op.close()
+        assert again.stop() == 0
+
+
+def test_a_swap_cut_by_kill_9_finishes_after_the_restart(
+        tmp_path_factory: pytest.TempPathFactory, cli: CliServer) -> None:
+    """`kill -9` of `gureum up` while a host copies a volume for a swap (a slow driver):
+    the restarted conductor finds the mapping still swapping and asks again (a swap is
+    idempotent); the old volume ends available, the new one in-use on the same device."""
+    import json
+
+    from tests.harness import GureumUp
+
+    data = tmp_path_factory.mktemp("s12-kill-swap") / "data"
+    up = GureumUp(data, hosts=1, settings={"compute": {"fake_delays": "swap_volume:30"}})
+    up.start()
+    op = Operator(up.url, up.clouds_yaml, cli)
+    try:
+        vm = op.boot("vm-s", cloud="gureum")
+        op.cli_json("volume", "create", "--size", "1", "vol-a")
+        op.cli_json("volume", "create", "--size", "1", "vol-b")
+        wait_volume(op, "vol-a", "available")
+        new = wait_volume(op, "vol-b", "available")
+        op.cli("server", "add", "volume", "vm-s", "vol-a", "--device", "/dev/vdb")
+        old = wait_volume(op, "vol-a", "in-use")
+        r = op.call("PUT", f"/servers/{vm['id']}/os-volume_attachments/{old['id']}",
+                    json={"volumeAttachment": {"volumeId": new["id"]}})
+        assert r.status_code == 202, r.text
+        assert volume(op, "vol-b")["status"] == "attaching"
+        assert volume(op, "vol-a")["status"] == "detaching"
+        time.sleep(1)  # the conductor has asked the host, which takes its time
+    finally:
+        op.close()
+        assert up.proc is not None
+        up.proc.kill()
+        up.proc.wait()
+        up.stop()
+    again = GureumUp(data, hosts=1, settings={})
+    again.port = up.port
+    again.start()
+    op = Operator(again.url, again.clouds_yaml, cli)
+    try:
+        v = wait_volume(op, "vol-b", "in-use")
+        assert [(a["server_id"], a["device"]) for a in v["attachments"]] == [
+            (vm["id"], "/dev/vdb")]
+        assert wait_volume(op, "vol-a", "available")["attachments"] == []
+        guest = json.loads((data / "hosts" / "c01" / "guests" / f"{vm['id']}.json")
+                           .read_text())
+        assert [b["volume_id"] for b in guest["spec"]["block_devices"]] == [new["id"]]
     finally:
         op.close()
         assert again.stop() == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import os
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -438,7 +439,7 @@ async def volumes_of(driver: VirtDriver, guest_id: str = "g1") -> dict[str, str]
     if driver._pid(guest_id) is not None:  # type: ignore[attr-defined]
         devices = await volumes.plugged(driver.monitor(guest_id))  # type: ignore[attr-defined]
         assert {d for d in devices if d.startswith("dev-vol-")} == {
-            volumes.device_id(v) for v in defined}
+            v["device"] for v in dom.get("volumes", [])}
     return defined
 
 
@@ -541,6 +542,54 @@ def test_extend_volume(drivers: Hosts, tmp_path: Path) -> None:
         with pytest.raises(VolumeAttachFailed):
             await driver.extend_volume("g1", V1, 4 << 20)
         assert await volume_size(driver, "g1", V1, path) == 3 << 20  # as before
+    run(go())
+
+
+def test_swap_volume(drivers: Hosts, tmp_path: Path) -> None:
+    host = drivers("h1")
+    marker = b"GUREUM-SWAP-DATA"
+
+    def sized(volume_id: str, size: int) -> tuple[dict[str, Any], Path]:
+        info = volume(tmp_path, volume_id)
+        path = Path(info["data"]["path"])
+        os.truncate(path, size)
+        return info, path
+
+    async def go() -> None:
+        driver = await running(host)
+        v1, p1 = sized(V1, 1 << 20)
+        with p1.open("r+b") as fh:
+            fh.seek(4096)
+            fh.write(marker)
+        v2, p2 = sized(V2, 2 << 20)
+        await driver.attach_volume("g1", v1, "/dev/vdb")
+        await driver.swap_volume("g1", V1, v2)  # a running guest: copied, then switched
+        assert await volumes_of(driver) == {V2: "/dev/vdb"}
+        assert p2.read_bytes()[4096:4096 + len(marker)] == marker
+        assert p2.stat().st_size == 2 << 20  # the larger volume keeps its size
+        await driver.swap_volume("g1", V1, v2)  # swapped already: no change
+        assert await volumes_of(driver) == {V2: "/dev/vdb"}
+        small, _ = sized(V3, 1 << 20)
+        with pytest.raises(VolumeAttachFailed):  # smaller than the disk it replaces
+            await driver.swap_volume("g1", V2, small)
+        assert await volumes_of(driver) == {V2: "/dev/vdb"}
+        await driver.power_off("g1", timeout=0, retry_interval=1)
+        v3, p3 = sized(V3, 2 << 20)
+        await driver.swap_volume("g1", V2, v3)  # a stopped guest: the file is copied
+        assert p3.read_bytes()[4096:4096 + len(marker)] == marker
+        assert await volumes_of(driver) == {V3: "/dev/vdb"}
+        bd = {"volume_id": V3, "device_name": "/dev/vdb", "boot_index": None,
+              "connection_info": v3}
+        await driver.power_on(spec(block_devices=[bd]))
+        assert await volumes_of(driver) == {V3: "/dev/vdb"}
+        with pytest.raises(GuestNotFound):
+            await driver.swap_volume("nope", V3, v1)
+        with pytest.raises(VolumeAttachFailed):  # not attached to this guest
+            await driver.swap_volume("g1", "not-attached", v1)
+        host.fail_next("swap_volume", "copy failed")
+        with pytest.raises(VolumeAttachFailed):
+            await driver.swap_volume("g1", V3, sized("v4", 2 << 20)[0])
+        assert await volumes_of(driver) == {V3: "/dev/vdb"}  # as before
     run(go())
 
 
@@ -998,4 +1047,4 @@ def test_every_driver_method_has_a_contract_test() -> None:
                if not name.startswith("_")}
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     assert methods - tested == set()
-    assert len(methods) == 36
+    assert len(methods) == 37

@@ -6,8 +6,10 @@ id) until 2.89, ``tag`` from 2.70, ``delete_on_termination`` from 2.79, and
 2.49, ``delete_on_termination`` from 2.79) answers 200 with the device the
 volume gets; the plugging itself happens after (the volume turns in-use).
 Detaching answers 202. PUT changes ``delete_on_termination`` (2.85+) of an
-attachment; naming another volume is Nova's swap, an admin's call, which this
-cloud does not do (409). The rules are compute/volumes.py.
+attachment; naming another volume is Nova's swap, an admin's call (202: the
+host copies the disk onto the new volume and switches the guest to it; the old
+volume becomes available, the new one in-use on the same device). The rules are
+compute/volumes.py.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from gureum.compute import volumes as vols
 from gureum.compute.api.common import ctx_of
 from gureum.context import RequestContext
 from gureum.db import Session
-from gureum.errors import Conflict, InvalidInput
+from gureum.errors import InvalidInput
 
 router = Router()
 
@@ -81,7 +83,7 @@ def _ctx(req: Request, rule: str) -> RequestContext:
 def list_attachments(req: Request, s: Session) -> Response:
     ctx = _ctx(req, "index")
     inst = instances.visible(s, ctx, req.path_params["server_id"])
-    found = vols.mappings(s, inst.id)
+    found = [b for b in vols.mappings(s, inst.id) if b.status != "swap_target"]
     try:
         offset = int(req.arg("offset") or 0)
         limit = int(req.arg("limit") or "") if req.arg("limit") else None
@@ -129,10 +131,10 @@ def update_attachment(req: Request, s: Session) -> Response:
                            "one (changing an attachment needs microversion 2.85).",
                            field="volumeId")
     inst = actions.changeable(s, ctx, req.path_params["server_id"])
-    b = vols.attached(s, inst, volume_id)
     if swap:
-        raise Conflict("Swapping volumes is not supported by this cloud: detach the volume "
-                       "and attach the other one.")
+        vols.swap(s, ctx, inst, volume_id, body["volumeId"])
+        return empty(202)
+    b = vols.attached(s, inst, volume_id)
     for name, current in (("id", b.volume_id), ("serverId", inst.id),
                           ("device", b.device_name), ("tag", b.tag)):
         if name in body and body[name] != current:

@@ -99,7 +99,8 @@ class QemuDriver(VirtDriver):
                  boot_retry_interval: float = 2.0,
                  vif_mechanism: str = "auto",
                  migration: MigrationOptions | None = None,
-                 volume_detach_timeout: float = 30.0) -> None:
+                 volume_detach_timeout: float = 30.0,
+                 volume_swap_timeout: float = 600.0) -> None:
         if virt_type not in ("qemu", "kvm"):
             raise DriverError(f"virt_type must be 'qemu' (TCG) or 'kvm', not {virt_type!r}.")
         self.state_dir = Path(state_dir)
@@ -124,6 +125,7 @@ class QemuDriver(VirtDriver):
         self.vifs = vif.Vifs("", "user")  # this host's, once init_host names it
         self.mover = Mover(self, migration)  # moving guests between hosts
         self.volume_detach_timeout = volume_detach_timeout
+        self.volume_swap_timeout = volume_swap_timeout  # the mirror's copy of the disk
         self._direct_io: dict[Path, bool] = {}  # volume directories: O_DIRECT works?
 
     def _vifs(self, host: str) -> vif.Vifs:
@@ -629,6 +631,12 @@ class QemuDriver(VirtDriver):
         await self.mover.receive(guest_id)
         async with self._lock(guest_id):
             await volumes.extend(self, guest_id, volume_id, new_size)
+
+    async def swap_volume(self, guest_id: str, old_volume_id: str,
+                          new_connection_info: dict[str, Any]) -> None:
+        await self.mover.receive(guest_id)
+        async with self._lock(guest_id):
+            await volumes.swap(self, guest_id, old_volume_id, new_connection_info)
 
     # -- interfaces: gureum/virt/qemu/interfaces.py -----------------------------------
     async def attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:

@@ -267,3 +267,162 @@ async def detach(d: QemuDriver, guest_id: str, volume_id: str) -> None:
                              if b.get("volume_id") != volume_id]
     dom["spec"] = spec
     domain.save(files, dom)
+
+
+# -- swap (Nova's swap volume): mirror the disk onto the new volume, then pivot -----------
+
+async def _node_sizes(s: Any) -> dict[str, int]:
+    nodes = await s.execute("query-named-block-nodes", {"flat": True})
+    return {str(n.get("node-name")): int((n.get("image") or {}).get("virtual-size") or 0)
+            for n in nodes or [] if isinstance(n, dict)}
+
+
+async def _device_node(s: Any, device: str) -> str | None:
+    """The node the guest's disk ``device`` reads now (query-block's inserted node)."""
+    for b in await s.execute("query-block") or []:
+        if isinstance(b, dict) and str(b.get("qdev") or "").startswith(
+                f"/machine/peripheral/{device}/"):
+            return str((b.get("inserted") or {}).get("node-name") or "") or None
+    return None
+
+
+async def _job(s: Any, job_id: str) -> dict[str, Any] | None:
+    for j in await s.execute("query-jobs") or []:
+        if isinstance(j, dict) and j.get("id") == job_id:
+            return j
+    return None
+
+
+async def _wait_job(s: Any, job_id: str, wanted: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = await _job(s, job_id)
+        if job is None:
+            raise VolumeAttachFailed(f"The disk copy {job_id} ended before it was {wanted}.")
+        if job.get("status") == wanted or job.get("status") == "concluded":
+            return job
+        if time.monotonic() >= deadline:
+            raise VolumeAttachFailed(f"The disk copy {job_id} was not {wanted} within "
+                                     f"{timeout:g}s.")
+        await asyncio.sleep(0.1)
+
+
+async def mirror(mon: Monitor, old: dict[str, Any], new: dict[str, Any],
+                 timeout: float) -> None:
+    """Copy the running guest's disk (``old``'s node) onto ``new`` and switch the guest's
+    device to it (blockdev-mirror, then block-job-complete: the pivot); the old node is
+    closed. Resumes a swap an earlier call left half done (the new node open, the job
+    running or the pivot made); on failure the guest's disk stays the old node."""
+    job_id = "swap-" + new["node"]
+    async with mon.session() as s:
+        sizes = await _node_sizes(s)
+        if await _device_node(s, old["device"]) != new["node"]:
+            if new["node"] not in sizes:
+                try:
+                    await s.execute("blockdev-add", blockdev(new))
+                except MonitorError as exc:
+                    raise VolumeAttachFailed(f"QEMU cannot open volume {new['volume_id']} "
+                                             f"({new['path']}): {exc}") from exc
+                sizes = await _node_sizes(s)
+            try:
+                await _pivot(s, job_id, old, new, sizes, timeout)
+            except (VolumeAttachFailed, MonitorError) as exc:
+                with contextlib.suppress(MonitorError):
+                    if await _job(s, job_id) is not None:
+                        with contextlib.suppress(MonitorError):
+                            await s.execute("job-cancel", {"id": job_id})
+                        with contextlib.suppress(VolumeAttachFailed):
+                            await _wait_job(s, job_id, "concluded", 10)
+                        await s.execute("job-dismiss", {"id": job_id})
+                    if await _device_node(s, old["device"]) != new["node"]:
+                        if sizes.get(new["node"]):  # shrunk for the mirror: as it was
+                            await s.execute("block_resize", {"node-name": new["node"],
+                                                             "size": sizes[new["node"]]})
+                        await s.execute("blockdev-del", {"node-name": new["node"]})
+                if isinstance(exc, VolumeAttachFailed):
+                    raise
+                raise VolumeAttachFailed(f"Copying volume {old['volume_id']} onto "
+                                         f"{new['volume_id']} failed: {exc}") from exc
+        if old["node"] in await _node_sizes(s):
+            with contextlib.suppress(MonitorError):  # still in use: closed with the QEMU
+                await s.execute("blockdev-del", {"node-name": old["node"]})
+
+
+async def _pivot(s: Any, job_id: str, old: dict[str, Any], new: dict[str, Any],
+                 sizes: dict[str, int], timeout: float) -> None:
+    source, target = sizes.get(old["node"], 0), sizes.get(new["node"], 0)
+    job = await _job(s, job_id)
+    if job is None:
+        if target < source:
+            raise VolumeAttachFailed(f"Volume {new['volume_id']} ({target} bytes) is smaller "
+                                     f"than volume {old['volume_id']} ({source} bytes).")
+        if target > source:  # a mirror's target has the source's size; grown after
+            await s.execute("block_resize", {"node-name": new["node"], "size": source})
+        await s.execute("blockdev-mirror", {"job-id": job_id, "device": old["node"],
+                                            "target": new["node"], "sync": "full",
+                                            "auto-dismiss": False})
+    job = await _wait_job(s, job_id, "ready", timeout)
+    if job.get("status") == "ready":
+        await s.execute("block-job-complete", {"device": job_id})
+        job = await _wait_job(s, job_id, "concluded", timeout)
+    await s.execute("job-dismiss", {"id": job_id})
+    if job.get("error"):
+        raise VolumeAttachFailed(f"Copying volume {old['volume_id']} onto "
+                                 f"{new['volume_id']} failed: {job['error']}")
+    if target > source:
+        await s.execute("block_resize", {"node-name": new["node"], "size": target})
+
+
+async def swap(d: QemuDriver, guest_id: str, old_volume_id: str,
+               connection_info: dict[str, Any]) -> None:
+    dom = d._domain(guest_id)
+    files = d.files(guest_id)
+    present = list(dom.get("volumes") or [])
+    new_id = volume_id_of(connection_info)
+    old = next((v for v in present if v["volume_id"] == old_volume_id), None)
+    if old is None:
+        if any(v["volume_id"] == new_id for v in present):
+            return  # swapped already
+        raise VolumeAttachFailed(f"Volume {old_volume_id} is not attached to guest "
+                                 f"{guest_id}.")
+    new = entry_from(connection_info, old["device_name"], boot=bool(old.get("boot")),
+                     direct=d._volume_direct({"connection_info": connection_info}))
+    # The guest's device stays (its id, its slot): only the node under it changes.
+    new["device"], new["port"] = old["device"], old.get("port")
+    if files.suspend_state.exists():
+        raise VolumeAttachFailed(f"Guest {guest_id} is suspended: its saved state holds the "
+                                 "disk.")
+    if not Path(new["path"]).is_file():
+        raise VolumeAttachFailed(f"The file of volume {new_id} ({new['path']}) is not "
+                                 f"reachable on {d.host}.")
+    if d._pid(guest_id) is not None:
+        await mirror(d.monitor(guest_id), old, new, d.volume_swap_timeout)
+    else:
+        await _copy_file(old, new)
+    dom["volumes"] = [new if v is old else v for v in present]
+    spec = dict(dom.get("spec") or {})
+    spec["block_devices"] = [
+        {**b, "volume_id": new_id, "connection_info": connection_info}
+        if b.get("volume_id") == old_volume_id else b
+        for b in spec.get("block_devices") or []]
+    dom["spec"] = spec
+    domain.save(files, dom)
+
+
+async def _copy_file(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A stopped guest: qemu-img copies the old volume's data onto the new one."""
+    from gureum.virt.qemu import disks
+
+    try:
+        source = int((await disks.info(Path(old["path"])))["virtual-size"])
+        target = int((await disks.info(Path(new["path"])))["virtual-size"])
+        if target < source:
+            raise VolumeAttachFailed(f"Volume {new['volume_id']} ({target} bytes) is smaller "
+                                     f"than volume {old['volume_id']} ({source} bytes).")
+        await disks.run(disks.qemu_img(), "convert", "-n", "-f", old["format"], "-O",
+                        new["format"], str(old["path"]), str(new["path"]))
+    except VolumeAttachFailed:
+        raise
+    except Exception as exc:
+        raise VolumeAttachFailed(f"Copying volume {old['volume_id']} onto "
+                                 f"{new['volume_id']} failed: {exc}") from exc
