@@ -156,7 +156,7 @@ _NOT_INHERITED = frozenset({"mappings", "image_location", "image_state", "image_
 
 
 def _image_record(s: Session, ctx: RequestContext, inst: Instance, name: str,
-                  metadata: dict[str, str]) -> str:
+                  metadata: dict[str, str], data: bool = True) -> str:
     """The image row a snapshot fills (queued until the conductor uploads the disk)."""
     from gureum.image.service import create_image
 
@@ -167,7 +167,8 @@ def _image_record(s: Session, ctx: RequestContext, inst: Instance, name: str,
                  if k not in _NOT_INHERITED and isinstance(v, str)}
     props = {**inherited,
              **{k: v for k, v in metadata.items() if k not in ("id", "name", "status")}}
-    body = {"name": name, "disk_format": "qcow2", "container_format": "bare",
+    formats = {"disk_format": "qcow2", "container_format": "bare"} if data else {}
+    body = {"name": name, **formats,
             "visibility": "private", **props, "instance_uuid": inst.id,
             "image_type": "backup" if "backup_type" in props else "snapshot",
             "base_image_ref": inst.image_ref or "",
@@ -177,7 +178,48 @@ def _image_record(s: Session, ctx: RequestContext, inst: Instance, name: str,
     return str(image.id)
 
 
-def _volume_backed(inst: Instance) -> bool:
+def _snapshot_volume_backed(s: Session, ctx: RequestContext, inst: Instance, name: str,
+                            metadata: dict[str, str]) -> str:
+    """createImage of a server booted from a volume, as Nova does it: each of its volumes
+    is snapshotted (forced: they are in use), and the image holds no data (size 0,
+    active at once) but the properties ``block_device_mapping`` (the bdm_v2 entries,
+    source snapshot, that make the volumes again), ``bdm_v2`` and ``root_device_name``.
+    Booting from the image makes new volumes from those snapshots."""
+    import json
+
+    from gureum.compute import volumes as vols
+    from gureum.image import models as image_models
+    from gureum.image.service import get_visible
+
+    policy.authorize(ctx, "os_compute_api:servers:create_image:allow_volume_backed")
+    states.check("createImage", inst.id, inst.vm_state, inst.task_state,
+                 launched=inst.launched_at is not None)
+    volsvc = vols.volume_service()
+    mapping = []
+    for b in vols.mappings(s, inst.id):
+        if b.status not in vols.PLUGGED or b.volume_id is None:
+            continue
+        snapshot_id, size = volsvc.snapshot_attached(s, ctx, b.volume_id,
+                                                     f"snapshot for {name}")
+        mapping.append({
+            "source_type": "snapshot", "destination_type": "volume",
+            "snapshot_id": snapshot_id, "volume_id": None, "image_id": None,
+            "volume_size": size, "device_name": b.device_name, "boot_index": b.boot_index,
+            "delete_on_termination": bool(b.delete_on_termination), "tag": b.tag,
+            "device_type": "disk", "disk_bus": "virtio", "guest_format": None,
+            "no_device": None, "volume_type": None})
+    instances.start_action(s, inst.id, "createImage", ctx.request_id, ctx.user_id,
+                           ctx.project_id)
+    image_id = _image_record(s, ctx, inst, name, {
+        **metadata, "root_device_name": vols.ROOT_DEVICE, "bdm_v2": "True",
+        "block_device_mapping": json.dumps(mapping)}, data=False)
+    image = get_visible(s, ctx, image_id)
+    image.status, image.size = image_models.ACTIVE, 0  # a bucket of properties, no data
+    instances.finish_action(s, inst.id, ctx.request_id)
+    return image_id
+
+
+def volume_backed(inst: Instance) -> bool:
     """The server boots from a volume (its root disk is no local disk to copy)."""
     return any(str(b.get("boot_index")) == "0" for b in inst.block_device_mapping or [])
 
@@ -186,10 +228,8 @@ def snapshot(s: Session, ctx: RequestContext, server_id: str, name: str,
              metadata: dict[str, str]) -> str:
     """createImage: the new image's id."""
     inst = changeable(s, ctx, server_id)
-    if _volume_backed(inst):
-        raise Conflict("Snapshots of a server booted from a volume are not supported by "
-                       "this cloud yet: snapshot its volume (openstack volume snapshot "
-                       "create) or make an image of it (openstack image create --volume).")
+    if volume_backed(inst):
+        return _snapshot_volume_backed(s, ctx, inst, name, metadata)
     begin(s, ctx, inst, "createImage", "createImage")
     image_id = _image_record(s, ctx, inst, name, metadata)
     outbox.add(s, "snapshot", {"instance_id": inst.id, "image_id": image_id,
@@ -202,7 +242,7 @@ def backup(s: Session, ctx: RequestContext, server_id: str, name: str,
     """createBackup: a snapshot kept in a rotation (only the newest ``rotation`` backups
     of its type stay); the new image's id."""
     inst = changeable(s, ctx, server_id)
-    if _volume_backed(inst):
+    if volume_backed(inst):
         raise InvalidInput("It's not supported to backup volume backed instance.")
     begin(s, ctx, inst, "createBackup", "createBackup")
     image_id = _image_record(s, ctx, inst, name, {**metadata, "backup_type": backup_type})

@@ -69,6 +69,7 @@ RULES: dict[str, Check] = {
     _P + "servers:confirm_resize": MEMBER,
     _P + "servers:revert_resize": MEMBER,
     _P + "servers:create_image": MEMBER,
+    _P + "servers:create_image:allow_volume_backed": MEMBER,
     _P + "servers:trigger_crash_dump": MEMBER,
     _P + "os-pause-server:pause": MEMBER,
     _P + "os-pause-server:unpause": MEMBER,

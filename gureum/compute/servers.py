@@ -197,7 +197,16 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
         if image.min_disk and flavor.disk and flavor.disk < image.min_disk:
             raise InvalidInput("Flavor's disk is too small for requested image.",
                                field="flavorRef")
-    from_volume = volumes.check_boot_request(req.block_device_mapping, req.image_ref,
+    bdms = list(req.block_device_mapping)
+    if image is not None and "block_device_mapping" in props:
+        # A snapshot of a server booted from a volume (Nova's): its properties map the
+        # volumes to make from volume snapshots; the server boots from them, not from
+        # the image (which has no data).
+        bdms = volumes.image_block_devices(props, bdms)
+        props = {k: v for k, v in props.items() if k not in volumes.IMAGE_BDM_PROPERTIES}
+        if any(str(b.get("boot_index")) == "0" for b in bdms):
+            image = None
+    from_volume = volumes.check_boot_request(bdms, req.image_ref if image else "",
                                              req.max_count)
     if image is None and not from_volume:
         raise InvalidInput("Missing imageRef attribute", field="imageRef")
@@ -281,7 +290,7 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
             block_device_mapping=[], scheduler_hints=hints, server_group_id=group_id)
         s.add(inst)
         s.flush()
-        volumes.plan_boot(s, ctx, inst, req.block_device_mapping)
+        volumes.plan_boot(s, ctx, inst, bdms)
         instances.start_action(s, inst.id, "create", request_id, ctx.user_id, ctx.project_id)
         made.append(inst)
     outbox.add(s, "build_instances", {"instance_ids": [i.id for i in made],

@@ -394,12 +394,9 @@ def check_boot_request(bdms: list[dict[str, Any]], image_ref: str, count: int) -
         source, dest = bdm.get("source_type"), bdm.get("destination_type")
         if dest != "volume" and source not in ("volume", "snapshot"):
             continue  # an image or blank local disk: the flavor's own
-        if source == "snapshot":
-            raise InvalidInput("Booting from a volume snapshot is not supported by this "
-                               "cloud yet.", field="block_device_mapping_v2.source_type")
         if source in ("image", "blank") and dest != "volume":
             continue
-        if source in ("volume", "image") and not bdm.get("uuid"):
+        if source in ("volume", "image", "snapshot") and not bdm.get("uuid"):
             raise InvalidInput("Missing uuid of the block device.",
                                field="block_device_mapping_v2.uuid")
         if source == "blank" and _int_or_none(bdm.get("volume_size"), "volume_size") is None:
@@ -445,8 +442,15 @@ def plan_boot(s: Session, ctx: RequestContext, inst: Instance,
             attachment_id = volsvc.reserve(s, volume_id, inst.id)
         else:
             image_id = str(bdm["uuid"]) if source == "image" else None
-            volume_id = volsvc.create_for_boot(s, ctx, size, image_id,
-                                               name=f"{inst.name}-volume")
+            snapshot_id = str(bdm["uuid"]) if source == "snapshot" else None
+            try:
+                volume_id = volsvc.create_for_boot(s, ctx, size, image_id,
+                                                   name=f"{inst.name}-volume",
+                                                   snapshot_id=snapshot_id)
+            except NotFound:
+                raise InvalidInput(f"Block Device Mapping is Invalid: failed to get "
+                                   f"snapshot {snapshot_id}.",
+                                   field="block_device_mapping_v2") from None
             attachment_id = None
         requested = bdm.get("device_name")
         if requested and not str(requested).startswith("/dev/"):
@@ -468,6 +472,45 @@ def plan_boot(s: Session, ctx: RequestContext, inst: Instance,
             attachment_id=attachment_id, tag=bdm.get("tag"), status="boot"))
     if volsvc is not None:
         s.flush()
+
+
+IMAGE_BDM_PROPERTIES = ("block_device_mapping", "bdm_v2", "root_device_name", "mappings")
+
+
+def image_block_devices(props: dict[str, str], requested: list[dict[str, Any]]
+                        ) -> list[dict[str, Any]]:
+    """The block_device_mapping_v2 entries of a boot from an image whose properties map
+    volumes (Nova's snapshot of a server booted from a volume: JSON entries with
+    snapshot_id, volume_size, boot_index…), with the request's own entries taking the
+    place of an image entry of the same device, as Nova merges them."""
+    import json
+
+    try:
+        entries = json.loads(props.get("block_device_mapping") or "[]")
+    except ValueError:
+        raise InvalidInput("The image's block_device_mapping property is not JSON.",
+                           field="imageRef") from None
+    if not isinstance(entries, list):
+        raise InvalidInput("The image's block_device_mapping property is not a list.",
+                           field="imageRef")
+    taken = {_short(b.get("device_name")) for b in requested if b.get("device_name")}
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        if not isinstance(e, dict) or _short(e.get("device_name")) in taken:
+            continue
+        source = e.get("source_type") or ("snapshot" if e.get("snapshot_id") else "volume")
+        uuid = e.get("snapshot_id") if source == "snapshot" else (
+            e.get("volume_id") if source == "volume" else e.get("image_id"))
+        out.append({"source_type": source, "destination_type": e.get("destination_type")
+                    or "volume", "uuid": uuid, "boot_index": e.get("boot_index"),
+                    "volume_size": e.get("volume_size"), "device_name": e.get("device_name"),
+                    "delete_on_termination": e.get("delete_on_termination"),
+                    "tag": e.get("tag")})
+    return out + list(requested)
+
+
+def _short(device: Any) -> str:
+    return str(device or "").removeprefix("/dev/")
 
 
 # What Block Storage copies from an image into a volume's image metadata that is no

@@ -11,6 +11,7 @@ the attachment naming the new host, the volume in the guest there. Boot from vol
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -181,9 +182,24 @@ def test_boot_from_volume(inproc: tuple[InProcessCloud, Operator]) -> None:
     assert v["status"] == "in-use" and v["attachments"][0]["device"] == "/dev/vda"
     guest = in_guest(c, shown["id"])
     assert list(guest.values()) == [{root["id"]: "/dev/vda"}]
-    r = op.call("POST", f"/servers/{shown['id']}/action",
-                json={"createImage": {"name": "of-a-volume"}})
-    assert r.status_code == 409 and "volume snapshot" in r.text, r.text
+    # `server image create`: a snapshot of the volume, and an image that maps it.
+    op.cli("server", "image", "create", "--name", "of-a-volume", "--wait", "bfv1")
+    snap_image = op.cli_json("image", "show", "of-a-volume")
+    props = snap_image["properties"]
+    assert snap_image["size"] in (0, None) and props["root_device_name"] == "/dev/vda"
+    (entry,) = json.loads(props["block_device_mapping"])
+    assert entry["boot_index"] == 0 and entry["source_type"] == "snapshot"
+    snap = op.cli_json("volume", "snapshot", "show", entry["snapshot_id"])
+    assert snap["volume_id"] == root["id"]
+    # A server booted from that image gets a new volume made from the snapshot.
+    op.cli("server", "create", "--flavor", "1", "--image", "of-a-volume", "--nic", "none",
+           "--wait", "bfv-again")
+    again = op.cli_json("server", "show", "bfv-again")
+    assert again["status"] == "ACTIVE"
+    (made,) = again["volumes_attached"]
+    assert made["id"] != root["id"]
+    assert volume(op, made["id"])["snapshot_id"] == entry["snapshot_id"]
+    op.cli("server", "delete", "--wait", "bfv-again")
     # The root volume cannot be detached.
     r = op.call("DELETE", f"/servers/{shown['id']}/os-volume_attachments/{root['id']}")
     assert r.status_code == 400, r.text

@@ -126,6 +126,10 @@ def rescue(req: Request, s: Session, body: Any) -> Response:
     body = validate(_rescue, body) or {}
     ctx = policy.authorize(ctx_of(req), "os_compute_api:os-rescue")
     password = body.get("adminPass") or secrets.token_urlsafe(9)
+    if actions.volume_backed(actions.changeable(s, ctx, _server_id(req))):
+        # Nova's answer without stable rescue: the rescue disk would replace a root disk
+        # this server does not have on its host.
+        raise InvalidInput("Cannot rescue a volume-backed instance")
     actions.start(s, ctx, _server_id(req), "rescue", "rescue",
                   {"image_ref": body.get("rescue_image_ref")})
     return json_response({"adminPass": password})
