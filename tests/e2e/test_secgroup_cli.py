@@ -78,3 +78,19 @@ def test_server_security_group_commands(gureum_up: GureumUp) -> None:
     assert "cli-web" not in json.dumps(shown["security_groups"])
     demo(up, "server", "delete", "--wait", "sg-vm1")
     demo(up, "security", "group", "delete", "cli-web", "cli-db")
+
+
+def test_stateless_groups_never_mix_with_stateful_ones(gureum_up: GureumUp) -> None:
+    up = gureum_up
+    loose = demo(up, "security", "group", "create", "--stateless", "cli-loose", "-f", "json")
+    assert loose["stateful"] is False
+    mixed = demo(up, "port", "create", "--network", "private", "--security-group",
+                 "cli-loose", "--security-group", "default", "cli-mixed", check=False)
+    assert mixed.returncode != 0
+    assert "Cannot apply both stateful and stateless security groups" in mixed.stderr
+    port = demo(up, "port", "create", "--network", "private", "--security-group",
+                "cli-loose", "cli-loose-port", "-f", "json")
+    in_use = demo(up, "security", "group", "set", "--stateful", "cli-loose", check=False)
+    assert in_use.returncode != 0 and "in use" in in_use.stderr
+    demo(up, "port", "delete", port["id"])
+    demo(up, "security", "group", "delete", "cli-loose")
