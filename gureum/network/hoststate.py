@@ -178,7 +178,10 @@ def network_state(s: Session, host: str) -> HostNetState:
                       "allowed_address_pairs": [dict(p) for p in
                                                 port.allowed_address_pairs or []],
                       "security_group_rules": _rules(s, port, rules_fn),
-                      "stateful": all(g.stateful for g in port.security_groups)})
+                      # Stateless only when its groups are (a port that got both
+                      # before the API refused mixing stays as it was enforced).
+                      "stateful": not port.security_groups or
+                      any(g.stateful for g in port.security_groups)})
     networks: list[NetworkState] = []
     for nid, dhcp in sorted(network_ids.items()):
         net = s.get(m.Network, nid)

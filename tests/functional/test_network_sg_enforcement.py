@@ -12,6 +12,7 @@ from typing import Any
 
 from gureum.netagent import L2_BINARY
 from gureum.network import hoststate
+from gureum.network import models as m
 from gureum.network import service as netsvc
 from tests.functional.network_helpers import N, create, error, get, listing, update
 from tests.harness import Api, InProcessCloud
@@ -77,6 +78,13 @@ def test_a_port_never_mixes_stateful_and_stateless_groups(
         state = hoststate.network_state(s, "c01")
     flags = {p["id"]: p["stateful"] for p in state["ports"]}
     assert flags[bound["id"]] is False and flags[other["id"]] is True
+    # A port given both kinds before the API refused it stays stateful, as enforced then.
+    with cloud.cloud.db.session() as s:
+        legacy = s.get_one(m.Port, other["id"])
+        legacy.security_groups.append(s.get_one(m.SecurityGroup, loose["id"]))
+    with cloud.cloud.db.session(write=False) as s:
+        state = hoststate.network_state(s, "c01")
+    assert {p["id"]: p["stateful"] for p in state["ports"]}[other["id"]] is True
     for ident in (port["id"], other["id"]):
         assert api.request("DELETE", f"{N}/ports/{ident}", demo_token).status_code == 204
 
