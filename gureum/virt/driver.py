@@ -422,7 +422,8 @@ class VirtDriver(ABC):
         it and its host side (tap) is gone; detaching a port that is not attached
         succeeds. After failure (InterfaceAttachFailed, e.g. the guest did not
         release the device in time; GuestNotFound): the NIC stays attached and in
-        the definition.
+        the definition. A detach asked while an attach of the same guest still runs
+        (its caller gave up waiting) waits for it, so it undoes it.
         """
 
     @abstractmethod

@@ -170,6 +170,9 @@ class FakeDriver(VirtDriver):
         self.handoff_timeout = handoff_timeout
         self._waiting: set[str] = set()  # guests waiting here for a live migration
         self._watcher: asyncio.Task[None] | None = None
+        # A guest's NIC changes run one at a time, as the QEMU driver's per-guest lock
+        # makes them: an unplug asked while a (slow) plug runs waits for it, then undoes it.
+        self._nic_locks: dict[str, asyncio.Lock] = {}
 
     # -- test controls ---------------------------------------------------------------
     def inject(self, step: str, message: str, times: int | None = 1) -> None:
@@ -580,11 +583,16 @@ class FakeDriver(VirtDriver):
                 for b in self._guest(guest_id).spec.block_devices}
 
     async def attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:
+        async with self._nic_locks.setdefault(guest_id, asyncio.Lock()):
+            await self._attach_interface(guest_id, vif)
+
+    async def _attach_interface(self, guest_id: str, vif: dict[str, Any]) -> None:
         g = self._guest(guest_id)
         port_id, mac = vif.get("port_id"), vif.get("mac_address")
         if not isinstance(port_id, str) or not port_id or not isinstance(mac, str) or not mac:
             raise InterfaceAttachFailed("The interface names no port_id and mac_address.")
         await self._step("attach_interface", guest_id)
+        g = self._guest(guest_id)
         if any(p.get("port_id") == port_id for p in g.spec.network_info):
             return
         g.spec = dataclasses.replace(g.spec, network_info=[*g.spec.network_info, dict(vif)])
@@ -593,8 +601,13 @@ class FakeDriver(VirtDriver):
         self._save(g)
 
     async def detach_interface(self, guest_id: str, port_id: str) -> None:
+        async with self._nic_locks.setdefault(guest_id, asyncio.Lock()):
+            self._guest(guest_id)
+            await self._step("detach_interface", guest_id)
+            self._detach_interface(guest_id, port_id)
+
+    def _detach_interface(self, guest_id: str, port_id: str) -> None:
         g = self._guest(guest_id)
-        await self._step("detach_interface", guest_id)
         kept = [p for p in g.spec.network_info if p.get("port_id") != port_id]
         if len(kept) != len(g.spec.network_info):
             g.spec = dataclasses.replace(g.spec, network_info=kept)

@@ -8,6 +8,7 @@ unplugs it and the port the user made stays, detached.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,3 +64,29 @@ def test_hot_plug_live_migrate_and_unplug_a_nic(op: QemuCloud) -> None:
     kept = op.cli_json("port", "show", "p2")
     assert (kept["device_id"], kept["binding_host_id"]) == ("", "")
     op.cli("server", "delete", "--wait", "vm1", cloud=DEMO)
+
+
+def test_deleting_an_attached_port_unplugs_its_nic_from_the_guest(op: QemuCloud) -> None:
+    """`openstack port delete` of a port attached to a running guest (Neutron's
+    network-vif-deleted): QEMU's PCI tree loses the NIC and the server's addresses the
+    port. Before the fix the guest kept the NIC."""
+    vm = op.cli_json("server", "create", "--image", "cirros", "--flavor", "m1.nano",
+                     "--network", "private", "--wait", "vm-del", cloud=DEMO)
+    sid = vm["id"]
+    op.wait_boot(sid, 1)
+    (first,) = op.cli_json("port", "list", "--server", sid)
+    port = op.cli_json("port", "create", "--network", "private", "p-del", cloud=DEMO)
+    op.cli("server", "add", "port", "vm-del", "p-del", cloud=DEMO)
+    assert nics(op, sid) == sorted([first["MAC Address"], port["mac_address"]])
+
+    op.cli("port", "delete", "p-del", cloud=DEMO)
+    deadline = time.monotonic() + 60
+    while nics(op, sid) != [first["MAC Address"]]:
+        assert time.monotonic() < deadline, nics(op, sid)
+        time.sleep(0.5)
+    addresses = op.cli_json("server", "show", "vm-del", cloud=DEMO)["addresses"]
+    assert port["fixed_ips"][0]["ip_address"] not in str(addresses)
+    assert [i["port_id"] for i in op.call("GET", f"/servers/{sid}/os-interface",
+                                          DEMO).json()["interfaceAttachments"]] \
+        == [first["ID"]]
+    op.cli("server", "delete", "--wait", "vm-del", cloud=DEMO)

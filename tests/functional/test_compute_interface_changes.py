@@ -316,3 +316,36 @@ def test_an_unplug_waits_for_a_host_that_does_not_answer(icloud: InProcessCloud,
     _restart_conductor(icloud)
     until(lambda: port["id"] not in fake(icloud).interfaces(sid))
     until(lambda: operations(icloud) == 0)
+
+
+@pytest.fixture(scope="module")
+def slow_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessCloud]:
+    """The host plugs NICs slower than the API waits for its agent."""
+    c = InProcessCloud(make_settings(
+        tmp_path_factory.mktemp("ifaces-slow"),
+        compute={"rpc_timeout": 1.0, "fake_delays": "attach_interface:3"})).start()
+    yield c
+    c.stop()
+
+
+def test_an_attach_the_agent_does_not_answer_is_rolled_back(slow_cloud: InProcessCloud
+                                                            ) -> None:
+    """No answer in time (an agent killed or stuck in the plug): 409, and once the host
+    is done the NIC is unplugged again and the port is free; the guest never keeps a
+    NIC without a port."""
+    api = Api(slow_cloud.url)
+    try:
+        demo = api.token("demo", slow_cloud.demo_password, "demo")
+        sid = server(api, demo, "slow-plug")
+        port = new_port(api, demo, "never-answered")
+        r = attach(api, demo, sid, port["id"])
+        assert r.status_code == 409 and "Failed to attach" in r.text, r.text
+        until(lambda: operations(slow_cloud) == 0)
+        assert port["id"] not in fake(slow_cloud).interfaces(sid)
+        shown = api.request("GET", f"{N}/ports/{port['id']}", demo).json()["port"]
+        assert shown["device_id"] == ""
+        assert port["id"] not in listed(api, demo, sid)
+        events = call(api, "GET", f"{C}/servers/{sid}/os-instance-actions", demo).json()
+        assert "attach_interface" in [a["action"] for a in events["instanceActions"]]
+    finally:
+        api.close()
