@@ -60,9 +60,11 @@ What the guest prints on its serial console, in this order (one line each):
 - ``uptime-at-ready: 5.31`` seconds since the kernel started (``uptime-at-init``
                             earlier: when /init began);
 - ``GUREUM-READY``          the guest is up;
-- ``tick N`` every second, from 1; after a tick, ``GUREUM-DISK vdb <bytes> <serial>``
-  for a disk plugged since (a volume: its serial is the volume id's first 20
-  characters) and ``GUREUM-DISK-GONE vdb`` for one unplugged;
+- ``tick N`` every second, from 1; after a tick, ``GUREUM-IP6 eth0 <address>/<len>
+  mtu <mtu>`` for each global IPv6 address new since (SLAAC from router
+  advertisements; the interface's IPv6 MTU, an advertisement's MTU applied), and
+  ``GUREUM-DISK vdb <bytes> <serial>`` for a disk plugged since (a volume: its serial
+  is the volume id's first 20 characters) and ``GUREUM-DISK-GONE vdb`` for one unplugged;
 - on the power button: ``acpi: power button: syncing and powering off`` then
   ``gureum-guest: powered off cleanly``.
 """

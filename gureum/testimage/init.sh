@@ -189,11 +189,24 @@ echo "GUREUM-READY"
 # "GUREUM-DISK vdb <bytes> <serial>" and "GUREUM-DISK-GONE vdb".
 block_disks() { for d in /sys/block/vd*; do [ -e "$d" ] && printf ' %s' "${d##*/}"; done; }
 disks=$(block_disks)
+v6=""
 tick=0
 while :; do
     sleep 1
     tick=$((tick + 1))
     echo "tick $tick"
+    # Global IPv6 addresses (SLAAC from a router's advertisements), once each, with
+    # the IPv6 MTU the advertisement set: "GUREUM-IP6 eth0 fd00::5/64 mtu 1450".
+    v6now=$(ip -6 -o addr show scope global 2>/dev/null | grep -v tentative \
+        | awk '{ print $2, $4 }')
+    if [ "$v6now" != "$v6" ]; then
+        echo "$v6now" | while read -r dev addr; do
+            [ -n "$addr" ] || continue
+            case "$v6" in *"$dev $addr"*) continue ;; esac
+            echo "GUREUM-IP6 $dev $addr mtu $(cat "/proc/sys/net/ipv6/conf/$dev/mtu")"
+        done
+        v6=$v6now
+    fi
     now=$(block_disks)
     [ "$now" = "$disks" ] && continue
     for n in $now; do

@@ -2,7 +2,9 @@
 plugged by the QEMU driver onto a network's bridge get their addresses and the
 network's MTU (1450) from its dnsmasq, ping each other through their security groups
 (ICMP allowed in), and one reaches the router's external side (the external bridge's
-host address) through SNAT — all as their consoles say."""
+host address) through SNAT; with radvd, the network has a SLAAC IPv6 subnet too, and a
+guest makes its port's address from the router's advertisements (with the MTU) and
+pings the router's IPv6 address — all as their consoles say."""
 
 from __future__ import annotations
 
@@ -14,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from gureum.netagent.dataplane import linuxbridge
+from gureum.netagent.dataplane import linuxbridge, radvd
 from gureum.netagent.dataplane.linuxbridge import LinuxBridgeDataPlane
 from gureum.virt.driver import GuestSpec
 from gureum.virt.qemu import QemuDriver, vif
 from tests.harness import make_settings
 from tests.qemu import guest as test_guest
 from tests.qemu.test_dataplane import HOST, Lab, assert_clean
+from tests.qemu.test_dataplane_ipv6 import ALLOW_V6, Lab6
 
 pytestmark = [
     pytest.mark.skipif(test_guest.missing() is not None, reason=str(test_guest.missing())),
@@ -33,17 +36,19 @@ TIMEOUT = 150.0
 
 
 def test_two_guests_get_dhcp_and_ping_each_other_and_the_outside(tmp_path: Path) -> None:
-    lab = Lab(tmp_path)
+    lab = Lab6(tmp_path, "slaac") if radvd.binary() else Lab(tmp_path)
     egress = {"direction": "egress", "ethertype": "IPv4", "protocol": None,
               "port_range_min": None, "port_range_max": None, "remote_ip_prefix": None}
     icmp_in = {"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp",
                "port_range_min": None, "port_range_max": None, "remote_ip_prefix": None}
-    lab.rules = {"p1": [egress, icmp_in], "p2": [egress, icmp_in]}
+    lab.rules = {"p1": [egress, icmp_in, ALLOW_V6], "p2": [egress, icmp_in]}
     lab.fip = False
     image = test_guest.build(tmp_path / "guest")
     plane = LinuxBridgeDataPlane(make_settings(tmp_path), HOST, tmp_path / "host")
     ids = {"p1": str(uuid.uuid4()), "p2": str(uuid.uuid4())}
     pings = {"p1": [lab.ips["p2"], f"{lab.pub}.1"], "p2": [lab.ips["p1"]]}
+    if isinstance(lab, Lab6):
+        pings["p1"].append(str(lab.prefix.network_address + 1))  # the router's leg
 
     def spec(name: str) -> GuestSpec:
         fields = image.spec_fields()
@@ -67,6 +72,9 @@ def test_two_guests_get_dhcp_and_ping_each_other_and_the_outside(tmp_path: Path)
                              f"GUREUM-PING {lab.ips['p2']} ok", f"GUREUM-PING {lab.pub}.1 ok"],
                       "p2": [f"GUREUM-IP eth0 {lab.ips['p2']}/24", "GUREUM-MTU eth0 1450",
                              f"GUREUM-PING {lab.ips['p1']} ok"]}
+            if isinstance(lab, Lab6):
+                wanted["p1"] += [f"GUREUM-IP6 eth0 {lab.ip6}/64 mtu 1450",
+                                 f"GUREUM-PING {pings['p1'][-1]} ok"]
             consoles: dict[str, str] = {}
             deadline = time.monotonic() + TIMEOUT
             while time.monotonic() < deadline:
@@ -92,4 +100,6 @@ def test_two_guests_get_dhcp_and_ping_each_other_and_the_outside(tmp_path: Path)
         for target in pings[name]:
             assert re.search(rf"^GUREUM-PING {re.escape(target)} ok\s*$", text, re.M), \
                 text[-3000:]
+    if isinstance(lab, Lab6):
+        assert f"GUREUM-IP6 eth0 {lab.ip6}/64 mtu 1450" in consoles["p1"]
     assert_clean(lab, plane)

@@ -51,6 +51,7 @@ from gureum.virt.qemu import vif
 log = logging.getLogger("gureum.netagent.dataplane.linuxbridge")
 
 DHCP_NS = "qdhcp-"
+IPV6 = Path("/proc/sys/net/ipv6")
 ROUTER_NS = "qrouter-"
 
 
@@ -236,10 +237,12 @@ class LinuxBridgeDataPlane(DataPlane):
         outer = "tap" + _short(port["id"])
         # The DHCP port's addresses are its fixed IPs: none made from the router's
         # advertisements (which the next sync would remove again).
-        kernel.sysctl(ns, "net.ipv6.conf.default.accept_ra", "0")
+        if IPV6.exists():  # (a kernel booted with ipv6.disable=1 has none)
+            kernel.sysctl(ns, "net.ipv6.conf.default.accept_ra", "0")
         kernel.ensure_veth(outer, network["bridge"], inner, ns, port["mac_address"],
                            int(network["mtu"]) if network.get("mtu") else None)
-        kernel.sysctl(ns, f"net.ipv6.conf.{inner}.accept_ra", "0")
+        if IPV6.exists():
+            kernel.sysctl(ns, f"net.ipv6.conf.{inner}.accept_ra", "0")
         cidrs = {s["id"]: s["cidr"] for s in network.get("subnets", [])}
         wanted = {kernel.with_prefix(f["ip_address"], cidrs[f["subnet_id"]])
                   for f in port.get("fixed_ips", []) if f["subnet_id"] in cidrs}
@@ -249,7 +252,8 @@ class LinuxBridgeDataPlane(DataPlane):
     def _router(self, router: dict[str, Any], mtus: dict[str, int]) -> None:
         ns = ROUTER_NS + router["id"]
         kernel.sysctl(ns, "net.ipv4.ip_forward", "1")
-        kernel.sysctl(ns, "net.ipv6.conf.all.forwarding", "1")
+        if IPV6.exists():
+            kernel.sysctl(ns, "net.ipv6.conf.all.forwarding", "1")
         legs: set[str] = set()
         advertised: list[dict[str, Any]] = []
         for iface in router.get("interfaces", []):
