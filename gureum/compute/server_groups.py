@@ -17,6 +17,7 @@ from gureum.compute.models import Instance, ServerGroup
 from gureum.compute.quotas import limits_for
 from gureum.config import Settings
 from gureum.context import RequestContext
+from gureum.db.locks import lock_project_quotas
 from gureum.errors import Forbidden, NotFound
 
 
@@ -51,6 +52,8 @@ def create(s: Session, ctx: RequestContext, name: str, policy: str, rules: dict[
            settings: Settings) -> ServerGroup:
     assert ctx.project_id is not None
     limit = limits_for(s, ctx.project_id, settings).get("server_groups", -1)
+    if limit >= 0:
+        lock_project_quotas(s, ctx.project_id)
     count = s.scalar(select(func.count(ServerGroup.id)).where(
         ServerGroup.project_id == ctx.project_id)) or 0
     if 0 <= limit <= count:

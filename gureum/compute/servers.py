@@ -36,6 +36,7 @@ from gureum.compute.models import (
 from gureum.compute.quotas import check_metadata_items
 from gureum.config import Settings
 from gureum.context import RequestContext
+from gureum.db.locks import lock_project_quotas
 from gureum.errors import Forbidden, InvalidInput, NotFound, QuotaExceeded
 from gureum.scheduler.select import COMPUTE_BINARY
 
@@ -139,6 +140,7 @@ def check_quota(s: Session, project_id: str, settings: Settings, count: int,
     limits = limits_for(s, project_id, settings)
     if all(limits.get(r, -1) < 0 for r in ("instances", "cores", "ram")):
         return  # unlimited: nothing to count
+    lock_project_quotas(s, project_id)  # held until commit: concurrent boots queue here
     used_instances, used_cores, used_ram = s.execute(
         select(func.count(Instance.id),
                func.coalesce(func.sum(Instance.flavor["vcpus"].as_integer()), 0),
@@ -242,6 +244,7 @@ def create(s: Session, ctx: RequestContext, req: CreateRequest, settings: Settin
         group = s.get(ServerGroup, group_id)
         if group is None or (group.project_id != ctx.project_id and not ctx.is_admin):
             raise InvalidInput(f"Invalid server group {group_id}.", field="group")
+        lock_project_quotas(s, group.project_id)
         members = s.scalar(select(func.count(Instance.id)).where(
             Instance.server_group_id == group_id, Instance.deleted.is_(False))) or 0
         limit = settings.quota.server_group_members

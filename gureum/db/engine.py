@@ -2,7 +2,8 @@
 
 SQLite (the laptop and test database) gets WAL, foreign keys, a busy timeout,
 and ``BEGIN IMMEDIATE`` for write sessions so two writers queue instead of
-failing on a lock upgrade. MariaDB and PostgreSQL get ordinary transactions.
+failing on a lock upgrade. MariaDB and PostgreSQL get ordinary transactions at
+read committed (PostgreSQL's default; MariaDB's is repeatable read).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class Database:
             kwargs["pool_size"] = 10
             kwargs["max_overflow"] = 20
             kwargs["pool_recycle"] = 3600
+            # PostgreSQL's default; MariaDB's is repeatable read, where a transaction
+            # keeps reading the snapshot of its first read. At read committed a
+            # quota check that waited for the project's lock (db/locks.py) counts what
+            # the previous holder committed, on both servers alike.
+            kwargs["isolation_level"] = "READ COMMITTED"
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except Exception as exc:  # bad URL or missing driver

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gureum.context import RequestContext
 from gureum.db.base import utcnow
+from gureum.db.locks import lock_project_quotas
 from gureum.network import errors as e
 from gureum.network import l3_models as l3
 from gureum.network import models as m
@@ -110,6 +111,11 @@ def usage(s: Session, project_id: str, resource: str) -> int:
 
 
 def check_quota(s: Session, project_id: str, resource: str, adding: int = 1) -> None:
+    """403 over quota; counted under the project's quota lock (gureum/db/locks.py), held
+    until the transaction ends, so concurrent creates cannot both take the last one."""
     limit = quota_limits(s, project_id)[resource]
-    if limit >= 0 and usage(s, project_id, resource) + adding > limit:
+    if limit < 0:
+        return
+    lock_project_quotas(s, project_id)
+    if usage(s, project_id, resource) + adding > limit:
         raise e.over_quota(resource)

@@ -223,7 +223,7 @@ def create_group(req: Request, s: Session) -> Response:
     if zone is not None and zone != m.ZONE:
         raise e.bad_request(f"Availability zone '{zone}' is invalid.", "availability_zone")
     limit = quotas.limits(s, project_id).get("groups", -1)
-    used = quotas.usage(s, project_id)["groups"]
+    used = quotas.locked_usage(s, project_id)["groups"]
     if limit >= 0 and used + 1 > limit:
         raise OverQuota(f"GroupLimitExceeded: Maximum number of groups allowed ({limit}) "
                         "exceeded")

@@ -39,7 +39,7 @@ def get_backup(s: Session, ctx: RequestContext, backup_id: str) -> m.Backup:
 
 def _check_backup_quota(s: Session, project_id: str, size: int) -> None:
     lim = quotas.limits(s, project_id)
-    used = quotas.usage(s, project_id)
+    used = quotas.locked_usage(s, project_id)
     if lim["backups"] >= 0 and used["backups"] + 1 > lim["backups"]:
         from gureum.errors import OverQuota
 

@@ -1,12 +1,15 @@
 """Block Storage quotas: limits (project, then quota class "default", then Cinder's
 defaults), usage counted from the volumes and snapshots themselves, and the
-check a create or extend makes (413 over quota, as Cinder answers)."""
+check a create or extend makes (413 over quota, as Cinder answers). A check that
+counts holds the project's quota lock (gureum/db/locks.py) until its transaction
+ends, so two creates at once cannot both take the last unit."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gureum.db.locks import lock_project_quotas
 from gureum.volume import errors as e
 from gureum.volume import models as m
 
@@ -72,6 +75,13 @@ def usage(s: Session, project_id: str) -> dict[str, int]:
     return used
 
 
+def locked_usage(s: Session, project_id: str) -> dict[str, int]:
+    """``usage``, counted under the project's quota lock (for a check before a create:
+    the lock is held until the transaction ends)."""
+    lock_project_quotas(s, project_id)
+    return usage(s, project_id)
+
+
 def check(s: Session, project_id: str, type_name: str, *, volumes: int = 0,
           snapshots: int = 0, gigabytes: int = 0, volume_size: int | None = None) -> None:
     """Raise 413 if adding these would pass a limit of the project."""
@@ -79,7 +89,7 @@ def check(s: Session, project_id: str, type_name: str, *, volumes: int = 0,
     per_volume = lim.get("per_volume_gigabytes", -1)
     if volume_size is not None and per_volume >= 0 and volume_size > per_volume:
         raise e.over_quota("per_volume_gigabytes", volume_size, per_volume, 0)
-    used = usage(s, project_id)
+    used = locked_usage(s, project_id)
     for res, delta in (("volumes", volumes), ("snapshots", snapshots),
                        ("gigabytes", gigabytes)):
         if delta <= 0:
