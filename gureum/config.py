@@ -222,6 +222,10 @@ class ConductorSettings:
     # After a restart, how long a resumed workflow waits for the hosts it needs before
     # it rolls back as far as the hosts that answer allow (seconds).
     resume_host_wait: NonNegativeFloat = 60.0
+    # Long storage work (a volume copy) is leased by the conductor doing it (seconds;
+    # renewed every third of it while the work runs). Another conductor, or this one
+    # restarted, takes unfinished work over once its owner let the lease expire.
+    work_lease: PositiveFloat = 30.0
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -269,6 +273,9 @@ class VolumeSettings:
     # Volume backups (one qcow2 file each); empty: <data_dir>/volume-backups. Keep it
     # on other storage than the volumes for backups to outlive them.
     backup_path: str = ""
+    # Tests only: seconds a copy waits with its data written to the temporary file,
+    # before renaming it into place (the window a test kills a conductor in).
+    copy_delay: NonNegativeFloat = 0.0
 
 
 @dataclass(frozen=True, config=STRICT)

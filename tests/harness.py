@@ -68,6 +68,8 @@ def make_settings(data_dir: Path, port: int | None = None, **sections: dict[str,
         "compute": {"driver": "fake", "report_interval": 1.0, "service_down_time": 5.0,
                     "fake_test_mode": True},
         "server": {"port": port or free_port()},
+        # Work a crashed conductor leased is taken over within seconds, not 30.
+        "conductor": {"work_lease": 2.0},
     }
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)

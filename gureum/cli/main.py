@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     conductor = sub.add_parser("conductor", help="run only the conductor")
     _common(conductor)
+    conductor.add_argument("--host", metavar="NAME", default=None,
+                           help="this conductor's name (default: the machine's host name; "
+                                "give each conductor on one machine its own)")
 
     compute = sub.add_parser("compute", help="run one compute agent")
     _common(compute)
@@ -167,7 +170,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _run(roles.run_api(settings))
         return 0
     if args.command == "conductor":
-        _run(roles.run_conductor(settings))
+        _run(roles.run_conductor(settings, args.host))
         return 0
     if args.command == "compute":
         _run(roles.run_compute(settings, args.host))

@@ -52,12 +52,12 @@ async def run_api(settings: Settings) -> None:
         db.dispose()
 
 
-async def run_conductor(settings: Settings) -> None:
+async def run_conductor(settings: Settings, host: str | None = None) -> None:
     db = Database(settings.database_url)
     bus = _bus(settings)
     await bus.start()
     try:
-        conductor = Conductor(settings, db, bus)
+        conductor = Conductor(settings, db, bus, name=host)
         await conductor.start()
         print("gureum conductor running", file=sys.stderr, flush=True)
         try:

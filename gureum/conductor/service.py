@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -342,8 +343,10 @@ class Conductor:
             await self.recover()
 
     async def _sweep_loop(self) -> None:
-        """Work whose hand-over message was lost is started a moment later anyway."""
+        """Work whose hand-over message was lost is started a moment later anyway; volume
+        work whose conductor died is taken over once its lease has expired."""
         conf = self.settings.conductor
+        next_take_over = 0.0
         while True:
             await asyncio.sleep(conf.outbox_sweep_interval)
             try:
@@ -354,6 +357,12 @@ class Conductor:
                 await self._interfaces_due()
             except Exception:  # the database may be briefly unavailable; try next time
                 log.exception("outbox sweep failed")
+            if time.monotonic() >= next_take_over:
+                next_take_over = time.monotonic() + conf.work_lease / 3
+                try:
+                    await self.volumes.take_over()
+                except Exception:
+                    log.exception("looking for volume work to take over failed")
 
     async def _interfaces_due(self) -> None:
         """NIC changes nobody holds: left by a dead process, or waiting for their host."""

@@ -108,3 +108,17 @@ def claimed(s: Session, kind: str) -> set[str]:
     """The idents of ``kind`` whose lease has not expired (someone is on them)."""
     return set(s.scalars(select(WorkClaim.ident).where(WorkClaim.kind == kind,
                                                        WorkClaim.expires_at >= utcnow())))
+
+
+def expired(s: Session, kind: str) -> set[str]:
+    """The idents of ``kind`` whose lease ran out: their owner stopped renewing it."""
+    return set(s.scalars(select(WorkClaim.ident).where(WorkClaim.kind == kind,
+                                                       WorkClaim.expires_at < utcnow())))
+
+
+def forget_expired(s: Session, kind: str, idents: set[str]) -> None:
+    """Drop expired leases on work that is over (its owner died after finishing it)."""
+    if idents:
+        s.execute(delete(WorkClaim).where(WorkClaim.kind == kind, WorkClaim.ident.in_(idents),
+                                          WorkClaim.expires_at < utcnow())
+                  .execution_options(synchronize_session=False))

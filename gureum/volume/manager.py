@@ -15,6 +15,14 @@ is filled from its snapshot, source volume or image (or made empty); one
 step is idempotent (backends write to a temporary name and rename), so after a
 crash ``recover`` simply runs again whatever is still in a transitional state;
 a failure sets the error status with a message, never leaves the row stuck.
+
+Several conductors may run (distributed mode), and each one's ``recover`` finds
+the same unfinished rows: the work is leased (gureum/db/locks.py). A manager
+claims a row before it starts the work, renews the lease while the work runs and
+releases it once the outcome is written; a manager that cannot claim leaves the
+work to its owner. Work whose owner died (its lease expired) is taken over by the
+conductor's periodic look (``take_over``), so a copy runs on one conductor at a
+time and a dead conductor's copy is finished by another.
 The manager also keeps the cinder-scheduler and cinder-volume service rows
 alive (``openstack volume service list``).
 """
@@ -23,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +40,7 @@ from sqlalchemy import select
 
 from gureum.bus import Transport
 from gureum.config import Settings
-from gureum.db import Database, compare_and_swap, utcnow
+from gureum.db import Database, compare_and_swap, locks, utcnow
 from gureum.volume import models as m
 from gureum.volume.backends import configure
 from gureum.volume.backends.base import BackendError
@@ -59,27 +69,74 @@ class VolumeManager:
         self.backend_host = f"{host}@{self.backend.name}"
         self._running: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Who holds a lease: this manager, not its host (two conductors may share a
+        # name, and a restarted one must not think its dead predecessor's work is live).
+        self.owner = f"{host}/{os.getpid()}/{secrets.token_hex(4)}"
+        self.lease = settings.conductor.work_lease
 
     # -- entry points ----------------------------------------------------------------
     async def work(self, kind: str, ident: str, request_id: str = "") -> None:
-        """Start what the row's status asks for (once per row at a time)."""
+        """Start what the row's status asks for, if no other conductor has it leased
+        (once per row at a time)."""
         self._loop = asyncio.get_running_loop()
         key = (kind, ident)
         if key in self._running:
             return
         self._running.add(key)
+        try:
+            claimed = await asyncio.to_thread(self._claim, kind, ident)
+        except Exception:
+            self._running.discard(key)
+            raise
+        if not claimed:
+            self._running.discard(key)
+            log.info("volume work on %s %s is leased by another conductor", kind, ident)
+            return
+        log.info("volume work on %s %s claimed by %s", kind, ident, self.owner)
         task = asyncio.create_task(self._work(kind, ident, request_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _claim(self, kind: str, ident: str) -> bool:
+        with self.db.session() as s:
+            return locks.claim(s, f"volume:{kind}", ident, self.owner, self.lease)
+
+    def _renew(self, kind: str, ident: str) -> bool:
+        with self.db.session() as s:
+            return locks.renew(s, f"volume:{kind}", ident, self.owner, self.lease)
+
+    def _release(self, kind: str, ident: str) -> None:
+        with self.db.session() as s:
+            locks.release(s, f"volume:{kind}", ident, self.owner)
+
+    async def _keep_lease(self, kind: str, ident: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                if not await asyncio.to_thread(self._renew, kind, ident):
+                    log.error("the lease on volume work %s %s was lost (not renewed in "
+                              "time); another conductor may take it over", kind, ident)
+                    return
+            except Exception:  # the database may be briefly unavailable; try again
+                log.exception("renewing the lease on volume work %s %s failed", kind, ident)
+
     async def _work(self, kind: str, ident: str, request_id: str) -> None:
+        keeper = asyncio.create_task(self._keep_lease(kind, ident))
+        crashed = False
         try:
             await asyncio.to_thread(self.run_once, kind, ident)
         except SimulatedCrash as crash:  # tests: the process "died" here
+            crashed = True
             log.warning("%s", crash)
         except Exception:
             log.exception("volume work on %s %s failed (request %s)", kind, ident, request_id)
         finally:
+            keeper.cancel()
+            if not crashed:  # a dead process releases nothing: its lease runs out
+                try:
+                    await asyncio.to_thread(self._release, kind, ident)
+                except Exception:
+                    log.exception("releasing volume work %s %s failed", kind, ident)
             self._running.discard((kind, ident))
 
     def in_flight(self) -> list[tuple[str, str]]:
@@ -92,10 +149,44 @@ class VolumeManager:
                 m.Backup.status.in_(BACKUP_WORK)))]
         return snaps + vols + backups
 
+    KINDS = ("snapshot", "volume", "backup")
+
+    def _unleased(self) -> list[tuple[str, str]]:
+        """In-flight work nobody holds a live lease on and this manager is not running."""
+        found = self.in_flight()
+        with self.db.session(write=False) as s:
+            leased = {(kind, i) for kind in self.KINDS
+                      for i in locks.claimed(s, f"volume:{kind}")}
+        return [w for w in found if w not in leased and w not in self._running]
+
+    def _orphaned(self) -> list[tuple[str, str]]:
+        """In-flight work whose lease expired: the conductor doing it died. (Work nobody
+        ever claimed is not taken here: an operator's reset-state to "deleting" is not
+        a request to delete; a restart's ``recover`` runs such work, as it always did.)"""
+        with self.db.session(write=False) as s:
+            stale = {kind: locks.expired(s, f"volume:{kind}") for kind in self.KINDS}
+        if not any(stale.values()):
+            return []
+        found = set(self.in_flight())
+        with self.db.session() as s:
+            for kind, idents in stale.items():
+                locks.forget_expired(s, f"volume:{kind}",
+                                     {i for i in idents if (kind, i) not in found})
+        return [(kind, i) for kind, idents in stale.items() for i in sorted(idents)
+                if (kind, i) in found and (kind, i) not in self._running]
+
     async def recover(self) -> None:
-        """Run again what a previous conductor left in a transitional state."""
-        for kind, ident in await asyncio.to_thread(self.in_flight):
+        """Run again what a previous conductor left in a transitional state, unless a
+        live conductor holds it (its lease has not expired)."""
+        for kind, ident in await asyncio.to_thread(self._unleased):
             log.info("resuming the volume work on %s %s after a restart", kind, ident)
+            await self.work(kind, ident)
+
+    async def take_over(self) -> None:
+        """Take up work whose conductor died: its lease expired (called periodically)."""
+        for kind, ident in await asyncio.to_thread(self._orphaned):
+            log.warning("taking over the volume work on %s %s (its lease expired)",
+                        kind, ident)
             await self.work(kind, ident)
 
     async def stop(self) -> None:

@@ -100,12 +100,11 @@ def _restart_conductor(cloud: InProcessCloud, crash_after: str = "") -> None:
     import dataclasses
 
     from gureum.conductor.service import Conductor
-    from gureum.config import ConductorSettings
 
     assert cloud.cloud is not None
     cloud.run(cloud.cloud.conductor.stop())
-    settings = dataclasses.replace(cloud.settings,
-                                   conductor=ConductorSettings(crash_after=crash_after))
+    settings = dataclasses.replace(cloud.settings, conductor=dataclasses.replace(
+        cloud.settings.conductor, crash_after=crash_after))
     new = Conductor(settings, cloud.cloud.db, cloud.cloud.bus)
     cloud.run(new.start())
     cloud.cloud.conductor = new
@@ -159,3 +158,35 @@ def test_volume_larger_than_the_pool_can_hold_fails(api: Api, admin_token: str) 
     assert failed is not None and failed["status"] == "error"
     messages = req(api, admin_token, "GET", "/messages").json()["messages"]
     assert any("Insufficient free virtual space" in x["user_message"] for x in messages)
+
+
+def test_work_leased_by_a_live_conductor_is_left_to_it_until_the_lease_expires(
+        api: Api, demo_token: str, cloud: InProcessCloud) -> None:
+    """Another conductor (distributed mode) holds the volume's copy: a restart's
+    recovery leaves it alone; once that conductor stops renewing its lease (it died),
+    this conductor's periodic look takes the copy over and finishes it."""
+    import datetime as dt
+    import time
+
+    from sqlalchemy import select, update
+
+    from gureum.db import locks, utcnow
+
+    made = create_volume(api, demo_token, name="probe-lease")
+    volume_id = _stuck_volume(cloud, made["os-vol-tenant-attr:tenant_id"], "creating")
+    assert cloud.cloud is not None
+    db = cloud.cloud.db
+    with db.session() as s:
+        assert locks.claim(s, "volume:volume", volume_id, "elsewhere/1/abcd", 3600)
+    _restart_manager(cloud)
+    time.sleep(1.5)  # several of the conductor's periodic looks (lease 2 s: every 0.7 s)
+    assert show(api, demo_token, volume_id)["status"] == "creating"
+    with db.session() as s:  # the other conductor is gone: its lease runs out
+        assert not locks.claim(s, "volume:volume", volume_id, "third/2/ef01", 60)
+        s.execute(update(locks.WorkClaim).where(locks.WorkClaim.ident == volume_id)
+                  .values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+    done = wait_for(api, demo_token, "volume", volume_id, ("available", "error"))
+    assert done is not None and done["status"] == "available"
+    with db.session(write=False) as s:  # released once the outcome was written
+        assert s.scalar(select(locks.WorkClaim).where(
+            locks.WorkClaim.ident == volume_id)) is None

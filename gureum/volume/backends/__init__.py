@@ -9,7 +9,8 @@ from gureum.volume.backends.base import VolumeBackend
 def backend_for(settings: Settings) -> VolumeBackend:
     from gureum.volume.backends.file import FileBackend
 
-    return FileBackend(settings.volume_dir, settings.volume.format)
+    return FileBackend(settings.volume_dir, settings.volume.format,
+                       copy_delay=settings.volume.copy_delay)
 
 
 _current: list[VolumeBackend] = []

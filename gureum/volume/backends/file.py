@@ -18,6 +18,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,9 @@ class FileBackend(VolumeBackend):
     protocol = "file"
 
     def __init__(self, root: Path, volume_format: str = "qcow2",
-                 qemu_img: str | None = "auto") -> None:
+                 qemu_img: str | None = "auto", copy_delay: float = 0.0) -> None:
         self.root = Path(root)
+        self.copy_delay = copy_delay  # tests: the data sits in its temporary file a while
         self.qemu_img = _qemu_img() if qemu_img == "auto" else qemu_img
         if volume_format == "qcow2" and not self.qemu_img:
             volume_format = "raw"  # sparse raw files are all we can make without qemu-img
@@ -66,6 +68,8 @@ class FileBackend(VolumeBackend):
         _unlink(tmp)
         try:
             yield tmp
+            if self.copy_delay:
+                time.sleep(self.copy_delay)
             os.replace(tmp, target)
         except BaseException:
             _unlink(tmp)
