@@ -32,7 +32,7 @@ log = logging.getLogger("gureum.outbox")
 METHODS = frozenset({
     "build_instances", "delete_instance", "run_action", "snapshot", "shelve", "unshelve",
     "rebuild", "begin_workflow", "finish_resize", "attach_volume", "detach_volume",
-    "swap_volume", "volume_work", "interface_work",
+    "swap_volume", "volume_work", "interface_work", "host_operation",
 })
 
 

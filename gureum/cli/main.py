@@ -1,4 +1,4 @@
-"""The `gureum` command: up | api | conductor | compute | network-agent | manage."""
+"""The `gureum` command: up | api | conductor | compute | network-agent | manage | host."""
 
 from __future__ import annotations
 
@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where builds are kept (default: <data dir>/test-image)")
     image.add_argument("--register", action="store_true",
                        help="register it in the cloud (cirros-kernel, cirros-ramdisk, cirros)")
+    from gureum.cli import host
+
+    host.add_parser(sub, _common)
     return parser
 
 
@@ -155,6 +158,11 @@ def pin_driver(settings: Settings, out: Any = sys.stderr) -> Settings:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "host":  # a client of the API: none of the roles' imports
+        from gureum.cli import host
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        return host.run(args, settings)
     from gureum.cli import roles
 
     if args.command in ("up", "compute"):

@@ -346,3 +346,59 @@ class BlockDeviceMapping(Base):
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)  # connected on
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class HostOperation(Base):
+    """A drain or restore of a compute host (``gureum host drain|restore``), run by the
+    conductor (gureum/workflows/drain.py) one instance after another.
+
+    The row and its items are the operation's whole state: a conductor that restarts,
+    or a command that is run again after Ctrl-C or kill -9, continues from them. A
+    restore names the drain it undoes (``drain_id``), whose items say what moved where.
+    """
+
+    __tablename__ = "compute_host_operations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # drain | restore
+    # running | pausing | paused | done | failed (done, some instances not moved) | restored
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    policy: Mapped[str] = mapped_column(String(16), default="live")  # live | cold | stop
+    per_server: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    target: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    drain_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user_id: Mapped[str] = mapped_column(String(64), default="")
+    project_id: Mapped[str] = mapped_column(String(64), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class HostOperationItem(Base):
+    """One instance of a host operation: what was (or is to be) done with it, where it
+    went and how long that took."""
+
+    __tablename__ = "compute_host_operation_items"
+    __table_args__ = (UniqueConstraint("operation_id", "instance_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation_id: Mapped[int] = mapped_column(
+        ForeignKey("compute_host_operations.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    policy: Mapped[str] = mapped_column(String(16))  # live | cold | stop (what was asked)
+    # pending | running | done | failed | skipped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # what happened: live-migrated | cold-migrated | stopped | started | … (for the report)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    source: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    dest: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    migration_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    was_running: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -170,6 +170,11 @@ RULES: dict[str, Check] = {
     _P + "os-hypervisors:uptime": ADMIN,
     _P + "os-hypervisors:search": ADMIN,
     _P + "os-hypervisors:servers": ADMIN,
+    # gureum's own: draining and restoring a compute host (compute/host_operations.py)
+    "gureum:host-operations:list": ADMIN,
+    "gureum:host-operations:show": ADMIN,
+    "gureum:host-operations:create": ADMIN,
+    "gureum:host-operations:update": ADMIN,
     _P + "os-availability-zone:list": ANY,
     _P + "os-availability-zone:detail": ADMIN,
     _P + "os-aggregates:index": ADMIN,

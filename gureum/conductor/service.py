@@ -32,6 +32,7 @@ from gureum.db import Database, utcnow
 from gureum.network import service as netsvc
 from gureum.scheduler.select import COMPUTE_BINARY
 from gureum.volume.manager import VolumeManager
+from gureum.workflows.drain import HostOperationRunner
 from gureum.workflows.manager import WorkflowManager
 
 log = logging.getLogger("gureum.conductor")
@@ -51,6 +52,7 @@ class ConductorEndpoint:
         self.volumes: VolumeManager | None = None
         self.server_volumes = VolumeRunner(settings, db, build.bus)
         self.server_interfaces = InterfaceRunner(settings, db, build.bus)
+        self.host_operations = HostOperationRunner(settings, db, self.dispatch_outbox)
 
     # -- heartbeats and inventory --------------------------------------------------
     async def report_state(self, host: str, binary: str, topic: str = "compute"
@@ -285,6 +287,10 @@ class ConductorEndpoint:
     async def finish_resize(self, instance_id: str, request_id: str, confirm: bool) -> None:
         await self.workflows.finish_resize(instance_id, request_id, confirm)
 
+    async def host_operation(self, operation_id: int) -> None:
+        """Run (or go on with) a drain or restore of a host (gureum/workflows/drain.py)."""
+        self.host_operations.start(int(operation_id))
+
     # -- volumes -----------------------------------------------------------------------
     async def volume_work(self, kind: str, ident: str, request_id: str = "") -> None:
         """Do what a volume's or snapshot's transitional status asks (gureum/volume/manager)."""
@@ -409,6 +415,7 @@ class Conductor:
         await self.build.recover(skip=started)
         await self.volumes.recover()
         await self.workflows.start()
+        await self.endpoint.host_operations.resume_all()
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="conductor-outbox")
 
@@ -420,5 +427,6 @@ class Conductor:
         await self.bus.unserve("conductor", self.name)
         await self.network.stop()
         await self.workflows.stop()
+        await self.endpoint.host_operations.stop()
         await self.build.stop()
         await self.volumes.stop()

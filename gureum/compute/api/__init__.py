@@ -42,6 +42,7 @@ def family() -> Family:
         external_events,
         flavors,
         floating_ip_pools,
+        host_operations,
         hypervisors,
         images,
         instance_actions,
@@ -70,7 +71,8 @@ def family() -> Family:
     for module in (services, hypervisors, availability_zones, aggregates, server_groups,
                    instance_actions, migrations, quota_sets, usage, server_metadata,
                    server_tags, server_ips, extensions, images, security_groups,
-                   floating_ip_pools, volume_attachments, interfaces, external_events):
+                   floating_ip_pools, volume_attachments, interfaces, external_events,
+                   host_operations):
         router.include(module.router)
     return Family("compute", "/compute", router, compute_fault, microversions=MICROVERSIONS)
 
