@@ -53,10 +53,10 @@ def test_two_guests_get_dhcp_and_mtu_ping_each_other_and_the_outside(
     op.cli("router", "set", "--external-gateway", "public", "r1", cloud=DEMO)
     addresses = {"vm1": "192.168.50.5", "vm2": "192.168.50.6"}
     targets = {"vm1": [addresses["vm2"], PUBLIC_HOST], "vm2": [addresses["vm1"]]}
-    servers = {}
+    servers, ports = {}, {}
     for name, address in addresses.items():
-        port = op.cli_json("port", "create", "--network", "net2", "--fixed-ip",
-                           f"ip-address={address}", f"{name}-port", cloud=DEMO)
+        port = ports[name] = op.cli_json("port", "create", "--network", "net2", "--fixed-ip",
+                                         f"ip-address={address}", f"{name}-port", cloud=DEMO)
         data = tmp_path / f"{name}.txt"
         data.write_text("".join(f"gureum.ping={t}\n" for t in targets[name]))
         servers[name] = op.cli_json(
@@ -71,6 +71,11 @@ def test_two_guests_get_dhcp_and_mtu_ping_each_other_and_the_outside(
                 pinged(t, x) for x in targets[n])) else None,
             f"{name}'s DHCP address and pings")
         assert "GUREUM-MTU eth0 1450" in text, text[-2000:]
+    # Bound to a host whose network agent enforces the security groups (linuxbridge
+    # with bridge netfilter): the binding says so, as Neutron's linuxbridge driver.
+    bound = op.cli_json("port", "show", ports["vm1"]["id"])
+    assert bound["binding_vif_type"] == "bridge", bound
+    assert bound["binding_vif_details"]["port_filter"] is True, bound
     # The network's bridge carries both guests' taps (whichever host each is on).
     bridge = "brq" + net["id"][:11]
     assert len([n for n in links(bridge) if n.startswith("tap")]) >= 2, links(bridge)
