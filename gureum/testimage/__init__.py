@@ -65,6 +65,8 @@ What the guest prints on its serial console, in this order (one line each):
   advertisements; the interface's IPv6 MTU, an advertisement's MTU applied), and
   ``GUREUM-DISK vdb <bytes> <serial>`` for a disk plugged since (a volume: its serial
   is the volume id's first 20 characters) and ``GUREUM-DISK-GONE vdb`` for one unplugged;
+  ``GUREUM-DISK-SIZE vdb <bytes>`` for one whose size changed (extended, or swapped
+  for a larger volume);
 - on the power button: ``acpi: power button: syncing and powering off`` then
   ``gureum-guest: powered off cleanly``.
 """

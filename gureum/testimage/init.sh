@@ -188,8 +188,10 @@ echo "GUREUM-READY"
 # Disks plugged or unplugged later (volumes) are reported with the tick:
 # "GUREUM-DISK vdb <bytes> <serial>" and "GUREUM-DISK-GONE vdb".
 block_disks() { for d in /sys/block/vd*; do [ -e "$d" ] && printf ' %s' "${d##*/}"; done; }
+disk_sizes() { for d in /sys/block/vd*; do [ -e "$d" ] && printf ' %s:%s' "${d##*/}" "$(cat "$d/size")"; done; }
 disks=$(block_disks)
 v6=""
+sizes=$(disk_sizes)
 tick=0
 while :; do
     sleep 1
@@ -206,6 +208,17 @@ while :; do
             echo "GUREUM-IP6 $dev $addr mtu $(cat "/proc/sys/net/ipv6/conf/$dev/mtu")"
         done
         v6=$v6now
+    fi
+    # A disk that stays but changes size (a volume extended, or swapped for a larger
+    # one): "GUREUM-DISK-SIZE vdb <bytes>".
+    now_sizes=$(disk_sizes)
+    if [ "$now_sizes" != "$sizes" ]; then
+        for e in $now_sizes; do
+            case " $sizes " in *" $e "*) ;; *" ${e%%:*}:"*)
+                echo "GUREUM-DISK-SIZE ${e%%:*} $((${e#*:} * 512))" ;;
+            esac
+        done
+        sizes=$now_sizes
     fi
     now=$(block_disks)
     [ "$now" = "$disks" ] && continue

@@ -2,7 +2,9 @@
 running QEMU guest (QMP shows the volume's file opened and its virtio disk plugged;
 the test guest prints ``GUREUM-DISK vdb <bytes> <serial>`` once its kernel sees
 it), `server remove volume` unplugs it (``GUREUM-DISK-GONE``), and a live migration
-takes it along: the destination's QEMU opens the same volume file.
+takes it along: the destination's QEMU opens the same volume file. A swap puts a
+larger volume under the same disk (``GUREUM-DISK-SIZE``); a server booted from a
+volume has it as its only disk.
 """
 
 from __future__ import annotations
@@ -90,6 +92,40 @@ def test_hot_plug_unplug_and_live_migrate_with_a_volume(op: QemuCloud) -> None:
     op.wait_console(sid, lambda text: f"GUREUM-DISK-GONE {seen.group(1)}" in text,
                     "the guest to see the disk go")
     op.cli("server", "delete", "--wait", "vm1", cloud=DEMO)
+
+
+def test_swap_volume_in_a_running_guest(op: QemuCloud) -> None:
+    """Nova's swap volume on a running guest: QEMU mirrors the disk onto the new (larger)
+    volume and pivots; QMP shows the guest's same disk device on the new volume's file,
+    the guest sees its vdb grow (never unplugged), and the old volume is available."""
+    vm = op.cli_json("server", "create", "--image", "cirros", "--flavor", "m1.nano",
+                     "--network", "private", "--wait", "vm-swap", cloud=DEMO)
+    sid = vm["id"]
+    op.wait_boot(sid, 1)
+    old = op.cli_json("volume", "create", "--size", "1", "swap-a", cloud=DEMO)
+    new = op.cli_json("volume", "create", "--size", "2", "swap-b", cloud=DEMO)
+    wait_volume(op, "swap-a", "available")
+    wait_volume(op, "swap-b", "available")
+    op.cli("server", "add", "volume", "vm-swap", "swap-a", "--device", "/dev/vdb", cloud=DEMO)
+    wait_volume(op, "swap-a", "in-use")
+    op.wait_console(sid, lambda text: re.search(r"GUREUM-DISK vdb 1073741824 ", text),
+                    "the guest to see the volume")
+    (device,) = [d for d in block_devices(op, sid) if "dev-vol-" in d]
+
+    r = op.call("PUT", f"/servers/{sid}/os-volume_attachments/{old['id']}",
+                json={"volumeAttachment": {"volumeId": new["id"]}})
+    assert r.status_code == 202, r.text
+    assert wait_volume(op, "swap-a", "available", timeout=120)["attachments"] == []
+    (attachment,) = wait_volume(op, "swap-b", "in-use")["attachments"]
+    assert attachment["server_id"] == sid and attachment["device"] == "/dev/vdb"
+    opened = block_devices(op, sid)
+    assert new["id"] in opened[device], opened  # the same disk, on the new file
+    assert not any(old["id"] in f for f in opened.values()), opened
+    op.wait_console(sid, lambda text: "GUREUM-DISK-SIZE vdb 2147483648" in text,
+                    "the guest to see its disk grow to the new volume's size")
+    assert "GUREUM-DISK-GONE" not in op.console(sid)
+    op.cli("server", "delete", "--wait", "vm-swap", cloud=DEMO)
+    assert wait_volume(op, "swap-b", "available")["attachments"] == []
 
 
 def local_disks(op: QemuCloud, server_id: str) -> list[str]:
