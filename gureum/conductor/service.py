@@ -52,7 +52,7 @@ class ConductorEndpoint:
         self.volumes: VolumeManager | None = None
         self.server_volumes = VolumeRunner(settings, db, build.bus)
         self.server_interfaces = InterfaceRunner(settings, db, build.bus)
-        self.host_operations = HostOperationRunner(settings, db, self.dispatch_outbox)
+        self.host_operations: HostOperationRunner | None = None  # the Conductor's
 
     # -- heartbeats and inventory --------------------------------------------------
     async def report_state(self, host: str, binary: str, topic: str = "compute"
@@ -289,7 +289,8 @@ class ConductorEndpoint:
 
     async def host_operation(self, operation_id: int) -> None:
         """Run (or go on with) a drain or restore of a host (gureum/workflows/drain.py)."""
-        self.host_operations.start(int(operation_id))
+        if self.host_operations is not None:
+            self.host_operations.start(int(operation_id))
 
     # -- volumes -----------------------------------------------------------------------
     async def volume_work(self, kind: str, ident: str, request_id: str = "") -> None:
@@ -334,6 +335,9 @@ class Conductor:
         self.endpoint = ConductorEndpoint(settings, db, self.build, self.actions,
                                           self.workflows)
         self.volumes = VolumeManager(settings, db, self.name, bus)
+        self.host_operations = HostOperationRunner(settings, db, self.endpoint.dispatch_outbox,
+                                                   self.name)
+        self.endpoint.host_operations = self.host_operations
         self.endpoint.volumes = self.volumes
         self.network = NetworkConductor(settings, db, bus, self.name)
 
@@ -367,8 +371,9 @@ class Conductor:
                 next_take_over = time.monotonic() + conf.work_lease / 3
                 try:
                     await self.volumes.take_over()
+                    await self.host_operations.resume_all()
                 except Exception:
-                    log.exception("looking for volume work to take over failed")
+                    log.exception("looking for work to take over failed")
 
     async def _interfaces_due(self) -> None:
         """NIC changes nobody holds: left by a dead process, or waiting for their host."""
@@ -415,7 +420,7 @@ class Conductor:
         await self.build.recover(skip=started)
         await self.volumes.recover()
         await self.workflows.start()
-        await self.endpoint.host_operations.resume_all()
+        await self.host_operations.resume_all()
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="conductor-outbox")
 
@@ -427,6 +432,6 @@ class Conductor:
         await self.bus.unserve("conductor", self.name)
         await self.network.stop()
         await self.workflows.stop()
-        await self.endpoint.host_operations.stop()
+        await self.host_operations.stop()
         await self.build.stop()
         await self.volumes.stop()

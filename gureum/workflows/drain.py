@@ -32,7 +32,7 @@ from gureum.compute import actions, host_operations, moves, services, states
 from gureum.compute.models import HostOperation, HostOperationItem, Instance, Migration
 from gureum.config import Settings
 from gureum.context import RequestContext, new_request_id
-from gureum.db import Database, utcnow
+from gureum.db import Database, locks, utcnow
 from gureum.db.engine import OUTBOX_KEY
 from gureum.errors import GureumError
 
@@ -40,6 +40,7 @@ log = logging.getLogger("gureum.workflows.drain")
 
 Dispatch = Callable[[list[int]], Awaitable[Any]]
 
+LEASE_KIND = "host-operation"
 POLL = 0.2  # seconds between looks at a move under way
 BUSY_WAIT = 30.0  # how long an instance busy with another task is waited for
 
@@ -60,10 +61,13 @@ class Started:
 class HostOperationRunner:
     """Runs drains and restores in the conductor (one task per operation)."""
 
-    def __init__(self, settings: Settings, db: Database, dispatch: Dispatch) -> None:
+    def __init__(self, settings: Settings, db: Database, dispatch: Dispatch,
+                 owner: str) -> None:
         self.settings = settings
         self.db = db
         self.dispatch = dispatch
+        self.owner = owner  # the conductor's name: who holds an operation's lease
+        self.lease = settings.conductor.work_lease
         self._running: dict[int, asyncio.Task[None]] = {}
 
     def start(self, operation_id: int) -> None:
@@ -74,9 +78,11 @@ class HostOperationRunner:
         task.add_done_callback(lambda _t: self._running.pop(operation_id, None))
 
     async def resume_all(self) -> None:
+        """Start every unfinished operation no other conductor holds (after a restart,
+        and periodically: one whose conductor died is taken over when its lease ends)."""
         for operation_id in await asyncio.to_thread(self._unfinished):
-            log.info("resuming host operation %s after a restart", operation_id)
-            self.start(operation_id)
+            if operation_id not in self._running:
+                self.start(operation_id)
 
     async def stop(self) -> None:
         for task in list(self._running.values()):
@@ -93,12 +99,38 @@ class HostOperationRunner:
                 HostOperation.status.in_(host_operations.ACTIVE))))
 
     async def _guard(self, operation_id: int) -> None:
+        """Run the operation while holding its lease (several conductors: one runs it)."""
+        ident = str(operation_id)
+        if not await asyncio.to_thread(self._lease, locks.claim, ident):
+            log.debug("host operation %s is run by another conductor", operation_id)
+            return
+        run = asyncio.create_task(self.run(operation_id))
         try:
-            await self.run(operation_id)
+            while True:
+                done, _ = await asyncio.wait({run}, timeout=self.lease / 3)
+                if done:
+                    run.result()
+                    return
+                if not await asyncio.to_thread(self._lease, locks.renew, ident):
+                    log.warning("lost the lease on host operation %s", operation_id)
+                    run.cancel()
+                    return
         except asyncio.CancelledError:
+            run.cancel()
             raise
         except Exception:
             log.exception("host operation %s failed unexpectedly", operation_id)
+        finally:
+            if run.done() and not run.cancelled():
+                await asyncio.to_thread(self._release, ident)
+
+    def _lease(self, fn: Callable[..., bool], ident: str) -> bool:
+        with self.db.session() as s:
+            return fn(s, LEASE_KIND, ident, self.owner, self.lease)
+
+    def _release(self, ident: str) -> None:
+        with self.db.session() as s:
+            locks.release(s, LEASE_KIND, ident, self.owner)
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self, operation_id: int) -> None:

@@ -3,7 +3,8 @@
 The conductor is stopped and a fresh one started in the middle of a drain (a
 live migration in flight) and in the middle of its restore: each picks the
 operation up from its rows and finishes it, every server ending on exactly one
-host with its claims adding up. The API's answers to bad input, to a
+host with its claims adding up. While one conductor runs an operation it holds
+its lease (a second conductor leaves it alone). The API's answers to bad input, to a
 non-admin and to a second operation on the same host are pinned too.
 """
 
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from gureum.db import locks
+from gureum.workflows.drain import LEASE_KIND
 from tests.compute_helpers import MV, boot, show, wait_status
 from tests.functional.test_workflows import check_claims, restart_conductor, running_copies
 from tests.harness import Api, InProcessCloud, make_settings
@@ -64,6 +67,16 @@ def wait_op(api: Api, token: str, op_id: int, predicate: Any, timeout: float = 3
         time.sleep(0.05)
 
 
+def other_conductor_claims(cloud: InProcessCloud, op_id: int) -> bool:
+    """Whether a second conductor could take the operation (its lease is free)."""
+    assert cloud.cloud is not None
+    with cloud.cloud.db.session() as s:
+        if not locks.claim(s, LEASE_KIND, str(op_id), "conductor-2", 30):
+            return False
+        locks.release(s, LEASE_KIND, str(op_id), "conductor-2")
+        return True
+
+
 def test_bad_requests_are_refused_naming_the_field(dapi: Api, admin: str,
                                                    dcloud: InProcessCloud) -> None:
     r = post(dapi, admin, {"host": "c01", "kind": "drain", "policy": "teleport"})
@@ -104,6 +117,7 @@ def test_drain_and_restore_survive_a_conductor_restart(dapi: Api, admin: str,
     # The conductor goes away while d1's live migration is in flight.
     wait_op(dapi, admin, op["id"], lambda o: o["items"] and o["items"][0]["status"]
             == "running")
+    assert not other_conductor_claims(dcloud, op["id"])  # one conductor runs it
     restart_conductor(dcloud)
     done = wait_op(dapi, admin, op["id"], lambda o: o["status"] in ("done", "failed"))
     assert done["status"] == "done", done
@@ -115,6 +129,7 @@ def test_drain_and_restore_survive_a_conductor_restart(dapi: Api, admin: str,
         assert (server["status"], server["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", "c02")
         assert running_copies(dcloud, server_id) == ["c02"]
     check_claims(dcloud)
+    wait_op(dapi, admin, op["id"], lambda o: other_conductor_claims(dcloud, o["id"]))
 
     r = post(dapi, admin, {"host": "c01", "kind": "restore"})
     assert r.status_code == 202, r.text
