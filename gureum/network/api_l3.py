@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -343,14 +345,6 @@ def delete_agent(req: Request, s: Session) -> AfterTransaction:
     return changed(req, empty())
 
 
-@router.get("/v2.0/agents/{agent_id}/l3-routers", tx=True)
-def list_agent_routers(req: Request, s: Session) -> Response:
-    ctx = policy.admin(req.context, "get_l3-routers")
-    a = agent_ops.get_agent(s, req.path_params["agent_id"])
-    return json_response({"routers": [l3_views.router(s, r, ctx)
-                                      for r in agent_ops.agent_routers(s, a.id)]})
-
-
 def _id_body(req: Request, key: str) -> str:
     body = req.json()
     if isinstance(body, dict):
@@ -361,46 +355,78 @@ def _id_body(req: Request, key: str) -> str:
     return str(body[key])
 
 
+@dataclass(frozen=True)
+class Hosting:
+    """What one type of agent hosts, for the admin's by-hand scheduling routes
+    (``/v2.0/agents/{agent_id}/<noun>s``): routers on L3 agents, networks on DHCP
+    agents. The policy rules are ``get_<noun>s``, ``create_<noun>``, ``delete_<noun>``."""
+
+    noun: str  # "l3-router", "dhcp-network"
+    key: str  # the list body's key: "routers", "networks"
+    id_field: str  # the add body's (and the remove path's) id: "router_id", "network_id"
+    get: Callable[[Session, RequestContext, str], Any]
+    hosted_by: Callable[[Session, str], list[Any]]  # an agent's id -> what it hosts
+    view: Callable[[Session, Any, RequestContext], dict[str, Any]]
+    add: Callable[[Session, Any, Any], None]  # (agent, what): 404/409 as Neutron
+    remove: Callable[[Session, Any, str], None]  # (agent, id): 404 when not hosted
+
+
+L3_ROUTERS = Hosting("l3-router", "routers", "router_id", router_ops.get_router,
+                     agent_ops.agent_routers, l3_views.router, agent_ops.add_router_to_agent,
+                     agent_ops.remove_router_from_agent)
+DHCP_NETWORKS = Hosting("dhcp-network", "networks", "network_id", resources.get_network,
+                        agent_ops.agent_networks, lambda s, n, ctx: views.network(n, ctx),
+                        agent_ops.add_network_to_agent, agent_ops.remove_network_from_agent)
+
+
+def _list_hosted(req: Request, s: Session, h: Hosting) -> Response:
+    ctx = policy.admin(req.context, f"get_{h.noun}s")
+    a = agent_ops.get_agent(s, req.path_params["agent_id"])
+    return json_response({h.key: [h.view(s, x, ctx) for x in h.hosted_by(s, a.id)]})
+
+
+def _add_hosted(req: Request, s: Session, h: Hosting) -> AfterTransaction:
+    ctx = policy.admin(req.context, f"create_{h.noun}")
+    a = agent_ops.get_agent(s, req.path_params["agent_id"])
+    h.add(s, a, h.get(s, ctx, _id_body(req, h.id_field)))
+    return changed(req, json_response(None, 201))  # Neutron's body: null
+
+
+def _remove_hosted(req: Request, s: Session, h: Hosting) -> AfterTransaction:
+    policy.admin(req.context, f"delete_{h.noun}")
+    a = agent_ops.get_agent(s, req.path_params["agent_id"])
+    h.remove(s, a, req.path_params[h.id_field])
+    return changed(req, empty())
+
+
+@router.get("/v2.0/agents/{agent_id}/l3-routers", tx=True)
+def list_agent_routers(req: Request, s: Session) -> Response:
+    return _list_hosted(req, s, L3_ROUTERS)
+
+
 @router.post("/v2.0/agents/{agent_id}/l3-routers", tx=True)
 def add_agent_router(req: Request, s: Session) -> AfterTransaction:
-    ctx = policy.admin(req.context, "create_l3-router")
-    a = agent_ops.get_agent(s, req.path_params["agent_id"])
-    r = router_ops.get_router(s, ctx, _id_body(req, "router_id"))
-    agent_ops.add_router_to_agent(s, a, r)
-    return changed(req, json_response(None, 201))  # Neutron's body: null
+    return _add_hosted(req, s, L3_ROUTERS)
 
 
 @router.delete("/v2.0/agents/{agent_id}/l3-routers/{router_id}", tx=True)
 def remove_agent_router(req: Request, s: Session) -> AfterTransaction:
-    policy.admin(req.context, "delete_l3-router")
-    a = agent_ops.get_agent(s, req.path_params["agent_id"])
-    agent_ops.remove_router_from_agent(s, a, req.path_params["router_id"])
-    return changed(req, empty())
+    return _remove_hosted(req, s, L3_ROUTERS)
 
 
 @router.get("/v2.0/agents/{agent_id}/dhcp-networks", tx=True)
 def list_agent_networks(req: Request, s: Session) -> Response:
-    ctx = policy.admin(req.context, "get_dhcp-networks")
-    a = agent_ops.get_agent(s, req.path_params["agent_id"])
-    return json_response({"networks": [views.network(n, ctx)
-                                       for n in agent_ops.agent_networks(s, a.id)]})
+    return _list_hosted(req, s, DHCP_NETWORKS)
 
 
 @router.post("/v2.0/agents/{agent_id}/dhcp-networks", tx=True)
 def add_agent_network(req: Request, s: Session) -> AfterTransaction:
-    ctx = policy.admin(req.context, "create_dhcp-network")
-    a = agent_ops.get_agent(s, req.path_params["agent_id"])
-    net = resources.get_network(s, ctx, _id_body(req, "network_id"))
-    agent_ops.add_network_to_agent(s, a, net)
-    return changed(req, json_response(None, 201))  # Neutron's body: null
+    return _add_hosted(req, s, DHCP_NETWORKS)
 
 
 @router.delete("/v2.0/agents/{agent_id}/dhcp-networks/{network_id}", tx=True)
 def remove_agent_network(req: Request, s: Session) -> AfterTransaction:
-    policy.admin(req.context, "delete_dhcp-network")
-    a = agent_ops.get_agent(s, req.path_params["agent_id"])
-    agent_ops.remove_network_from_agent(s, a, req.path_params["network_id"])
-    return changed(req, empty())
+    return _remove_hosted(req, s, DHCP_NETWORKS)
 
 
 @router.get("/v2.0/networks/{network_id}/dhcp-agents", tx=True)

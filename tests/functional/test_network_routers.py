@@ -303,6 +303,29 @@ def test_networks_with_dhcp_get_a_dhcp_agent_and_port(api: Api, admin_token: str
     nets = api.request("GET", f"{N}/agents/{agent['id']}/dhcp-networks",
                        admin_token).json()["networks"]
     assert net["id"] in [n["id"] for n in nets]
+    # by hand, as for routers: a second agent takes the network on and gives it up
+    other = next(a for a in listing(api, admin_token, "agent", "agent_type=DHCP+agent")
+                 if a["id"] != agent["id"])
+    hosting = f"{N}/agents/{other['id']}/dhcp-networks"
+    error(api.request("POST", hosting, demo_token, json={"network_id": net["id"]}), 403,
+          "PolicyNotAuthorized")
+    error(api.request("GET", hosting, demo_token), 403, "PolicyNotAuthorized")
+    error(api.request("POST", hosting, admin_token, json={}), 400)
+    added = api.request("POST", hosting, admin_token, json={"network_id": net["id"]})
+    assert added.status_code == 201 and added.json() is None, added.text
+    error(api.request("POST", hosting, admin_token, json={"network_id": net["id"]}), 409,
+          "NetworkHostedByDHCPAgent")
+    served_by = {a["id"] for a in served()}
+    assert {agent["id"], other["id"]} <= served_by
+    gone = api.request("DELETE", f"{hosting}/{net['id']}", admin_token)
+    assert gone.status_code == 204, gone.text
+    error(api.request("DELETE", f"{hosting}/{net['id']}", admin_token), 404,
+          "NetworkNotHostedByDhcpAgent")
+    assert net["id"] not in [n["id"] for n in api.request(
+        "GET", hosting, admin_token).json()["networks"]]
+    l3 = listing(api, admin_token, "agent", "agent_type=L3+agent")[0]
+    error(api.request("POST", f"{N}/agents/{l3['id']}/dhcp-networks", admin_token,
+                      json={"network_id": net["id"]}), 404, "InvalidDHCPAgent")
 
 
 def _agent_of(cloud: InProcessCloud, host: str) -> Any:
