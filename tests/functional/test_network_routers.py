@@ -419,3 +419,36 @@ def test_route_nexthop_on_the_gateway_subnet(api: Api, admin_token: str) -> None
     update(api, admin_token, "router", r["id"], routes=[])
     delete(api, admin_token, "router", r["id"])
     delete(api, admin_token, "network", ext["id"])
+
+
+def test_a_router_advertises_an_ipv6_slaac_subnet(api: Api, cloud: InProcessCloud,
+                                                  admin_token: str, demo_token: str) -> None:
+    """A router's leg takes the gateway address of a SLAAC subnet (Neutron's exception
+    to "no fixed address on an automatic-address subnet"), and the host state hands the
+    data plane the subnet's modes and DNS servers for its router advertisements."""
+    net = create(api, demo_token, "network", name="v6net")
+    sn = create(api, demo_token, "subnet", network_id=net["id"], ip_version=6,
+                cidr="fd00:77::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac",
+                dns_nameservers=["fd00::53"], name="v6net-subnet")
+    r = create(api, demo_token, "router", name="r6")
+    info = put(api, demo_token, f"routers/{r['id']}/add_router_interface",
+               {"subnet_id": sn["id"]})
+    port = get(api, demo_token, "port", info["port_id"])
+    assert port["fixed_ips"] == [{"subnet_id": sn["id"], "ip_address": "fd00:77::1"}]
+    # Any other port still may not name an address there.
+    other = api.request("POST", f"{N}/ports", demo_token, json={"port": {
+        "network_id": net["id"], "fixed_ips": [{"subnet_id": sn["id"],
+                                                "ip_address": "fd00:77::9"}]}})
+    error(other, 400)
+    (agent,) = l3_agents(api, admin_token, r["id"])
+    plane = _agent_of(cloud, agent["host"]).plane
+    assert isinstance(plane, NoopDataPlane)
+
+    def carried() -> dict[str, Any] | None:
+        found = [x for x in (plane.state or {}).get("routers", []) if x["id"] == r["id"]]
+        return found[0] if found and found[0]["interfaces"] else None
+
+    (leg,) = wait_for(carried)["interfaces"]
+    assert leg["ipv6_subnets"] == [{"id": sn["id"], "cidr": "fd00:77::/64",
+                                    "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac",
+                                    "dns_nameservers": ["fd00::53"]}]
