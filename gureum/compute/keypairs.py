@@ -21,6 +21,7 @@ from gureum.compute.listing import page
 from gureum.compute.models import KeyPair
 from gureum.compute.quotas import limits_for
 from gureum.config import Settings
+from gureum.db.locks import lock_project_quotas
 from gureum.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from gureum.paging import SortKey
 
@@ -68,6 +69,8 @@ def create(s: Session, owner: str, project_id: str, name: str, key_type: str,
     if s.scalar(select(KeyPair.id).where(KeyPair.user_id == owner, KeyPair.name == name)):
         raise Conflict(f"Key pair '{name}' already exists.")
     limit = limits_for(s, project_id, settings).get("key_pairs", -1)
+    if limit >= 0:  # key pairs are counted per user: the user's quota lock
+        lock_project_quotas(s, f"user:{owner}")
     if limit >= 0 and len(s.scalars(select(KeyPair.id).where(KeyPair.user_id == owner))
                           .all()) >= limit:
         raise QuotaExceeded("Quota exceeded, too many key pairs.")

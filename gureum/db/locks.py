@@ -51,7 +51,8 @@ class WorkClaim(Base):
 
 
 def lock_project_quotas(s: Session, project_id: str) -> None:
-    """Hold the project's quota lock until the transaction ends (call before counting)."""
+    """Hold the project's quota lock until the transaction ends (call before counting).
+    Quotas counted per user (Nova's key pairs) lock ``user:<user id>`` instead."""
     held: set[str] = s.info.setdefault(_HELD_KEY, set())
     if project_id in held:
         return

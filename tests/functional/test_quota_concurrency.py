@@ -3,7 +3,9 @@
 Each request runs in its own server thread and transaction. Without the project's
 quota lock (gureum/db/locks.py) two requests could both count k-1 on PostgreSQL or
 MariaDB and both create; with it exactly k succeed and every other one gets the
-service's over-quota answer (Cinder's 413, Neutron's 409 OverQuota, Nova's 403).
+service's over-quota answer (Cinder's 413, Neutron's 409 OverQuota, Nova's 403):
+volumes, gigabytes of a type, snapshots and groups; networks; server groups and key
+pairs (counted per user).
 SQLite queues its write transactions anyway; the same test runs there too.
 """
 
@@ -86,6 +88,23 @@ def race_for_quotas(api: Api, admin: str, tag: str) -> None:
                "SnapshotLimitExceeded: Maximum number of snapshots allowed (2) exceeded"
                for r in answers if r.status_code == 413)
 
+    # Block Storage, groups: 2 of 12.
+    r = api.request("POST", f"{V}/group_types", admin, headers=vol_headers,
+                    json={"group_type": {"name": f"race-gt-{tag}"}})
+    assert r.status_code == 200, r.text
+    gt = r.json()["group_type"]["id"]
+    default = api.request("GET", f"{V}/types/default", token,
+                          headers=vol_headers).json()["volume_type"]["id"]
+    r = api.request("PUT", f"{V}/os-quota-sets/{pid}", admin, headers=vol_headers,
+                    json={"quota_set": {"groups": 2}})
+    assert r.status_code == 200, r.text
+    answers = race(api, token, f"{V}/groups", lambda i: {"group": {
+        "name": f"gr{i}", "group_type": gt, "volume_types": [default]}}, vol_headers)
+    assert len(winners(answers, 202, 413)) == 2
+    assert all(r.json()["overLimit"]["message"] ==
+               "GroupLimitExceeded: Maximum number of groups allowed (2) exceeded"
+               for r in answers if r.status_code == 413)
+
     # Networking shares the lock (Neutron's 409 OverQuota): networks, 2 of 12.
     r = api.request("PUT", f"/network/v2.0/quotas/{pid}", admin,
                     json={"quota": {"network": 2}})
@@ -103,6 +122,15 @@ def race_for_quotas(api: Api, admin: str, tag: str) -> None:
     answers = race(api, token, "/compute/v2.1/os-server-groups",
                    lambda i: {"server_group": {"name": f"sg{i}", "policies": ["affinity"]}})
     assert len(winners(answers, 200, 403)) == 2
+
+    # Key pairs are counted per user: the user's lock (Nova's 403), 2 of 12.
+    r = api.request("PUT", f"/compute/v2.1/os-quota-sets/{pid}", admin,
+                    json={"quota_set": {"key_pairs": 2}})
+    assert r.status_code == 200, r.text
+    answers = race(api, token, "/compute/v2.1/os-keypairs",
+                   lambda i: {"keypair": {"name": f"kp{i}"}})
+    assert len(winners(answers, 200, 403)) == 2
+    assert all("too many key pairs" in r.text for r in answers if r.status_code == 403)
 
 
 def test_concurrent_creates_respect_quotas_exactly(api: Api, admin_token: str) -> None:
