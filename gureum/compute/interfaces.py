@@ -66,6 +66,7 @@ def begin(s: Session, instance_id: str, port_id: str, kind: str, request_id: str
 def _hand_over(s: Session, op: InterfaceOperation) -> None:
     """The conductor takes the row now (no lease; the outbox tells it)."""
     op.lease_until = None
+    op.held_by = None
     outbox.add(s, OUTBOX_METHOD, {"instance_id": op.instance_id, "port_id": op.port_id})
 
 
@@ -204,14 +205,17 @@ def vif_deleted_event(s: Session, instance_id: str, port_id: str) -> None:
 
 # -- the conductor's side ---------------------------------------------------------------
 
-def claim(s: Session, op_id: int, seconds: float) -> bool:
-    """Take a row nobody holds (no lease, or one run out) for ``seconds``."""
+def claim(s: Session, op_id: int, seconds: float, holder: str, own: bool = False) -> bool:
+    """Take a row nobody holds (no lease, or one run out) for ``seconds``; ``own``: also
+    one ``holder`` held before it started again (nothing of it runs any more)."""
     now = utcnow()
-    result = s.execute(update(InterfaceOperation).where(
-        InterfaceOperation.id == op_id,
-        or_(InterfaceOperation.lease_until.is_(None), InterfaceOperation.lease_until < now))
-        .values(lease_until=now + dt.timedelta(seconds=seconds))
-        .execution_options(synchronize_session=False))
+    free = or_(InterfaceOperation.lease_until.is_(None), InterfaceOperation.lease_until < now)
+    if own:
+        free = or_(free, InterfaceOperation.held_by == holder)
+    result = s.execute(update(InterfaceOperation).where(InterfaceOperation.id == op_id, free)
+                       .values(lease_until=now + dt.timedelta(seconds=seconds),
+                               held_by=holder)
+                       .execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -221,10 +225,11 @@ def postpone(s: Session, instance_id: str, port_id: str, seconds: float) -> None
         op.lease_until = utcnow() + dt.timedelta(seconds=seconds)
 
 
-def due(s: Session) -> list[tuple[str, str]]:
-    """(instance, port) of every row nobody holds."""
+def due(s: Session, holder: str | None = None) -> list[tuple[str, str]]:
+    """(instance, port) of every row nobody holds, and (``holder``) of those it held."""
     now = utcnow()
+    free = or_(InterfaceOperation.lease_until.is_(None), InterfaceOperation.lease_until < now)
+    if holder is not None:
+        free = or_(free, InterfaceOperation.held_by == holder)
     return [(o.instance_id, o.port_id) for o in s.scalars(
-        select(InterfaceOperation).where(or_(InterfaceOperation.lease_until.is_(None),
-                                             InterfaceOperation.lease_until < now))
-        .order_by(InterfaceOperation.id))]
+        select(InterfaceOperation).where(free).order_by(InterfaceOperation.id))]

@@ -265,6 +265,8 @@ class InterfaceOperation(Base):
     request_id: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # The conductor holding the lease (None: the API request that started it).
+    held_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class Migration(Base):

@@ -39,10 +39,12 @@ _MOVING_TASKS = frozenset({
     states.UNSHELVING, states.RESCUING, states.UNRESCUING})
 
 class InterfaceRunner:
-    def __init__(self, settings: Settings, db: Database, bus: Transport) -> None:
+    def __init__(self, settings: Settings, db: Database, bus: Transport,
+                 name: str = "conductor") -> None:
         self.settings = settings
         self.db = db
         self.bus = bus
+        self.name = name  # the conductor's: whose leases it holds
 
     def _in_tx(self, fn: Any) -> Any:
         def run() -> Any:
@@ -55,11 +57,13 @@ class InterfaceRunner:
         # A guest's kernel takes a few seconds to release a PCIe device.
         return self.settings.compute.rpc_timeout + 30.0
 
-    async def run(self, instance_id: str, port_id: str) -> bool:
-        """Do what the row asks; True when its outcome was recorded."""
+    async def run(self, instance_id: str, port_id: str, resume: bool = False) -> bool:
+        """Do what the row asks; True when its outcome was recorded. ``resume`` (at the
+        conductor's start): rows this conductor held before are taken at once."""
         def prepare(s: Any) -> tuple[str, str | None, str, dict[str, Any] | None] | None:
             op = ifaces.operation(s, instance_id, port_id)
-            if op is None or not ifaces.claim(s, op.id, self.timeout + 5):
+            if op is None or not ifaces.claim(s, op.id, self.timeout + 5, self.name,
+                                              own=resume):
                 return None  # done already, or someone holds it
             inst = s.get(Instance, instance_id)
             if inst is None or inst.deleted:
@@ -124,6 +128,6 @@ class InterfaceRunner:
         await self._in_tx(record)
         return True
 
-    def pending(self) -> list[tuple[str, str]]:
+    def pending(self, resume: bool = False) -> list[tuple[str, str]]:
         with self.db.session(write=False) as s:
-            return ifaces.due(s)
+            return ifaces.due(s, self.name if resume else None)

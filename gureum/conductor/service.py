@@ -334,6 +334,7 @@ class Conductor:
         self.workflows = WorkflowManager(settings, db, bus)
         self.endpoint = ConductorEndpoint(settings, db, self.build, self.actions,
                                           self.workflows)
+        self.endpoint.server_interfaces.name = self.name
         self.volumes = VolumeManager(settings, db, self.name, bus)
         self.host_operations = HostOperationRunner(settings, db, self.endpoint.dispatch_outbox,
                                                    self.name)
@@ -375,11 +376,12 @@ class Conductor:
                 except Exception:
                     log.exception("looking for work to take over failed")
 
-    async def _interfaces_due(self) -> None:
-        """NIC changes nobody holds: left by a dead process, or waiting for their host."""
-        for instance_id, port_id in await asyncio.to_thread(
-                self.endpoint.server_interfaces.pending):
-            await self.endpoint.interface_work(instance_id, port_id)
+    async def _interfaces_due(self, resume: bool = False) -> None:
+        """NIC changes nobody holds: left by a dead process, or waiting for their host;
+        at start (``resume``) also those this conductor held before it stopped."""
+        runner = self.endpoint.server_interfaces
+        for instance_id, port_id in await asyncio.to_thread(runner.pending, resume):
+            self.build._spawn_task(runner.run(instance_id, port_id, resume))
 
     def _due(self, grace: float) -> list[int]:
         with self.db.session(write=False) as s:
@@ -416,7 +418,7 @@ class Conductor:
             if instance_id not in started:  # plugging is idempotent: asked again
                 run = getattr(self.endpoint.server_volumes, kind)
                 self.build._spawn_task(run(instance_id, volume_id, "req-recovered"))
-        await self._interfaces_due()
+        await self._interfaces_due(resume=True)
         await self.build.recover(skip=started)
         await self.volumes.recover()
         await self.workflows.start()
