@@ -10,6 +10,8 @@ on its disk), its memory, and a tick a second.
 - Live migration: memory only between hosts sharing instances/, then a block
   migration to a host with its own; the guest keeps ticking, no copy stays behind,
   and the driver returns the downtime QEMU measured.
+- A guest booting from a volume: the volume is its only disk through a cold migration
+  with a resize, an evacuation and a live migration; no local root disk anywhere.
 """
 
 from __future__ import annotations
@@ -273,4 +275,73 @@ def test_live_migration_shared_then_block_keeps_the_guest_ticking(
             out = (await check.communicate())[0].decode()
             assert check.returncode == 0 and "verification failed" not in out, out
             await h["h3"].destroy(GUEST)
+    run(go())
+
+
+def test_a_guest_booting_from_a_volume_has_only_it_through_every_move(
+        tmp_path: Path, image: test_guest.TestGuest) -> None:
+    """A guest whose root is a volume (boot_index 0) has no local root disk: the volume
+    is its one disk, vda (the test guest keeps its boot counter on it). A cold
+    migration with a resize to a host of its own copies no disk; an evacuation after
+    a kill -9 spawns it elsewhere; a live migration between hosts sharing instances/
+    moves memory only; never a ``disk`` file on any host."""
+    volume_file = tmp_path / "volumes" / "volume-root"
+    volume_file.parent.mkdir()
+    # A volume made from the test guest's disk image (as `volume create --image`).
+    run(disks.run(disks.qemu_img(), "convert", "-O", "raw", str(image.disk),
+                  str(volume_file)))
+    run(disks.run(disks.qemu_img(), "resize", "-q", "-f", "raw", str(volume_file),
+                  str(64 << 20)))
+    root = {"volume_id": "9f0c1d2e-3a4b-4c5d-8e6f-708192a3b4c5", "device_name": "/dev/vda",
+            "boot_index": 0, "connection_info": {
+                "driver_volume_type": "file", "data": {
+                    "path": str(volume_file), "format": "raw",
+                    "volume_id": "9f0c1d2e-3a4b-4c5d-8e6f-708192a3b4c5"}}}
+
+    async def only_the_volume(driver: QemuDriver) -> None:
+        found = await driver.monitor(GUEST).execute("query-block")
+        files = [(b.get("inserted") or {}).get("file") for b in found or []]
+        assert files == [str(volume_file)], found
+        assert not driver.files(GUEST).disk.exists()
+
+    async def go() -> None:
+        async with hosts(tmp_path, "h1", "h2", "h3", shared=("h1", "h2")) as h:
+            s = spec(image, block_devices=[root])
+            await h["h1"].spawn(s)
+            text = await console_shows(h["h1"], "GUREUM-READY")
+            assert numbers("disk-mb", text) == [64] and numbers("boot-count", text) == [1]
+            await only_the_volume(h["h1"])
+
+            # Cold migration with a resize to h3 (its own instances/): nothing to copy
+            # but the bases; the counter goes on from the volume.
+            assert (await h["h1"].power_off(GUEST, timeout=60, retry_interval=2)).clean
+            described = await h["h1"].export_disks(GUEST)
+            assert not [d for d in described if d["kind"] == "disk" and d["name"] == "disk"]
+            bigger = spec(image, block_devices=[root], memory_mb=192, root_gb=2)
+            await h["h3"].import_disks(bigger, described, source="h1")
+            await h["h3"].finish_migration(bigger, resize_disk=True, power_on=True)
+            text = await console_shows(h["h3"], r"(?s)boot-count: 2.*GUREUM-READY")
+            assert numbers("disk-mb", text)[-1] == 64
+            await only_the_volume(h["h3"])
+            await h["h1"].destroy(GUEST)
+
+            # Evacuation: h3 dies with the guest; h1 (not sharing h3's instances/)
+            # spawns it anew on the same volume.
+            await console_shows(h["h3"], r"(?s)boot-count: 2.*tick 1")
+            pid = process.find(h["h3"].files(GUEST).pidfile, GUEST)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            assert await process.wait_gone(pid, GUEST, 10)
+            await h["h1"].spawn(s)
+            text = await console_shows(h["h1"], "GUREUM-READY")
+            assert numbers("boot-count", text)[-1] >= 2  # on from the volume
+            await only_the_volume(h["h1"])
+            await h["h3"].destroy(GUEST)
+
+            # Live migration h1 → h2 (shared instances/): memory only, no disk to find.
+            uri = await h["h2"].prepare_incoming(s, block_migration=False)
+            await h["h1"].live_migrate(GUEST, uri, block_migration=False)
+            assert await h["h2"].list_guests() == [GUEST]
+            assert await power(h["h2"]) == states.RUNNING
+            await only_the_volume(h["h2"])
     run(go())
