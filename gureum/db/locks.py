@@ -30,8 +30,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from gureum.db.base import Base, utcnow
 
-_HELD_KEY = "gureum.quota_locks"
-
 
 class QuotaLock(Base):
     """One row per project; locking it serialises the project's quota checks."""
@@ -53,9 +51,8 @@ class WorkClaim(Base):
 def lock_project_quotas(s: Session, project_id: str) -> None:
     """Hold the project's quota lock until the transaction ends (call before counting).
     Quotas counted per user (Nova's key pairs) lock ``user:<user id>`` instead."""
-    held: set[str] = s.info.setdefault(_HELD_KEY, set())
-    if project_id in held:
-        return
+    # Asked again in one transaction, the lock is already ours and granted at once; it
+    # is not remembered in the session, since a savepoint rolled back may release it.
     stmt = select(QuotaLock.project_id).where(QuotaLock.project_id == project_id) \
         .with_for_update()
     if s.scalar(stmt) is None:
@@ -64,7 +61,6 @@ def lock_project_quotas(s: Session, project_id: str) -> None:
                 s.add(QuotaLock(project_id=project_id))
         except IntegrityError:  # a concurrent first check made it: queue behind it
             s.scalar(stmt)
-    held.add(project_id)
 
 
 def claim(s: Session, kind: str, ident: str, owner: str, lease: float) -> bool:
