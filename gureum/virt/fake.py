@@ -835,12 +835,15 @@ def parse_delays(text: str, host: str = "") -> dict[str, float]:
 
 
 def _copy_volume(old_info: dict[str, Any], new_info: dict[str, Any]) -> None:
-    """The old volume's bytes onto the new one, when both are files here (as a real
-    driver's copy would leave them); a smaller new volume is VolumeAttachFailed."""
-    old_path = Path(str((old_info.get("data") or {}).get("path") or ""))
-    new_path = Path(str((new_info.get("data") or {}).get("path") or ""))
+    """The old volume's bytes onto the new one, when both are raw files here (as a real
+    driver's copy would leave them); a smaller new volume is VolumeAttachFailed. (Other
+    formats' sizes are in their headers: the fake neither reads nor copies those.)"""
+    old_data, new_data = old_info.get("data") or {}, new_info.get("data") or {}
+    old_path = Path(str(old_data.get("path") or ""))
+    new_path = Path(str(new_data.get("path") or ""))
     if not old_path.name or not new_path.name or not old_path.is_file() \
-            or not new_path.is_file():
+            or not new_path.is_file() or {old_data.get("format") or "raw",
+                                          new_data.get("format") or "raw"} != {"raw"}:
         return
     if new_path.stat().st_size < old_path.stat().st_size:
         raise VolumeAttachFailed(f"Volume {volume_id_of(new_info)} is smaller than volume "

@@ -111,3 +111,35 @@ def test_swap_volume_moves_the_device_to_the_new_volume(
     wait_status(api, demo_token, sid, {"SHUTOFF"})
     r = _swap(api, admin_token, sid, new, third)
     assert r.status_code == 409, r.text
+
+
+def test_swap_the_root_volume_of_a_server_booted_from_a_volume(
+        api: Api, demo_token: str, admin_token: str, cloud: InProcessCloud) -> None:
+    from tests.compute_helpers import image_id
+
+    root = create_volume(api, demo_token, name="swap-root", size=1,
+                         imageRef=image_id(api, demo_token))
+    wait_for(api, demo_token, "volume", root["id"], "available")
+    other = _volume(api, demo_token, "swap-root-new", 1)
+    r = api.request("POST", "/compute/v2.1/servers", demo_token, headers=MV, json={"server": {
+        "name": "swap-bfv", "flavorRef": "1", "networks": "none",
+        "block_device_mapping_v2": [{"uuid": root["id"], "source_type": "volume",
+                                     "destination_type": "volume", "boot_index": 0}]}})
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_status(api, demo_token, sid, {"ACTIVE"})
+    # Nova's answer to a rescue of a server booted from a volume.
+    r = api.request("POST", f"/compute/v2.1/servers/{sid}/action", demo_token,
+                    json={"rescue": None}, headers=MV)
+    assert r.status_code == 400 and "volume-backed" in r.text, r.text
+
+    assert _swap(api, admin_token, sid, root["id"], other).status_code == 202
+    wait_for(api, demo_token, "volume", root["id"], "available")
+    (attachment,) = wait_for(api, demo_token, "volume", other, "in-use")[  # type: ignore
+        "attachments"]
+    assert attachment["device"] == "/dev/vda"
+    assert _guest_devices(cloud, sid) == {other: "/dev/vda"}
+    # still its root: it cannot be detached
+    r = api.request("DELETE", f"/compute/v2.1/servers/{sid}/os-volume_attachments/{other}",
+                    demo_token, headers=MV)
+    assert r.status_code == 400, r.text
