@@ -28,6 +28,7 @@ from gureum.network import service as netsvc
 log = logging.getLogger("gureum.conductor.interfaces")
 
 RETRY = 5.0  # seconds before a row whose host did not answer is tried again
+REFUSED_RETRY = 60.0  # ... and one whose guest refused to let the NIC go
 # A move or rebuild in progress: the guest may be on either host, or about to be
 # defined again from the database; tried again once it settled.
 _MOVING_TASKS = frozenset({
@@ -121,10 +122,16 @@ class InterfaceRunner:
                                 "the NIC stays attached", port_id, instance_id, error)
                     ifaces.settled(s, instance_id, port_id)
             else:
-                if error is not None:
-                    log.warning("unplugging deleted port %s from %s on %s failed: %s",
-                                port_id, instance_id, host, error)
                 ifaces.unplugged(s, instance_id, port_id)
+
+        if kind == ifaces.UNPLUG and error is not None:
+            # The guest holds on to the NIC (suspended, or it did not release the
+            # device): the port is gone, so the NIC must go too; tried again later.
+            log.warning("unplugging deleted port %s from %s on %s failed: %s; tried "
+                        "again in %ss", port_id, instance_id, host, error, REFUSED_RETRY)
+            await self._in_tx(lambda s: ifaces.postpone(s, instance_id, port_id,
+                                                         REFUSED_RETRY))
+            return False
         await self._in_tx(record)
         return True
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -347,5 +348,62 @@ def test_an_attach_the_agent_does_not_answer_is_rolled_back(slow_cloud: InProces
         assert port["id"] not in listed(api, demo, sid)
         events = call(api, "GET", f"{C}/servers/{sid}/os-instance-actions", demo).json()
         assert "attach_interface" in [a["action"] for a in events["instanceActions"]]
+    finally:
+        api.close()
+
+
+def test_an_unplug_the_guest_refuses_is_tried_again(icloud: InProcessCloud, iapi: Api,
+                                                    demo: str) -> None:
+    """The guest does not let the NIC go (suspended, or it did not release the device):
+    the port is gone all the same, so the unplug is kept and tried again later."""
+    sid = server(iapi, demo, "holds-on")
+    port = new_port(iapi, demo, "held")
+    assert attach(iapi, demo, sid, port["id"]).status_code == 200
+    fake(icloud).inject("detach_interface", "the guest did not release the device")
+    assert iapi.request("DELETE", f"{N}/ports/{port['id']}", demo).status_code == 204
+    until(lambda: ("detach_interface", sid) in fake(icloud).calls)
+    time.sleep(0.5)
+    assert operations(icloud) == 1 and port["id"] in fake(icloud).interfaces(sid)
+    assert port["id"] not in listed(iapi, demo, sid)
+    assert icloud.cloud is not None
+    with icloud.cloud.db.session() as s:  # the retry's time has come
+        s.execute(InterfaceOperation.__table__.update().values(lease_until=None))
+    _restart_conductor(icloud)
+    until(lambda: port["id"] not in fake(icloud).interfaces(sid))
+    until(lambda: operations(icloud) == 0)
+
+
+@pytest.fixture(scope="module")
+def plug_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessCloud]:
+    """The host takes two seconds to plug a NIC (the API waits for it)."""
+    c = InProcessCloud(make_settings(
+        tmp_path_factory.mktemp("ifaces-plug"),
+        compute={"fake_delays": "attach_interface:2"})).start()
+    yield c
+    c.stop()
+
+
+def test_a_port_deleted_while_it_is_plugged_is_unplugged_after(plug_cloud: InProcessCloud
+                                                               ) -> None:
+    """The port goes while the host plugs it: the attach answers 404 PortNotFound and,
+    once the plug is done, the NIC is unplugged again (never before: the unplug waits
+    for the attach's request to hand it over)."""
+    api = Api(plug_cloud.url)
+    try:
+        demo = api.token("demo", plug_cloud.demo_password, "demo")
+        sid = server(api, demo, "race")
+        port = new_port(api, demo, "deleted-midway")
+        answers: list[Any] = []
+        thread = threading.Thread(target=lambda: answers.append(
+            attach(api, demo, sid, port["id"])))
+        thread.start()
+        until(lambda: operations(plug_cloud) == 1)
+        assert api.request("DELETE", f"{N}/ports/{port['id']}", demo).status_code == 204
+        thread.join(30)
+        (r,) = answers
+        assert r.status_code == 404, r.text
+        until(lambda: operations(plug_cloud) == 0)
+        assert port["id"] not in fake(plug_cloud).interfaces(sid)
+        assert listed(api, demo, sid) == set(fake(plug_cloud).interfaces(sid))
     finally:
         api.close()
