@@ -10,6 +10,7 @@ volume has it as its only disk.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -161,5 +162,20 @@ def test_boot_from_volume(op: QemuCloud) -> None:
     assert op.wait_boot(sid, 2).disk_mb == 1024
     assert list(block_devices(op, sid).values()) == list(opened.values())
     assert local_disks(op, sid) == []
+
+    # `server image create`: a snapshot of the volume in an image without data; a server
+    # booted from that image boots from a new volume made from the snapshot.
+    op.cli("server", "image", "create", "--name", "bfv1-snap", "--wait", sid, cloud=DEMO)
+    props = op.cli_json("image", "show", "bfv1-snap", cloud=DEMO)["properties"]
+    (entry,) = json.loads(props["block_device_mapping"])
+    again = op.cli_json("server", "create", "--image", "bfv1-snap", "--flavor", "m1.nano",
+                        "--network", "private", "--wait", "bfv2", cloud=DEMO)
+    assert op.wait_boot(again["id"], 1).disk_mb == 1024
+    (made,) = op.cli_json("server", "show", "bfv2", cloud=DEMO)["volumes_attached"]
+    assert op.cli_json("volume", "show", made["id"], cloud=DEMO)["snapshot_id"] == \
+        entry["snapshot_id"]
+    (root2,) = block_devices(op, again["id"]).values()
+    assert made["id"] in root2 and local_disks(op, again["id"]) == []
+    op.cli("server", "delete", "--wait", "bfv2", cloud=DEMO)
     op.cli("server", "delete", "--wait", "bfv1", cloud=DEMO)
     assert wait_volume(op, "root1", "available")["attachments"] == []
