@@ -101,10 +101,12 @@ def release(s: Session, kind: str, ident: str, owner: str) -> None:
               .execution_options(synchronize_session=False))
 
 
-def claimed(s: Session, kind: str) -> set[str]:
-    """The idents of ``kind`` whose lease has not expired (someone is on them)."""
-    return set(s.scalars(select(WorkClaim.ident).where(WorkClaim.kind == kind,
-                                                       WorkClaim.expires_at >= utcnow())))
+def claimed(s: Session, kind: str, other_than: str = "") -> set[str]:
+    """The idents of ``kind`` whose lease has not expired (someone is on them), leases
+    of the owner ``other_than`` left out."""
+    return set(s.scalars(select(WorkClaim.ident).where(
+        WorkClaim.kind == kind, WorkClaim.expires_at >= utcnow(),
+        WorkClaim.owner != other_than)))
 
 
 def expired(s: Session, kind: str) -> set[str]:

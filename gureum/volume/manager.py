@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +67,10 @@ class VolumeManager:
         self.backend_host = f"{host}@{self.backend.name}"
         self._running: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        # Who holds a lease: this manager, not its host (two conductors may share a
-        # name, and a restarted one must not think its dead predecessor's work is live).
-        self.owner = f"{host}/{os.getpid()}/{secrets.token_hex(4)}"
+        # Who holds a lease: the conductor's name, as for host operations (drain.py).
+        # The bus serves one conductor per name, so a lease held under this name is
+        # this conductor's or its dead predecessor's: a restart takes it up at once.
+        self.owner = host
         self.lease = settings.conductor.work_lease
 
     # -- entry points ----------------------------------------------------------------
@@ -152,11 +151,12 @@ class VolumeManager:
     KINDS = ("snapshot", "volume", "backup")
 
     def _unleased(self) -> list[tuple[str, str]]:
-        """In-flight work nobody holds a live lease on and this manager is not running."""
+        """In-flight work no other conductor holds a live lease on and this manager is
+        not running (a lease under this conductor's name is its predecessor's)."""
         found = self.in_flight()
         with self.db.session(write=False) as s:
             leased = {(kind, i) for kind in self.KINDS
-                      for i in locks.claimed(s, f"volume:{kind}")}
+                      for i in locks.claimed(s, f"volume:{kind}", other_than=self.owner)}
         return [w for w in found if w not in leased and w not in self._running]
 
     def _orphaned(self) -> list[tuple[str, str]]:

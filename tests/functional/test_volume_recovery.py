@@ -190,3 +190,19 @@ def test_work_leased_by_a_live_conductor_is_left_to_it_until_the_lease_expires(
     with db.session(write=False) as s:  # released once the outcome was written
         assert s.scalar(select(locks.WorkClaim).where(
             locks.WorkClaim.ident == volume_id)) is None
+
+
+def test_work_leased_by_this_conductors_previous_run_is_resumed_at_once(
+        api: Api, demo_token: str, cloud: InProcessCloud) -> None:
+    """A lease held under the conductor's own name is its dead predecessor's (the bus
+    serves one conductor per name): a restart takes the work up without waiting."""
+    from gureum.db import locks
+
+    made = create_volume(api, demo_token, name="probe-own-lease")
+    volume_id = _stuck_volume(cloud, made["os-vol-tenant-attr:tenant_id"], "creating")
+    assert cloud.cloud is not None
+    with cloud.cloud.db.session() as s:
+        assert locks.claim(s, "volume:volume", volume_id, cloud.cloud.conductor.name, 3600)
+    _restart_conductor(cloud)
+    done = wait_for(api, demo_token, "volume", volume_id, ("available", "error"), timeout=10)
+    assert done is not None and done["status"] == "available"
