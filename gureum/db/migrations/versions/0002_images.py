@@ -163,48 +163,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('image_tags', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_tags_value'))
-
     op.drop_table('image_tags')
-    with op.batch_alter_table('image_properties', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_properties_name'))
-
     op.drop_table('image_properties')
-    with op.batch_alter_table('image_metadef_tags', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_metadef_tags_namespace_id'))
-
     op.drop_table('image_metadef_tags')
-    with op.batch_alter_table('image_metadef_properties', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_metadef_properties_namespace_id'))
-
     op.drop_table('image_metadef_properties')
-    with op.batch_alter_table('image_metadef_objects', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_metadef_objects_namespace_id'))
-
     op.drop_table('image_metadef_objects')
-    with op.batch_alter_table('image_metadef_associations', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_metadef_associations_resource_type_id'))
-
     op.drop_table('image_metadef_associations')
-    with op.batch_alter_table('image_members', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_members_member_id'))
-
     op.drop_table('image_members')
     op.drop_table('image_metadef_resource_types')
-    with op.batch_alter_table('image_metadef_namespaces', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_metadef_namespaces_owner'))
-        batch_op.drop_index(batch_op.f('ix_image_metadef_namespaces_created_at'))
-
     op.drop_table('image_metadef_namespaces')
-    with op.batch_alter_table('image_images', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_images_visibility'))
-        batch_op.drop_index(batch_op.f('ix_image_images_updated_at'))
-        batch_op.drop_index(batch_op.f('ix_image_images_status'))
-        batch_op.drop_index(batch_op.f('ix_image_images_owner'))
-        batch_op.drop_index(batch_op.f('ix_image_images_os_hash_value'))
-        batch_op.drop_index(batch_op.f('ix_image_images_name'))
-        batch_op.drop_index(batch_op.f('ix_image_images_created_at'))
-        batch_op.drop_index(batch_op.f('ix_image_images_checksum'))
-
     op.drop_table('image_images')

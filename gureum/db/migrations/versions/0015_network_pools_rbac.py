@@ -100,18 +100,6 @@ def downgrade() -> None:
     with op.batch_alter_table('network_ports', schema=None) as batch_op:
         batch_op.drop_column('extra_dhcp_opts')
 
-    with op.batch_alter_table('network_rbac_policies', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_rbac_policies_target_project'))
-        batch_op.drop_index(batch_op.f('ix_network_rbac_policies_project_id'))
-        batch_op.drop_index(batch_op.f('ix_network_rbac_policies_object_id'))
-        batch_op.drop_index(batch_op.f('ix_network_rbac_policies_created_at'))
-
     op.drop_table('network_rbac_policies')
-    with op.batch_alter_table('network_subnetpools', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_subnetpools_shared'))
-        batch_op.drop_index(batch_op.f('ix_network_subnetpools_project_id'))
-        batch_op.drop_index(batch_op.f('ix_network_subnetpools_name'))
-        batch_op.drop_index(batch_op.f('ix_network_subnetpools_created_at'))
-
     op.drop_table('network_subnetpools')
     # ### end Alembic commands ###

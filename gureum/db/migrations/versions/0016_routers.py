@@ -122,32 +122,9 @@ def downgrade() -> None:
         batch_op.drop_column('availability_zone')
         batch_op.drop_column('description')
 
-    with op.batch_alter_table('network_router_l3_agents', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_router_l3_agents_l3_agent_id'))
-
     op.drop_table('network_router_l3_agents')
-    with op.batch_alter_table('network_port_forwardings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_port_forwardings_internal_port_id'))
-        batch_op.drop_index(batch_op.f('ix_network_port_forwardings_floatingip_id'))
-
     op.drop_table('network_port_forwardings')
-    with op.batch_alter_table('network_dhcp_agents', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_dhcp_agents_dhcp_agent_id'))
-
     op.drop_table('network_dhcp_agents')
-    with op.batch_alter_table('network_routers', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_routers_project_id'))
-        batch_op.drop_index(batch_op.f('ix_network_routers_name'))
-        batch_op.drop_index(batch_op.f('ix_network_routers_created_at'))
-
     op.drop_table('network_routers')
-    with op.batch_alter_table('network_floatingips', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_floatingips_router_id'))
-        batch_op.drop_index(batch_op.f('ix_network_floatingips_project_id'))
-        batch_op.drop_index(batch_op.f('ix_network_floatingips_floating_network_id'))
-        batch_op.drop_index(batch_op.f('ix_network_floatingips_floating_ip_address'))
-        batch_op.drop_index(batch_op.f('ix_network_floatingips_fixed_port_id'))
-        batch_op.drop_index(batch_op.f('ix_network_floatingips_created_at'))
-
     op.drop_table('network_floatingips')
     # ### end Alembic commands ###

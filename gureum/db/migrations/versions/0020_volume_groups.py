@@ -81,15 +81,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_volume_snapshots_group_snapshot_id'))
         batch_op.drop_column('group_snapshot_id')
 
-    with op.batch_alter_table('volume_group_snapshots', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_volume_group_snapshots_project_id'))
-        batch_op.drop_index(batch_op.f('ix_volume_group_snapshots_group_id'))
-
     op.drop_table('volume_group_snapshots')
-    with op.batch_alter_table('volume_groups', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_volume_groups_project_id'))
-        batch_op.drop_index(batch_op.f('ix_volume_groups_group_type_id'))
-
     op.drop_table('volume_groups')
     op.drop_table('volume_group_types')
     # ### end Alembic commands ###
