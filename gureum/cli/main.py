@@ -1,4 +1,5 @@
-"""The `gureum` command: up | api | conductor | compute | network-agent | manage | host."""
+"""The `gureum` command: up | api | conductor | compute | network-agent | manage | host |
+doctor."""
 
 from __future__ import annotations
 
@@ -93,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     from gureum.cli import host
 
     host.add_parser(sub, _common)
+
+    doctor = sub.add_parser(
+        "doctor", help="find rows that disagree (port bindings vs servers, volume "
+        "attachments vs block device mappings) and, with --fix, repair them; exit code 0 "
+        "when clean, 1 when findings remain")
+    _common(doctor)
+    doctor.add_argument("--fix", action="store_true",
+                        help="repair what can be repaired, each in its own transaction")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -188,6 +198,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "manage":
         return roles.manage(args, settings)
+    if args.command == "doctor":
+        from gureum.cli.doctor import doctor
+
+        return doctor(settings, fix=args.fix, as_json=args.json)
     raise ConfigError(f"unknown command {args.command}")
 
 

@@ -8,18 +8,25 @@ destination before the move (``GET /v2.0/ports/{id}/bindings`` shows it while
 the guest moves), activates it at cut-over and deletes the source's; a failed
 or aborted one leaves the source's binding active and nothing else.
 
+`gureum doctor` finds a binding an upgrade left without its ``vif_details`` (no
+``port_filter``) and ``--fix`` computes it again for the server's host.
+
 Hosts: c01 to c04 on the fake driver; live migrations from c03 take 20 s (so one
 can be watched and aborted), those from c04 fail.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from gureum.config import load_settings
+from tests.harness import BIN
 from tests.scenarios.ops import DEMO, CliServer, Operator, cloud
 
 pytestmark = pytest.mark.e2e
@@ -142,3 +149,30 @@ def test_evacuation_rebinds(op: Operator) -> None:
     op.cli("server", "evacuate", "--host", "c01", "vm-evac")
     op.wait(vm["id"], {"ACTIVE"})
     assert_bound(op, "vm-evac", "c01")
+
+
+def test_doctor_repairs_a_binding_an_upgrade_emptied(op: Operator) -> None:
+    boot(op, "vm-doc", "c01")
+    (port,) = ports(op, "vm-doc")
+    data_dir = op.clouds_yaml.parent
+    config = data_dir.parent / f"{data_dir.name}-gureum.toml"
+    engine = sa.create_engine(load_settings(str(config), data_dir=str(data_dir)).database_url)
+    with engine.begin() as conn:  # what the upgrade in S5's story left behind
+        conn.execute(sa.text("UPDATE network_port_bindings SET vif_details = '{}' "
+                             "WHERE port_id = :p"), {"p": port["id"]})
+    engine.dispose()
+    assert not op.cli_json("port", "show", port["id"])["binding_vif_details"]
+
+    def doctor(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "gureum"), "doctor", "--data-dir", str(data_dir),
+                               "--config", str(config), *flags],
+                              capture_output=True, text=True, timeout=60)
+
+    found = doctor()
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert f"binding-vif: port {port['id']} of server" in found.stdout
+    fixed = doctor("--fix")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert_bound(op, "vm-doc", "c01")
+    again = doctor()
+    assert again.returncode == 0 and "no problems found" in again.stdout, again.stdout
