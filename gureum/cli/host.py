@@ -271,7 +271,8 @@ class Watch:
                         "yet." if kind == "drain" else "."))
             return 1
         if kind == "drain":
-            self.say(f"{host} drained in {took}: {_tally(done)}. Its compute service "
+            self.say(f"{host} drained in {took}: {_tally(done) or 'no instance on it'}. "
+                     "Its compute service "
                      f"stays disabled; after the maintenance run `gureum host restore {host}`.")
         else:
             self.say(f"{host} restored in {took}: {_tally(done) or 'nothing to move back'}; "

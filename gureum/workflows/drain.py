@@ -183,8 +183,10 @@ class HostOperationRunner:
                                         source=op.host))
             elif item.status in ("pending", "failed") and item.policy != policy:
                 item.policy = policy
-            elif item.status in ("done", "skipped") and item.outcome != "stopped":
-                # Moved off, and back here since (someone moved it back): again.
+            elif item.status in ("done", "skipped") and not (
+                    item.outcome in ("stopped", "left-stopped")
+                    and inst.vm_state == states.STOPPED):
+                # Moved off and back here since, or stopped and started again: again.
                 item.status, item.outcome, item.dest = "pending", None, None
                 item.migration_id = item.request_id = None
         s.flush()

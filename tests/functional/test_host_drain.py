@@ -146,3 +146,30 @@ def test_drain_and_restore_survive_a_conductor_restart(dapi: Api, admin: str,
         assert running_copies(dcloud, server_id) == ["c01"]
     check_claims(dcloud)
     assert get(dapi, admin, op["id"])["status"] == "restored"
+
+
+def test_a_server_started_again_on_a_drained_host_is_stopped_by_the_next_run(
+        dapi: Api, admin: str) -> None:
+    server = boot(dapi, admin, "s1", availability_zone="nova:c01")
+    wait_status(dapi, admin, server["id"], {"ACTIVE"})
+    r = post(dapi, admin, {"host": "c01", "kind": "drain", "policy": "stop"})
+    assert r.status_code == 202, r.text
+    op_id = r.json()["operation"]["id"]
+    done = wait_op(dapi, admin, op_id, lambda o: o["status"] in ("done", "failed"))
+    items = {i["name"]: (i["status"], i["outcome"]) for i in done["items"]}
+    assert items["s1"] == ("done", "stopped"), items  # (d1-d3 are back on c01 too)
+    wait_status(dapi, admin, server["id"], {"SHUTOFF"})
+
+    r = dapi.request("POST", f"/compute/v2.1/servers/{server['id']}/action", admin,
+                     json={"os-start": None}, headers=MV)
+    assert r.status_code == 202, r.text
+    wait_status(dapi, admin, server["id"], {"ACTIVE"})
+    r = post(dapi, admin, {"host": "c01", "kind": "drain"})
+    assert r.status_code == 202 and r.json()["operation"]["id"] == op_id, r.text
+    wait_op(dapi, admin, op_id, lambda o: o["status"] == "done")
+    assert show(dapi, admin, server["id"])["status"] == "SHUTOFF"
+
+    r = post(dapi, admin, {"host": "c01", "kind": "restore"})
+    assert r.status_code == 202, r.text
+    wait_op(dapi, admin, r.json()["operation"]["id"], lambda o: o["status"] == "done")
+    assert show(dapi, admin, server["id"])["status"] == "ACTIVE"
