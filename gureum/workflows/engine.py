@@ -291,6 +291,12 @@ class Workflow:
         inst = s.get(Instance, run.instance_id)
         assert mig is not None and inst is not None
         if mig.dest_compute:
+            # The claim committed but the step was not saved (the conductor stopped in
+            # between): the row knows both ends, which the next steps read from the state.
+            for key, value in (("dest", mig.dest_compute), ("dest_node", mig.dest_node),
+                               ("source", mig.source_compute),
+                               ("source_node", mig.source_node)):
+                run.state.setdefault(key, value)
             return None
         requested = run.state.get("requested_host")
         spec = request_spec(s, inst, flavor=flavor, consumer_id=mig.uuid,

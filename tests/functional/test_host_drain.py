@@ -173,3 +173,30 @@ def test_a_server_started_again_on_a_drained_host_is_stopped_by_the_next_run(
     assert r.status_code == 202, r.text
     wait_op(dapi, admin, r.json()["operation"]["id"], lambda o: o["status"] == "done")
     assert show(dapi, admin, server["id"])["status"] == "ACTIVE"
+
+
+def test_a_claim_committed_before_its_step_was_saved_is_taken_up_from_the_row(
+        dapi: Api, admin: str, dcloud: InProcessCloud) -> None:
+    """Found by the restart above: a conductor stopped after the claim's transaction
+    committed and before the step was saved resumed the live migration from the start,
+    the claim saw its destination and returned without putting it into the run's state,
+    and preflight failed with KeyError 'dest' (the move stuck, and the drain with it)."""
+    from gureum.compute.models import Instance
+    from gureum.workflows.engine import Run
+    from gureum.workflows.live import LiveMigrationWorkflow
+    from gureum.workflows.resize import start_migration
+
+    server = boot(dapi, admin, "claimed", availability_zone="nova:c01")
+    wait_status(dapi, admin, server["id"], {"ACTIVE"})
+    assert dcloud.cloud is not None
+    with dcloud.cloud.db.session() as s:
+        inst = s.get(Instance, server["id"])
+        assert inst is not None
+        mig = start_migration(s, inst, "live-migration", None, None, "u", "p")
+        mig.dest_compute = mig.dest_host = mig.dest_node = "c02"
+        run = Run(mig.id, inst.id, "req-claimed", {})  # the state as saved: nothing yet
+        wf = LiveMigrationWorkflow(dcloud.settings, dcloud.cloud.db, dcloud.cloud.bus)
+        assert wf.claim_destination(s, run) is None  # nothing claimed twice
+        assert (run.state["source"], run.state["dest"], run.state["dest_node"]) == (
+            "c01", "c02", "c02")
+        s.rollback()
