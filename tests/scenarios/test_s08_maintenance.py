@@ -34,7 +34,7 @@ from tests.scenarios.ops import CliServer, Operator, cloud
 
 pytestmark = pytest.mark.e2e
 
-MOVE = 1.0  # seconds a live migration from c01 takes (compute.fake_delays)
+MOVE = 2.0  # seconds a live migration from c01 takes (compute.fake_delays)
 
 
 @pytest.fixture(scope="module")
