@@ -200,3 +200,32 @@ def test_a_claim_committed_before_its_step_was_saved_is_taken_up_from_the_row(
         assert (run.state["source"], run.state["dest"], run.state["dest_node"]) == (
             "c01", "c02", "c02")
         s.rollback()
+
+
+def test_a_move_that_fails_is_reported_and_the_drain_goes_on(
+        dapi: Api, admin: str, dcloud: InProcessCloud) -> None:
+    from tests.functional.test_workflows import drivers
+
+    first = boot(dapi, admin, "f1", availability_zone="nova:c01")
+    second = boot(dapi, admin, "f2", availability_zone="nova:c01")
+    for server in (first, second):
+        wait_status(dapi, admin, server["id"], {"ACTIVE"})
+    drivers(dcloud)["c02"].inject("preflight", "no room for it", times=1)
+    r = post(dapi, admin, {"host": "c01", "kind": "drain", "target": "c02"})
+    assert r.status_code == 202, r.text
+    op_id = r.json()["operation"]["id"]
+    ended = wait_op(dapi, admin, op_id, lambda o: o["status"] in ("done", "failed"))
+    # (the servers of the tests before are on c01 too: each is moved the same way)
+    assert ended["status"] == "failed"
+    (failed,) = [i for i in ended["items"] if i["status"] == "failed"]
+    assert "no room for it" in failed["message"], failed
+    assert all(i["status"] == "done" for i in ended["items"] if i is not failed)
+    assert show(dapi, admin, failed["instance_id"])["OS-EXT-SRV-ATTR:host"] == "c01"
+    assert {first["id"], second["id"]} <= {i["instance_id"] for i in ended["items"]}
+
+    r = post(dapi, admin, {"host": "c01", "kind": "drain"})  # again: the same drain
+    assert r.status_code == 202 and r.json()["operation"]["id"] == op_id, r.text
+    ended = wait_op(dapi, admin, op_id, lambda o: o["status"] in ("done", "failed"))
+    assert ended["status"] == "done", ended
+    assert show(dapi, admin, failed["instance_id"])["OS-EXT-SRV-ATTR:host"] == "c02"
+    check_claims(dcloud)
