@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from gureum.cli.main import main
 from tests.harness import Api, InProcessCloud, make_settings
 
 SERVERS = {
@@ -91,6 +92,27 @@ def test_cloud_runs_on_database(database_url: str,
         assert r.status_code == 204, r.text
         assert wait_status(api, admin, server["id"], {"ACTIVE"})["flavor"]["original_name"] \
             == "m1.small"
+        # gureum doctor on this database: a binding an upgrade emptied is found and
+        # computed again for the server's host (its fix locks the server's row).
+        net = api.request("GET", "/network/v2.0/networks?name=private", admin).json()[
+            "networks"][0]["id"]
+        wired = boot(api, admin, "wired", networks=[{"uuid": net}])
+        host = wait_status(api, admin, wired["id"], {"ACTIVE"})["OS-EXT-SRV-ATTR:host"]
+        (port,) = api.request("GET", f"/network/v2.0/ports?device_id={wired['id']}",
+                              admin).json()["ports"]
+        engine = sa.create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE network_port_bindings SET vif_details = '{}' "
+                                 "WHERE port_id = :p"), {"p": port["id"]})
+        engine.dispose()
+        doctor = ["doctor", "--data-dir", str(settings.data_dir), "--database-url",
+                  database_url]
+        assert main(doctor) == 1
+        assert main([*doctor, "--fix"]) == 0
+        shown = api.request("GET", f"/network/v2.0/ports/{port['id']}", admin).json()["port"]
+        assert shown["binding:host_id"] == host
+        assert shown["binding:vif_details"] == port["binding:vif_details"]
+        assert main(doctor) == 0
     finally:
         api.close()
         cloud.stop()
