@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
+import uuid
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from gureum import outbox
@@ -42,6 +44,12 @@ ATTACH, DETACH, ROLLBACK, UNPLUG = "attach", "detach", "rollback", "unplug"
 EV_ATTACH = "compute_attach_interface"
 EV_DETACH = "compute_detach_interface"
 OUTBOX_METHOD = "interface_work"
+# Who holds a row an API request started: this process (a new one each start), so a
+# conductor in the same `gureum up` knows the rows a killed predecessor held.
+_CURRENT: list[str] = []  # the holders of this process
+API_PREFIX = f"api@{socket.gethostname()}/"
+API_HOLDER = API_PREFIX + uuid.uuid4().hex[:12]
+_CURRENT.append(API_HOLDER)
 
 
 def operation(s: Session, instance_id: str, port_id: str) -> InterfaceOperation | None:
@@ -59,7 +67,8 @@ def begin(s: Session, instance_id: str, port_id: str, kind: str, request_id: str
                        f"{found.kind} in progress.", nova_type="PortInUse")
     s.add(InterfaceOperation(instance_id=instance_id, port_id=port_id, kind=kind,
                              request_id=request_id or "", created_at=utcnow(),
-                             lease_until=utcnow() + dt.timedelta(seconds=lease)))
+                             lease_until=utcnow() + dt.timedelta(seconds=lease),
+                             held_by=API_HOLDER))
     s.flush()
 
 
@@ -205,17 +214,33 @@ def vif_deleted_event(s: Session, instance_id: str, port_id: str) -> None:
 
 # -- the conductor's side ---------------------------------------------------------------
 
-def claim(s: Session, op_id: int, seconds: float, holder: str, own: bool = False) -> bool:
-    """Take a row nobody holds (no lease, or one run out) for ``seconds``; ``own``: also
-    one ``holder`` held before it started again (nothing of it runs any more)."""
+def _free(stale: tuple[str, ...] = ()) -> ColumnElement[bool]:
+    """Rows nobody holds (no lease, or one run out), and those held by an earlier run
+    of a process that just started again: held under one of the ``stale`` prefixes
+    (its role and name), but not by this process."""
     now = utcnow()
     free = or_(InterfaceOperation.lease_until.is_(None), InterfaceOperation.lease_until < now)
-    if own:
-        free = or_(free, InterfaceOperation.held_by == holder)
-    result = s.execute(update(InterfaceOperation).where(InterfaceOperation.id == op_id, free)
-                       .values(lease_until=now + dt.timedelta(seconds=seconds),
-                               held_by=holder)
-                       .execution_options(synchronize_session=False))
+    for prefix in stale:
+        free = or_(free, and_(InterfaceOperation.held_by.startswith(prefix),
+                              InterfaceOperation.held_by.not_in(_CURRENT)))
+    return free
+
+
+def holder(role: str, name: str) -> str:
+    """A holder's label for this process: ``<role>@<name>/`` and a new id each start."""
+    label = f"{role}@{name}/{uuid.uuid4().hex[:12]}"
+    _CURRENT.append(label)
+    return label
+
+
+def claim(s: Session, op_id: int, seconds: float, by: str,
+          stale: tuple[str, ...] = ()) -> bool:
+    """Take a row for ``seconds`` (see ``_free``)."""
+    now = utcnow()
+    result = s.execute(update(InterfaceOperation).where(
+        InterfaceOperation.id == op_id, _free(stale))
+        .values(lease_until=now + dt.timedelta(seconds=seconds), held_by=by)
+        .execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -225,11 +250,7 @@ def postpone(s: Session, instance_id: str, port_id: str, seconds: float) -> None
         op.lease_until = utcnow() + dt.timedelta(seconds=seconds)
 
 
-def due(s: Session, holder: str | None = None) -> list[tuple[str, str]]:
-    """(instance, port) of every row nobody holds, and (``holder``) of those it held."""
-    now = utcnow()
-    free = or_(InterfaceOperation.lease_until.is_(None), InterfaceOperation.lease_until < now)
-    if holder is not None:
-        free = or_(free, InterfaceOperation.held_by == holder)
+def due(s: Session, stale: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(instance, port) of every row ``_free`` says may be taken."""
     return [(o.instance_id, o.port_id) for o in s.scalars(
-        select(InterfaceOperation).where(free).order_by(InterfaceOperation.id))]
+        select(InterfaceOperation).where(_free(stale)).order_by(InterfaceOperation.id))]

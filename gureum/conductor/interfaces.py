@@ -45,7 +45,19 @@ class InterfaceRunner:
         self.settings = settings
         self.db = db
         self.bus = bus
-        self.name = name  # the conductor's: whose leases it holds
+        self.name = name
+        self.holder = ifaces.holder("conductor", name)  # whose leases this run holds
+        self.api_here = False  # in one process with the API (gureum up)
+
+    def rename(self, name: str) -> None:
+        self.name = name
+        self.holder = ifaces.holder("conductor", name)
+
+    @property
+    def stale(self) -> tuple[str, ...]:
+        """Holders whose rows are this conductor's to take at its start: its own earlier
+        runs, and (one process with the API) that API's."""
+        return (f"conductor@{self.name}/",) + ((ifaces.API_PREFIX,) if self.api_here else ())
 
     def _in_tx(self, fn: Any) -> Any:
         def run() -> Any:
@@ -63,8 +75,8 @@ class InterfaceRunner:
         conductor's start): rows this conductor held before are taken at once."""
         def prepare(s: Any) -> tuple[str, str | None, str, dict[str, Any] | None] | None:
             op = ifaces.operation(s, instance_id, port_id)
-            if op is None or not ifaces.claim(s, op.id, self.timeout + 5, self.name,
-                                              own=resume):
+            if op is None or not ifaces.claim(s, op.id, self.timeout + 5, self.holder,
+                                              self.stale if resume else ()):
                 return None  # done already, or someone holds it
             inst = s.get(Instance, instance_id)
             if inst is None or inst.deleted:
@@ -137,4 +149,4 @@ class InterfaceRunner:
 
     def pending(self, resume: bool = False) -> list[tuple[str, str]]:
         with self.db.session(write=False) as s:
-            return ifaces.due(s, self.name if resume else None)
+            return ifaces.due(s, self.stale if resume else ())

@@ -334,7 +334,7 @@ class Conductor:
         self.workflows = WorkflowManager(settings, db, bus)
         self.endpoint = ConductorEndpoint(settings, db, self.build, self.actions,
                                           self.workflows)
-        self.endpoint.server_interfaces.name = self.name
+        self.endpoint.server_interfaces.rename(self.name)
         self.volumes = VolumeManager(settings, db, self.name, bus)
         self.host_operations = HostOperationRunner(settings, db, self.endpoint.dispatch_outbox,
                                                    self.name)

@@ -30,7 +30,7 @@ from tests.scenarios.ops import ADMIN, DEMO, Operator
 
 pytestmark = pytest.mark.e2e
 
-# The agent's calls time out soon, so the dead API's hold on its work runs out soon.
+# The agent's calls time out soon: nothing in these rounds waits long for an answer.
 COMPUTE = {"rpc_timeout": 3.0}
 
 
