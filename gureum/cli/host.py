@@ -31,6 +31,8 @@ from gureum.errors import ConfigError, GureumError
 POLL = 0.5
 POLICIES = ("live", "cold", "stop")
 FINAL = ("done", "failed", "skipped")
+VERBS = {"live": "live-migrating", "cold": "migrating", "stop": "stopping",
+         "start": "starting"}
 
 
 def add_parser(sub: Any, common: Any) -> None:
@@ -199,6 +201,7 @@ class Watch:
         self.op = op
         self.out = out
         self.shown: set[str] = set()
+        self.moving: set[str] = set()
         self.started = time.monotonic()
 
     def say(self, line: str) -> None:
@@ -242,6 +245,10 @@ class Watch:
         items = op["items"]
         total = len(items)
         for item in items:
+            if item["status"] == "running" and item["instance_id"] not in self.moving:
+                self.moving.add(item["instance_id"])  # a long move shows it has begun
+                self.say(f"  {item['name'] or item['instance_id']}: "
+                         f"{VERBS.get(item['policy'], item['policy'])}…")
             if item["status"] not in FINAL or item["instance_id"] in self.shown:
                 continue
             self.shown.add(item["instance_id"])
