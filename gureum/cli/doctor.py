@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -38,6 +39,14 @@ def _result(outcome: bool | str) -> str:
 
 def doctor(settings: Settings, *, fix: bool, as_json: bool, out: Any = None) -> int:
     out = out or sys.stdout
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).exists():
+        # Opening it would make an empty one: say where we looked instead.
+        print(f"gureum doctor: there is no database at {url.database}: give the data "
+              "directory (--data-dir), --config or --database-url that `gureum up` uses",
+              file=sys.stderr)
+        return 2
     db = Database(settings.database_url)
     try:
         problem = _schema_problem(db)
@@ -48,8 +57,8 @@ def doctor(settings: Settings, *, fix: bool, as_json: bool, out: Any = None) -> 
         repaired = repair(db, report) if fix else []
         after = examine(db) if fix else report
     except SQLAlchemyError as exc:
-        url = make_url(settings.database_url).render_as_string(hide_password=True)
-        print(f"gureum doctor: cannot read the database {url}: {exc.__class__.__name__}: "
+        shown = url.render_as_string(hide_password=True)
+        print(f"gureum doctor: cannot read the database {shown}: {exc.__class__.__name__}: "
               f"{str(exc).splitlines()[0]}. Check that the database runs and that "
               "[database] url (or --database-url, --config) names the one `gureum up` "
               "uses.", file=sys.stderr)

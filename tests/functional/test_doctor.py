@@ -220,7 +220,39 @@ def test_a_stale_network_info_is_rebuilt_from_the_ports(
 
 def test_a_database_without_the_schema_says_what_to_do(
         tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
-    code = main(["doctor", "--data-dir", str(tmp_path), "--database-url", url])
+    missing = tmp_path / "nowhere" / "gureum.db"
+    code = main(["doctor", "--data-dir", str(tmp_path), "--database-url",
+                 f"sqlite:///{missing}"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"there is no database at {missing}" in err and "--data-dir" in err
+    assert not missing.parent.exists()  # looking did not make one
+    empty = tmp_path / "empty.db"
+    sa.create_engine(f"sqlite:///{empty}").dispose()
+    empty.touch()
+    code = main(["doctor", "--data-dir", str(tmp_path), "--database-url",
+                 f"sqlite:///{empty}"])
     err = capsys.readouterr().err
     assert code == 2 and "has no gureum schema" in err and "--database-url" in err
+
+
+def test_an_attachment_without_its_mapping_is_reported_not_repaired(
+        cloud: InProcessCloud, api: Api, admin_token: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs last: what it leaves is for the operator."""
+    sid = boot(api, admin_token, "doc-disk")["id"]
+    wait_status(api, admin_token, sid, {"ACTIVE"})
+    volume = create_volume(api, admin_token, size=1, name="doc-disk")["id"]
+    wait_for(api, admin_token, "volume", volume, "available")
+    r = api.request("POST", f"/compute/v2.1/servers/{sid}/os-volume_attachments",
+                    admin_token, json={"volumeAttachment": {"volumeId": volume}}, headers=MV)
+    assert r.status_code == 200, r.text
+    wait_for(api, admin_token, "volume", volume, "in-use")
+    code, out = doctor(cloud, capsys)
+    assert code == 0, out
+    sql(cloud, "DELETE FROM compute_block_device_mappings WHERE instance_id = :i", i=sid)
+    code, out = doctor(cloud, capsys, "--fix")
+    assert code == 1, out
+    assert f"attachment-unmapped: volume {volume} attachment" in out
+    assert f"to server {sid}, which has no block device mapping" in out
+    assert "volume attachment delete" in out
+    assert wait_for(api, admin_token, "volume", volume, "in-use")
