@@ -45,4 +45,3 @@ def page(rows: list[Row], query: dict[str, list[str]], kind: str) -> list[Row]:
             raise e.bad_request(f"Invalid limit {limit}: must be an integer >= 0.", "limit")
         rows = rows[:int(limit)]
     return rows
-
