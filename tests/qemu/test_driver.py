@@ -383,3 +383,84 @@ def test_config_drive_network_data_gives_the_mtu_and_follows_the_ports_at_hard_r
         finally:
             await driver.destroy(UUID1)
     run(go())
+
+
+class _Killed(BaseException):
+    """The agent dies where it is: no except clause of the driver runs."""
+
+
+def test_a_swap_cut_after_the_shrink_gives_the_new_volume_its_size_back(
+        tmp_path: Path, image: test_guest.TestGuest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A running guest's swap shrinks the larger new volume to the old one's size for
+    the mirror; an agent killed right then leaves it shrunk in the running QEMU. The
+    next call (a new driver: the agent restarted) finishes the swap and the new volume
+    has its own size again, as the guest sees; so does a stopped guest's swap (a file
+    copy) after the same cut."""
+    from gureum.virt.qemu import domain, monitor
+
+    state, instances = tmp_path / "h1", tmp_path / "instances"
+    mib = 1 << 20
+
+    def vol(name: str, size: int) -> tuple[dict[str, Any], Path]:
+        path = tmp_path / f"volume-{name}"
+        with path.open("wb") as fh:
+            fh.truncate(size)
+        return ({"driver_volume_type": "file",
+                 "data": {"path": str(path), "format": "raw", "volume_id": name}}, path)
+
+    v1, p1 = vol("5a2f8c3e-0b6d-4e1f-9a7c-1d2e3f405162", mib)
+    v2, p2 = vol("6b3f9d4f-1c7e-4f20-8b8d-2e3f40516273", 2 * mib)
+    v3, p3 = vol("7c4fad50-2d8f-4031-9c9e-3f4051627384", 4 * mib)
+    with p1.open("r+b") as fh:
+        fh.seek(4096)
+        fh.write(b"GUREUM-SWAP-DATA")
+    ids = [v["data"]["volume_id"] for v in (v1, v2, v3)]
+    execute = monitor.Session.execute
+
+    async def cut_at_the_mirror(self: monitor.Session, command: str, *args: Any,
+                                **kwargs: Any) -> Any:
+        if command == "blockdev-mirror":
+            raise _Killed()
+        return await execute(self, command, *args, **kwargs)
+
+    async def go() -> None:
+        first = QemuDriver(state, instances, image_cache_interval=0)
+        await first.init_host("h1")
+        bd = {"volume_id": ids[0], "device_name": "/dev/vdb", "boot_index": None,
+              "connection_info": v1}
+        await first.spawn(spec(image, block_devices=[bd]))
+        await console_shows(first, UUID1, "(?m)^tick 1")
+        with monkeypatch.context() as m:
+            m.setattr(monitor.Session, "execute", cut_at_the_mirror)
+            with pytest.raises(_Killed):
+                await first.swap_volume(UUID1, ids[0], v2)
+        assert p2.stat().st_size == mib  # shrunk, in the QEMU that runs on
+        await first.cleanup_host()
+
+        again = QemuDriver(state, instances, image_cache_interval=0)
+        await again.init_host("h1")
+        await again.swap_volume(UUID1, ids[0], v2)
+        assert p2.stat().st_size == 2 * mib
+        assert p2.read_bytes()[4096:4096 + 16] == b"GUREUM-SWAP-DATA"
+        dom = domain.load(again.files(UUID1)) or {}
+        assert [v["volume_id"] for v in dom["volumes"]] == [ids[1]]
+        assert "swap_size" not in dom
+        await console_shows(again, UUID1, rf"GUREUM-DISK-SIZE vdb {2 * mib}")
+
+        # The same cut, then the guest stops: the file copy gives the size back.
+        with monkeypatch.context() as m:
+            m.setattr(monitor.Session, "execute", cut_at_the_mirror)
+            with pytest.raises(_Killed):
+                await again.swap_volume(UUID1, ids[1], v3)
+        assert p3.stat().st_size == 2 * mib
+        await again.power_off(UUID1, timeout=0, retry_interval=1)
+        await again.swap_volume(UUID1, ids[1], v3)
+        assert p3.stat().st_size == 4 * mib
+        assert p3.read_bytes()[4096:4096 + 16] == b"GUREUM-SWAP-DATA"
+        await again.cleanup_host()
+
+    try:
+        run(go())
+    finally:
+        test_guest.kill_guests_under(tmp_path)

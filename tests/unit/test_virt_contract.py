@@ -593,6 +593,67 @@ def test_swap_volume(drivers: Hosts, tmp_path: Path) -> None:
     run(go())
 
 
+def test_a_swapped_volume_follows_a_live_migration(drivers: Hosts, tmp_path: Path) -> None:
+    """A swap on a paused guest, then the old volume attached again beside the new one
+    (its disk's id must not still be taken), then a live migration: the destination
+    defines the guest's disks from the spec (the new volume on /dev/vdb) and they must
+    be the ones the running guest has, so the guest keeps its disks there."""
+    requires(drivers("h1"), "supports_live_migration")
+    nfs = tmp_path / "nfs"
+    source, dest = drivers("h1", instances=nfs), drivers("h2", instances=nfs)
+
+    async def go() -> None:
+        v1, v2 = volume(tmp_path, V1), volume(tmp_path, V2)
+        os.truncate(v2["data"]["path"], 2 << 20)
+        bd1 = {"volume_id": V1, "device_name": "/dev/vdb", "boot_index": None,
+               "connection_info": v1}
+        src = await source.start()
+        await src.spawn(spec(block_devices=[bd1]))
+        if not isinstance(src, FakeDriver):
+            await _booted(src)
+        await src.pause("g1")
+        await src.swap_volume("g1", V1, v2)
+        assert await power(src) == states.POWER_PAUSED  # a paused guest stays paused
+        await src.unpause("g1")
+        await src.attach_volume("g1", v1, "/dev/vdc")
+        assert await volumes_of(src) == {V2: "/dev/vdb", V1: "/dev/vdc"}
+        dst = await dest.start()
+        both = [{**bd1, "volume_id": V2, "connection_info": v2},
+                {**bd1, "device_name": "/dev/vdc"}]
+        uri = await dst.prepare_incoming(spec(block_devices=both), block_migration=False)
+        await src.live_migrate("g1", uri, block_migration=False)
+        assert await absent(src) and await power(dst) == states.RUNNING
+        assert await volumes_of(dst) == {V2: "/dev/vdb", V1: "/dev/vdc"}
+        if not isinstance(dst, FakeDriver):
+            await _guest_keeps_its_disks(dst, {"vdb": v2, "vdc": v1})
+        await dst.detach_volume("g1", V1)  # the destination's guest holds them now
+        assert await volumes_of(dst) == {V2: "/dev/vdb"}
+    run(go())
+
+
+async def _guest_keeps_its_disks(driver: VirtDriver, files: dict[str, dict[str, Any]]
+                                 ) -> None:
+    """QMP's query-block on the destination shows each disk on its volume's file, and
+    the guest, ticking on there, saw none of them go (GUREUM-DISK-GONE)."""
+    from gureum.virt.qemu import volumes
+
+    mon = driver.monitor("g1")  # type: ignore[attr-defined]
+    on = {str(b.get("qdev")): str((b.get("inserted") or {}).get("file"))
+          for b in await mon.execute("query-block") or []}
+    for name, info in files.items():
+        device = volumes.device_id("/dev/" + name)
+        assert on[f"/machine/peripheral/{device}/virtio-backend"] == info["data"]["path"]
+    text = await driver.console_output("g1")
+    ticks = len(text.split("\n"))
+    deadline = asyncio.get_running_loop().time() + 30
+    while len((await driver.console_output("g1")).split("\n")) <= ticks + 2:
+        assert asyncio.get_running_loop().time() < deadline, "the guest stopped ticking"
+        await asyncio.sleep(0.5)
+    text = await driver.console_output("g1")
+    assert "GUREUM-DISK-GONE" not in text
+    assert "GUREUM-DISK vdc " in text  # the old volume, plugged again beside the new
+
+
 # -- interfaces -----------------------------------------------------------------------------
 
 P1 = {"port_id": "1e0c3a52-8d8e-4f0e-9d0b-5a1b2c3d4e01", "mac_address": "fa:16:3e:00:00:01",

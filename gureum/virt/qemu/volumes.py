@@ -8,9 +8,11 @@ volume id's first 20 characters (as Nova/libvirt do: the guest finds it in
 
 A q35 machine cannot hot-plug onto its root bus, so every guest has one PCIe root
 port per data-volume device name, ``/dev/vdb`` … (``PORTS``), made at boot; a data
-volume always sits on the port of its device name. The place of each volume is so
-a function of the spec alone: a hard reboot, and a live migration's destination,
-define the same devices at the same addresses as the guest that runs. A volume
+volume always sits on the port of its device name, and its disk's id is the device
+name's (``dev-vol-vdb``), not the volume's: a swap changes the volume under a disk
+and keeps the disk. The place and id of each disk are so a function of the spec
+alone: a hard reboot, and a live migration's destination, define the same devices
+at the same addresses as the guest that runs, before and after a swap. A volume
 the guest boots from (boot_index 0) replaces the local root disk on the root bus
 and cannot be detached.
 
@@ -45,12 +47,18 @@ SERIAL_LENGTH = 20
 
 
 def node_name(volume_id: str) -> str:
-    """The block node of a volume (QEMU node names have at most 31 characters)."""
+    """The block node of a volume (QEMU node names have at most 31 characters): a swap
+    opens the new volume's node beside the old one's, so it is the volume's."""
     return "vol-" + volume_id.replace("-", "")[:24]
 
 
-def device_id(volume_id: str) -> str:
-    return "dev-" + node_name(volume_id)
+def device_id(device_name: str, boot: bool = False) -> str:
+    """The id of the guest's disk ``/dev/vdX`` (``dev-vol-vdX``; the disk booted from:
+    ``dev-vol-vda``): the disk's, not the volume's, as its slot is. A swap changes the
+    volume under the disk and keeps the disk, so its id is the same whoever defines the
+    guest (the running QEMU, a hard reboot, a live migration's destination), and the
+    volume swapped out can be attached again beside it."""
+    return "dev-vol-vda" if boot else "dev-vol-" + port_of(device_name).removeprefix("hp-")
 
 
 def port_of(device_name: str) -> str:
@@ -94,7 +102,7 @@ def entry_from(info: dict[str, Any], device_name: str, boot: bool = False,
     if fmt not in ("raw", "qcow2"):
         raise VolumeAttachFailed(f"Volume {volume_id}: unknown format {fmt!r}.")
     return {"volume_id": volume_id, "node": node_name(volume_id),
-            "device": device_id(volume_id), "device_name": device_name,
+            "device": device_id(device_name, boot), "device_name": device_name,
             "path": str(data["path"]), "format": fmt, "direct": direct,
             "readonly": bool(data.get("access_mode") == "ro"),
             "serial": volume_id[:SERIAL_LENGTH], "boot": boot,
@@ -271,6 +279,33 @@ async def detach(d: QemuDriver, guest_id: str, volume_id: str) -> None:
 
 # -- swap (Nova's swap volume): mirror the disk onto the new volume, then pivot -----------
 
+class SwapSize:
+    """The size the new volume of a running guest's swap had before it was shrunk to
+    the old one's for the mirror, kept in the guest's definition (``swap_size``) from
+    just before the shrink until the swap is done: a swap cut there (the agent killed,
+    QEMU running on with the new volume's node open and shrunk) is resumed by the next
+    call, which reads the shrunk size from QEMU and the original from here."""
+
+    KEY = "swap_size"
+
+    def __init__(self, files: domain.GuestFiles, dom: dict[str, Any], volume_id: str
+                 ) -> None:
+        self.files, self.dom, self.volume_id = files, dom, volume_id
+
+    def original(self) -> int:
+        kept = self.dom.get(self.KEY) or {}
+        return int(kept.get("size") or 0) if kept.get("volume_id") == self.volume_id else 0
+
+    def remember(self, size: int) -> None:
+        if self.original() != size:
+            self.dom[self.KEY] = {"volume_id": self.volume_id, "size": size}
+            domain.save(self.files, self.dom)
+
+    def forget(self) -> None:
+        if self.dom.pop(self.KEY, None) is not None:
+            domain.save(self.files, self.dom)
+
+
 async def _node_sizes(s: Any) -> dict[str, int]:
     nodes = await s.execute("query-named-block-nodes", {"flat": True})
     return {str(n.get("node-name")): int((n.get("image") or {}).get("virtual-size") or 0)
@@ -307,12 +342,14 @@ async def _wait_job(s: Any, job_id: str, wanted: str, timeout: float) -> dict[st
         await asyncio.sleep(0.1)
 
 
-async def mirror(mon: Monitor, old: dict[str, Any], new: dict[str, Any],
-                 timeout: float) -> None:
+async def mirror(mon: Monitor, old: dict[str, Any], new: dict[str, Any], timeout: float,
+                 size: SwapSize) -> None:
     """Copy the running guest's disk (``old``'s node) onto ``new`` and switch the guest's
     device to it (blockdev-mirror, then block-job-complete: the pivot); the old node is
-    closed. Resumes a swap an earlier call left half done (the new node open, the job
-    running or the pivot made); on failure the guest's disk stays the old node."""
+    closed and the new volume has its own size again. Resumes a swap an earlier call
+    left half done (the new node open and shrunk to the old one's size, the job running
+    or the pivot made: ``size`` knows the size the new volume had before); on failure
+    the guest's disk stays the old node and the new volume keeps its size."""
     job_id = "swap-" + new["node"]
     async with mon.session() as s:
         sizes = await _node_sizes(s)
@@ -325,7 +362,7 @@ async def mirror(mon: Monitor, old: dict[str, Any], new: dict[str, Any],
                                              f"({new['path']}): {exc}") from exc
                 sizes = await _node_sizes(s)
             try:
-                await _pivot(s, job_id, old, new, sizes, timeout)
+                await _pivot(s, job_id, old, new, sizes, timeout, size)
             except (VolumeAttachFailed, MonitorError) as exc:
                 with contextlib.suppress(MonitorError):
                     if await _job(s, job_id) is not None:
@@ -335,28 +372,45 @@ async def mirror(mon: Monitor, old: dict[str, Any], new: dict[str, Any],
                             await _wait_job(s, job_id, "concluded", 10)
                         await s.execute("job-dismiss", {"id": job_id})
                     if await _device_node(s, old["device"]) != new["node"]:
-                        if sizes.get(new["node"]):  # shrunk for the mirror: as it was
+                        original = max(size.original(), sizes.get(new["node"], 0))
+                        if original > (await _node_sizes(s)).get(new["node"], 0):
+                            # shrunk for the mirror: as it was
                             await s.execute("block_resize", {"node-name": new["node"],
-                                                             "size": sizes[new["node"]]})
+                                                             "size": original})
+                        size.forget()
                         await s.execute("blockdev-del", {"node-name": new["node"]})
                 if isinstance(exc, VolumeAttachFailed):
                     raise
                 raise VolumeAttachFailed(f"Copying volume {old['volume_id']} onto "
                                          f"{new['volume_id']} failed: {exc}") from exc
+        # Pivoted (now or by an earlier call): the new volume grows back to its size.
+        now = (await _node_sizes(s)).get(new["node"], 0)
+        if size.original() > now:
+            try:
+                await s.execute("block_resize", {"node-name": new["node"],
+                                                 "size": size.original()})
+            except MonitorError as exc:
+                raise VolumeAttachFailed(f"QEMU cannot give volume {new['volume_id']} its "
+                                         f"{size.original()} bytes again: {exc}") from exc
         if old["node"] in await _node_sizes(s):
             with contextlib.suppress(MonitorError):  # still in use: closed with the QEMU
                 await s.execute("blockdev-del", {"node-name": old["node"]})
 
 
 async def _pivot(s: Any, job_id: str, old: dict[str, Any], new: dict[str, Any],
-                 sizes: dict[str, int], timeout: float) -> None:
+                 sizes: dict[str, int], timeout: float, size: SwapSize) -> None:
     source, target = sizes.get(old["node"], 0), sizes.get(new["node"], 0)
     job = await _job(s, job_id)
     if job is None:
+        target = max(target, size.original())  # shrunk by an earlier call: its size
         if target < source:
             raise VolumeAttachFailed(f"Volume {new['volume_id']} ({target} bytes) is smaller "
                                      f"than volume {old['volume_id']} ({source} bytes).")
-        if target > source:  # a mirror's target has the source's size; grown after
+        if sizes.get(new["node"], 0) > source:
+            # A mirror's target has the source's size: shrunk for the copy, grown after.
+            # Its size is written down first: an agent killed after the shrink finds
+            # the volume at the old one's size, and only this says what it was.
+            size.remember(target)
             await s.execute("block_resize", {"node-name": new["node"], "size": source})
         await s.execute("blockdev-mirror", {"job-id": job_id, "device": old["node"],
                                             "target": new["node"], "sync": "full",
@@ -369,8 +423,6 @@ async def _pivot(s: Any, job_id: str, old: dict[str, Any], new: dict[str, Any],
     if job.get("error"):
         raise VolumeAttachFailed(f"Copying volume {old['volume_id']} onto "
                                  f"{new['volume_id']} failed: {job['error']}")
-    if target > source:
-        await s.execute("block_resize", {"node-name": new["node"], "size": target})
 
 
 async def swap(d: QemuDriver, guest_id: str, old_volume_id: str,
@@ -387,7 +439,8 @@ async def swap(d: QemuDriver, guest_id: str, old_volume_id: str,
                                  f"{guest_id}.")
     new = entry_from(connection_info, old["device_name"], boot=bool(old.get("boot")),
                      direct=d._volume_direct({"connection_info": connection_info}))
-    # The guest's device stays (its id, its slot): only the node under it changes.
+    # The guest's device stays (its id, its slot): only the node under it changes. (Its
+    # id is the device name's, but a guest started before it was keeps the volume's.)
     new["device"], new["port"] = old["device"], old.get("port")
     if files.suspend_state.exists():
         raise VolumeAttachFailed(f"Guest {guest_id} is suspended: its saved state holds the "
@@ -395,10 +448,12 @@ async def swap(d: QemuDriver, guest_id: str, old_volume_id: str,
     if not Path(new["path"]).is_file():
         raise VolumeAttachFailed(f"The file of volume {new_id} ({new['path']}) is not "
                                  f"reachable on {d.host}.")
+    size = SwapSize(files, dom, new_id)
     if d._pid(guest_id) is not None:
-        await mirror(d.monitor(guest_id), old, new, d.volume_swap_timeout)
+        await mirror(d.monitor(guest_id), old, new, d.volume_swap_timeout, size)
     else:
-        await _copy_file(old, new)
+        await _copy_file(old, new, size.original())
+    dom.pop(SwapSize.KEY, None)
     dom["volumes"] = [new if v is old else v for v in present]
     spec = dict(dom.get("spec") or {})
     spec["block_devices"] = [
@@ -409,18 +464,23 @@ async def swap(d: QemuDriver, guest_id: str, old_volume_id: str,
     domain.save(files, dom)
 
 
-async def _copy_file(old: dict[str, Any], new: dict[str, Any]) -> None:
-    """A stopped guest: qemu-img copies the old volume's data onto the new one."""
+async def _copy_file(old: dict[str, Any], new: dict[str, Any], original: int) -> None:
+    """A stopped guest: qemu-img copies the old volume's data onto the new one (which
+    gets back the size ``original`` a running guest's swap that stopped half way had
+    shrunk it from)."""
     from gureum.virt.qemu import disks
 
     try:
         source = int((await disks.info(Path(old["path"])))["virtual-size"])
         target = int((await disks.info(Path(new["path"])))["virtual-size"])
-        if target < source:
+        if max(target, original) < source:
             raise VolumeAttachFailed(f"Volume {new['volume_id']} ({target} bytes) is smaller "
                                      f"than volume {old['volume_id']} ({source} bytes).")
         await disks.run(disks.qemu_img(), "convert", "-n", "-f", old["format"], "-O",
                         new["format"], str(old["path"]), str(new["path"]))
+        if original > target:
+            await disks.run(disks.qemu_img(), "resize", "-q", "-f", new["format"],
+                            str(new["path"]), str(original))
     except VolumeAttachFailed:
         raise
     except Exception as exc:
