@@ -16,11 +16,21 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gureum.config import Settings
 from gureum.db import Database
-from gureum.doctor import Finding, Report, examine, repair
+from gureum.doctor import STUCK_AFTER, Finding, Report, examine, repair
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)} s"
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def _line(f: Finding, outcome: str) -> str:
-    return f"{f.kind}: {f.subject} {f.problem}; {outcome}: {f.action}"
+    since = f" (for {_age(f.age)})" if f.age is not None else ""
+    return f"{f.kind}: {f.subject} {f.problem}{since}; {outcome}: {f.action}"
 
 
 def _summary(report: Report) -> str:
@@ -28,7 +38,9 @@ def _summary(report: Report) -> str:
                "attached volume(s) checked")
     busy = (f"; {len(report.busy)} server(s) with a task or move in progress were left "
             "alone (run again once they finish)" if report.busy else "")
-    return checked + busy
+    # Said every time: --fix never takes work from a conductor that may be on it.
+    return (checked + busy + "; work a live conductor holds (unexpired leases, outbox "
+            "rows, NIC operations, migrations) is never touched")
 
 
 def _result(outcome: bool | str) -> str:
@@ -37,7 +49,8 @@ def _result(outcome: bool | str) -> str:
     return "nothing to do any more" if outcome is False else f"failed ({outcome})"
 
 
-def doctor(settings: Settings, *, fix: bool, as_json: bool, out: Any = None) -> int:
+def doctor(settings: Settings, *, fix: bool, as_json: bool, out: Any = None,
+           stuck_after: float = STUCK_AFTER) -> int:
     out = out or sys.stdout
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
@@ -53,9 +66,9 @@ def doctor(settings: Settings, *, fix: bool, as_json: bool, out: Any = None) -> 
         if problem:
             print(f"gureum doctor: {problem}", file=sys.stderr)
             return 2
-        report = examine(db)
+        report = examine(db, stuck_after)
         repaired = repair(db, report) if fix else []
-        after = examine(db) if fix else report
+        after = examine(db, stuck_after) if fix else report
     except SQLAlchemyError as exc:
         shown = url.render_as_string(hide_password=True)
         print(f"gureum doctor: cannot read the database {shown}: {exc.__class__.__name__}: "

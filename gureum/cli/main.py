@@ -97,12 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser(
         "doctor", help="find rows that disagree (port bindings vs servers, volume "
-        "attachments vs block device mappings) and, with --fix, repair them; exit code 0 "
-        "when clean, 1 when findings remain")
+        "attachments vs block device mappings) and work that stopped moving (NIC "
+        "operations, leases, volumes, servers' tasks, host drains) and, with --fix, "
+        "repair what is safe; exit code 0 when clean, 1 when findings remain")
     _common(doctor)
     doctor.add_argument("--fix", action="store_true",
                         help="repair what can be repaired, each in its own transaction")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument("--stuck-after", type=float, default=600.0, metavar="SECONDS",
+                        help="report work in progress for longer than this as stuck "
+                        "(default 600)")
     return parser
 
 
@@ -201,7 +205,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "doctor":
         from gureum.cli.doctor import doctor
 
-        return doctor(settings, fix=args.fix, as_json=args.json)
+        return doctor(settings, fix=args.fix, as_json=args.json,
+                      stuck_after=args.stuck_after)
     raise ConfigError(f"unknown command {args.command}")
 
 

@@ -38,10 +38,15 @@ class Finding:
     fix: Callable[[Session], bool] | None = field(default=None, compare=False, repr=False)
     # Findings with the same key share one repair (a port's every problem at once).
     key: str = ""
+    # How long the row has been like this (seconds; stuck work only).
+    age: float | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "subject": self.subject, "problem": self.problem,
-                "action": self.action, "fixable": self.fix is not None}
+        shown = {"kind": self.kind, "subject": self.subject, "problem": self.problem,
+                 "action": self.action, "fixable": self.fix is not None}
+        if self.age is not None:
+            shown["age_seconds"] = round(self.age)
+        return shown
 
 
 @dataclass
@@ -53,14 +58,19 @@ class Report:
     checked_volumes: int = 0
 
 
-def examine(db: Database) -> Report:
+# Work in progress for longer than this (seconds) is reported as stuck.
+STUCK_AFTER = 600.0
+
+
+def examine(db: Database, stuck_after: float = STUCK_AFTER) -> Report:
     """Every check, in one read transaction."""
-    from gureum.doctor import ports, volumes
+    from gureum.doctor import ports, stuck, volumes
 
     report = Report()
     with db.session(write=False) as s:
         ports.check(s, report)
         volumes.check(s, report)
+        stuck.check(s, report, stuck_after)
     return report
 
 
