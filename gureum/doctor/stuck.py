@@ -10,7 +10,7 @@ what to do next:
   answers or the guest lets go; reported (the conductor owns them);
 * leases (``work_claims``) that ran out: released by --fix when the work they guarded
   is over; kept when it is still to do (a conductor's periodic look takes it over);
-* volumes and snapshots in a transitional state that no lease, outbox row or
+* volumes, snapshots and backups in a transitional state that no lease, outbox row or
   attachment in progress accounts for: ``attaching``/``reserved`` with no attachment
   being made goes back to available (in-use if attachments remain), ``detaching``
   with no detach in progress back to in-use; the storage states (creating, deleting,
@@ -155,7 +155,7 @@ def _attach_in_progress(s: Session, v: vm.Volume, pending: list[dict[str, Any]])
         return True
     return s.scalar(select(BlockDeviceMapping.id).where(
         BlockDeviceMapping.volume_id == v.id,
-        BlockDeviceMapping.status.in_(("attaching", "detaching", "swapping",
+        BlockDeviceMapping.status.in_(("attaching", "boot", "detaching", "swapping",
                                        "swap_target")))) is not None
 
 
@@ -181,6 +181,11 @@ def _volumes(s: Session, report: Report, now: dt.datetime, after: float) -> None
     queued = {(p.get("kind"), p.get("ident")) for p in pending
               if p["method"] == "volume_work"}
     watch = (*VOLUME_WORK, *ATTACH_STATES, "detaching", *OTHER_VOLUME_STATES)
+    # A backup being made or restored drives its volume's backing-up/restoring-backup.
+    backups = list(s.scalars(select(vm.Backup).where(vm.Backup.status.in_(BACKUP_WORK))
+                             .order_by(vm.Backup.id)))
+    by_backup = {b.volume_id for b in backups} | {
+        str((b.task or {}).get("volume_id")) for b in backups}
     for v in s.scalars(select(vm.Volume).where(vm.Volume.status.in_(watch))
                        .order_by(vm.Volume.id)):
         age = _age(now, v.updated_at or v.created_at)
@@ -200,6 +205,8 @@ def _volumes(s: Session, report: Report, now: dt.datetime, after: float) -> None
             continue
         if ("volume:volume", v.id) in leased or ("volume", v.id) in queued:
             continue  # a conductor has it, or is about to
+        if v.status in ("backing-up", "restoring-backup") and v.id in by_backup:
+            continue  # its backup's row says (below)
         report.findings.append(Finding(
             "volume-stuck", subject, f"is {v.status} and no conductor holds or has been "
             "asked to do its work", "not repaired (the work may still be wanted): a "
@@ -217,6 +224,15 @@ def _volumes(s: Session, report: Report, now: dt.datetime, after: float) -> None
             "holds or has been asked to do its work", "not repaired: a conductor's restart "
             f"resumes it; to give up, `openstack volume snapshot set --state error "
             f"{snap.id}`", age=age))
+    for b in backups:
+        age = _age(now, b.updated_at or b.created_at)
+        if age < after or ("volume:backup", b.id) in leased or ("backup", b.id) in queued:
+            continue
+        report.findings.append(Finding(
+            "backup-stuck", f"backup {b.id}", f"is {b.status} (volume {b.volume_id}) and "
+            "no conductor holds or has been asked to do its work", "not repaired: a "
+            "conductor's restart resumes it; to give up, `openstack volume backup set "
+            f"--state error {b.id}`", age=age))
 
 
 # -- servers ------------------------------------------------------------------------

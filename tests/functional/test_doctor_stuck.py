@@ -68,7 +68,8 @@ def test_stuck_work_is_reported_with_its_age_and_only_the_safe_ones_repaired(
     idle = boot(api, admin_token, "stuck-task")["id"]
     wait_status(api, admin_token, idle, {"ACTIVE"})
     vols = {n: create_volume(api, admin_token, name=f"stuck-{n}")["id"]
-            for n in ("attaching", "detaching", "extending", "reserved", "fresh")}
+            for n in ("attaching", "detaching", "extending", "reserved", "fresh",
+                      "backing")}
     for v in vols.values():
         wait_for(api, admin_token, "volume", v, "available")
     r = api.request("POST", f"/compute/v2.1/servers/{sid}/os-volume_attachments",
@@ -91,6 +92,14 @@ def test_stuck_work_is_reported_with_its_age_and_only_the_safe_ones_repaired(
     # Storage work nobody holds: reported, never reset (the work may still be wanted).
     sql(cloud, "UPDATE volumes SET status = 'extending', updated_at = :t WHERE id = :v",
         t=old, v=vols["extending"])
+    # A backup nobody makes: its row is reported, its volume's backing-up goes with it.
+    backup = str(uuid.uuid4())
+    sql(cloud, "UPDATE volumes SET status = 'backing-up', updated_at = :t WHERE id = :v",
+        t=old, v=vols["backing"])
+    sql(cloud, "INSERT INTO volume_backups (id, volume_id, project_id, user_id, size, "
+        "status, is_incremental, metadata, task, created_at, updated_at) VALUES (:b, :v, "
+        "'p', 'u', 1, 'creating', :f, '{}', '{}', :t, :t)", b=backup, v=vols["backing"],
+        f=False, t=old)
     # An attach under way (its attachment is reserved) and a fresh attaching: left alone.
     sql(cloud, "UPDATE volumes SET status = 'attaching', attach_status = 'attaching', "
         "updated_at = :t WHERE id = :v", t=old, v=vols["reserved"])
@@ -130,6 +139,7 @@ def test_stuck_work_is_reported_with_its_age_and_only_the_safe_ones_repaired(
         ("server-task-stuck", f"server {idle}", f"openstack server set --state active {idle}"),
         ("interface-operation-stuck", f"server {sid}", "held by conductor@ctl9/0a1b"),
         ("host-operation-paused", "host c01", "`gureum host drain c01` to continue"),
+        ("backup-stuck", f"backup {backup}", "openstack volume backup set --state error"),
     }
     for kind, subject, says in expect:
         assert any(line.startswith(f"{kind}: {subject} ") and says in line
@@ -137,7 +147,8 @@ def test_stuck_work_is_reported_with_its_age_and_only_the_safe_ones_repaired(
     assert len(lines) == len(expect) + 1, out
     assert "(for 3 h 0 min)" in next(line for line in lines if vols["extending"] in line)
     assert vols["reserved"] not in out and vols["fresh"] not in out and "990002" not in out
-    assert "7 problem(s), 3 of them repairable" in lines[-1]
+    assert f"volume-stuck: volume {vols['backing']}" not in out
+    assert "8 problem(s), 3 of them repairable" in lines[-1]
 
     report = json.loads(doctor(cloud, capsys, "--json")[1])
     ages = {f["subject"]: f["age_seconds"] for f in report["findings"]}
@@ -146,7 +157,7 @@ def test_stuck_work_is_reported_with_its_age_and_only_the_safe_ones_repaired(
     code, out = doctor(cloud, capsys, "--fix")
     assert code == 1, out
     assert out.count("; repaired: ") == 3, out
-    assert "4 problem(s) (" in out.splitlines()[-1]
+    assert "5 problem(s) (" in out.splitlines()[-1]
     assert volume_row(cloud, vols["attaching"]) == ("available", "detached")
     assert volume_row(cloud, vols["detaching"]) == ("in-use", "attached")
     assert volume_row(cloud, vols["extending"])[0] == "extending"
@@ -168,7 +179,8 @@ def test_stuck_work_is_reported_with_its_age_and_only_the_safe_ones_repaired(
     sql(cloud, "UPDATE compute_host_operations SET status = 'restored' WHERE host = 'c01'")
     sql(cloud, "DELETE FROM work_claims WHERE kind = 'host-operation'")
     sql(cloud, "DELETE FROM volume_attachments WHERE volume_id = :v", v=vols["reserved"])
-    for name in ("extending", "reserved", "fresh"):
+    sql(cloud, "DELETE FROM volume_backups WHERE id = :b", b=backup)
+    for name in ("extending", "reserved", "fresh", "backing"):
         sql(cloud, "UPDATE volumes SET status = 'available', attach_status = 'detached' "
             "WHERE id = :v", v=vols[name])
     code, out = doctor(cloud, capsys)
