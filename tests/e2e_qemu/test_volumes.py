@@ -98,7 +98,8 @@ def test_hot_plug_unplug_and_live_migrate_with_a_volume(op: QemuCloud) -> None:
 def test_swap_volume_in_a_running_guest(op: QemuCloud) -> None:
     """Nova's swap volume on a running guest: QEMU mirrors the disk onto the new (larger)
     volume and pivots; QMP shows the guest's same disk device on the new volume's file,
-    the guest sees its vdb grow (never unplugged), and the old volume is available."""
+    the guest sees its vdb grow (never unplugged), and the old volume is available; a
+    live migration then keeps that disk on the new volume."""
     vm = op.cli_json("server", "create", "--image", "cirros", "--flavor", "m1.nano",
                      "--network", "private", "--wait", "vm-swap", cloud=DEMO)
     sid = vm["id"]
@@ -124,6 +125,19 @@ def test_swap_volume_in_a_running_guest(op: QemuCloud) -> None:
     assert not any(old["id"] in f for f in opened.values()), opened
     op.wait_console(sid, lambda text: "GUREUM-DISK-SIZE vdb 2147483648" in text,
                     "the guest to see its disk grow to the new volume's size")
+    assert "GUREUM-DISK-GONE" not in op.console(sid)
+
+    # A live migration after the swap: the destination defines the disk from the
+    # server's mapping (the new volume), the same disk the guest has.
+    here = op.host_of(sid)
+    there = "c02" if here == "c01" else "c01"
+    op.cli("server", "migrate", "--live-migration", "--host", there, "--wait", sid)
+    assert op.wait(sid, {"ACTIVE"}, timeout=120)["OS-EXT-SRV-ATTR:host"] == there
+    moved = block_devices(op, sid)
+    assert new["id"] in moved[device], moved
+    lines = len(op.console(sid).splitlines())
+    op.wait_console(sid, lambda text: len(text.splitlines()) > lines + 2,
+                    "the guest to tick on")
     assert "GUREUM-DISK-GONE" not in op.console(sid)
     op.cli("server", "delete", "--wait", "vm-swap", cloud=DEMO)
     assert wait_volume(op, "swap-b", "available")["attachments"] == []
