@@ -80,14 +80,18 @@ def _interfaces(s: Session, report: Report, now: dt.datetime, after: float) -> N
         holder = (f"held by {op.held_by or 'the API request that started it'} until "
                   f"{op.lease_until:%H:%M:%S} UTC" if op.lease_until and op.lease_until >= now
                   else "not held by anyone now (a conductor's sweep takes it up)")
+        inst = s.get(Instance, op.instance_id)
+        host = inst.host if inst is not None and not inst.deleted else None
+        where = f" on host {host}" if host else ""
+        machine = host or "the server's host"
         report.findings.append(Finding(
             "interface-operation-stuck", f"server {op.instance_id}",
-            f"NIC {op.kind} of port {op.port_id} has been retried since it began; it is "
-            f"{holder}", "not repaired (the conductor owns it; it keeps trying until the "
-            "host answers or the guest lets the device go): check that the server's host "
-            "is up (`openstack compute service list`) and the guest (`openstack console "
-            f"log show {op.instance_id}`); once the host is back it finishes on its own",
-            age=age))
+            f"NIC {op.kind} of port {op.port_id}{where} has been retried since it began; "
+            f"it is {holder}", "not repaired (the conductor owns it; it keeps trying until "
+            f"the host answers or the guest lets the device go): check that "
+            f"{machine} is up (`openstack compute service "
+            f"list`) and the guest (`openstack console log show {op.instance_id}`); once "
+            "they answer it finishes on its own", age=age))
 
 
 # -- leases --------------------------------------------------------------------------
@@ -261,8 +265,9 @@ def _servers(s: Session, report: Report, now: dt.datetime, after: float) -> None
             "server-task-stuck", f"server {inst.id}", f"has task_state {inst.task_state} "
             f"(vm_state {inst.vm_state}) and no migration, outbox row or NIC operation is "
             "in progress for it", "not repaired (a conductor may still be waiting on its "
-            "host's agent): if its host is up and nothing happens, `openstack server set "
-            f"--state active {inst.id}` (or --state error) clears the task, then retry",
+            "host's agent; a conductor's restart resumes the task): if its host is up and "
+            f"nothing happens, `openstack server set --state active {inst.id}` (or --state "
+            "error) clears the task, then retry",
             age=age))
 
 

@@ -137,7 +137,7 @@ def test_stuck_work_is_reported_with_its_age_and_only_the_safe_ones_repaired(
         ("volume-stuck", f"volume {vols['extending']}", "openstack volume set --state error"),
         ("lease-stale", "lease host-operation/990001", "--fix will: release it"),
         ("server-task-stuck", f"server {idle}", f"openstack server set --state active {idle}"),
-        ("interface-operation-stuck", f"server {sid}", "held by conductor@ctl9/0a1b"),
+        ("interface-operation-stuck", f"server {sid}", "on host c01 has been retried"),
         ("host-operation-paused", "host c01", "`gureum host drain c01` to continue"),
         ("backup-stuck", f"backup {backup}", "openstack volume backup set --state error"),
     }
@@ -145,6 +145,8 @@ def test_stuck_work_is_reported_with_its_age_and_only_the_safe_ones_repaired(
         assert any(line.startswith(f"{kind}: {subject} ") and says in line
                    for line in lines), (kind, subject, out)
     assert len(lines) == len(expect) + 1, out
+    assert "held by conductor@ctl9/0a1b until" in next(
+        line for line in lines if line.startswith("interface-operation-stuck"))
     assert "(for 3 h 0 min)" in next(line for line in lines if vols["extending"] in line)
     assert vols["reserved"] not in out and vols["fresh"] not in out and "990002" not in out
     assert f"volume-stuck: volume {vols['backing']}" not in out
