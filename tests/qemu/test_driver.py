@@ -396,7 +396,8 @@ def test_a_swap_cut_after_the_shrink_gives_the_new_volume_its_size_back(
     the mirror; an agent killed right then leaves it shrunk in the running QEMU. The
     next call (a new driver: the agent restarted) finishes the swap and the new volume
     has its own size again, as the guest sees; so does a stopped guest's swap (a file
-    copy) after the same cut."""
+    copy) after the same cut. A failure after the pivot is no failure: the guest reads
+    the new volume."""
     from gureum.virt.qemu import domain, monitor
 
     state, instances = tmp_path / "h1", tmp_path / "instances"
@@ -458,6 +459,27 @@ def test_a_swap_cut_after_the_shrink_gives_the_new_volume_its_size_back(
         await again.swap_volume(UUID1, ids[1], v3)
         assert p3.stat().st_size == 4 * mib
         assert p3.read_bytes()[4096:4096 + 16] == b"GUREUM-SWAP-DATA"
+
+        # QEMU fails after the pivot (the finished job's dismissal): the guest reads the
+        # new volume, so the swap is made, at the new volume's size.
+        await again.power_on(spec(image, block_devices=[
+            {**bd, "volume_id": ids[2], "connection_info": v3}]))
+        v4, p4 = vol(V4 := "8d50be61-3e90-4142-adaf-405162738495", 8 * mib)
+        refused: list[str] = []
+
+        async def dismissal_fails(self: monitor.Session, command: str, *args: Any,
+                                  **kwargs: Any) -> Any:
+            if command == "job-dismiss" and not refused:
+                refused.append(command)
+                raise monitor.MonitorError("QEMU refused job-dismiss", "GenericError")
+            return await execute(self, command, *args, **kwargs)
+
+        with monkeypatch.context() as m:
+            m.setattr(monitor.Session, "execute", dismissal_fails)
+            await again.swap_volume(UUID1, ids[2], v4)
+        assert refused and p4.stat().st_size == 8 * mib
+        dom = domain.load(again.files(UUID1)) or {}
+        assert [v["volume_id"] for v in dom["volumes"]] == [V4]
         await again.cleanup_host()
 
     try:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import string
 import time
 from pathlib import Path
@@ -39,6 +40,8 @@ from gureum.virt.qemu.monitor import Monitor, MonitorError
 
 if TYPE_CHECKING:
     from gureum.virt.qemu.driver import QemuDriver
+
+log = logging.getLogger("gureum.virt.qemu.volumes")
 
 # Device names with a hot-plug port: /dev/vdb … /dev/vdq.
 PORT_LETTERS = string.ascii_lowercase[1:17]
@@ -349,7 +352,8 @@ async def mirror(mon: Monitor, old: dict[str, Any], new: dict[str, Any], timeout
     closed and the new volume has its own size again. Resumes a swap an earlier call
     left half done (the new node open and shrunk to the old one's size, the job running
     or the pivot made: ``size`` knows the size the new volume had before); on failure
-    the guest's disk stays the old node and the new volume keeps its size."""
+    the guest's disk stays the old node and the new volume keeps its size. What fails
+    after the pivot is only logged: the guest reads the new volume, the swap is made."""
     job_id = "swap-" + new["node"]
     async with mon.session() as s:
         sizes = await _node_sizes(s)
@@ -364,6 +368,7 @@ async def mirror(mon: Monitor, old: dict[str, Any], new: dict[str, Any], timeout
             try:
                 await _pivot(s, job_id, old, new, sizes, timeout, size)
             except (VolumeAttachFailed, MonitorError) as exc:
+                pivoted = False
                 with contextlib.suppress(MonitorError):
                     if await _job(s, job_id) is not None:
                         with contextlib.suppress(MonitorError):
@@ -371,7 +376,8 @@ async def mirror(mon: Monitor, old: dict[str, Any], new: dict[str, Any], timeout
                         with contextlib.suppress(VolumeAttachFailed):
                             await _wait_job(s, job_id, "concluded", 10)
                         await s.execute("job-dismiss", {"id": job_id})
-                    if await _device_node(s, old["device"]) != new["node"]:
+                    pivoted = await _device_node(s, old["device"]) == new["node"]
+                    if not pivoted:
                         original = max(size.original(), sizes.get(new["node"], 0))
                         if original > (await _node_sizes(s)).get(new["node"], 0):
                             # shrunk for the mirror: as it was
@@ -379,19 +385,25 @@ async def mirror(mon: Monitor, old: dict[str, Any], new: dict[str, Any], timeout
                                                              "size": original})
                         size.forget()
                         await s.execute("blockdev-del", {"node-name": new["node"]})
-                if isinstance(exc, VolumeAttachFailed):
+                if pivoted:  # the guest is on the new volume: the swap is made
+                    log.warning("swap of %s onto %s: %s after the pivot", old["volume_id"],
+                                new["volume_id"], exc)
+                elif isinstance(exc, VolumeAttachFailed):
                     raise
-                raise VolumeAttachFailed(f"Copying volume {old['volume_id']} onto "
-                                         f"{new['volume_id']} failed: {exc}") from exc
+                else:
+                    raise VolumeAttachFailed(f"Copying volume {old['volume_id']} onto "
+                                             f"{new['volume_id']} failed: {exc}") from exc
         # Pivoted (now or by an earlier call): the new volume grows back to its size.
+        # Failing that, the guest still reads the new volume (smaller than it is): the
+        # swap is made, which the caller must record, so it is not refused for this.
         now = (await _node_sizes(s)).get(new["node"], 0)
         if size.original() > now:
             try:
                 await s.execute("block_resize", {"node-name": new["node"],
                                                  "size": size.original()})
             except MonitorError as exc:
-                raise VolumeAttachFailed(f"QEMU cannot give volume {new['volume_id']} its "
-                                         f"{size.original()} bytes again: {exc}") from exc
+                log.warning("volume %s swapped in for %s stays at %d bytes, not %d: %s",
+                            new["volume_id"], old["volume_id"], now, size.original(), exc)
         if old["node"] in await _node_sizes(s):
             with contextlib.suppress(MonitorError):  # still in use: closed with the QEMU
                 await s.execute("blockdev-del", {"node-name": old["node"]})
