@@ -140,7 +140,8 @@ quota_body = {"type": "object", "required": ["quota"], "additionalProperties": F
 INT_ATTRS = ("mtu", "provider:segmentation_id", "ip_version", "prefixlen",
              "default_prefixlen", "min_prefixlen", "max_prefixlen", "default_quota")
 BOOL_ATTRS = ("admin_state_up", "shared", "router:external", "port_security_enabled",
-              "is_default", "enable_dhcp", "dns_publish_fixed_ip", "use_default_subnetpool")
+              "is_default", "enable_dhcp", "dns_publish_fixed_ip", "use_default_subnetpool",
+              "stateful")
 _INT = re.compile(r"^\s*[+-]?[0-9]{1,12}\s*$")
 
 

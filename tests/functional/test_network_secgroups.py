@@ -338,3 +338,19 @@ def test_default_rules_are_templates_of_new_groups(api: Api, demo_token: str,
     error(api.request("GET", f"{DSGR}/{ssh['id']}", demo_token), 404,
           "DefaultSecurityGroupRuleNotFound")
     assert len(sg(api, demo_token, name="untemplated")["security_group_rules"]) == 2
+
+
+def test_stateful_takes_neutrons_boolean_words(api: Api, demo_token: str) -> None:
+    # neutron-lib's stateful-security-group converts with convert_to_boolean, as for
+    # admin_state_up: the words and 0/1 are taken (openstacksdk and Terraform send
+    # true/false, other clients strings); anything else is 400.
+    made = sg(api, demo_token, name="words-sg", stateful="false")
+    assert made["stateful"] is False
+    for word, value in (("t", True), (0, False), ("Yes", True), ("off", False)):
+        r = api.request("PUT", f"{SG}/{made['id']}", demo_token,
+                        json={"security_group": {"stateful": word}})
+        assert r.status_code == 200 and r.json()["security_group"]["stateful"] is value, r.text
+    for bad in (None, "maybe", 2, 1.5, []):
+        r = api.request("PUT", f"{SG}/{made['id']}", demo_token,
+                        json={"security_group": {"stateful": bad}})
+        assert r.status_code == 400 and "stateful" in r.text, (bad, r.text)
