@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import jsonschema
@@ -15,6 +16,22 @@ from gureum.names import InvalidText, register_formats
 _checker = FormatChecker(formats=())
 _checker.checkers.update(Draft7Validator.FORMAT_CHECKER.checkers)
 register_formats(_checker)
+
+
+@_checker.checks("uuid")
+def _uuid_like(instance: object) -> bool:
+    """Nova's "uuid" format (oslo's is_uuid_like): any spelling uuid.UUID reads back
+    the same hex, dashes and case aside. Draft 7 has no uuid format, so without this
+    the schemas that ask for one took any string."""
+    if not isinstance(instance, str):
+        return True  # "type" judges other types
+    try:
+        parsed = uuid.UUID(instance)
+    except ValueError:
+        return False
+    spelled = (instance.replace("urn:", "").replace("uuid:", "").strip("{}")
+               .replace("-", "").lower())
+    return parsed.hex == spelled
 
 
 _by_identity: dict[int, Draft7Validator] = {}

@@ -49,6 +49,7 @@ from gureum.api.web import (
     Send,
     json_response,
     read_body,
+    refuse_nul_in_url,
 )
 from gureum.context import RequestContext, new_request_id
 from gureum.errors import GureumError, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
@@ -292,6 +293,7 @@ class Endpoint:
         req.loop = asyncio.get_running_loop()
         req.body_timeout = self.app.body_timeout
         try:
+            refuse_nul_in_url(req)
             if self.family.before is not None:
                 self.family.before(req)
             if not route.stream and ("content-length" in req.headers
