@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ CHUNK = 1 << 20
 # No OpenStack body nests deeper than a few levels; deeper input is refused before
 # anything walks it recursively (the JSON decoder itself gives up near 1,000).
 MAX_JSON_DEPTH = 64
+_ESCAPED_NUL_OR_SURROGATE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 BODY_TIMEOUT = 60.0
 
 # Keys this package keeps in the ASGI scope.
@@ -120,9 +122,10 @@ class Request:
             if (self.body.count(b"[") + self.body.count(b"{") > MAX_JSON_DEPTH
                     and _deeper_than(value, MAX_JSON_DEPTH)):
                 raise too_deep
-            # JSON spells a NUL \u0000 (a raw one is not valid JSON).
-            if b"\\u0000" in self.body:
-                refuse_nul(value)
+            # JSON spells a NUL \u0000 and a surrogate \ud800-\udfff (raw ones are
+            # not valid JSON or not UTF-8, refused above).
+            if _ESCAPED_NUL_OR_SURROGATE.search(self.body):
+                refuse_unstorable(value)
             self._json = value
         return self._json
 
@@ -167,27 +170,40 @@ class Request:
         return client[0] if client else ""
 
 
-def refuse_nul(value: Any) -> None:
-    """400 naming a field whose name or string value holds a NUL.
+def _unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None."""
+    if "\x00" in text:
+        return "NUL characters are not allowed"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (\ud800) JSON let through
+        return "not valid UTF-8 text"
+    return None
 
-    PostgreSQL stores no NUL in text (the query fails: a 500), and no id or name
-    of ours holds one; so a NUL is refused on every database, before any handler
-    looks a value up.
+
+def refuse_unstorable(value: Any) -> None:
+    """400 naming a field whose name or string value holds a NUL or a lone surrogate.
+
+    PostgreSQL stores no NUL in text and no database takes a string that is not
+    UTF-8 (the query or its encoding fails: a 500), and no id or name of ours holds
+    either; so they are refused on every database, before any handler looks a
+    value up.
     """
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         node, where = stack.pop()
         if isinstance(node, str):
-            if "\x00" in node:
+            reason = _unstorable(node)
+            if reason:
                 place = f"field '{where}'" if where else "the request body"
-                raise InvalidInput(f"Invalid input for {place}: NUL characters are not "
-                                   "allowed.", field=where or None)
+                raise InvalidInput(f"Invalid input for {place}: {reason}.", field=where or None)
         elif isinstance(node, dict):
             for key, child in node.items():
                 path = f"{where}.{key}" if where else str(key)
-                if "\x00" in key:
-                    raise InvalidInput("Invalid input for the request body: NUL characters "
-                                       f"are not allowed in the key {key!r}.")
+                reason = _unstorable(key)
+                if reason:
+                    raise InvalidInput(f"Invalid input for the request body: {reason} in the "
+                                       f"key {key!r}.")
                 stack.append((child, path))
         elif isinstance(node, list):
             stack.extend((child, f"{where}.{i}" if where else str(i))
@@ -195,7 +211,7 @@ def refuse_nul(value: Any) -> None:
 
 
 def refuse_nul_in_url(req: Request) -> None:
-    """400 when the path or a query parameter holds a NUL (see ``refuse_nul``)."""
+    """400 when the path or a query parameter holds a NUL (see ``refuse_unstorable``)."""
     if "\x00" in req.path:
         raise InvalidInput("The request path contains a NUL character.")
     if b"%00" in req.query_string or b"\x00" in req.query_string:

@@ -353,3 +353,25 @@ def test_fields_of_format_uuid_take_only_uuids(api: Api, admin_token: str, path:
                       "name": "network-changed"}]}
     r = api.request("POST", "/compute/v2.1/os-server-external-events", admin_token, json=ok)
     assert r.status_code == 207 and r.json()["events"][0]["code"] == 404, r.text
+
+
+@pytest.mark.parametrize("path,template", [
+    ("/volume/v3/volumes", '{"volume": {"size": 1, "name": %s}}'),
+    ("/compute/v2.1/gureum-host-operations",
+     '{"operation": {"host": "c01", "kind": "drain", "reason": %s}}'),
+    ("/compute/v2.1/os-server-external-events", '{"events": [{"server_uuid": '
+     '"0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f", "name": "network-vif-deleted", "tag": %s}]}'),
+    ("/network/v2.0/security-groups", '{"security_group": {"name": %s}}'),
+    ("/identity/v3/projects", '{"project": {"name": "p", "description": %s}}'),
+])
+def test_a_lone_surrogate_in_a_body_is_400_in_every_family(
+        api: Api, admin_token: str, path: str, template: str) -> None:
+    # JSON lets "\ud800" through as a str no database can encode (UTF-8): it was a 500
+    # on SQLite and PostgreSQL alike. A pair ("\ud83d\ude00") is one character, taken.
+    r = api.request("POST", path, admin_token, content=template % '"x\\uD800"',
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "not valid UTF-8" in r.text, r.text
+    if path.startswith("/volume"):
+        r = api.request("POST", path, admin_token, content=template % '"\\ud83d\\ude00"',
+                        headers={"Content-Type": "application/json"})
+        assert r.status_code == 202 and r.json()["volume"]["name"] == "\U0001f600", r.text
