@@ -201,11 +201,15 @@ def _volumes(s: Session, report: Report, now: dt.datetime, after: float) -> None
                 continue
             back = ("in-use" if any(a.attach_status == "attached" for a in v.attachments)
                     else "available")
+            # A multiattach volume takes new attachments without a change of its own
+            # status, so a reset could race one: left to the operator.
             report.findings.append(Finding(
                 "volume-stuck", subject, f"is {v.status} but no attach or detach is in "
                 "progress for it (no attachment being made, no server mapping in between, "
-                f"nothing in the outbox)", f"set it back to {back}",
-                fix=_settle_volume(v.id, v.status), age=age))
+                f"nothing in the outbox)", f"set it back to {back}" if not v.multiattach
+                else f"not repaired (multiattach): `openstack volume set --state {back} "
+                f"{v.id}` once no attach runs", fix=None if v.multiattach
+                else _settle_volume(v.id, v.status), age=age))
             continue
         if ("volume:volume", v.id) in leased or ("volume", v.id) in queued:
             continue  # a conductor has it, or is about to
