@@ -333,13 +333,16 @@ class Mover:
 
     async def receive(self, only: str | None = None) -> None:
         """Take in the guests whose state has arrived (one, or every one waiting here).
-        A guest someone is working on (its lock held) is left for the next look."""
-        for guest_id, dom in self._incoming(only):
+        A look at every guest leaves one someone is working on (its lock held) for the
+        next look; a look at one guest (a caller about to use it, never holding its
+        lock) waits its turn, since the holder may be the watcher taking it in."""
+        for guest_id, _dom in self._incoming(only):
             lock = self.driver._lock(guest_id)
-            if lock.locked():
+            if lock.locked() and only is None:
                 continue
             async with lock:
-                await self._take_if_arrived(guest_id, dom)
+                for _, dom in self._incoming(guest_id):  # as it is now, after the wait
+                    await self._take_if_arrived(guest_id, dom)
 
     async def _take_if_arrived(self, guest_id: str, dom: dict[str, Any]) -> bool:
         d = self.driver
