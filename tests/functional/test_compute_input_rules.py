@@ -62,7 +62,9 @@ def test_server_name_outside_nova_printable_set_is_400(api: Api, demo_token: str
                                                        name: str, image: str) -> None:
     r = call(api, "POST", "/servers", demo_token, "2.90", status=400,
              json=server_body(image, name))
-    assert "'server.name'" in fault(r) and "printable characters" in fault(r)
+    # A NUL is refused before the schema runs, in every family (gureum/api/web.py).
+    why = "NUL characters" if "\x00" in name else "printable characters"
+    assert "'server.name'" in fault(r) and why in fault(r)
     assert name not in server_names(api, demo_token)
 
 
