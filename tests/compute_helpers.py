@@ -23,13 +23,16 @@ def boot(api: Api, token: str, name: str, flavor: str = "1", image: str | None =
     return dict(r.json()["server"])
 
 
-_CIRROS: dict[str, str] = {}
+# Keyed by the token too: a later cloud may listen on an earlier one's port (its own
+# cirros has another id), and each cloud signs its own tokens.
+_CIRROS: dict[tuple[str, str], str] = {}
 
 
 def _cirros(api: Api, token: str) -> str:
-    if api.url not in _CIRROS:
-        _CIRROS[api.url] = image_id(api, token)
-    return _CIRROS[api.url]
+    key = (api.url, token)
+    if key not in _CIRROS:
+        _CIRROS[key] = image_id(api, token)
+    return _CIRROS[key]
 
 
 def image_id(api: Api, token: str, name: str = "cirros") -> str:
