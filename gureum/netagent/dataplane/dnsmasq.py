@@ -27,7 +27,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -190,17 +189,7 @@ def converge(network: dict[str, Any], directory: Path, ns: str, device: str) -> 
 
 
 def stop(directory: Path) -> None:
-    pid = running(directory)
-    if pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 2
-    while running(directory) is not None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if running(directory) is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    kernel.stop_daemon(lambda: running(directory))
 
 
 def remove(directory: Path) -> None:

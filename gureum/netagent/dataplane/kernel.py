@@ -20,8 +20,10 @@ import ipaddress
 import json
 import logging
 import os
+import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +350,18 @@ class Owners:
 
     def owners(self, kind: str, name: str) -> list[str]:
         return list(self._load().get(kind, {}).get(name, []))
+
+
+def stop_daemon(pid_of: Callable[[], int | None]) -> None:
+    """Stop one of our daemons (dnsmasq, radvd): SIGTERM, up to 2 s, then SIGKILL."""
+    pid = pid_of()
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 2
+    while pid_of() is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if pid_of() is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

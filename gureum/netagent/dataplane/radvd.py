@@ -22,13 +22,11 @@ The files live in ``<state dir>/ra/<router id>/`` (``radvd.conf``, ``pid``,
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -122,17 +120,7 @@ def converge(directory: Path, ns: str, text: str) -> None:
 
 
 def stop(directory: Path) -> None:
-    pid = running(directory)
-    if pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 2
-    while running(directory) is not None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if running(directory) is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    kernel.stop_daemon(lambda: running(directory))
 
 
 def remove(directory: Path) -> None:
